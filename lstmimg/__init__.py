@@ -1,0 +1,34 @@
+"""lstmimg: classify images and videos with LSTMs.
+
+Public API (imported lazily, so ``import lstmimg`` and ``lstmimg --help`` stay fast)::
+
+    from lstmimg import ModelConfig, TrainConfig, fit, evaluate, predict, build_model, list_models, load_checkpoint
+    summary = fit("my_images/", ModelConfig(name="region_lstm", scan="rows"), TrainConfig(epochs=10))
+    results, errors = predict(["a.png", "b.png"], model=summary["run_dir"])
+"""
+
+from lstmimg.config import ModelConfig, TrainConfig
+from lstmimg.errors import LstmimgError
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "build_model": "lstmimg.models",
+    "list_models": "lstmimg.models",
+    "register_model": "lstmimg.models",
+    "fit": "lstmimg.engine",
+    "evaluate": "lstmimg.engine",
+    "predict": "lstmimg.engine",
+    "load_checkpoint": "lstmimg.checkpoint",
+    "slice_regions": "lstmimg.regions",
+}
+
+__all__ = ["ModelConfig", "TrainConfig", "LstmimgError", "__version__", *_LAZY]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'lstmimg' has no attribute {name!r}")

@@ -1,0 +1,3 @@
+from lstmimg.cli import main
+
+main()

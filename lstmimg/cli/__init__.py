@@ -1,0 +1,234 @@
+"""The `lstmimg` command: a thin typer + rich layer over the library.
+
+This is the only module that imports typer or rich. torch, torchvision and cv2 are imported inside the
+commands, so `lstmimg --help` starts at once.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Callable, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from lstmimg.config import ModelConfig, TrainConfig
+from lstmimg.errors import LstmimgError
+
+app = typer.Typer(
+    name="lstmimg",
+    help="Classify images and videos with LSTMs: train, predict, eval.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+M, T = ModelConfig, TrainConfig  # defaults live in lstmimg/config.py, once
+MODEL_PANEL, TRAIN_PANEL = "Model", "Training"
+
+
+def run_guarded(work: Callable[[], None]) -> None:
+    """Run a command body: LstmimgError becomes one red line and exit code 1; Ctrl-C exits 130."""
+    try:
+        work()
+    except LstmimgError as e:
+        err.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        raise typer.Exit(130) from None
+
+
+def parse_size(text: Optional[str]) -> Optional[tuple[int, int]]:
+    """'28' -> (28, 28); '32x48' -> (32, 48) as (H, W)."""
+    if text is None:
+        return None
+    try:
+        parts = [int(p) for p in text.lower().split("x")]
+    except ValueError:
+        parts = []
+    if len(parts) == 1:
+        parts *= 2
+    if len(parts) != 2 or min(parts) < 1:
+        raise LstmimgError(f"--img-size {text!r}: give one size (28) or HxW (32x48) in pixels")
+    return parts[0], parts[1]
+
+
+def bundled_digits() -> Path:
+    from lstmimg.sample import sample_data_dir
+
+    return sample_data_dir() / "digits"
+
+
+@app.command()
+def train(
+    data: Annotated[Optional[Path], typer.Argument(help="ImageFolder root: train/ + val/ (test/ optional), or class folders only. Default: the bundled digits.")] = None,
+    model: Annotated[str, typer.Option(help="Model name (see `lstmimg models`).", rich_help_panel=MODEL_PANEL)] = M.name,
+    scan: Annotated[str, typer.Option(help="How the image becomes a sequence: rows, cols, patches, snake.", rich_help_panel=MODEL_PANEL)] = M.scan,
+    patch: Annotated[int, typer.Option(help="Patch side for --scan patches/snake (region_lstm).", rich_help_panel=MODEL_PANEL)] = M.patch,
+    embed: Annotated[int, typer.Option(help="Region embedding size (region_lstm).", rich_help_panel=MODEL_PANEL)] = M.embed,
+    rnn: Annotated[str, typer.Option(help="Recurrent cell: lstm, gru, rnn.", rich_help_panel=MODEL_PANEL)] = M.rnn,
+    hidden: Annotated[int, typer.Option(help="Hidden units per direction.", rich_help_panel=MODEL_PANEL)] = M.hidden,
+    layers: Annotated[int, typer.Option(help="Stacked recurrent layers.", rich_help_panel=MODEL_PANEL)] = M.layers,
+    bidirectional: Annotated[bool, typer.Option(help="Read the sequence both ways.", rich_help_panel=MODEL_PANEL)] = M.bidirectional,
+    pool: Annotated[str, typer.Option(help="Sequence summary: last (final state) or mean (over steps).", rich_help_panel=MODEL_PANEL)] = M.pool,
+    dropout: Annotated[float, typer.Option(help="Dropout before the classifier.", rich_help_panel=MODEL_PANEL)] = M.dropout,
+    fuse_global: Annotated[bool, typer.Option(help="Join global image features to the LSTM summary.", rich_help_panel=MODEL_PANEL)] = M.fuse_global,
+    backbone: Annotated[Optional[str], typer.Option(help="torchvision backbone for cnn_lstm, e.g. resnet18.", rich_help_panel=MODEL_PANEL)] = None,
+    backbone_weights: Annotated[Optional[Path], typer.Option(help="Local state-dict file for --backbone (nothing is downloaded).", rich_help_panel=MODEL_PANEL)] = None,
+    img_size: Annotated[Optional[str], typer.Option(help="Resize images to S or HxW. Default: the data's most common size.", rich_help_panel=MODEL_PANEL)] = None,
+    epochs: Annotated[int, typer.Option(help="Passes over the training set.", rich_help_panel=TRAIN_PANEL)] = T.epochs,
+    batch_size: Annotated[int, typer.Option(help="Images per step.", rich_help_panel=TRAIN_PANEL)] = T.batch_size,
+    lr: Annotated[float, typer.Option(help="Peak learning rate.", rich_help_panel=TRAIN_PANEL)] = T.lr,
+    optimizer: Annotated[str, typer.Option(help="adam, adamw, sgd.", rich_help_panel=TRAIN_PANEL)] = T.optimizer,
+    weight_decay: Annotated[float, typer.Option(help="Weight decay.", rich_help_panel=TRAIN_PANEL)] = T.weight_decay,
+    schedule: Annotated[str, typer.Option(help="LR schedule: onecycle, cosine (after warm-up), none.", rich_help_panel=TRAIN_PANEL)] = T.schedule,
+    warmup: Annotated[float, typer.Option(help="Fraction of steps spent warming up the LR.", rich_help_panel=TRAIN_PANEL)] = T.warmup,
+    label_smoothing: Annotated[float, typer.Option(help="Label smoothing of the loss.", rich_help_panel=TRAIN_PANEL)] = T.label_smoothing,
+    augment: Annotated[bool, typer.Option(help="Random affine: small rotation, shift, scale (never flips).", rich_help_panel=TRAIN_PANEL)] = T.augment,
+    clip_grad: Annotated[float, typer.Option(help="Clip the gradient norm to this (0: off).", rich_help_panel=TRAIN_PANEL)] = T.clip_grad,
+    patience: Annotated[int, typer.Option(help="Stop after N epochs without a better val accuracy (0: never).", rich_help_panel=TRAIN_PANEL)] = T.patience,
+    class_weights: Annotated[Optional[str], typer.Option(help="'auto': weight the loss by inverse class frequency.", rich_help_panel=TRAIN_PANEL)] = None,
+    val_split: Annotated[float, typer.Option(help="Fraction held out for val when DATA has no val/.", rich_help_panel=TRAIN_PANEL)] = T.val_split,
+    seed: Annotated[int, typer.Option(help="Random seed (data split, init, shuffling, augmentation).", rich_help_panel=TRAIN_PANEL)] = T.seed,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda, mps.", rich_help_panel=TRAIN_PANEL)] = T.device,
+    workers: Annotated[int, typer.Option(help="Threads that decode images (0: chosen by image size).", rich_help_panel=TRAIN_PANEL)] = T.workers,
+    out_dir: Annotated[Optional[Path], typer.Option("--out", help="Run folder (default: runs/train/exp, exp2, ...).")] = None,
+):
+    """Train a model on an image folder and write a run folder (checkpoints, metrics, plots)."""
+
+    def work():
+        from lstmimg.cli.render import TrainProgress
+
+        model_cfg = ModelConfig(
+            name=model, scan=scan, patch=patch, embed=embed, rnn=rnn, hidden=hidden, layers=layers,
+            bidirectional=bidirectional, pool=pool, dropout=dropout, fuse_global=fuse_global, backbone=backbone,
+            backbone_weights=str(backbone_weights) if backbone_weights else None,
+        )
+        train_cfg = TrainConfig(
+            epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, weight_decay=weight_decay,
+            schedule=schedule, warmup=warmup, label_smoothing=label_smoothing, augment=augment, clip_grad=clip_grad,
+            patience=patience, class_weights=class_weights, val_split=val_split, seed=seed, device=device,
+            workers=workers, img_size=parse_size(img_size),
+        )
+        from lstmimg.engine import fit
+
+        with TrainProgress(out, err) as progress:
+            summary = fit(data or bundled_digits(), model_cfg, train_cfg, out_dir, progress.callback)
+        progress.print_summary(summary)
+
+    run_guarded(work)
+
+
+@app.command()
+def predict(
+    paths: Annotated[list[str], typer.Argument(help="Image files, folders (recursive) or glob patterns.")],
+    model: Annotated[Optional[Path], typer.Option(help="Run folder or checkpoint. Default: newest run in ./runs/train, else the bundled digits model.")] = None,
+    topk: Annotated[int, typer.Option(help="How many top classes to show.")] = 5,
+    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON array to stdout instead of a table.")] = False,
+    csv_file: Annotated[Optional[Path], typer.Option("--csv", help="Also write the rows to this CSV file.")] = None,
+    batch_size: Annotated[int, typer.Option(help="Images per model call.")] = 64,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda, mps.")] = "cpu",
+):
+    """Classify images with a trained model."""
+
+    def work():
+        if topk < 1:
+            raise LstmimgError(f"--topk must be >= 1, got {topk}")
+        from lstmimg.checkpoint import load_checkpoint, resolve_model
+        from lstmimg.data import expand_image_paths
+        from lstmimg.engine import predict as predict_images
+
+        files = expand_image_paths(paths)
+        path, why = resolve_model(model, "image")
+        err.print(f"model: {path} ({why})", highlight=False, soft_wrap=True)
+        results, errors = predict_images(files, load_checkpoint(path, kind="image"), topk, batch_size, device)
+        if json_out:
+            sys.stdout.write(json.dumps(results, indent=2) + "\n")
+        else:
+            table = Table("image", "label", "prob", "top", box=None, header_style="bold")
+            for r in results:
+                top = "  ".join(f"{t['label']} {t['prob']:.3f}" for t in r["top"][1:])
+                table.add_row(r["path"], r["label"], f"{r['prob']:.3f}", top)
+            out.print(table)
+        if csv_file:
+            write_predictions_csv(csv_file, results)
+        for message in errors:
+            err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+        if errors:
+            raise typer.Exit(1)
+
+    run_guarded(work)
+
+
+def write_predictions_csv(path: Path, results: list[dict]) -> None:
+    import io
+
+    from lstmimg.checkpoint import atomic_write_text
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["path", "label", "prob", "top_labels", "top_probs"])
+    for r in results:
+        writer.writerow([r["path"], r["label"], r["prob"], ";".join(t["label"] for t in r["top"]), ";".join(str(t["prob"]) for t in r["top"])])
+    try:
+        atomic_write_text(path, buffer.getvalue())
+    except OSError as e:
+        raise LstmimgError(f"{path}: cannot write CSV ({e.strerror})") from None
+
+
+@app.command("eval")
+def evaluate(
+    data: Annotated[Path, typer.Argument(help="Folder of class folders, or a root with train/ val/ test/.")],
+    model: Annotated[Optional[Path], typer.Option(help="Run folder or checkpoint (default as for predict).")] = None,
+    split: Annotated[Optional[str], typer.Option(help="Which split of a root to use (default: test if present, else val).")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda, mps.")] = "auto",
+):
+    """Accuracy, per-class precision / recall / F1 and the confusion matrix on labelled images."""
+
+    def work():
+        from lstmimg.engine import evaluate as evaluate_folder
+
+        report = evaluate_folder(data, model, split, device)
+        if json_out:
+            sys.stdout.write(json.dumps(report, indent=2) + "\n")
+            return
+        out.print(f"[bold]{report['data']}[/]  model {report['model']}  {report['samples']} images  accuracy [bold]{report['accuracy']:.4f}[/]", highlight=False)
+        table = Table("class", "precision", "recall", "f1", "support", header_style="bold")
+        for row in report["per_class"]:
+            table.add_row(row["class"], f"{row['precision']:.3f}", f"{row['recall']:.3f}", f"{row['f1']:.3f}", str(row["support"]))
+        out.print(table)
+        cm = Table("true \\ pred", *report["classes"], title="confusion matrix", header_style="bold")
+        for name, row in zip(report["classes"], report["confusion_matrix"]):
+            cm.add_row(name, *(f"[bold]{v}[/]" if i == j else (str(v) if v else "[dim]0[/]") for j, v in enumerate(row) for i in [report["classes"].index(name)]))
+        out.print(cm)
+        if report["skipped_images"]:
+            err.print(f"warning: skipped {len(report['skipped_images'])} unreadable images, e.g. {report['skipped_images'][0]}", highlight=False)
+
+    run_guarded(work)
+
+
+@app.command()
+def models():
+    """List the registered models."""
+
+    def work():
+        from lstmimg.models import list_models
+
+        table = Table("model", "input", "description", box=None, header_style="bold")
+        for spec in list_models():
+            table.add_row(spec.name, spec.kind, spec.description)
+        out.print(table)
+
+    run_guarded(work)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,84 @@
+"""Rich rendering for the CLI: the training progress display and the end-of-run summary."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+
+class TrainProgress:
+    """Turns ``fit`` callback events into a progress bar per epoch and one line per finished epoch."""
+
+    def __init__(self, out: Console, err: Console):
+        self.out, self.err = out, err
+        self.bar = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[stats]}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=err,
+            transient=True,
+        )
+        self.task = None
+        self.epochs = 0
+
+    def __enter__(self):
+        self.bar.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        self.bar.__exit__(*exc)
+
+    def callback(self, event: str, info: dict) -> None:
+        if event == "load":
+            self._task(f"decode {info['split']}", info["total"], "")
+            self.bar.update(self.task, completed=info["done"])
+        elif event == "start":
+            self.epochs = info["epochs"]
+            h, w = info["img_size"]
+            self.err.print(
+                f"run [bold]{info['run_dir']}[/]  device {info['device']}  {info['params']:,} parameters  "
+                f"{info['train_size']} train / {info['val_size']} val images  {len(info['classes'])} classes  "
+                f"{info['channels']}x{h}x{w}",
+                highlight=False,
+            )
+            if info["skipped"]:
+                self.err.print(f"[yellow]warning:[/] skipped {len(info['skipped'])} unreadable images, e.g. {info['skipped'][0]}", highlight=False)
+        elif event == "step":
+            if info["step"] == 1:
+                self._task(f"epoch {info['epoch']}/{self.epochs}", info["steps"], "")
+            stats = f"loss {info['loss']:.4f}  acc {info['acc']:.4f}  {info['images_per_s']:.0f} img/s"
+            self.bar.update(self.task, completed=info["step"], stats=stats)
+        elif event == "epoch":
+            mark = "  [green]best[/]" if info["best"] else ""
+            self.bar.console.print(
+                f"epoch {info['epoch']:>3}/{self.epochs}  train loss {info['train_loss']:.4f} acc {info['train_acc']:.4f}  "
+                f"val loss {info['val_loss']:.4f} acc {info['val_acc']:.4f}  {info['images_per_s']:.0f} img/s  {info['seconds']:.1f}s{mark}",
+                highlight=False,
+            )
+
+    def _task(self, description: str, total: int, stats: str) -> None:
+        if self.task is not None:
+            self.bar.remove_task(self.task)
+        self.task = self.bar.add_task(description, total=total, stats=stats)
+
+    def print_summary(self, summary: dict) -> None:
+        table = Table(title="training summary", show_header=False, box=None)
+        table.add_column(style="bold")
+        table.add_column()
+        rows = [
+            ("model", summary["model"]),
+            ("val accuracy", f"{summary['val_accuracy']:.4f} (epoch {summary['best_epoch']})"),
+            ("test accuracy", f"{summary['test_accuracy']:.4f}" if "test_accuracy" in summary else None),
+            ("epochs", str(summary["epochs"])),
+            ("train time", f"{summary['train_seconds']:.1f} s"),
+            ("best checkpoint", summary["best_checkpoint"]),
+            ("run folder", summary["run_dir"]),
+        ]
+        for key, value in rows:
+            if value is not None:
+                table.add_row(key, value)
+        self.out.print(table)

@@ -1,0 +1,146 @@
+"""Configuration: every default lives here, once.
+
+``ModelConfig`` says what network to build; ``TrainConfig`` says how to train it. Both are plain
+dataclasses that round-trip through ``to_dict`` / ``from_dict`` (what checkpoints and run folders store),
+and ``from_dict`` rejects unknown keys so a typo never passes silently.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from lstmimg.errors import LstmimgError
+
+SCANS = ("rows", "cols", "patches", "snake")
+POOLS = ("last", "mean")
+RNNS = ("lstm", "gru", "rnn")
+OPTIMIZERS = ("adam", "adamw", "sgd")
+SCHEDULES = ("cosine", "onecycle", "none")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+
+def _check_choice(name: str, value: Any, allowed: tuple) -> None:
+    if value not in allowed:
+        raise LstmimgError(f"--{name.replace('_', '-')} {value!r} is not one of: {', '.join(map(str, allowed))}")
+
+
+def _check_min(name: str, value: float, low: float, *, strict: bool = False) -> None:
+    if value < low or (strict and value == low):
+        bound = f"> {low}" if strict else f">= {low}"
+        raise LstmimgError(f"--{name.replace('_', '-')} must be {bound}, got {value}")
+
+
+class _Config:
+    """Shared dict round-trip for the config dataclasses."""
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict):
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise LstmimgError(f"unknown {cls.__name__} keys: {', '.join(unknown)}")
+        return cls(**data)
+
+    def replace(self, **changes):
+        """A copy with ``changes`` applied (validated like a new config)."""
+        return dataclasses.replace(self, **changes)
+
+
+@dataclass
+class ModelConfig(_Config):
+    """What network to build. ``in_channels``, ``img_size`` and ``num_classes`` come from the data."""
+
+    name: str = "cnn_lstm"
+    in_channels: int = 1
+    img_size: tuple[int, int] = (28, 28)  # (H, W)
+    num_classes: int = 10
+    # sequence reader
+    rnn: str = "lstm"
+    hidden: int = 128
+    layers: int = 1
+    bidirectional: bool = True
+    pool: str = "mean"
+    dropout: float = 0.2
+    fuse_global: bool = False
+    # region_lstm: how the image becomes a sequence
+    scan: str = "rows"
+    patch: int = 4
+    embed: int = 64
+    # cnn_lstm: small built-in CNN (widths per stage, each stage halves H and W) or a torchvision backbone
+    cnn_channels: tuple[int, ...] = (32, 64)
+    backbone: Optional[str] = None
+    backbone_weights: Optional[str] = None
+
+    def __post_init__(self):
+        self.img_size = tuple(int(s) for s in self.img_size)
+        self.cnn_channels = tuple(int(c) for c in self.cnn_channels)
+        self.validate()
+
+    def validate(self) -> None:
+        _check_choice("rnn", self.rnn, RNNS)
+        _check_choice("pool", self.pool, POOLS)
+        _check_choice("scan", self.scan, SCANS)
+        for name in ("in_channels", "num_classes", "hidden", "layers", "patch", "embed"):
+            _check_min(name, getattr(self, name), 1)
+        _check_min("num_classes", self.num_classes, 2)
+        if len(self.img_size) != 2 or min(self.img_size) < 1:
+            raise LstmimgError(f"--img-size must be a positive size, got {self.img_size}")
+        if not 0 <= self.dropout < 1:
+            raise LstmimgError(f"--dropout must be in [0, 1), got {self.dropout}")
+        if not self.cnn_channels or min(self.cnn_channels) < 1:
+            raise LstmimgError(f"cnn_channels must be positive widths, got {self.cnn_channels}")
+
+
+@dataclass
+class TrainConfig(_Config):
+    """How to train. Defaults were chosen by measurement on the bundled digits (see README)."""
+
+    epochs: int = 15
+    batch_size: int = 64
+    lr: float = 3e-3
+    optimizer: str = "adamw"
+    weight_decay: float = 1e-4
+    schedule: str = "onecycle"
+    warmup: float = 0.1  # fraction of all steps spent warming up the learning rate
+    label_smoothing: float = 0.05
+    augment: bool = True  # random affine: small rotation, shift and scale (no flips: they change digits)
+    clip_grad: float = 1.0  # max gradient norm; 0 turns clipping off
+    patience: int = 0  # stop after this many epochs without a better val accuracy; 0 never stops early
+    class_weights: Optional[str] = None  # "auto": weight classes by inverse frequency
+    val_split: float = 0.1  # used only when the data has no val/ folder
+    seed: int = 0
+    device: str = "auto"
+    workers: int = 0
+    img_size: Optional[tuple[int, int]] = None  # resize every image to (H, W); None: from the data
+
+    def __post_init__(self):
+        if self.img_size is not None:
+            self.img_size = tuple(int(s) for s in self.img_size)
+        self.validate()
+
+    def validate(self) -> None:
+        _check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        _check_choice("schedule", self.schedule, SCHEDULES)
+        _check_choice("device", self.device, DEVICES)
+        if self.class_weights not in (None, "auto"):
+            raise LstmimgError(f"--class-weights {self.class_weights!r} is not one of: auto")
+        _check_min("epochs", self.epochs, 1)
+        _check_min("batch_size", self.batch_size, 1)
+        _check_min("lr", self.lr, 0, strict=True)
+        _check_min("weight_decay", self.weight_decay, 0)
+        _check_min("clip_grad", self.clip_grad, 0)
+        _check_min("patience", self.patience, 0)
+        _check_min("workers", self.workers, 0)
+        if not 0 <= self.warmup < 1:
+            raise LstmimgError(f"--warmup must be in [0, 1), got {self.warmup}")
+        if not 0 <= self.label_smoothing < 1:
+            raise LstmimgError(f"--label-smoothing must be in [0, 1), got {self.label_smoothing}")
+        if not 0 < self.val_split < 1:
+            raise LstmimgError(f"--val-split must be in (0, 1), got {self.val_split}")
+        if self.img_size is not None and (len(self.img_size) != 2 or min(self.img_size) < 1):
+            raise LstmimgError(f"--img-size must be a positive size, got {self.img_size}")

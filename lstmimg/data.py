@@ -1,0 +1,275 @@
+"""Image folders: finding files, decoding any Pillow image, splitting, augmenting.
+
+Datasets use the ImageFolder layout: one folder per class. A data root either holds ``train/`` and
+``val/`` (``test/`` optional) with class folders inside, or holds class folders directly (then a
+stratified, seeded split makes val). Training images are decoded once into one uint8 tensor
+``(N, C, H, W)``; augmentation and normalisation run batched on the device inside the training loop.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import warnings
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Optional, Sequence
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+
+from lstmimg.errors import LstmimgError
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm")
+GRAY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
+
+
+def is_image_file(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_EXTENSIONS
+
+
+def open_image(path: str | Path) -> Image.Image:
+    """Open and fully decode ``path`` (first frame of multi-frame files), or raise LstmimgError."""
+    path = Path(path)
+    if not path.exists():
+        raise LstmimgError(f"{path}: no such file")
+    if path.is_dir():
+        raise LstmimgError(f"{path}: is a folder, not an image")
+    if path.stat().st_size == 0:
+        raise LstmimgError(f"{path}: empty file")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(path)
+            img.load()
+    except UnidentifiedImageError:
+        raise LstmimgError(f"{path}: not an image Pillow can read") from None
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+        raise LstmimgError(f"{path}: cannot decode image ({err})") from None
+    return img
+
+
+def to_array(img: Image.Image, channels: int, size: tuple[int, int]) -> np.ndarray:
+    """Convert any Pillow image to uint8 ``(channels, H, W)`` at ``size`` = (H, W)."""
+    if img.mode.startswith("I") or img.mode == "F":  # 16/32-bit grey: scale to 8 bits
+        arr = np.asarray(img, dtype=np.float32)
+        scale = 257.0 if arr.max(initial=0) > 255 else 1.0
+        img = Image.fromarray(np.clip(arr / scale, 0, 255).astype(np.uint8), mode="L")
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(background, rgba)
+    img = img.convert("L" if channels == 1 else "RGB")
+    h, w = size
+    if img.size != (w, h):
+        img = img.resize((w, h), Image.Resampling.BILINEAR)
+    arr = np.array(img, dtype=np.uint8)  # a writable copy: (H, W) or (H, W, 3)
+    return arr[None] if channels == 1 else np.ascontiguousarray(arr.transpose(2, 0, 1))
+
+
+def load_image(path: str | Path, channels: int, size: tuple[int, int]) -> np.ndarray:
+    """Decode ``path`` to uint8 ``(channels, H, W)``; raises LstmimgError naming the file."""
+    return to_array(open_image(path), channels, size)
+
+
+def find_classes(folder: Path) -> list[str]:
+    """Sorted names of the class folders in ``folder`` (hidden folders ignored)."""
+    if not folder.is_dir():
+        raise LstmimgError(f"{folder}: no such folder")
+    classes = sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not classes:
+        raise LstmimgError(f"{folder}: no class folders (expected one sub-folder of images per class)")
+    return classes
+
+
+def list_class_images(folder: Path, classes: Sequence[str]) -> tuple[list[Path], list[int]]:
+    """Image paths under ``folder/<class>/`` (recursive, sorted) and their class indices."""
+    paths, labels = [], []
+    for index, name in enumerate(classes):
+        class_dir = folder / name
+        found = sorted(p for p in class_dir.rglob("*") if p.is_file() and is_image_file(p)) if class_dir.is_dir() else []
+        if not found:
+            raise LstmimgError(f"{class_dir}: class folder has no images ({', '.join(IMAGE_EXTENSIONS)})")
+        paths += found
+        labels += [index] * len(found)
+    return paths, labels
+
+
+@dataclass
+class Split:
+    """File lists of one split: paths, class indices, and the class names they index."""
+
+    paths: list[Path]
+    labels: list[int]
+    classes: list[str]
+
+
+def split_folder(root: str | Path, val_split: float = 0.1, seed: int = 0) -> dict[str, Split]:
+    """Find the splits of a data root: ``{"train", "val"}`` and ``"test"`` when present.
+
+    Classes are those of ``train/``; a val or test class that train lacks is an error.
+    """
+    root = Path(root)
+    if not root.exists():
+        raise LstmimgError(f"{root}: no such folder")
+    if not root.is_dir():
+        raise LstmimgError(f"{root}: not a folder (expected an image folder with one sub-folder per class)")
+    if (root / "train").is_dir():
+        classes = find_classes(root / "train")
+        splits = {"train": Split(*list_class_images(root / "train", classes), classes)}
+        for name in ("val", "test"):
+            if (root / name).is_dir():
+                extra = sorted(set(find_classes(root / name)) - set(classes))
+                if extra:
+                    raise LstmimgError(f"{root / name}: classes not in {root / 'train'}: {', '.join(extra)}")
+                present = [c for c in classes if (root / name / c).is_dir()]
+                paths, labels = list_class_images(root / name, present)
+                labels = [classes.index(present[i]) for i in labels]
+                splits[name] = Split(paths, labels, classes)
+        if "val" in splits:
+            return splits
+        pool = splits.pop("train")
+    else:
+        classes, splits = find_classes(root), {}
+        pool = Split(*list_class_images(root, classes), classes)
+    train, val = stratified_split(pool, val_split, seed)
+    return {**splits, "train": train, "val": val}
+
+
+def stratified_split(data: Split, fraction: float, seed: int) -> tuple[Split, Split]:
+    """Deterministically move ``fraction`` of each class (at least one image) into a second split."""
+    rng = np.random.default_rng(seed)
+    labels = np.asarray(data.labels)
+    held = []
+    for index in range(len(data.classes)):
+        members = np.flatnonzero(labels == index)
+        if len(members) < 2:
+            raise LstmimgError(f"class {data.classes[index]!r} has {len(members)} image; need 2 or more to split off val")
+        held += rng.permutation(members)[: max(1, round(len(members) * fraction))].tolist()
+    held_set = set(held)
+    keep = [i for i in range(len(labels)) if i not in held_set]
+    held.sort()
+    pick = lambda idx: Split([data.paths[i] for i in idx], [data.labels[i] for i in idx], data.classes)  # noqa: E731
+    return pick(keep), pick(held)
+
+
+def infer_image_format(paths: Sequence[Path], samples: int = 100) -> tuple[int, tuple[int, int]]:
+    """Channels (1 if every sampled image is grey, else 3) and the most common size (H, W), from the
+    headers of up to ``samples`` images spread over the list."""
+    step = max(1, len(paths) // samples)
+    modes, sizes = set(), Counter()
+    for path in paths[::step]:
+        try:
+            with Image.open(path) as img:
+                modes.add(img.mode)
+                sizes[(img.height, img.width)] += 1
+        except (OSError, SyntaxError, ValueError):
+            continue
+    if not sizes:
+        raise LstmimgError(f"{paths[0].parent}: none of the sampled images could be read")
+    return (1 if modes <= GRAY_MODES else 3), sizes.most_common(1)[0][0]
+
+
+@dataclass
+class ImageSet:
+    """Decoded images in memory: ``images`` uint8 ``(N, C, H, W)``, ``labels`` int64 ``(N,)``."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    classes: list[str]
+    paths: list[Path]
+    skipped: list[Path] = field(default_factory=list)
+
+
+def decode_split(
+    split: Split,
+    channels: int,
+    size: tuple[int, int],
+    workers: int = 0,
+    progress: Optional[Callable[[int, int], None]] = None,
+) -> ImageSet:
+    """Decode every image of ``split``; unreadable files are skipped and listed in ``skipped``."""
+    arrays: list[Optional[np.ndarray]] = []
+
+    def decode(path: Path) -> Optional[np.ndarray]:
+        try:
+            return load_image(path, channels, size)
+        except LstmimgError:
+            return None
+
+    # Pillow holds the GIL for small images, so threads only pay off for larger ones (measured).
+    threads = workers or (min(4, os.cpu_count() or 1) if size[0] * size[1] >= 96 * 96 else 1)
+    with ThreadPoolExecutor(threads) as pool:
+        for done, arr in enumerate(pool.map(decode, split.paths, chunksize=64), 1):
+            arrays.append(arr)
+            if progress and (done % 256 == 0 or done == len(split.paths)):
+                progress(done, len(split.paths))
+    ok = [i for i, a in enumerate(arrays) if a is not None]
+    skipped = [split.paths[i] for i, a in enumerate(arrays) if a is None]
+    if not ok:
+        raise LstmimgError(f"{split.paths[0].parent.parent}: no readable images")
+    images = torch.from_numpy(np.stack([arrays[i] for i in ok]))
+    labels = torch.tensor([split.labels[i] for i in ok], dtype=torch.long)
+    return ImageSet(images, labels, split.classes, [split.paths[i] for i in ok], skipped)
+
+
+def channel_stats(images: torch.Tensor) -> tuple[list[float], list[float]]:
+    """Per-channel mean and std of uint8 images ``(N, C, H, W)``, on the 0..1 scale."""
+    x = images.float().div_(255).transpose(0, 1).reshape(images.shape[1], -1)
+    return x.mean(dim=1).tolist(), x.std(dim=1).clamp_min(1e-3).tolist()
+
+
+def normalize(images: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
+    """uint8 or 0..1 float ``(B, C, H, W)`` -> normalised float32."""
+    x = images.float()
+    if images.dtype == torch.uint8:
+        x = x.div_(255)
+    m = torch.tensor(mean, device=x.device).view(1, -1, 1, 1)
+    s = torch.tensor(std, device=x.device).view(1, -1, 1, 1)
+    return (x - m) / s
+
+
+def random_affine(
+    x: torch.Tensor,
+    generator: torch.Generator,
+    degrees: float = 10.0,
+    translate: float = 0.1,
+    scale: tuple[float, float] = (0.9, 1.1),
+) -> torch.Tensor:
+    """Randomly rotate, shift and scale each image of a float batch ``(B, C, H, W)``; empty area is 0."""
+    b = x.shape[0]
+    rand = lambda: torch.rand(b, generator=generator).to(x.device)  # noqa: E731
+    angle = (rand() * 2 - 1) * math.radians(degrees)
+    zoom = scale[0] + rand() * (scale[1] - scale[0])
+    tx, ty = (rand() * 2 - 1) * 2 * translate, (rand() * 2 - 1) * 2 * translate  # grid units: 2 = full width
+    cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
+    theta = torch.stack([torch.stack([cos, -sin, tx], 1), torch.stack([sin, cos, ty], 1)], 1)  # (B, 2, 3)
+    grid = torch.nn.functional.affine_grid(theta, list(x.shape), align_corners=False)
+    return torch.nn.functional.grid_sample(x, grid, padding_mode="zeros", align_corners=False)
+
+
+def expand_image_paths(sources: Iterable[str]) -> list[Path]:
+    """Files, folders (recursive, image files only) and glob patterns -> a sorted-per-source path list."""
+    import glob
+
+    out: list[Path] = []
+    for source in sources:
+        path = Path(source)
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.is_file() and is_image_file(p))
+            if not found:
+                raise LstmimgError(f"{path}: folder has no images ({', '.join(IMAGE_EXTENSIONS)})")
+            out += found
+        elif path.exists():
+            out.append(path)
+        elif glob.has_magic(source):
+            found = sorted(Path(p) for p in glob.glob(source, recursive=True) if Path(p).is_file())
+            if not found:
+                raise LstmimgError(f"{source}: pattern matches no files")
+            out += found
+        else:
+            raise LstmimgError(f"{path}: no such file or folder")
+    return out

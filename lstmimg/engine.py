@@ -1,0 +1,307 @@
+"""fit / evaluate / predict: plain loops over in-memory image tensors.
+
+The library never prints: progress goes to an optional ``callback(event, info)`` with events
+``"load"``, ``"start"``, ``"step"``, ``"epoch"`` and ``"end"`` (see ``fit``), so the CLI can draw bars
+and a notebook can ignore them.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import platform
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Callable, Optional, Sequence
+
+import torch
+from torch import nn
+
+from lstmimg import data as D
+from lstmimg.checkpoint import Checkpoint, atomic_write_text, load_checkpoint, new_run_dir, resolve_model, save_checkpoint, write_json
+from lstmimg.config import ModelConfig, TrainConfig
+from lstmimg.errors import LstmimgError
+from lstmimg.models import build_model, get_model_spec
+
+Callback = Callable[[str, dict], None]
+METRIC_FIELDS = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds", "images_per_s"]
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """``auto`` picks cuda, then mps, then cpu; an explicit device must exist."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise LstmimgError("--device cuda: no CUDA GPU is available here (try --device cpu)")
+    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise LstmimgError("--device mps: Apple MPS is not available here (try --device cpu)")
+    return torch.device(name)
+
+
+def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    params = [p for p in model.parameters() if p.requires_grad]
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=cfg.lr, momentum=0.9, nesterov=True, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+def make_schedule(optimizer: torch.optim.Optimizer, cfg: TrainConfig, total_steps: int):
+    """LR factor per batch step: warm-up over the first ``cfg.warmup`` of the steps, then decay.
+
+    - ``onecycle``: cosine rise from lr/25 to lr, then cosine fall to ~0 (the one-cycle policy);
+    - ``cosine``: linear rise from ~0 to lr, then cosine fall to 0;
+    - ``none``: linear warm-up, then constant.
+    """
+    warm = max(1, int(cfg.warmup * total_steps)) if cfg.warmup > 0 else 0
+
+    def factor(step: int) -> float:
+        if step < warm:
+            if cfg.schedule == "onecycle":
+                start = 1 / 25
+                return start + (1 - start) * 0.5 * (1 - math.cos(math.pi * step / warm))
+            return (step + 1) / warm
+        if cfg.schedule == "none":
+            return 1.0
+        progress = min(1.0, (step - warm) / max(1, total_steps - warm))
+        return 0.5 * (1 + math.cos(math.pi * progress))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+@torch.inference_mode()
+def predict_logits(model: nn.Module, images: torch.Tensor, mean, std, device, batch_size: int = 256) -> torch.Tensor:
+    """Logits ``(N, K)`` for uint8 images ``(N, C, H, W)``, in eval mode, batched."""
+    model.eval()
+    out = [model(D.normalize(images[i : i + batch_size].to(device), mean, std)).float().cpu() for i in range(0, len(images), batch_size)]
+    return torch.cat(out) if out else torch.empty(0)
+
+
+def classification_report(targets: torch.Tensor, preds: torch.Tensor, classes: Sequence[str]) -> dict:
+    """Accuracy, per-class precision / recall / F1 / support and the confusion matrix (rows: truth)."""
+    k = len(classes)
+    cm = torch.bincount(targets * k + preds, minlength=k * k).view(k, k)
+    tp = cm.diag().float()
+    precision = tp / cm.sum(0).clamp_min(1)
+    recall = tp / cm.sum(1).clamp_min(1)
+    f1 = 2 * precision * recall / (precision + recall).clamp_min(1e-12)
+    per_class = [
+        {"class": c, "precision": round(precision[i].item(), 4), "recall": round(recall[i].item(), 4), "f1": round(f1[i].item(), 4), "support": int(cm[i].sum())}
+        for i, c in enumerate(classes)
+    ]
+    accuracy = (tp.sum() / max(1, len(targets))).item()
+    return {"accuracy": round(accuracy, 4), "samples": len(targets), "classes": list(classes), "per_class": per_class, "confusion_matrix": cm.tolist()}
+
+
+def fit(
+    data: str | Path,
+    model: Optional[ModelConfig] = None,
+    train: Optional[TrainConfig] = None,
+    out: Optional[str | Path] = None,
+    callback: Optional[Callback] = None,
+) -> dict:
+    """Train a model on an image folder and write a run folder; returns the run's summary.
+
+    ``data`` is an ImageFolder root (``train/`` + ``val/``, or class folders only). ``model`` and
+    ``train`` default to ``ModelConfig()`` and ``TrainConfig()``; the model's channels, image size and
+    class count are filled in from the data. ``out`` is the run folder (default: the next free
+    ``runs/train/exp*``). The summary dict is also written to ``summary.json``.
+    """
+    model_cfg, cfg = model or ModelConfig(), train or TrainConfig()
+    emit = callback or (lambda event, info: None)
+    if get_model_spec(model_cfg.name).kind != "image":
+        raise LstmimgError(f"model {model_cfg.name!r} is a video model; image folders need an image model")
+    torch.manual_seed(cfg.seed)
+    generator = torch.Generator().manual_seed(cfg.seed)
+    device = resolve_device(cfg.device)
+
+    splits = D.split_folder(data, cfg.val_split, cfg.seed)
+    channels, size = D.infer_image_format(splits["train"].paths)
+    size = cfg.img_size or size
+    model_cfg = model_cfg.replace(in_channels=channels, img_size=size, num_classes=len(splits["train"].classes))
+    net = build_model(model_cfg).to(device)  # before decoding: a model that cannot be built fails at once
+    run = new_run_dir(out)
+    sets = {}
+    try:
+        for name, split in splits.items():
+            sets[name] = D.decode_split(split, channels, size, cfg.workers, lambda done, total, name=name: emit("load", {"split": name, "done": done, "total": total}))
+    except BaseException:
+        if not any(run.iterdir()):
+            run.rmdir()
+        raise
+    train_set, val_set = sets["train"], sets["val"]
+    classes = train_set.classes
+    mean, std = D.channel_stats(train_set.images)
+
+    write_json(run / "config.json", {"data": str(Path(data).resolve()), "model": model_cfg.to_dict(), "train": cfg.to_dict()})
+    steps_per_epoch = max(1, len(train_set.images) // cfg.batch_size + (len(train_set.images) % cfg.batch_size > 1))
+    optimizer = make_optimizer(net, cfg)
+    schedule = make_schedule(optimizer, cfg, cfg.epochs * steps_per_epoch)
+    weight = None
+    if cfg.class_weights == "auto":
+        counts = torch.bincount(train_set.labels, minlength=len(classes)).float().clamp_min(1)
+        weight = (counts.sum() / (len(classes) * counts)).to(device)
+    criterion = nn.CrossEntropyLoss(weight=weight, label_smoothing=cfg.label_smoothing)
+    skipped = [str(p) for s in sets.values() for p in s.skipped]
+    emit("start", {
+        "run_dir": str(run), "device": str(device), "epochs": cfg.epochs, "steps": steps_per_epoch, "classes": classes,
+        "train_size": len(train_set.images), "val_size": len(val_set.images), "skipped": skipped,
+        "params": sum(p.numel() for p in net.parameters()), "img_size": size, "channels": channels,
+    })
+
+    meta_base = {"data": str(Path(data).resolve()), "seed": cfg.seed}
+    rows, best_acc, best_epoch, stale = [], -1.0, 0, 0
+    started = time.perf_counter()
+    for epoch in range(1, cfg.epochs + 1):
+        net.train()
+        t0, seen, loss_sum, correct = time.perf_counter(), 0, 0.0, 0
+        order = torch.randperm(len(train_set.images), generator=generator)
+        for step, idx in enumerate(order.split(cfg.batch_size), 1):
+            if len(idx) < 2:  # a batch of one breaks batch norm; it is a single dropped image
+                continue
+            x = train_set.images[idx].to(device).float().div_(255)  # (B, C, H, W) in 0..1
+            if cfg.augment:
+                x = D.random_affine(x, generator)
+            x = D.normalize(x, mean, std)
+            y = train_set.labels[idx].to(device)
+            logits = net(x)
+            loss = criterion(logits, y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.clip_grad > 0:
+                nn.utils.clip_grad_norm_(net.parameters(), cfg.clip_grad)
+            optimizer.step()
+            schedule.step()
+            seen += len(idx)
+            loss_sum += loss.item() * len(idx)
+            correct += (logits.argmax(1) == y).sum().item()
+            emit("step", {"epoch": epoch, "step": step, "steps": steps_per_epoch, "loss": loss_sum / seen, "acc": correct / seen, "images_per_s": seen / (time.perf_counter() - t0)})
+        train_seconds = time.perf_counter() - t0
+        val_logits = predict_logits(net, val_set.images, mean, std, device)
+        val_loss = nn.functional.cross_entropy(val_logits, val_set.labels).item()
+        val_acc = (val_logits.argmax(1) == val_set.labels).float().mean().item()
+        row = {
+            "epoch": epoch, "train_loss": round(loss_sum / seen, 5), "train_acc": round(correct / seen, 5),
+            "val_loss": round(val_loss, 5), "val_acc": round(val_acc, 5), "lr": optimizer.param_groups[0]["lr"],
+            "seconds": round(time.perf_counter() - t0, 3), "images_per_s": round(seen / train_seconds, 1),
+        }
+        rows.append(row)
+        _write_metrics(run / "metrics.csv", rows)
+        meta = {**meta_base, "epoch": epoch, "val_accuracy": val_acc}
+        improved = val_acc > best_acc
+        if improved:
+            best_acc, best_epoch, stale = val_acc, epoch, 0
+            save_checkpoint(run / "best.pt", net, model_cfg, classes, mean, std, "image", meta)
+        else:
+            stale += 1
+        save_checkpoint(run / "last.pt", net, model_cfg, classes, mean, std, "image", meta)
+        emit("epoch", {**row, "best": improved})
+        if cfg.patience and stale >= cfg.patience:
+            break
+    train_time = time.perf_counter() - started
+
+    best = load_checkpoint(run / "best.pt")
+    best.model.to(device)
+    val_report = classification_report(val_set.labels, predict_logits(best.model, val_set.images, mean, std, device).argmax(1), classes)
+    summary = {
+        "kind": "image", "model": model_cfg.name, "val_accuracy": round(best_acc, 5), "best_epoch": best_epoch,
+        "epochs": len(rows), "train_seconds": round(train_time, 2), "classes": classes,
+        "best_checkpoint": str(run / "best.pt"), "last_checkpoint": str(run / "last.pt"),
+        "train_images": len(train_set.images), "val_images": len(val_set.images), "skipped_images": skipped,
+        "img_size": list(size), "channels": channels, "device": str(device), "seed": cfg.seed,
+        "versions": {"torch": torch.__version__, "python": platform.python_version()},
+    }
+    if "test" in sets:
+        test = sets["test"]
+        summary["test_accuracy"] = classification_report(test.labels, predict_logits(best.model, test.images, mean, std, device).argmax(1), classes)["accuracy"]
+    write_json(run / "summary.json", summary)
+    from lstmimg.plots import plot_confusion, plot_curves  # matplotlib: only once training is done
+
+    plot_curves(rows, run / "curves.png")
+    plot_confusion(val_report["confusion_matrix"], classes, run / "confusion_matrix.png")
+    summary["run_dir"] = str(run)
+    emit("end", summary)
+    return summary
+
+
+def _write_metrics(path: Path, rows: list[dict]) -> None:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=METRIC_FIELDS)
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(path, buffer.getvalue())
+
+
+def evaluate(data: str | Path, model: Optional[str | Path] = None, split: Optional[str] = None, device: str = "auto", batch_size: int = 256) -> dict:
+    """Accuracy, per-class precision / recall / F1 and the confusion matrix of a model on an image folder.
+
+    ``data`` is a folder of class folders, or a root with ``train/ val/ test/`` (then ``split``, by
+    default ``test`` if present, else ``val``). ``model`` is a run folder or checkpoint (default: as
+    for ``predict``).
+    """
+    ckpt = load_checkpoint(resolve_model(model, "image")[0], kind="image")
+    root = Path(data)
+    if split is None and (root / "train").is_dir():
+        split = "test" if (root / "test").is_dir() else "val"
+    folder = root / split if split else root
+    classes = D.find_classes(folder)
+    unknown = sorted(set(classes) - set(ckpt.classes))
+    if unknown:
+        raise LstmimgError(f"{folder}: classes the model does not know: {', '.join(unknown)} (model classes: {', '.join(ckpt.classes)})")
+    paths, labels = D.list_class_images(folder, classes)
+    labels = [ckpt.classes.index(classes[i]) for i in labels]
+    images = D.decode_split(D.Split(paths, labels, ckpt.classes), ckpt.config.in_channels, ckpt.config.img_size)
+    dev = resolve_device(device)
+    preds = predict_logits(ckpt.model.to(dev), images.images, ckpt.mean, ckpt.std, dev, batch_size).argmax(1)
+    report = classification_report(images.labels, preds, ckpt.classes)
+    return {"data": str(folder), "model": str(ckpt.path), **report, "skipped_images": [str(p) for p in images.skipped]}
+
+
+def predict(
+    paths: Sequence[str | Path],
+    model: Optional[str | Path | Checkpoint] = None,
+    topk: int = 5,
+    batch_size: int = 64,
+    device: str = "cpu",
+) -> tuple[list[dict], list[str]]:
+    """Classify image files. Returns ``(results, errors)``: one result per readable image,
+    ``{"path", "label", "prob", "top": [{"label", "prob"}, ...]}``, and one message per image that could
+    not be read. Decoding of the next batch overlaps the model's work on the current one."""
+    ckpt = model if isinstance(model, Checkpoint) else load_checkpoint(resolve_model(model, "image")[0], kind="image")
+    dev = resolve_device(device)
+    net = ckpt.model.to(dev)
+    k = max(1, min(topk, len(ckpt.classes)))
+    channels, size = ckpt.config.in_channels, ckpt.config.img_size
+
+    def decode(batch: Sequence[Path]):
+        arrays, ok, errors = [], [], []
+        for path in batch:
+            try:
+                arrays.append(D.load_image(path, channels, size))
+                ok.append(path)
+            except LstmimgError as err:
+                errors.append(str(err))
+        return arrays, ok, errors
+
+    results, errors = [], []
+    batches = [list(paths[i : i + batch_size]) for i in range(0, len(paths), batch_size)]
+    with ThreadPoolExecutor(1) as pool:  # decodes the next batch while the model runs
+        for arrays, ok, errs in pool.map(decode, batches):
+            errors += errs
+            if not arrays:
+                continue
+            import numpy as np
+
+            probs = predict_logits(net, torch.from_numpy(np.stack(arrays)), ckpt.mean, ckpt.std, dev, batch_size).softmax(1)
+            top_p, top_i = probs.topk(k, dim=1)
+            for path, ps, ids in zip(ok, top_p.tolist(), top_i.tolist()):
+                top = [{"label": ckpt.classes[i], "prob": round(p, 5)} for p, i in zip(ps, ids)]
+                results.append({"path": str(path), "label": top[0]["label"], "prob": top[0]["prob"], "top": top})
+    return results, errors

@@ -1,0 +1,8 @@
+"""The one error type lstmimg raises for problems a person can fix."""
+
+
+class LstmimgError(Exception):
+    """A problem with the user's input (a path, a file, an option), with a message fit for a person.
+
+    The CLI prints it as one line and exits with code 1; library users catch it like any exception.
+    """

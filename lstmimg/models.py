@@ -1,0 +1,191 @@
+"""Models, chosen by name from one registry.
+
+Every model takes images ``(B, C, H, W)`` (float, normalised) and returns logits ``(B, num_classes)``.
+Each is built from a ``ModelConfig`` by a builder registered here, so ``list_models()`` sees them all
+without importing anything else.
+
+Shared structure: something turns the image into a sequence ``(B, T, D)``; a fused recurrent layer
+(``nn.LSTM`` / ``nn.GRU`` / ``nn.RNN``) reads it; the sequence is pooled to one vector (last state or
+mean over steps), optionally joined with global image features, and a linear head classifies.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+from torch import nn
+
+from lstmimg.config import ModelConfig
+from lstmimg.errors import LstmimgError
+from lstmimg.regions import sequence_shape, slice_regions
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    kind: str  # "image" (input B,C,H,W) or "video" (input B,T,C,H,W)
+    description: str
+    builder: Callable[[ModelConfig], nn.Module]
+
+
+MODELS: dict[str, ModelSpec] = {}
+
+
+def register_model(name: str, kind: str, description: str):
+    """Decorator that adds a builder to ``MODELS``; a name can be registered once only."""
+
+    def add(builder: Callable[[ModelConfig], nn.Module]):
+        if name in MODELS:
+            raise ValueError(f"model {name!r} is already registered")
+        MODELS[name] = ModelSpec(name, kind, description, builder)
+        return builder
+
+    return add
+
+
+def list_models() -> list[ModelSpec]:
+    """All registered models, sorted by name."""
+    return [MODELS[name] for name in sorted(MODELS)]
+
+
+def get_model_spec(name: str) -> ModelSpec:
+    if name not in MODELS:
+        raise LstmimgError(f"unknown model {name!r}; registered: {', '.join(sorted(MODELS))}")
+    return MODELS[name]
+
+
+def build_model(cfg: ModelConfig) -> nn.Module:
+    """Build the model ``cfg.name`` from its config (random weights unless the config names a file)."""
+    return get_model_spec(cfg.name).builder(cfg)
+
+
+class SequenceReader(nn.Module):
+    """A fused recurrent layer over ``(B, T, D)`` plus pooling to ``(B, out_features)``."""
+
+    CELLS = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
+
+    def __init__(self, in_features: int, cfg: ModelConfig):
+        super().__init__()
+        self.rnn = self.CELLS[cfg.rnn](
+            in_features,
+            cfg.hidden,
+            num_layers=cfg.layers,
+            batch_first=True,
+            bidirectional=cfg.bidirectional,
+            dropout=cfg.dropout if cfg.layers > 1 else 0.0,
+        )
+        self.pool = cfg.pool
+        self.out_features = cfg.hidden * (2 if cfg.bidirectional else 1)
+
+    def forward(self, seq: torch.Tensor) -> torch.Tensor:
+        out, state = self.rnn(seq)  # out: (B, T, dirs*hidden)
+        if self.pool == "mean":
+            return out.mean(dim=1)
+        h_n = state[0] if isinstance(state, tuple) else state  # (layers*dirs, B, hidden)
+        dirs = 2 if self.rnn.bidirectional else 1
+        return torch.cat(list(h_n[-dirs:]), dim=1)  # last layer, both directions: (B, dirs*hidden)
+
+
+def image_statistics(x: torch.Tensor) -> torch.Tensor:
+    """Global colour and texture statistics of ``(B, C, H, W)``: per channel mean, std, and mean
+    absolute horizontal and vertical gradient -> ``(B, 4*C)``."""
+    dx = (x[..., :, 1:] - x[..., :, :-1]).abs().mean(dim=(2, 3))
+    dy = (x[..., 1:, :] - x[..., :-1, :]).abs().mean(dim=(2, 3))
+    return torch.cat([x.mean(dim=(2, 3)), x.std(dim=(2, 3)), dx, dy], dim=1)
+
+
+@register_model("region_lstm", "image", "image sliced into rows, columns or patches (raster/snake); LSTM over the regions")
+class RegionLSTM(nn.Module):
+    """Slice the image into regions, embed each region (flatten + linear), read them with an LSTM."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.scan, self.patch = cfg.scan, cfg.patch
+        steps, region_dim = sequence_shape(cfg.scan, cfg.patch, cfg.in_channels, *cfg.img_size)
+        self.embed = nn.Sequential(nn.Linear(region_dim, cfg.embed), nn.ReLU())
+        self.reader = SequenceReader(cfg.embed, cfg)
+        self.fuse_global = cfg.fuse_global
+        extra = 4 * cfg.in_channels if cfg.fuse_global else 0
+        self.head = nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear(self.reader.out_features + extra, cfg.num_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        seq = self.embed(slice_regions(x, self.scan, self.patch))  # (B, T, embed)
+        feats = self.reader(seq)
+        if self.fuse_global:
+            feats = torch.cat([feats, image_statistics(x)], dim=1)
+        return self.head(feats)
+
+
+def small_cnn(in_channels: int, widths: tuple[int, ...]) -> nn.Sequential:
+    """Conv3x3-BN-ReLU-MaxPool stages; each stage halves H and W."""
+    layers: list[nn.Module] = []
+    for width in widths:
+        layers += [
+            nn.Conv2d(in_channels, width, 3, padding=1, bias=False),
+            nn.BatchNorm2d(width),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(2),
+        ]
+        in_channels = width
+    return nn.Sequential(*layers)
+
+
+def torchvision_backbone(name: str, weights_file: str | None) -> nn.Module:
+    """A torchvision classification network cut before its pooling and classifier, so it returns a
+    feature map. Weights come from ``weights_file`` (a local state dict) or stay random: nothing is
+    downloaded."""
+    import torchvision  # costs over a second: only when a backbone is asked for
+
+    try:
+        net = torchvision.models.get_model(name, weights=None)
+    except ValueError:
+        raise LstmimgError(f"unknown torchvision backbone {name!r}") from None
+    if weights_file:
+        from lstmimg.checkpoint import load_state_dict_file
+
+        state = load_state_dict_file(weights_file)
+        try:
+            net.load_state_dict(state)
+        except RuntimeError as err:
+            first = str(err).strip().splitlines()[0]
+            raise LstmimgError(f"{weights_file}: weights do not fit backbone {name!r} ({first})") from None
+    if hasattr(net, "features"):  # mobilenet, efficientnet, vgg, convnext, densenet, ...
+        return net.features
+    if hasattr(net, "layer4"):  # resnet, resnext, wide_resnet, regnet-like
+        return nn.Sequential(*list(net.children())[:-2])
+    raise LstmimgError(f"backbone {name!r} is not supported: use a resnet, mobilenet, efficientnet, vgg or convnext")
+
+
+@register_model("cnn_lstm", "image", "CNN feature map read as a sequence (rows or positions) by an LSTM; optional torchvision backbone")
+class CNNLSTM(nn.Module):
+    """A CNN turns the image into a feature map ``(B, F, h, w)``; its rows (or positions, in a scan
+    order over the map) are the sequence an LSTM reads."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.scan = cfg.scan
+        self.rgb_backbone = cfg.backbone is not None and cfg.in_channels != 3
+        if cfg.backbone:
+            self.cnn = torchvision_backbone(cfg.backbone, cfg.backbone_weights)
+        else:
+            self.cnn = small_cnn(cfg.in_channels, cfg.cnn_channels)
+        with torch.no_grad():  # infer the feature map's shape from a dummy image
+            probe = torch.zeros(1, 3 if cfg.backbone else cfg.in_channels, *cfg.img_size)
+            _, feat, fh, fw = self.cnn.eval()(probe).shape
+        self.cnn.train()
+        _, region_dim = sequence_shape(cfg.scan, 1, feat, fh, fw)
+        self.reader = SequenceReader(region_dim, cfg)
+        self.fuse_global = cfg.fuse_global
+        extra = feat if cfg.fuse_global else 0
+        self.head = nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear(self.reader.out_features + extra, cfg.num_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.rgb_backbone:  # torchvision backbones want 3 channels
+            x = x[:, :1].expand(-1, 3, -1, -1) if x.shape[1] == 1 else x[:, :3]
+        fmap = self.cnn(x)  # (B, F, h, w)
+        feats = self.reader(slice_regions(fmap, self.scan, 1))  # sequence over rows or positions
+        if self.fuse_global:
+            feats = torch.cat([feats, fmap.mean(dim=(2, 3))], dim=1)
+        return self.head(feats)

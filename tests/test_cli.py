@@ -1,0 +1,177 @@
+"""The command line, end to end: typer's CliRunner in-process, subprocesses where imports matter."""
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from lstmimg.cli import app
+
+runner = CliRunner()
+TINY = ["--hidden", "16", "--epochs", "1", "--batch-size", "16"]
+
+
+def run(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def assert_one_line_error(result, *fragments):
+    assert result.exit_code == 1, result.output
+    lines = [line for line in result.stderr.strip().splitlines() if not line.startswith("model: ")]  # the info line
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    for fragment in fragments:
+        assert str(fragment) in lines[0]
+    assert "Traceback" not in result.output
+
+
+def imported_after(*argv: str) -> set[str]:
+    """Run the CLI in a fresh interpreter and report which heavy modules it imported."""
+    code = (
+        "import sys\nfrom lstmimg.cli import app\n"
+        f"try:\n    app({list(argv)!r})\nexcept SystemExit:\n    pass\n"
+        "print('HEAVY:', *(m for m in ('torch', 'torchvision', 'cv2', 'matplotlib') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    return set(out.strip().splitlines()[-1].split()[1:])
+
+
+@pytest.mark.parametrize("command", [[], ["train"], ["predict"], ["eval"], ["models"]])
+def test_help_imports_no_heavy_module(command):
+    assert imported_after(*command, "--help") == set()
+
+
+def test_predict_imports_neither_torchvision_nor_cv2(trained_run, bars):
+    image = next((bars / "val" / "vertical").iterdir())
+    assert imported_after("predict", str(image), "--model", str(trained_run)) == {"torch"}
+
+
+def test_models_lists_the_registry():
+    result = run("models")
+    assert result.exit_code == 0
+    assert "region_lstm" in result.stdout and "cnn_lstm" in result.stdout
+
+
+@pytest.mark.slow
+def test_train_predict_eval_on_the_sample_digits(tmp_path, monkeypatch):
+    """One short epoch on the bundled digits, then predict and eval through the CLI."""
+    from lstmimg.sample import sample_data_dir
+
+    monkeypatch.chdir(tmp_path)
+    result = run("train", "--epochs", "1")
+    assert result.exit_code == 0, result.output
+    run_dir = tmp_path / "runs" / "train" / "exp"
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["val_accuracy"] > 0.7 and summary["val_images"] == 1000
+    assert "training summary" in result.stdout
+
+    digits = sample_data_dir() / "digits" / "val"
+    sevens = sorted((digits / "7").iterdir())[:20]
+    result = run("predict", *sevens, "--json", "--csv", tmp_path / "p.csv")
+    assert result.exit_code == 0, result.output
+    assert "runs/train/exp/best.pt (newest run)" in result.stderr
+    rows = json.loads(result.stdout)
+    assert [r["path"] for r in rows] == [str(p) for p in sevens]
+    assert sum(r["label"] == "7" for r in rows) >= 12
+    assert all(len(r["top"]) == 5 and set(r["top"][0]) == {"label", "prob"} for r in rows)
+    with open(tmp_path / "p.csv") as f:
+        table = list(csv.DictReader(f))
+    assert [r["label"] for r in table] == [r["label"] for r in rows]
+
+    result = run("eval", digits.parent, "--model", run_dir, "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["accuracy"] == pytest.approx(summary["val_accuracy"], abs=1e-4)
+    assert len(report["per_class"]) == 10 and sum(map(sum, report["confusion_matrix"])) == 1000
+    table = run("eval", digits.parent, "--model", run_dir)
+    assert table.exit_code == 0 and "precision" in table.stdout and "confusion matrix" in table.stdout
+
+
+def test_train_and_predict_table_on_tiny_data(bars, tmp_path):
+    result = run("train", bars, *TINY, "--model", "region_lstm", "--scan", "snake", "--patch", "3", "--out", tmp_path / "r")
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "r" / "config.json").read_text())["model"]["scan"] == "snake"
+    result = run("predict", bars / "val" / "diagonal", "--model", tmp_path / "r", "--topk", "2")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.count("diagonal") + result.stdout.count("horizontal") + result.stdout.count("vertical") >= 8
+
+
+def test_predict_uses_the_bundled_model_without_runs(tmp_path, monkeypatch):
+    from lstmimg.checkpoint import BUNDLED_MODEL
+    from lstmimg.sample import sample_data_dir
+
+    if not BUNDLED_MODEL.is_file():
+        pytest.skip("bundled model not built")
+    monkeypatch.chdir(tmp_path)
+    images = sorted((sample_data_dir() / "digits" / "val" / "3").iterdir())[:10]
+    result = run("predict", *images, "--json")
+    assert result.exit_code == 0, result.output
+    assert "bundled digits model" in result.stderr
+    assert sum(r["label"] == "3" for r in json.loads(result.stdout)) >= 9
+
+
+def write(path: Path, content: bytes) -> Path:
+    path.write_bytes(content)
+    return path
+
+
+def test_bad_inputs_get_one_line_and_exit_1(tmp_path, bars, trained_run):
+    png = tmp_path / "ok.png"
+    Image.new("L", (64, 64), 30).save(png)
+    cases = [
+        (["predict", tmp_path / "missing.png", "--model", trained_run], "missing.png", "no such file"),
+        (["predict", write(tmp_path / "text.png", b"just text"), "--model", trained_run], "text.png", "not an image"),
+        (["predict", write(tmp_path / "empty.png", b""), "--model", trained_run], "empty.png", "empty file"),
+        (["predict", write(tmp_path / "cut.png", png.read_bytes()[:70]), "--model", trained_run], "cut.png", "cannot decode image"),
+        (["predict", png, "--model", write(tmp_path / "other.pt", b"PK\x03\x04 not ours")], "other.pt", "not a readable checkpoint"),
+        (["predict", png, "--model", tmp_path / "nope.pt"], "nope.pt", "no such checkpoint"),
+        (["train", tmp_path / "no_data"], "no_data", "no such folder"),
+        (["train", (tmp_path / "empty_dir").mkdir() or tmp_path / "empty_dir"], "empty_dir", "no class folders"),
+        (["eval", tmp_path / "no_data", "--model", trained_run], "no_data", "no such folder"),
+    ]
+    for args, name, problem in cases:
+        assert_one_line_error(run(*args), name, problem)
+    (bars / "train" / "horizontal" / "extra").mkdir()
+    for p in (bars / "val" / "vertical").iterdir():
+        p.unlink()
+    assert_one_line_error(run("train", bars, "--out", tmp_path / "x"), bars / "val" / "vertical", "class folder has no images")
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--epochs", "-1"], "--epochs must be >= 1"),
+        (["--model", "vit"], "unknown model 'vit'; registered: cnn_lstm, region_lstm"),
+        (["--optimizer", "lion"], "adam, adamw, sgd"),
+        (["--img-size", "big"], "--img-size 'big'"),
+        (["--class-weights", "yes"], "auto"),
+    ],
+)
+def test_bad_options_are_refused_before_any_work(bars, tmp_path, args, message):
+    result = run("train", bars, "--out", tmp_path / "r", *args)
+    assert_one_line_error(result, message)
+    assert not (tmp_path / "r").exists()
+
+
+def test_patch_that_does_not_divide_the_image(bars, tmp_path):
+    result = run("train", bars, "--model", "region_lstm", "--scan", "patches", "--patch", "5", "--out", tmp_path / "r")
+    assert_one_line_error(result, "--patch 5 does not divide the image size 12x12; allowed: 1, 2, 3, 4, 6, 12")
+    assert not (tmp_path / "r").exists()
+
+
+def test_predict_reports_bad_files_after_the_good_ones(trained_run, bars, tmp_path):
+    bad = write(tmp_path / "bad.jpg", b"nope")
+    good = next((bars / "val" / "vertical").iterdir())
+    result = run("predict", good, bad, "--model", trained_run, "--json")
+    assert result.exit_code == 1
+    assert len(json.loads(result.stdout)) == 1
+    assert result.stderr.strip().splitlines()[-1].startswith("error: ") and "bad.jpg" in result.stderr
+
+
+def test_python_dash_m_works():
+    out = subprocess.run([sys.executable, "-m", "lstmimg", "--help"], capture_output=True, text=True)
+    assert out.returncode == 0 and "predict" in out.stdout

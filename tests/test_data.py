@@ -1,0 +1,165 @@
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from lstmimg import data as D
+from lstmimg.errors import LstmimgError
+
+
+def test_split_folder_with_train_and_val(bars):
+    splits = D.split_folder(bars)
+    assert set(splits) == {"train", "val"}
+    assert splits["train"].classes == ["diagonal", "horizontal", "vertical"]
+    assert len(splits["train"].paths) == 72 and len(splits["val"].paths) == 24
+    assert splits["val"].labels.count(2) == 8
+
+
+def test_class_folders_only_get_a_deterministic_stratified_split(flat_bars):
+    a = D.split_folder(flat_bars, val_split=0.25, seed=5)
+    b = D.split_folder(flat_bars, val_split=0.25, seed=5)
+    c = D.split_folder(flat_bars, val_split=0.25, seed=6)
+    assert a["val"].paths == b["val"].paths != c["val"].paths
+    assert sorted(a["val"].labels) == [0] * 5 + [1] * 5 + [2] * 5
+    assert not set(a["val"].paths) & set(a["train"].paths)
+    assert len(a["train"].paths) + len(a["val"].paths) == 60
+
+
+def test_test_split_is_found_and_uses_train_classes(bars):
+    (bars / "test" / "vertical").mkdir(parents=True)
+    Image.new("L", (12, 12)).save(bars / "test" / "vertical" / "x.png")
+    splits = D.split_folder(bars)
+    assert splits["test"].labels == [2]
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda root: None, "no such folder"),
+        (lambda root: root.mkdir(), "no class folders"),
+        (lambda root: (root / "a").mkdir(parents=True), "class folder has no images"),
+    ],
+)
+def test_bad_folders(tmp_path, make, message):
+    root = tmp_path / "data"
+    make(root)
+    with pytest.raises(LstmimgError, match=message) as info:
+        D.split_folder(root)
+    assert str(root) in str(info.value)
+
+
+def test_val_class_missing_from_train(bars):
+    (bars / "val" / "circle").mkdir()
+    with pytest.raises(LstmimgError, match="classes not in .*train: circle"):
+        D.split_folder(bars)
+
+
+def save(img: Image.Image, path: Path, **kw) -> Path:
+    img.save(path, **kw)
+    return path
+
+
+@pytest.mark.parametrize("mode", ["L", "RGB", "RGBA", "P", "CMYK", "1", "LA", "I;16", "I", "F"])
+def test_every_common_pillow_mode_converts(tmp_path, mode):
+    rng = np.random.default_rng(0)
+    rgb = Image.fromarray(rng.integers(0, 255, (10, 14, 3), dtype=np.uint8), "RGB")
+    img = rgb.convert("L").convert(mode) if mode in ("I;16", "I", "F", "1", "LA") else rgb.convert(mode)
+    ext = ".tiff" if mode in ("I", "F", "CMYK", "I;16") else ".png"
+    path = save(img, tmp_path / f"img{ext}")
+    gray = D.load_image(path, 1, (7, 5))
+    color = D.load_image(path, 3, (7, 5))
+    assert gray.shape == (1, 7, 5) and color.shape == (3, 7, 5)
+    assert gray.dtype == color.dtype == np.uint8
+
+
+def test_sixteen_bit_is_scaled_not_clipped(tmp_path):
+    arr = np.full((4, 4), 65535, dtype=np.uint16)
+    arr[0, 0] = 0
+    path = save(Image.fromarray(arr), tmp_path / "deep.png")
+    out = D.load_image(path, 1, (4, 4))
+    assert out[0, 1, 1] == 255 and out[0, 0, 0] == 0
+
+
+def test_first_frame_of_gif_and_tiff(tmp_path):
+    frames = [Image.new("L", (6, 6), v) for v in (200, 10, 90)]
+    for ext in (".gif", ".tiff"):
+        path = tmp_path / f"anim{ext}"
+        frames[0].save(path, save_all=True, append_images=frames[1:])
+        assert abs(int(D.load_image(path, 1, (6, 6))[0, 3, 3]) - 200) <= 2
+
+
+def test_transparent_pixels_become_white(tmp_path):
+    path = save(Image.new("RGBA", (4, 4), (0, 0, 0, 0)), tmp_path / "clear.png")
+    assert (D.load_image(path, 3, (4, 4)) == 255).all()
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [(None, "no such file"), (b"", "empty file"), (b"hello, not an image", "not an image Pillow can read")],
+)
+def test_bad_image_files(tmp_path, content, message):
+    path = tmp_path / "bad.png"
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(LstmimgError, match=f"{path}: {message}"):
+        D.load_image(path, 1, (8, 8))
+
+
+def test_truncated_image(tmp_path):
+    rng = np.random.default_rng(0)
+    full = save(Image.fromarray(rng.integers(0, 255, (64, 64), dtype=np.uint8)), tmp_path / "full.png")
+    cut = tmp_path / "cut.png"
+    cut.write_bytes(full.read_bytes()[:600])
+    with pytest.raises(LstmimgError, match="cut.png: cannot decode image"):
+        D.load_image(cut, 1, (8, 8))
+
+
+def test_decode_split_skips_and_lists_unreadable_files(bars):
+    bad = bars / "train" / "vertical" / "broken.png"
+    bad.write_bytes(b"\x89PNG broken")
+    split = D.split_folder(bars)["train"]
+    images = D.decode_split(split, 1, (12, 12))
+    assert images.images.shape == (72, 1, 12, 12) and images.images.dtype == torch.uint8
+    assert images.skipped == [bad]
+    assert images.labels.tolist().count(2) == 24
+
+
+def test_infer_format_takes_grey_and_the_common_size(tmp_path):
+    for i in range(3):
+        Image.new("L", (20, 10)).save(tmp_path / f"{i}.png")
+    Image.new("L", (8, 8)).save(tmp_path / "odd.png")
+    assert D.infer_image_format(sorted(tmp_path.iterdir())) == (1, (10, 20))
+    Image.new("RGB", (20, 10)).save(tmp_path / "color.png")
+    assert D.infer_image_format(sorted(tmp_path.iterdir()))[0] == 3
+
+
+def test_normalize_and_channel_stats():
+    images = torch.tensor([[[[0, 255]]], [[[255, 255]]]], dtype=torch.uint8)  # (2, 1, 1, 2)
+    mean, std = D.channel_stats(images)
+    assert mean == pytest.approx([0.75])
+    x = D.normalize(images, mean, std)
+    assert x.mean().item() == pytest.approx(0.0, abs=1e-6)
+
+
+def test_random_affine_moves_pixels_but_keeps_shape_and_is_seeded():
+    x = torch.zeros(4, 1, 16, 16)
+    x[:, :, 6:10, 6:10] = 1
+    a = D.random_affine(x, torch.Generator().manual_seed(0))
+    b = D.random_affine(x, torch.Generator().manual_seed(0))
+    assert a.shape == x.shape and torch.equal(a, b)
+    assert not torch.allclose(a, x)
+    assert a.sum(dim=(1, 2, 3)).sub(16).abs().max() < 6  # the blob survives, roughly the same mass
+
+
+def test_expand_image_paths(tmp_path, bars):
+    files = D.expand_image_paths([str(bars / "val"), str(bars / "train" / "vertical" / "000.png"), str(bars / "train" / "diagonal" / "00*.png")])
+    assert len(files) == 24 + 1 + 10
+    with pytest.raises(LstmimgError, match="no such file or folder"):
+        D.expand_image_paths([str(tmp_path / "nope.png")])
+    with pytest.raises(LstmimgError, match="pattern matches no files"):
+        D.expand_image_paths([str(tmp_path / "*.jpg")])
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(LstmimgError, match="folder has no images"):
+        D.expand_image_paths([str(tmp_path / "empty")])

@@ -1,0 +1,130 @@
+import csv
+import json
+
+import pytest
+import torch
+from PIL import Image
+
+from conftest import TINY_MODEL, TINY_TRAIN
+from lstmimg import ModelConfig, TrainConfig, evaluate, fit, load_checkpoint, predict
+from lstmimg.errors import LstmimgError
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def test_fit_writes_a_complete_run_folder(trained_run):
+    names = {p.name for p in trained_run.iterdir()}
+    assert {"best.pt", "last.pt", "config.json", "metrics.csv", "summary.json", "curves.png", "confusion_matrix.png"} <= names
+    summary = json.loads((trained_run / "summary.json").read_text())
+    assert 0 <= summary["val_accuracy"] <= 1
+    assert summary["epochs"] == 2 and summary["model"] == "cnn_lstm" and summary["train_seconds"] > 0
+    assert summary["classes"] == ["diagonal", "horizontal", "vertical"]
+    assert summary["best_checkpoint"].endswith("best.pt") and summary["seed"] == 0
+    rows = list(csv.DictReader((trained_run / "metrics.csv").open()))
+    assert [r["epoch"] for r in rows] == ["1", "2"]
+    assert max(float(r["val_acc"]) for r in rows) == pytest.approx(summary["val_accuracy"])
+    config = json.loads((trained_run / "config.json").read_text())
+    assert config["model"]["img_size"] == [12, 12] and config["train"]["epochs"] == 2
+    for picture in ("curves.png", "confusion_matrix.png"):
+        assert (trained_run / picture).read_bytes()[:8] == PNG_MAGIC
+    assert load_checkpoint(trained_run / "best.pt").meta["val_accuracy"] == pytest.approx(summary["val_accuracy"], abs=1e-4)
+
+
+def test_fit_learns_the_bars(bars, tmp_path):
+    summary = fit(bars, ModelConfig(name="region_lstm", hidden=24, embed=24), TrainConfig(epochs=12, batch_size=16, lr=1e-2), out=tmp_path / "r")
+    assert summary["val_accuracy"] >= 0.9
+
+
+def test_same_seed_same_metrics(bars, tmp_path):
+    def metrics(out):
+        fit(bars, ModelConfig(**TINY_MODEL), TrainConfig(**TINY_TRAIN), out=tmp_path / out)
+        return [{k: r[k] for k in ("train_loss", "train_acc", "val_loss", "val_acc")} for r in csv.DictReader((tmp_path / out / "metrics.csv").open())]
+
+    assert metrics("a") == metrics("b")
+
+
+def test_class_folders_only_and_events(flat_bars, tmp_path):
+    events = []
+    summary = fit(flat_bars, ModelConfig(**TINY_MODEL), TrainConfig(epochs=1, val_split=0.25, class_weights="auto"), out=tmp_path / "r", callback=lambda e, i: events.append(e))
+    assert summary["train_images"] == 45 and summary["val_images"] == 15
+    assert events[0] == "load" and "start" in events and events[-1] == "end"
+    assert events.index("start") < events.index("step") < events.index("epoch")
+
+
+def test_patience_stops_early(bars, tmp_path):
+    summary = fit(bars, ModelConfig(**TINY_MODEL), TrainConfig(epochs=10, lr=1e-12, patience=2, augment=False), out=tmp_path / "r")
+    assert summary["epochs"] == 3 and summary["best_epoch"] == 1
+
+
+def test_unreadable_training_images_are_skipped_and_counted(bars, tmp_path):
+    (bars / "train" / "vertical" / "zz_broken.png").write_bytes(b"not a png")
+    summary = fit(bars, ModelConfig(**TINY_MODEL), TrainConfig(epochs=1), out=tmp_path / "r")
+    assert summary["skipped_images"] == [str(bars / "train" / "vertical" / "zz_broken.png")]
+    assert summary["train_images"] == 72
+
+
+def test_img_size_and_rgb(bars, tmp_path):
+    Image.new("RGB", (12, 12), (255, 0, 0)).save(bars / "train" / "vertical" / "red.png")
+    summary = fit(bars, ModelConfig(**TINY_MODEL), TrainConfig(epochs=1, img_size=(16, 20)), out=tmp_path / "r")
+    assert summary["channels"] == 3 and summary["img_size"] == [16, 20]
+
+
+def test_evaluate_matches_training_val_accuracy(trained_run, bars):
+    summary = json.loads((trained_run / "summary.json").read_text())
+    report = evaluate(bars, trained_run)
+    assert report["data"] == str(bars / "val") and report["samples"] == 24
+    assert report["accuracy"] == pytest.approx(summary["val_accuracy"], abs=1e-4)
+    cm = torch.tensor(report["confusion_matrix"])
+    assert cm.sum() == 24 and cm.sum(1).tolist() == [8, 8, 8]
+    assert [row["support"] for row in report["per_class"]] == [8, 8, 8]
+    assert evaluate(bars / "train", trained_run)["samples"] == 72
+
+
+def test_evaluate_refuses_classes_the_model_does_not_know(trained_run, bars):
+    (bars / "val" / "circle").mkdir()
+    Image.new("L", (12, 12)).save(bars / "val" / "circle" / "c.png")
+    with pytest.raises(LstmimgError, match="classes the model does not know: circle"):
+        evaluate(bars / "val", trained_run)
+
+
+def test_predict_files_and_reports_unreadable_ones(trained_run, bars, tmp_path):
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"nope")
+    paths = sorted((bars / "val" / "vertical").iterdir())[:3] + [bad]
+    results, errors = predict(paths, trained_run, topk=2, batch_size=2)
+    assert [r["path"] for r in results] == [str(p) for p in paths[:3]]
+    for r in results:
+        assert r["label"] == r["top"][0]["label"] and len(r["top"]) == 2
+        assert r["top"][0]["prob"] >= r["top"][1]["prob"]
+    assert len(errors) == 1 and "bad.png: not an image" in errors[0]
+    # the same numbers as evaluating the model directly
+    ckpt = load_checkpoint(trained_run)
+    from lstmimg.data import load_image, normalize
+
+    x = normalize(torch.from_numpy(load_image(paths[0], 1, (12, 12)))[None], ckpt.mean, ckpt.std)
+    assert results[0]["prob"] == pytest.approx(ckpt.model(x).softmax(1).max().item(), abs=1e-4)
+
+
+def test_fit_refuses_a_run_folder_in_use(trained_run, bars):
+    before = (trained_run / "best.pt").read_bytes()
+    with pytest.raises(LstmimgError, match="not empty"):
+        fit(bars, ModelConfig(**TINY_MODEL), TrainConfig(epochs=1), out=trained_run)
+    assert (trained_run / "best.pt").read_bytes() == before
+
+
+@pytest.mark.parametrize("schedule", ["onecycle", "cosine", "none"])
+@pytest.mark.parametrize("total", [1, 3, 100])
+def test_schedules_warm_up_then_decay(schedule, total):
+    from lstmimg.engine import make_schedule
+
+    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
+    sched = make_schedule(opt, TrainConfig(schedule=schedule, warmup=0.1), total)
+    lrs = []
+    for _ in range(total):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert max(lrs) <= 1.0 and min(lrs) >= 0
+    if total == 100:
+        assert lrs[0] < 0.5 and max(lrs) == pytest.approx(1.0, abs=0.05)
+        assert (lrs[-1] < 0.01) == (schedule != "none")

@@ -1,0 +1,104 @@
+import pytest
+import torch
+from torch import nn
+
+from lstmimg.config import ModelConfig
+from lstmimg.errors import LstmimgError
+from lstmimg.models import MODELS, build_model, list_models, register_model
+
+IMAGE_MODELS = [spec.name for spec in list_models() if spec.kind == "image"]
+
+
+@pytest.mark.parametrize("name", IMAGE_MODELS)
+@pytest.mark.parametrize("rnn", ["lstm", "gru", "rnn"])
+def test_every_model_forward_backward(name, rnn):
+    """Output shape, a backward pass that reaches every parameter, and no NaN, for every registered model."""
+    torch.manual_seed(0)
+    cfg = ModelConfig(name=name, rnn=rnn, in_channels=3, img_size=(16, 20), num_classes=4, hidden=8, embed=8, cnn_channels=(4, 8))
+    model = build_model(cfg)
+    x = torch.randn(3, 3, 16, 20)
+    logits = model(x)
+    assert logits.shape == (3, 4)
+    assert torch.isfinite(logits).all()
+    logits.logsumexp(1).sum().backward()
+    for pname, p in model.named_parameters():
+        assert p.grad is not None and torch.isfinite(p.grad).all(), pname
+
+
+@pytest.mark.parametrize("name", IMAGE_MODELS)
+@pytest.mark.parametrize("scan", ["rows", "cols", "patches", "snake"])
+@pytest.mark.parametrize("pool, bidirectional, fuse", [("last", True, True), ("mean", False, False)])
+def test_model_options(name, scan, pool, bidirectional, fuse):
+    cfg = ModelConfig(name=name, scan=scan, patch=4, pool=pool, bidirectional=bidirectional, fuse_global=fuse, in_channels=1, img_size=(28, 28), hidden=8, embed=8, layers=2, cnn_channels=(4, 8))
+    assert build_model(cfg)(torch.randn(2, 1, 28, 28)).shape == (2, 10)
+
+
+def test_pool_last_uses_both_directions_final_states():
+    cfg = ModelConfig(name="region_lstm", pool="last", bidirectional=True, hidden=5, embed=4, img_size=(6, 6), dropout=0.0)
+    model = build_model(cfg).eval()
+    x = torch.randn(2, 1, 6, 6)
+    seq = model.embed(x.reshape(2, 6, 6))
+    out, _ = model.reader.rnn(seq)
+    expected = torch.cat([out[:, -1, :5], out[:, 0, 5:]], dim=1)  # forward's last step, backward's first
+    assert torch.allclose(model.reader(seq), expected, atol=1e-6)
+
+
+def test_lstm_computes_the_gate_equations():
+    """Recompute a few steps of the model's own LSTM by hand from its weights:
+    i, f, g, o = gates; c_t = f * c_{t-1} + i * g; h_t = o * tanh(c_t)."""
+    torch.manual_seed(0)
+    cfg = ModelConfig(name="region_lstm", scan="rows", bidirectional=False, hidden=6, embed=5, img_size=(4, 7), dropout=0.0)
+    model = build_model(cfg).eval()
+    lstm = model.reader.rnn
+    assert isinstance(lstm, nn.LSTM)
+    seq = model.embed(torch.randn(2, 1, 4, 7).reshape(2, 4, 7))  # (B, T=4, 5)
+    out, (h_n, c_n) = lstm(seq)
+    W_ih, W_hh, b = lstm.weight_ih_l0, lstm.weight_hh_l0, lstm.bias_ih_l0 + lstm.bias_hh_l0
+    h = torch.zeros(2, 6)
+    c = torch.zeros(2, 6)
+    for t in range(4):
+        z = seq[:, t] @ W_ih.T + h @ W_hh.T + b  # (B, 4*hidden), PyTorch order i, f, g, o
+        i, f, g, o = z.chunk(4, dim=1)
+        i, f, g, o = torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g), torch.sigmoid(o)
+        c = f * c + i * g
+        h = o * torch.tanh(c)
+        assert torch.allclose(out[:, t], h, atol=1e-6)
+    assert torch.allclose(h_n[0], h, atol=1e-6) and torch.allclose(c_n[0], c, atol=1e-6)
+
+
+def test_models_use_the_fused_torch_layers():
+    for rnn, cls in (("lstm", nn.LSTM), ("gru", nn.GRU), ("rnn", nn.RNN)):
+        assert type(build_model(ModelConfig(rnn=rnn)).reader.rnn) is cls
+
+
+def test_registry_refuses_duplicates_and_unknown_names():
+    with pytest.raises(ValueError, match="already registered"):
+        register_model("cnn_lstm", "image", "again")(lambda cfg: None)
+    with pytest.raises(LstmimgError, match="unknown model 'vit'; registered: "):
+        build_model(ModelConfig(name="vit"))
+    assert {"region_lstm", "cnn_lstm"} <= set(MODELS)
+    assert all(spec.description for spec in list_models())
+
+
+def test_any_image_size_and_channels():
+    for channels, size in ((1, (28, 28)), (3, (32, 48)), (4, (17, 23))):
+        for name in IMAGE_MODELS:
+            model = build_model(ModelConfig(name=name, in_channels=channels, img_size=size, hidden=8, embed=8, cnn_channels=(4,)))
+            assert model(torch.randn(2, channels, *size)).shape == (2, 10)
+
+
+def test_torchvision_backbone_with_local_weights(tmp_path):
+    torchvision = pytest.importorskip("torchvision")
+    weights = tmp_path / "resnet18.pt"
+    reference = torchvision.models.resnet18(weights=None)
+    torch.save(reference.state_dict(), weights)
+    cfg = ModelConfig(name="cnn_lstm", backbone="resnet18", backbone_weights=str(weights), in_channels=1, img_size=(64, 64), hidden=8)
+    model = build_model(cfg)
+    assert torch.equal(model.cnn[0].weight, reference.conv1.weight)
+    assert model(torch.randn(2, 1, 64, 64)).shape == (2, 10)
+    bad = tmp_path / "wrong.pt"
+    torch.save({"fc.weight": torch.zeros(3, 3)}, bad)
+    with pytest.raises(LstmimgError, match="weights do not fit backbone 'resnet18'"):
+        build_model(cfg.replace(backbone_weights=str(bad)))
+    with pytest.raises(LstmimgError, match="unknown torchvision backbone 'resnet7'"):
+        build_model(cfg.replace(backbone="resnet7", backbone_weights=None))
