@@ -160,37 +160,16 @@ def fit(
     rows, best_acc, best_epoch, stale = [], -1.0, 0, 0
     started = time.perf_counter()
     for epoch in range(1, cfg.epochs + 1):
-        net.train()
-        t0, seen, loss_sum, correct = time.perf_counter(), 0, 0.0, 0
-        order = torch.randperm(len(train_set.images), generator=generator)
-        for step, idx in enumerate(order.split(cfg.batch_size), 1):
-            if len(idx) < 2:  # a batch of one breaks batch norm; it is a single dropped image
-                continue
-            x = train_set.images[idx].to(device).float().div_(255)  # (B, C, H, W) in 0..1
-            if cfg.augment:
-                x = D.random_affine(x, generator)
-            x = D.normalize(x, mean, std)
-            y = train_set.labels[idx].to(device)
-            logits = net(x)
-            loss = criterion(logits, y)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if cfg.clip_grad > 0:
-                nn.utils.clip_grad_norm_(net.parameters(), cfg.clip_grad)
-            optimizer.step()
-            schedule.step()
-            seen += len(idx)
-            loss_sum += loss.item() * len(idx)
-            correct += (logits.argmax(1) == y).sum().item()
-            emit("step", {"epoch": epoch, "step": step, "steps": steps_per_epoch, "loss": loss_sum / seen, "acc": correct / seen, "images_per_s": seen / (time.perf_counter() - t0)})
-        train_seconds = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        on_step = lambda info, epoch=epoch: emit("step", {"epoch": epoch, "steps": steps_per_epoch, **info})  # noqa: E731
+        train_loss, train_acc, images_per_s = train_one_epoch(net, train_set, optimizer, schedule, criterion, cfg, mean, std, device, generator, on_step)
         val_logits = predict_logits(net, val_set.images, mean, std, device)
         val_loss = nn.functional.cross_entropy(val_logits, val_set.labels).item()
         val_acc = (val_logits.argmax(1) == val_set.labels).float().mean().item()
         row = {
-            "epoch": epoch, "train_loss": round(loss_sum / seen, 5), "train_acc": round(correct / seen, 5),
+            "epoch": epoch, "train_loss": round(train_loss, 5), "train_acc": round(train_acc, 5),
             "val_loss": round(val_loss, 5), "val_acc": round(val_acc, 5), "lr": optimizer.param_groups[0]["lr"],
-            "seconds": round(time.perf_counter() - t0, 3), "images_per_s": round(seen / train_seconds, 1),
+            "seconds": round(time.perf_counter() - t0, 3), "images_per_s": round(images_per_s, 1),
         }
         rows.append(row)
         _write_metrics(run / "metrics.csv", rows)
@@ -229,6 +208,35 @@ def fit(
     summary["run_dir"] = str(run)
     emit("end", summary)
     return summary
+
+
+def train_one_epoch(net, data: D.ImageSet, optimizer, schedule, criterion, cfg: TrainConfig, mean, std, device, generator, on_step) -> tuple[float, float, float]:
+    """One shuffled pass over ``data``; returns (mean loss, accuracy, images/s). ``on_step`` gets the
+    running figures after every batch."""
+    net.train()
+    t0, seen, loss_sum, correct = time.perf_counter(), 0, 0.0, 0
+    order = torch.randperm(len(data.images), generator=generator)
+    for step, idx in enumerate(order.split(cfg.batch_size), 1):
+        if len(idx) < 2:  # a batch of one breaks batch norm; it is a single dropped image
+            continue
+        x = data.images[idx].to(device).float().div_(255)  # (B, C, H, W) in 0..1
+        if cfg.augment:
+            x = D.random_affine(x, generator)
+        x = D.normalize(x, mean, std)
+        y = data.labels[idx].to(device)
+        logits = net(x)  # (B, num_classes)
+        loss = criterion(logits, y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg.clip_grad > 0:
+            nn.utils.clip_grad_norm_(net.parameters(), cfg.clip_grad)
+        optimizer.step()
+        schedule.step()
+        seen += len(idx)
+        loss_sum += loss.item() * len(idx)
+        correct += (logits.argmax(1) == y).sum().item()
+        on_step({"step": step, "loss": loss_sum / seen, "acc": correct / seen, "images_per_s": seen / (time.perf_counter() - t0)})
+    return loss_sum / max(1, seen), correct / max(1, seen), seen / (time.perf_counter() - t0)
 
 
 def _write_metrics(path: Path, rows: list[dict]) -> None:

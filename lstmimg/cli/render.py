@@ -58,6 +58,7 @@ class TrainProgress:
                 f"epoch {info['epoch']:>3}/{self.epochs}  train loss {info['train_loss']:.4f} acc {info['train_acc']:.4f}  "
                 f"val loss {info['val_loss']:.4f} acc {info['val_acc']:.4f}  {info['images_per_s']:.0f} img/s  {info['seconds']:.1f}s{mark}",
                 highlight=False,
+                soft_wrap=True,
             )
 
     def _task(self, description: str, total: int, stats: str) -> None:
