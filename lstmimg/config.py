@@ -19,6 +19,7 @@ RNNS = ("lstm", "gru", "rnn")
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("cosine", "onecycle", "none")
 DEVICES = ("auto", "cpu", "cuda", "mps")
+DEFAULT_MODELS = {"image": "cnn_lstm", "video": "lrcn"}  # what `train` builds when --model is not given
 
 
 def _check_choice(name: str, value: Any, allowed: tuple) -> None:
@@ -117,6 +118,11 @@ class TrainConfig(_Config):
     device: str = "auto"
     workers: int = 0
     img_size: Optional[tuple[int, int]] = None  # resize every image to (H, W); None: from the data
+    # video data
+    clip_len: int = 8  # frames per training clip
+    frame_stride: int = 2  # take every n-th frame when cutting clips
+    val_clips: int = 3  # uniformly spaced clips per val video, their softmax averaged
+    shuffle_frames: bool = False  # ablation: shuffle each clip's frames in time (a model blind to order)
 
     def __post_init__(self):
         if self.img_size is not None:
@@ -136,6 +142,9 @@ class TrainConfig(_Config):
         _check_min("clip_grad", self.clip_grad, 0)
         _check_min("patience", self.patience, 0)
         _check_min("workers", self.workers, 0)
+        _check_min("clip_len", self.clip_len, 1)
+        _check_min("frame_stride", self.frame_stride, 1)
+        _check_min("val_clips", self.val_clips, 1)
         if not 0 <= self.warmup < 1:
             raise LstmimgError(f"--warmup must be in [0, 1), got {self.warmup}")
         if not 0 <= self.label_smoothing < 1:

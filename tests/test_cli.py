@@ -66,7 +66,7 @@ def test_train_predict_eval_on_the_sample_digits(tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     run_dir = tmp_path / "runs" / "train" / "exp"
     summary = json.loads((run_dir / "summary.json").read_text())
-    assert summary["val_accuracy"] > 0.7 and summary["val_images"] == 1000
+    assert summary["val_accuracy"] > 0.7 and summary["val_samples"] == 1000
     assert "training summary" in result.stdout
 
     digits = sample_data_dir() / "digits" / "val"
@@ -145,7 +145,7 @@ def test_bad_inputs_get_one_line_and_exit_1(tmp_path, bars, trained_run):
     "args, message",
     [
         (["--epochs", "-1"], "--epochs must be >= 1"),
-        (["--model", "vit"], "unknown model 'vit'; registered: cnn_lstm, region_lstm"),
+        (["--model", "vit"], "unknown model 'vit'; registered: cnn_lstm, lrcn, region_lstm"),
         (["--optimizer", "lion"], "adam, adamw, sgd"),
         (["--img-size", "big"], "--img-size 'big'"),
         (["--class-weights", "yes"], "auto"),

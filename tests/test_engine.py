@@ -46,7 +46,7 @@ def test_same_seed_same_metrics(bars, tmp_path):
 def test_class_folders_only_and_events(flat_bars, tmp_path):
     events = []
     summary = fit(flat_bars, ModelConfig(**TINY_MODEL), TrainConfig(epochs=1, val_split=0.25, class_weights="auto"), out=tmp_path / "r", callback=lambda e, i: events.append(e))
-    assert summary["train_images"] == 45 and summary["val_images"] == 15
+    assert summary["train_samples"] == 45 and summary["val_samples"] == 15
     assert events[0] == "load" and "start" in events and events[-1] == "end"
     assert events.index("start") < events.index("step") < events.index("epoch")
 
@@ -59,8 +59,8 @@ def test_patience_stops_early(bars, tmp_path):
 def test_unreadable_training_images_are_skipped_and_counted(bars, tmp_path):
     (bars / "train" / "vertical" / "zz_broken.png").write_bytes(b"not a png")
     summary = fit(bars, ModelConfig(**TINY_MODEL), TrainConfig(epochs=1), out=tmp_path / "r")
-    assert summary["skipped_images"] == [str(bars / "train" / "vertical" / "zz_broken.png")]
-    assert summary["train_images"] == 72
+    assert summary["skipped"] == [str(bars / "train" / "vertical" / "zz_broken.png")]
+    assert summary["train_samples"] == 72
 
 
 def test_img_size_and_rgb(bars, tmp_path):

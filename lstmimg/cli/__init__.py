@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from lstmimg.config import ModelConfig, TrainConfig
+from lstmimg.config import DEFAULT_MODELS, ModelConfig, TrainConfig
 from lstmimg.errors import LstmimgError
 
 app = typer.Typer(
@@ -30,7 +30,7 @@ out = Console()
 err = Console(stderr=True)
 
 M, T = ModelConfig, TrainConfig  # defaults live in lstmimg/config.py, once
-MODEL_PANEL, TRAIN_PANEL = "Model", "Training"
+MODEL_PANEL, TRAIN_PANEL, VIDEO_PANEL = "Model", "Training", "Video data"
 
 
 def run_guarded(work: Callable[[], None]) -> None:
@@ -68,8 +68,8 @@ def bundled_digits() -> Path:
 
 @app.command()
 def train(
-    data: Annotated[Optional[Path], typer.Argument(help="ImageFolder root: train/ + val/ (test/ optional), or class folders only. Default: the bundled digits.")] = None,
-    model: Annotated[str, typer.Option(help="Model name (see `lstmimg models`).", rich_help_panel=MODEL_PANEL)] = M.name,
+    data: Annotated[Optional[Path], typer.Argument(help="Class folders of images or videos: a root with train/ + val/ (test/ optional), or class folders only. Default: the bundled digits.")] = None,
+    model: Annotated[Optional[str], typer.Option(help="Model name (see `lstmimg models`). Default: cnn_lstm for images, lrcn for videos.", rich_help_panel=MODEL_PANEL)] = None,
     scan: Annotated[str, typer.Option(help="How the image becomes a sequence: rows, cols, patches, snake.", rich_help_panel=MODEL_PANEL)] = M.scan,
     patch: Annotated[int, typer.Option(help="Patch side for --scan patches/snake (region_lstm).", rich_help_panel=MODEL_PANEL)] = M.patch,
     embed: Annotated[int, typer.Option(help="Region embedding size (region_lstm).", rich_help_panel=MODEL_PANEL)] = M.embed,
@@ -82,7 +82,10 @@ def train(
     fuse_global: Annotated[bool, typer.Option(help="Join global image features to the LSTM summary.", rich_help_panel=MODEL_PANEL)] = M.fuse_global,
     backbone: Annotated[Optional[str], typer.Option(help="torchvision backbone for cnn_lstm, e.g. resnet18.", rich_help_panel=MODEL_PANEL)] = None,
     backbone_weights: Annotated[Optional[Path], typer.Option(help="Local state-dict file for --backbone (nothing is downloaded).", rich_help_panel=MODEL_PANEL)] = None,
-    img_size: Annotated[Optional[str], typer.Option(help="Resize images to S or HxW. Default: the data's most common size.", rich_help_panel=MODEL_PANEL)] = None,
+    img_size: Annotated[Optional[str], typer.Option(help="Resize images (video frames) to S or HxW. Default: the data's most common size (videos: at most 112 px a side).", rich_help_panel=MODEL_PANEL)] = None,
+    clip_len: Annotated[int, typer.Option(help="Videos: frames per training clip.", rich_help_panel=VIDEO_PANEL)] = T.clip_len,
+    frame_stride: Annotated[int, typer.Option(help="Videos: take every n-th frame when cutting clips.", rich_help_panel=VIDEO_PANEL)] = T.frame_stride,
+    val_clips: Annotated[int, typer.Option(help="Videos: uniformly spaced clips per val video (softmax averaged).", rich_help_panel=VIDEO_PANEL)] = T.val_clips,
     epochs: Annotated[int, typer.Option(help="Passes over the training set.", rich_help_panel=TRAIN_PANEL)] = T.epochs,
     batch_size: Annotated[int, typer.Option(help="Images per step.", rich_help_panel=TRAIN_PANEL)] = T.batch_size,
     lr: Annotated[float, typer.Option(help="Peak learning rate.", rich_help_panel=TRAIN_PANEL)] = T.lr,
@@ -101,13 +104,16 @@ def train(
     workers: Annotated[int, typer.Option(help="Threads that decode images (0: chosen by image size).", rich_help_panel=TRAIN_PANEL)] = T.workers,
     out_dir: Annotated[Optional[Path], typer.Option("--out", help="Run folder (default: runs/train/exp, exp2, ...).")] = None,
 ):
-    """Train a model on an image folder and write a run folder (checkpoints, metrics, plots)."""
+    """Train a model on a folder of images or videos and write a run folder (checkpoints, metrics, plots)."""
 
     def work():
         from lstmimg.cli.render import TrainProgress
 
+        from lstmimg.data import detect_kind
+
+        source = data or bundled_digits()
         model_cfg = ModelConfig(
-            name=model, scan=scan, patch=patch, embed=embed, rnn=rnn, hidden=hidden, layers=layers,
+            name=model or DEFAULT_MODELS[detect_kind(source)], scan=scan, patch=patch, embed=embed, rnn=rnn, hidden=hidden, layers=layers,
             bidirectional=bidirectional, pool=pool, dropout=dropout, fuse_global=fuse_global, backbone=backbone,
             backbone_weights=str(backbone_weights) if backbone_weights else None,
         )
@@ -115,12 +121,12 @@ def train(
             epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, weight_decay=weight_decay,
             schedule=schedule, warmup=warmup, label_smoothing=label_smoothing, augment=augment, clip_grad=clip_grad,
             patience=patience, class_weights=class_weights, val_split=val_split, seed=seed, device=device,
-            workers=workers, img_size=parse_size(img_size),
+            workers=workers, img_size=parse_size(img_size), clip_len=clip_len, frame_stride=frame_stride, val_clips=val_clips,
         )
         from lstmimg.engine import fit
 
         with TrainProgress(out, err) as progress:
-            summary = fit(data or bundled_digits(), model_cfg, train_cfg, out_dir, progress.callback)
+            summary = fit(source, model_cfg, train_cfg, out_dir, progress.callback)
         progress.print_summary(summary)
 
     run_guarded(work)
@@ -209,8 +215,8 @@ def evaluate(
         for name, row in zip(report["classes"], report["confusion_matrix"]):
             cm.add_row(name, *(f"[bold]{v}[/]" if i == j else (str(v) if v else "[dim]0[/]") for j, v in enumerate(row) for i in [report["classes"].index(name)]))
         out.print(cm)
-        if report["skipped_images"]:
-            err.print(f"warning: skipped {len(report['skipped_images'])} unreadable images, e.g. {report['skipped_images'][0]}", highlight=False)
+        if report["skipped"]:
+            err.print(f"warning: skipped {len(report['skipped'])} unreadable files, e.g. {report['skipped'][0]}", highlight=False, soft_wrap=True)
 
     run_guarded(work)
 

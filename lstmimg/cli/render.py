@@ -24,6 +24,7 @@ class TrainProgress:
         )
         self.task = None
         self.epochs = 0
+        self.unit = "img/s"
 
     def __enter__(self):
         self.bar.__enter__()
@@ -38,25 +39,26 @@ class TrainProgress:
             self.bar.update(self.task, completed=info["done"])
         elif event == "start":
             self.epochs = info["epochs"]
+            self.unit = "clips/s" if info["kind"] == "video" else "img/s"
             h, w = info["img_size"]
             self.err.print(
                 f"run [bold]{info['run_dir']}[/]  device {info['device']}  {info['params']:,} parameters  "
-                f"{info['train_size']} train / {info['val_size']} val images  {len(info['classes'])} classes  "
+                f"{info['train_size']} train / {info['val_size']} val {info['kind']}s  {len(info['classes'])} classes  "
                 f"{info['channels']}x{h}x{w}",
                 highlight=False,
             )
             if info["skipped"]:
-                self.err.print(f"[yellow]warning:[/] skipped {len(info['skipped'])} unreadable images, e.g. {info['skipped'][0]}", highlight=False)
+                self.err.print(f"[yellow]warning:[/] skipped {len(info['skipped'])} unreadable files, e.g. {info['skipped'][0]}", highlight=False)
         elif event == "step":
             if info["step"] == 1:
                 self._task(f"epoch {info['epoch']}/{self.epochs}", info["steps"], "")
-            stats = f"loss {info['loss']:.4f}  acc {info['acc']:.4f}  {info['images_per_s']:.0f} img/s"
+            stats = f"loss {info['loss']:.4f}  acc {info['acc']:.4f}  {info['samples_per_s']:.0f} {self.unit}"
             self.bar.update(self.task, completed=info["step"], stats=stats)
         elif event == "epoch":
             mark = "  [green]best[/]" if info["best"] else ""
             self.bar.console.print(
                 f"epoch {info['epoch']:>3}/{self.epochs}  train loss {info['train_loss']:.4f} acc {info['train_acc']:.4f}  "
-                f"val loss {info['val_loss']:.4f} acc {info['val_acc']:.4f}  {info['images_per_s']:.0f} img/s  {info['seconds']:.1f}s{mark}",
+                f"val loss {info['val_loss']:.4f} acc {info['val_acc']:.4f}  {info['samples_per_s']:.0f} {self.unit}  {info['seconds']:.1f}s{mark}",
                 highlight=False,
                 soft_wrap=True,
             )
@@ -73,6 +75,7 @@ class TrainProgress:
         rows = [
             ("model", summary["model"]),
             ("val accuracy", f"{summary['val_accuracy']:.4f} (epoch {summary['best_epoch']})"),
+            ("val clip accuracy", f"{summary['val_clip_accuracy']:.4f}" if "val_clip_accuracy" in summary else None),
             ("test accuracy", f"{summary['test_accuracy']:.4f}" if "test_accuracy" in summary else None),
             ("epochs", str(summary["epochs"])),
             ("train time", f"{summary['train_seconds']:.1f} s"),

@@ -1,0 +1,133 @@
+"""Video datasets: class folders of clips decoded into memory, clip sampling, video-level scoring.
+
+Every video is decoded once (``lstmimg.video``) to uint8 frames ``(T, C, H, W)`` at the model's size.
+Training draws one random clip of ``clip_len`` frames at ``frame_stride`` per video per epoch;
+validation takes ``val_clips`` uniformly spaced clips per video and averages their softmax. A video
+shorter than a clip repeats its last frame.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+import torch
+
+from lstmimg.data import Split, normalize
+from lstmimg.errors import LstmimgError
+
+MAX_SIDE = 112  # default frame size: the data's own, shrunk so that its longer side is at most this
+
+
+@dataclass
+class VideoSet:
+    """Decoded videos: ``videos[i]`` is uint8 ``(T_i, C, H, W)``; ``labels`` int64 ``(N,)``."""
+
+    videos: list[torch.Tensor]
+    labels: torch.Tensor
+    classes: list[str]
+    paths: list[Path]
+    skipped: list[Path] = field(default_factory=list)
+    truncated: list[Path] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.videos)
+
+
+def infer_video_size(paths: Sequence[Path], samples: int = 20) -> tuple[int, int]:
+    """The most common frame size (H, W) among a spread of videos, shrunk to ``MAX_SIDE`` at most."""
+    from lstmimg.video import probe_size  # OpenCV only where videos are read
+
+    sizes: Counter = Counter()
+    for path in paths[:: max(1, len(paths) // samples)]:
+        try:
+            sizes[probe_size(path)] += 1
+        except LstmimgError:
+            continue
+    if not sizes:
+        raise LstmimgError(f"{paths[0].parent}: none of the sampled videos could be opened")
+    h, w = sizes.most_common(1)[0][0]
+    scale = min(1.0, MAX_SIDE / max(h, w))
+    return max(1, round(h * scale)), max(1, round(w * scale))
+
+
+def decode_videos(split: Split, size: tuple[int, int], progress: Optional[Callable[[int, int], None]] = None) -> VideoSet:
+    """Decode every video of ``split`` (RGB, at ``size``); unreadable ones are skipped and listed."""
+    from lstmimg.video import read_video
+
+    videos, labels, paths, skipped, truncated = [], [], [], [], []
+    for done, (path, label) in enumerate(zip(split.paths, split.labels), 1):
+        try:
+            frames, reader = read_video(path, size)
+        except LstmimgError:
+            skipped.append(path)
+            continue
+        if reader.truncated:
+            truncated.append(path)
+        videos.append(torch.from_numpy(frames).permute(0, 3, 1, 2).contiguous())  # (T, 3, H, W)
+        labels.append(label)
+        paths.append(path)
+        if progress:
+            progress(done, len(split.paths))
+    if not videos:
+        raise LstmimgError(f"{split.paths[0].parent.parent}: no readable videos")
+    return VideoSet(videos, torch.tensor(labels, dtype=torch.long), split.classes, paths, skipped, truncated)
+
+
+def video_stats(videos: Sequence[torch.Tensor], max_frames: int = 4096) -> tuple[list[float], list[float]]:
+    """Per-channel mean and std (0..1 scale) over a spread of frames of the videos."""
+    frames = torch.cat([v[:: max(1, len(v) // 8)] for v in videos])
+    frames = frames[:: max(1, len(frames) // max_frames)].float().div_(255)
+    flat = frames.transpose(0, 1).reshape(frames.shape[1], -1)
+    return flat.mean(dim=1).tolist(), flat.std(dim=1).clamp_min(1e-3).tolist()
+
+
+def clip_at(video: torch.Tensor, start: int, clip_len: int, stride: int) -> torch.Tensor:
+    """``clip_len`` frames from ``start`` every ``stride``; past the end, the last frame repeats."""
+    idx = (start + torch.arange(clip_len) * stride).clamp(max=len(video) - 1)
+    return video[idx]
+
+
+def random_clips(data: VideoSet, indices: torch.Tensor, clip_len: int, stride: int, generator: torch.Generator) -> torch.Tensor:
+    """One random clip per chosen video: uint8 ``(B, clip_len, C, H, W)``."""
+    clips = []
+    for i in indices.tolist():
+        video = data.videos[i]
+        span = (clip_len - 1) * stride + 1
+        start = int(torch.randint(0, max(1, len(video) - span + 1), (1,), generator=generator))
+        clips.append(clip_at(video, start, clip_len, stride))
+    return torch.stack(clips)
+
+
+def uniform_clips(video: torch.Tensor, clip_len: int, stride: int, count: int) -> torch.Tensor:
+    """``count`` clips with evenly spaced starts covering the video: ``(count, clip_len, C, H, W)``."""
+    span = (clip_len - 1) * stride + 1
+    last = max(0, len(video) - span)
+    starts = np.linspace(0, last, num=count).round().astype(int) if last else np.zeros(1, dtype=int)
+    return torch.stack([clip_at(video, int(s), clip_len, stride) for s in starts])
+
+
+def shuffle_time(clips: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Each clip ``(B, T, ...)`` with its frames in a random order (the order-blind ablation)."""
+    order = torch.stack([torch.randperm(clips.shape[1], generator=generator) for _ in range(clips.shape[0])])
+    return clips[torch.arange(clips.shape[0])[:, None], order]
+
+
+@torch.inference_mode()
+def score_videos(model, data: VideoSet, mean, std, device, clip_len: int, stride: int, clips_per_video: int, generator: Optional[torch.Generator] = None) -> tuple[torch.Tensor, float]:
+    """Video probabilities ``(N, K)`` (softmax averaged over each video's uniform clips) and the
+    clip-level accuracy. ``generator`` shuffles frames in time (the ablation)."""
+    model.eval()
+    probs, clip_hits, clip_total = [], 0, 0
+    for video, label in zip(data.videos, data.labels.tolist()):
+        clips = uniform_clips(video, clip_len, stride, clips_per_video)
+        if generator is not None:
+            clips = shuffle_time(clips, generator)
+        p = model(normalize(clips.to(device), mean, std)).float().softmax(1).cpu()  # (clips, K)
+        clip_hits += int((p.argmax(1) == label).sum())
+        clip_total += len(p)
+        probs.append(p.mean(0))
+    return torch.stack(probs), clip_hits / max(1, clip_total)

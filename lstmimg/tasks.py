@@ -1,0 +1,128 @@
+"""What differs between image and video training, behind one small interface.
+
+A task knows its data's splits, classes and input format, decodes the data once (``load``), yields
+uint8 training batches (``batches``) and scores a model on a split (``score``). ``engine.fit`` and
+``engine.evaluate`` drive either kind the same way.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, Iterator, Optional
+
+import torch
+
+from lstmimg import clips as V
+from lstmimg import data as D
+from lstmimg.config import TrainConfig
+from lstmimg.errors import LstmimgError
+
+Progress = Callable[[str, int, int], None]
+
+
+class ImageTask:
+    """Image folders: batches ``(B, C, H, W)``."""
+
+    kind = "image"
+
+    def __init__(self, splits: dict[str, D.Split], cfg: TrainConfig, channels: Optional[int] = None, size: Optional[tuple[int, int]] = None):
+        self.splits, self.cfg = splits, cfg
+        self.classes = next(iter(splits.values())).classes
+        if channels is None or size is None:
+            channels, found = D.infer_image_format(splits.get("train", next(iter(splits.values()))).paths)
+            size = size or found
+        self.channels, self.size = channels, tuple(size)
+        self.sets: dict = {}
+        self.mean: list[float] = []
+        self.std: list[float] = []
+
+    def load(self, progress: Optional[Progress] = None) -> None:
+        """Decode every split into memory; mean and std come from train (when there is one)."""
+        for name, split in self.splits.items():
+            report = (lambda done, total, name=name: progress(name, done, total)) if progress else None
+            self.sets[name] = D.decode_split(split, self.channels, self.size, self.cfg.workers, report)
+        if "train" in self.sets:
+            self.mean, self.std = D.channel_stats(self.sets["train"].images)
+
+    def size_of(self, split: str) -> int:
+        return len(self.sets[split].labels)
+
+    @property
+    def skipped(self) -> list[str]:
+        return [str(p) for s in self.sets.values() for p in s.skipped]
+
+    def batches(self, generator: torch.Generator) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        data = self.sets["train"]
+        for idx in torch.randperm(len(data.labels), generator=generator).split(self.cfg.batch_size):
+            if len(idx) > 1:  # a batch of one breaks batch norm; it is a single dropped sample
+                yield data.images[idx], data.labels[idx]
+
+    @torch.inference_mode()
+    def score(self, net, split: str, device, batch_size: int = 256) -> tuple[torch.Tensor, dict]:
+        """Class probabilities ``(N, K)`` for every sample of ``split``, and extra metrics."""
+        images = self.sets[split].images
+        net.eval()
+        out = [net(D.normalize(images[i : i + batch_size].to(device), self.mean, self.std)).float().softmax(1).cpu() for i in range(0, len(images), batch_size)]
+        return torch.cat(out), {}
+
+
+class VideoTask(ImageTask):
+    """Class folders of videos: batches of clips ``(B, T, C, H, W)``; scores are per video."""
+
+    kind = "video"
+
+    def __init__(self, splits: dict[str, D.Split], cfg: TrainConfig, channels: Optional[int] = None, size: Optional[tuple[int, int]] = None):
+        self.splits, self.cfg = splits, cfg
+        self.classes = next(iter(splits.values())).classes
+        self.channels = 3
+        self.size = tuple(size or cfg.img_size or V.infer_video_size(splits.get("train", next(iter(splits.values()))).paths))
+        self.sets, self.mean, self.std = {}, [], []
+
+    def load(self, progress: Optional[Progress] = None) -> None:
+        for name, split in self.splits.items():
+            report = (lambda done, total, name=name: progress(name, done, total)) if progress else None
+            self.sets[name] = V.decode_videos(split, self.size, report)
+        if "train" in self.sets:
+            self.mean, self.std = V.video_stats(self.sets["train"].videos)
+
+    @property
+    def truncated(self) -> list[str]:
+        return [str(p) for s in self.sets.values() for p in s.truncated]
+
+    def batches(self, generator: torch.Generator) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        data = self.sets["train"]
+        for idx in torch.randperm(len(data.labels), generator=generator).split(self.cfg.batch_size):
+            if len(idx) > 1:
+                clips = V.random_clips(data, idx, self.cfg.clip_len, self.cfg.frame_stride, generator)
+                if self.cfg.shuffle_frames:
+                    clips = V.shuffle_time(clips, generator)
+                yield clips, data.labels[idx]
+
+    def score(self, net, split: str, device, batch_size: int = 256) -> tuple[torch.Tensor, dict]:
+        shuffler = torch.Generator().manual_seed(self.cfg.seed) if self.cfg.shuffle_frames else None
+        probs, clip_acc = V.score_videos(net, self.sets[split], self.mean, self.std, device, self.cfg.clip_len, self.cfg.frame_stride, self.cfg.val_clips, shuffler)
+        return probs, {"clip_accuracy": clip_acc}
+
+
+def make_task(root: str | Path, cfg: TrainConfig) -> ImageTask:
+    """The task for a training data root: its splits found, its input format inferred."""
+    kind = D.detect_kind(root)
+    if kind == "video":
+        return VideoTask(D.split_folder(root, cfg.val_split, cfg.seed, D.VIDEO_EXTENSIONS), cfg)
+    splits = D.split_folder(root, cfg.val_split, cfg.seed)
+    return ImageTask(splits, cfg, size=cfg.img_size)
+
+
+def labelled_folder(root: str | Path, kind: str, classes: list[str], split: Optional[str] = None) -> D.Split:
+    """The labelled files to evaluate on: ``root/<class>/`` or a split of a root with ``train/``
+    (default ``test`` if present, else ``val``), labelled by the model's ``classes``."""
+    root = Path(root)
+    if split is None and (root / "train").is_dir():
+        split = "test" if (root / "test").is_dir() else "val"
+    folder = root / split if split else root
+    found = D.find_classes(folder)
+    unknown = sorted(set(found) - set(classes))
+    if unknown:
+        raise LstmimgError(f"{folder}: classes the model does not know: {', '.join(unknown)} (model classes: {', '.join(classes)})")
+    paths, labels = D.list_class_images(folder, found, D.VIDEO_EXTENSIONS if kind == "video" else D.IMAGE_EXTENSIONS)
+    return D.Split(paths, [classes.index(found[i]) for i in labels], list(classes))

@@ -1,0 +1,244 @@
+"""Reading and writing video: the only module that knows OpenCV.
+
+``FrameReader`` decodes a file, a webcam (``"0"``) or a stream URL (rtsp://, http://, ...) on a
+background thread into a bounded queue, so decoding overlaps the model's work and memory stays flat
+however long the video is. Frames come out RGB uint8 ``(H, W, 3)``, resized when asked, sampled by a
+target rate (``fps``) or a ``stride``. Skipped frames are only grabbed: FFmpeg still decodes them, but
+the colour conversion, resize and copy are saved.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Optional
+
+os.environ.setdefault("OPENCV_LOG_LEVEL", "OFF")  # our own messages say what went wrong, once
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+
+from lstmimg.data import VIDEO_EXTENSIONS  # noqa: E402,F401 - re-exported: video files are this module's concern
+from lstmimg.errors import LstmimgError  # noqa: E402
+
+CODECS = {".avi": "MJPG", ".webm": "VP80"}  # everything else: mp4v (OpenCV's wheels cannot encode H.264)
+
+
+def is_live(source: str) -> bool:
+    """A webcam index ("0") or a stream URL, as opposed to a file."""
+    return source.isdigit() or "://" in source
+
+
+@dataclass
+class VideoInfo:
+    source: str
+    fps: float  # frames per second the container or device reports (0 when unknown)
+    frame_count: int  # frames the container claims (0 for live sources or when unknown)
+    width: int
+    height: int
+    live: bool
+
+
+@dataclass
+class Frame:
+    index: int  # position in the source, counting every decoded frame
+    time: float  # seconds from the start (wall clock for live sources)
+    rgb: np.ndarray  # (H, W, 3) uint8, resized if the reader was given a size
+    original: Optional[np.ndarray] = None  # (H0, W0, 3) BGR as decoded, when keep_original
+
+
+def open_video(source: str | Path) -> tuple[cv2.VideoCapture, VideoInfo]:
+    """Open a file, webcam index or stream URL; raises LstmimgError naming the source and the problem."""
+    source = str(source)
+    live = is_live(source)
+    if not live:
+        path = Path(source)
+        if not path.exists():
+            raise LstmimgError(f"{source}: no such file")
+        if path.is_dir():
+            raise LstmimgError(f"{source}: is a folder, not a video")
+        if path.stat().st_size == 0:
+            raise LstmimgError(f"{source}: empty file")
+    cap = cv2.VideoCapture(int(source) if source.isdigit() else source)
+    if not cap.isOpened():
+        cap.release()
+        what = "cannot open the stream" if live else "not a video OpenCV can read"
+        raise LstmimgError(f"{source}: {what}")
+    fps = cap.get(cv2.CAP_PROP_FPS)
+    info = VideoInfo(
+        source=source,
+        fps=fps if 0 < fps < 1000 else 0.0,
+        frame_count=0 if live else max(0, int(cap.get(cv2.CAP_PROP_FRAME_COUNT))),
+        width=int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)),
+        height=int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)),
+        live=live,
+    )
+    return cap, info
+
+
+def to_rgb(bgr: np.ndarray, size: Optional[tuple[int, int]]) -> np.ndarray:
+    """BGR frame -> RGB uint8 at ``size`` = (H, W): resize first, so the colour conversion is cheap."""
+    if size is not None and bgr.shape[:2] != tuple(size):
+        h, w = size
+        shrink = h < bgr.shape[0] and w < bgr.shape[1]
+        bgr = cv2.resize(bgr, (w, h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+_END = object()
+
+
+class FrameReader:
+    """Iterate over the frames of a video on a decoding thread.
+
+    ``size`` (H, W) resizes; ``fps`` keeps frames at about that rate (when the source's rate is known);
+    ``stride`` keeps every n-th frame; ``max_seconds`` stops a (live) source after that long.
+    After iteration, ``frames_decoded`` counts every frame FFmpeg produced and ``truncated`` says whether
+    a file ended before the frame count its container claims.
+    """
+
+    def __init__(
+        self,
+        source: str | Path,
+        size: Optional[tuple[int, int]] = None,
+        fps: Optional[float] = None,
+        stride: int = 1,
+        keep_original: bool = False,
+        max_seconds: Optional[float] = None,
+        queue_size: int = 32,
+    ):
+        if stride < 1:
+            raise LstmimgError(f"--stride must be >= 1, got {stride}")
+        if fps is not None and fps <= 0:
+            raise LstmimgError(f"--fps must be > 0, got {fps}")
+        self.cap, self.info = open_video(source)
+        self.size, self.keep_original, self.max_seconds = size, keep_original, max_seconds
+        self.step = stride
+        if fps is not None and self.info.fps > 0:
+            self.step = max(1, round(self.info.fps / fps))
+        self.frames_decoded = 0
+        self.frames_read = 0
+        self._queue: queue.Queue = queue.Queue(maxsize=queue_size)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._decode, name="lstmimg-decode", daemon=True)
+        self._thread.start()
+
+    @property
+    def output_fps(self) -> float:
+        """Rate of the frames this reader yields (0 when the source's rate is unknown)."""
+        return self.info.fps / self.step if self.info.fps else 0.0
+
+    @property
+    def truncated(self) -> bool:
+        return bool(self.info.frame_count) and self.frames_decoded < self.info.frame_count - 1
+
+    def _put(self, item) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _decode(self) -> None:
+        started = time.monotonic()
+        try:
+            index = 0
+            while not self._stop.is_set():
+                keep = index % self.step == 0
+                if not self.cap.grab():
+                    break
+                self.frames_decoded += 1
+                elapsed = time.monotonic() - started
+                if self.max_seconds is not None and elapsed >= self.max_seconds:
+                    break
+                if keep:
+                    ok, bgr = self.cap.retrieve()
+                    if not ok or bgr is None:
+                        break
+                    t = elapsed if self.info.live or not self.info.fps else index / self.info.fps
+                    frame = Frame(index, t, to_rgb(bgr, self.size), bgr if self.keep_original else None)
+                    if not self._put(frame):
+                        return
+                index += 1
+        except Exception as err:  # noqa: BLE001 - handed to the reading thread, which raises it
+            self._put(err)
+        finally:
+            self._put(_END)
+
+    def __iter__(self) -> Iterator[Frame]:
+        while True:
+            item = self._queue.get()
+            if item is _END:
+                break
+            if isinstance(item, Exception):
+                raise LstmimgError(f"{self.info.source}: decoding failed ({item})")
+            self.frames_read += 1
+            yield item
+        if self.frames_decoded == 0:
+            raise LstmimgError(f"{self.info.source}: no decodable frame")
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self.cap.release()
+
+    def __enter__(self) -> "FrameReader":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def read_video(path: str | Path, size: Optional[tuple[int, int]] = None, stride: int = 1) -> tuple[np.ndarray, FrameReader]:
+    """All (kept) frames of a file as one uint8 array ``(T, H, W, 3)``, and the finished reader
+    (for ``truncated`` and ``frames_decoded``)."""
+    with FrameReader(path, size=size, stride=stride) as reader:
+        frames = [f.rgb for f in reader]
+    return np.stack(frames), reader
+
+
+def probe_size(path: str | Path) -> tuple[int, int]:
+    """(H, W) of a video file's frames, from its header."""
+    cap, info = open_video(path)
+    cap.release()
+    return info.height, info.width
+
+
+class VideoWriter:
+    """Write BGR frames to a video file atomically: to a temporary name beside it, renamed on close."""
+
+    def __init__(self, path: str | Path, fps: float, size: tuple[int, int]):
+        self.path = Path(path)
+        suffix = self.path.suffix.lower() or ".mp4"
+        self.tmp = self.path.with_name(f".{self.path.stem}.partial{suffix}")
+        codec = CODECS.get(suffix, "mp4v")
+        h, w = size
+        self.writer = cv2.VideoWriter(str(self.tmp), cv2.VideoWriter_fourcc(*codec), fps or 25.0, (w, h))
+        if not self.writer.isOpened():
+            raise LstmimgError(f"{self.path}: cannot write a {suffix} video here")
+
+    def write(self, bgr: np.ndarray) -> None:
+        self.writer.write(bgr)
+
+    def close(self, keep: bool = True) -> None:
+        self.writer.release()
+        if keep:
+            os.replace(self.tmp, self.path)
+        else:
+            self.tmp.unlink(missing_ok=True)
+
+
+def draw_label(bgr: np.ndarray, text: str) -> np.ndarray:
+    """The frame with ``text`` in a dark band at the top-left."""
+    out = bgr.copy()
+    scale = max(0.4, out.shape[0] / 720)
+    (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+    cv2.rectangle(out, (0, 0), (tw + 8, th + base + 8), (0, 0, 0), -1)
+    cv2.putText(out, text, (4, th + 4), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1, cv2.LINE_AA)
+    return out
