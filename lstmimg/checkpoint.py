@@ -26,12 +26,14 @@ import torch
 from torch import nn
 
 from lstmimg.config import ModelConfig
-from lstmimg.errors import LstmimgError
+from lstmimg.errors import LstmimgError, article
 
 FORMAT = "lstmimg"
 VERSION = 1
 RUNS_DIR = Path("runs") / "train"
-BUNDLED_MODEL = Path(__file__).parent / "assets" / "digits.pt"
+ASSETS = Path(__file__).parent / "assets"
+BUNDLED_MODELS = {"image": ASSETS / "digits.pt", "video": ASSETS / "clips.pt"}  # made by scripts/train_bundled_model.py
+BUNDLED_MODEL = BUNDLED_MODELS["image"]
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
@@ -142,7 +144,8 @@ def load_checkpoint(path: str | Path, kind: Optional[str] = None) -> Checkpoint:
     path = checkpoint_path(Path(path))
     payload = _read_payload(path)
     if kind and payload.get("kind") != kind:
-        raise LstmimgError(f"{path}: a {payload.get('kind')} model, but this command needs a {kind} model")
+        have = payload.get("kind")
+        raise LstmimgError(f"{path}: {article(have)} {have} model, but this command needs {article(kind)} {kind} model")
     try:
         config = ModelConfig.from_dict({**payload["model"], "backbone_weights": None})
         model = build_model(config)
@@ -208,6 +211,6 @@ def resolve_model(source: Optional[str | Path], kind: str = "image") -> tuple[Pa
     run = latest_run(kind)
     if run is not None:
         return checkpoint_path(run), "newest run"
-    if kind == "image" and BUNDLED_MODEL.is_file():
-        return BUNDLED_MODEL, "bundled digits model"
+    if BUNDLED_MODELS[kind].is_file():
+        return BUNDLED_MODELS[kind], f"bundled {BUNDLED_MODELS[kind].stem} model"
     raise LstmimgError(f"no {kind} model: train one with `lstmimg train` or pass --model")

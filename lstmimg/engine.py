@@ -22,7 +22,7 @@ from torch import nn
 from lstmimg import data as D
 from lstmimg.checkpoint import Checkpoint, atomic_write_text, load_checkpoint, new_run_dir, resolve_model, save_checkpoint, write_json
 from lstmimg.config import DEFAULT_MODELS, ModelConfig, TrainConfig
-from lstmimg.errors import LstmimgError
+from lstmimg.errors import LstmimgError, article
 from lstmimg.models import build_model, get_model_spec
 from lstmimg.tasks import ImageTask, VideoTask, labelled_folder, make_task
 
@@ -121,7 +121,7 @@ def fit(
     model_cfg = model or ModelConfig(name=DEFAULT_MODELS[task.kind])
     spec = get_model_spec(model_cfg.name)
     if spec.kind != task.kind:
-        raise LstmimgError(f"{data}: holds {task.kind}s, but model {model_cfg.name!r} is a {spec.kind} model (try --model {DEFAULT_MODELS[task.kind]})")
+        raise LstmimgError(f"{data}: holds {task.kind}s, but model {model_cfg.name!r} is {article(spec.kind)} {spec.kind} model (try --model {DEFAULT_MODELS[task.kind]})")
     torch.manual_seed(cfg.seed)
     generator = torch.Generator().manual_seed(cfg.seed)
     device = resolve_device(cfg.device)

@@ -6,3 +6,8 @@ class LstmimgError(Exception):
 
     The CLI prints it as one line and exits with code 1; library users catch it like any exception.
     """
+
+
+def article(word: object) -> str:
+    """'an' before a vowel, else 'a': for messages such as "an image model"."""
+    return "an" if str(word)[:1] in "aeiou" else "a"

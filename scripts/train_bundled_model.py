@@ -1,32 +1,39 @@
-"""Train the digits model that ships with lstmimg (lstmimg/assets/digits.pt), reproducibly.
+"""Train the models that ship with lstmimg (lstmimg/assets/), reproducibly.
 
-    python scripts/train_bundled_model.py
+    python scripts/train_bundled_model.py [digits] [clips]
 
-It trains the default model with the default settings and seed on the bundled digits, exactly what
-`lstmimg train` does, then stores the best checkpoint without machine-specific metadata.
-`lstmimg predict` uses it when no run folder and no --model is given.
+Each is the default model trained with the default settings and seed on bundled sample data, exactly
+what `lstmimg train` (digits) and `lstmimg train sample_data/clips` (clips) do; the best checkpoint is
+stored without machine-specific metadata. `lstmimg predict` / `lstmimg video` use them when no run
+folder and no --model is given.
 """
 
 from __future__ import annotations
 
+import sys
 import tempfile
 from pathlib import Path
 
-from lstmimg.checkpoint import BUNDLED_MODEL, load_checkpoint, save_checkpoint
-from lstmimg.config import ModelConfig, TrainConfig
+from lstmimg.checkpoint import BUNDLED_MODELS, load_checkpoint, save_checkpoint
+from lstmimg.config import TrainConfig
 from lstmimg.engine import fit
 from lstmimg.sample import sample_data_dir
 
+MODELS = {"digits": "image", "clips": "video"}  # sample data folder -> kind
 
-def main() -> None:
+
+def train_bundled(name: str) -> None:
+    kind = MODELS[name]
     with tempfile.TemporaryDirectory() as tmp:
-        summary = fit(sample_data_dir() / "digits", ModelConfig(), TrainConfig(), out=Path(tmp) / "run")
+        summary = fit(sample_data_dir() / name, None, TrainConfig(), out=Path(tmp) / "run")
         best = load_checkpoint(summary["best_checkpoint"])
-        meta = {"trained_on": "bundled digits (sample_data/digits)", "val_accuracy": summary["val_accuracy"], "seed": TrainConfig().seed}
-        BUNDLED_MODEL.parent.mkdir(parents=True, exist_ok=True)
-        save_checkpoint(BUNDLED_MODEL, best.model, best.config, best.classes, best.mean, best.std, "image", meta)
-    print(f"wrote {BUNDLED_MODEL} (val accuracy {summary['val_accuracy']:.4f})")
+    keep = {k: v for k, v in best.meta.items() if k in ("clip_len", "frame_stride")}
+    meta = {"trained_on": f"bundled {name} (sample_data/{name})", "val_accuracy": summary["val_accuracy"], "seed": TrainConfig().seed, **keep}
+    BUNDLED_MODELS[kind].parent.mkdir(parents=True, exist_ok=True)
+    save_checkpoint(BUNDLED_MODELS[kind], best.model, best.config, best.classes, best.mean, best.std, kind, meta)
+    print(f"wrote {BUNDLED_MODELS[kind]} (val accuracy {summary['val_accuracy']:.4f})")
 
 
 if __name__ == "__main__":
-    main()
+    for name in sys.argv[1:] or list(MODELS):
+        train_bundled(name)

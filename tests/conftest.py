@@ -61,3 +61,49 @@ def trained_run(bars: Path, tmp_path: Path) -> Path:
 
     summary = fit(bars, ModelConfig(**TINY_MODEL), TrainConfig(**TINY_TRAIN), out=tmp_path / "run")
     return Path(summary["run_dir"])
+
+
+def write_clip(path: Path, frames: list[np.ndarray], fps: float = 10) -> Path:
+    """Write grey frames as a colour video (MJPG in .avi, mp4v in .mp4)."""
+    import cv2
+
+    codec = "MJPG" if path.suffix == ".avi" else "mp4v"
+    h, w = frames[0].shape
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*codec), fps, (w, h))
+    for f in frames:
+        writer.write(np.repeat(f[:, :, None], 3, axis=2))
+    writer.release()
+    return path
+
+
+def moving_square(direction: int, length: int, rng: np.random.Generator, size: int = 16, speed: int = 2) -> list[np.ndarray]:
+    """A bright 4x4 square sliding right (+1) or left (-1) ``speed`` pixels per frame on a noisy
+    background; the columns it visits are alike for both directions, so only the order tells them apart."""
+    travel = speed * (length - 1)
+    row = int(rng.integers(0, size - 4))
+    low = int(rng.integers(0, size - 4 - travel + 1))
+    start = low if direction > 0 else low + travel
+    frames = []
+    for t in range(length):
+        img = rng.integers(0, 30, (size, size)).astype(np.uint8)
+        col = start + direction * speed * t
+        img[row : row + 4, col : col + 4] = 240
+        frames.append(img)
+    return frames
+
+
+@pytest.fixture
+def clips(tmp_path: Path) -> Path:
+    """A video data root: train/ (14 per class) and val/ (10 per class) of squares sliding left or right."""
+    rng = np.random.default_rng(7)
+    root = tmp_path / "clips"
+    for split, count in (("train", 14), ("val", 10)):
+        for name, direction in (("left", -1), ("right", 1)):
+            folder = root / split / name
+            folder.mkdir(parents=True)
+            for i in range(count):
+                write_clip(folder / f"{i:02d}.avi", moving_square(direction, int(rng.integers(5, 7)), rng))
+    return root
+
+
+TINY_VIDEO_TRAIN = {"epochs": 12, "batch_size": 4, "clip_len": 5, "frame_stride": 1, "lr": 1e-2, "augment": False}

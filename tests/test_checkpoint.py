@@ -93,7 +93,7 @@ def test_other_tools_and_versions_and_kinds(tmp_path):
     torch.save({**raw, "version": 99}, tmp_path / "future.pt")
     with pytest.raises(LstmimgError, match="format version 99; this lstmimg reads version 1"):
         C.load_checkpoint(tmp_path / "future.pt")
-    with pytest.raises(LstmimgError, match="a image model, but this command needs a video model"):
+    with pytest.raises(LstmimgError, match="an image model, but this command needs a video model"):
         C.load_checkpoint(path, kind="video")
     with pytest.raises(LstmimgError, match="no such checkpoint"):
         C.load_checkpoint(tmp_path / "missing.pt")
@@ -130,6 +130,8 @@ def test_resolve_model_prefers_given_then_newest_run_then_bundled(tmp_path, monk
     monkeypatch.chdir(tmp_path)
     if C.BUNDLED_MODEL.is_file():
         assert C.resolve_model(None) == (C.BUNDLED_MODEL, "bundled digits model")
+    if C.BUNDLED_MODELS["video"].is_file():
+        assert C.resolve_model(None, "video") == (C.BUNDLED_MODELS["video"], "bundled clips model")
     for name in ("exp", "exp2"):
         run = tmp_path / "runs" / "train" / name
         run.mkdir(parents=True)
@@ -138,5 +140,6 @@ def test_resolve_model_prefers_given_then_newest_run_then_bundled(tmp_path, monk
     os.utime(tmp_path / "runs/train/exp/best.pt", (1e9, 1e9))
     assert C.resolve_model(None) == (Path("runs/train/exp2/best.pt"), "newest run")
     assert C.resolve_model(tmp_path / "runs/train/exp")[0] == tmp_path / "runs/train/exp/best.pt"
+    monkeypatch.setitem(C.BUNDLED_MODELS, "video", tmp_path / "absent.pt")
     with pytest.raises(LstmimgError, match="no video model"):
         C.resolve_model(None, "video")

@@ -40,7 +40,7 @@ def imported_after(*argv: str) -> set[str]:
     return set(out.strip().splitlines()[-1].split()[1:])
 
 
-@pytest.mark.parametrize("command", [[], ["train"], ["predict"], ["eval"], ["models"]])
+@pytest.mark.parametrize("command", [[], ["train"], ["predict"], ["eval"], ["models"], ["video"]])
 def test_help_imports_no_heavy_module(command):
     assert imported_after(*command, "--help") == set()
 
@@ -175,3 +175,72 @@ def test_predict_reports_bad_files_after_the_good_ones(trained_run, bars, tmp_pa
 def test_python_dash_m_works():
     out = subprocess.run([sys.executable, "-m", "lstmimg", "--help"], capture_output=True, text=True)
     assert out.returncode == 0 and "predict" in out.stdout
+
+
+def test_train_on_clips_then_video(clips, tmp_path):
+    result = run("train", clips, "--hidden", "16", "--epochs", "12", "--batch-size", "4", "--clip-len", "5", "--frame-stride", "1", "--lr", "0.01", "--no-augment", "--out", tmp_path / "v")
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "v" / "summary.json").read_text())
+    assert summary["model"] == "lrcn" and summary["kind"] == "video" and "val_clip_accuracy" in summary
+    assert "clips/s" in result.stderr and "val clip accuracy" in result.stdout
+    source = sorted((clips / "val" / "right").iterdir())[0]
+
+    result = run("video", source, "--model", tmp_path / "v", "--json", "--csv", tmp_path / "w.csv", "--window", "3")
+    assert result.exit_code == 0, result.output
+    obj = json.loads(result.stdout)
+    assert set(obj) == {"path", "label", "prob", "top", "frames", "segments"}
+    assert obj["path"] == str(source) and obj["frames"] in (5, 6)
+    assert all(set(seg) == {"start", "end", "label", "prob"} for seg in obj["segments"])
+    with open(tmp_path / "w.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 2 and set(rows[0]) >= {"start", "end", "label", "prob", "left", "right"}
+
+    table = run("video", source, "--model", tmp_path / "v", "--save", tmp_path / "out.mp4")
+    assert table.exit_code == 0 and "timeline" in table.stdout and "–" in table.stdout
+    assert (tmp_path / "out.mp4").stat().st_size > 0
+
+    result = run("eval", clips, "--model", tmp_path / "v", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["accuracy"] == pytest.approx(summary["val_accuracy"], abs=1e-4)
+
+    # truncated: classified from what decodes, a one-line warning, exit 0
+    import numpy as np
+
+    from conftest import moving_square, write_clip
+
+    full = write_clip(tmp_path / "long.avi", sum((moving_square(1, 6, np.random.default_rng(1)) for _ in range(10)), []))
+    cut = tmp_path / "cut.avi"
+    cut.write_bytes(full.read_bytes()[: full.stat().st_size // 2])
+    result = run("video", cut, "--model", tmp_path / "v")
+    assert result.exit_code == 0, result.output
+    warning = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warning) == 1 and "cut.avi: truncated: read" in warning[0] and "of 60 frames" in warning[0]
+
+    # bad inputs
+    assert_one_line_error(run("video", tmp_path / "missing.mp4", "--model", tmp_path / "v"), "missing.mp4", "no such file")
+    assert_one_line_error(run("video", write(tmp_path / "empty.mp4", b""), "--model", tmp_path / "v"), "empty.mp4", "empty file")
+    assert_one_line_error(run("video", write(tmp_path / "text.mp4", b"not a video" * 50), "--model", tmp_path / "v"), "text.mp4", "not a video")
+    assert_one_line_error(run("video", "rtsp://127.0.0.1:9/none", "--model", tmp_path / "v"), "rtsp://127.0.0.1:9/none", "cannot open the stream")
+    assert_one_line_error(run("predict", source, "--model", tmp_path / "v"), "a video model, but this command needs an image model")
+
+
+def test_image_model_given_to_video(trained_run, clips):
+    source = next((clips / "val" / "left").iterdir())
+    assert_one_line_error(run("video", source, "--model", trained_run), "an image model, but this command needs a video model")
+
+
+def test_video_uses_the_bundled_clips_model(tmp_path, monkeypatch):
+    from lstmimg.checkpoint import BUNDLED_MODELS
+    from lstmimg.sample import sample_data_dir
+
+    if not BUNDLED_MODELS["video"].is_file():
+        pytest.skip("bundled clips model not built")
+    monkeypatch.chdir(tmp_path)
+    hits = 0
+    for motion in ("down", "left", "right", "up"):
+        source = sorted((sample_data_dir() / "clips" / "val" / motion).iterdir())[0]
+        result = run("video", source, "--json")
+        assert result.exit_code == 0, result.output
+        assert "bundled clips model" in result.stderr
+        hits += json.loads(result.stdout)["label"] == motion
+    assert hits >= 3

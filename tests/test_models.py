@@ -102,3 +102,31 @@ def test_torchvision_backbone_with_local_weights(tmp_path):
         build_model(cfg.replace(backbone_weights=str(bad)))
     with pytest.raises(LstmimgError, match="unknown torchvision backbone 'resnet7'"):
         build_model(cfg.replace(backbone="resnet7", backbone_weights=None))
+
+
+VIDEO_MODELS = [spec.name for spec in list_models() if spec.kind == "video"]
+
+
+@pytest.mark.parametrize("name", VIDEO_MODELS)
+@pytest.mark.parametrize("rnn", ["lstm", "gru", "rnn"])
+@pytest.mark.parametrize("pool", ["last", "mean"])
+def test_every_video_model_forward_backward(name, rnn, pool):
+    """Clips (B, T, C, H, W) -> logits, gradients everywhere, no NaN; any clip length works."""
+    torch.manual_seed(0)
+    cfg = ModelConfig(name=name, rnn=rnn, pool=pool, in_channels=3, img_size=(16, 20), num_classes=5, hidden=8, embed=8, cnn_channels=(4, 8))
+    model = build_model(cfg)
+    for t in (1, 7):
+        logits = model(torch.randn(2, t, 3, 16, 20))
+        assert logits.shape == (2, 5) and torch.isfinite(logits).all()
+    logits.sum().backward()
+    for pname, p in model.named_parameters():
+        assert p.grad is not None and torch.isfinite(p.grad).all(), pname
+
+
+def test_video_model_runs_the_cnn_once_over_all_frames():
+    model = build_model(ModelConfig(name="lrcn", in_channels=3, img_size=(16, 16), num_classes=2, hidden=8, embed=8, cnn_channels=(4,)))
+    calls = []
+    model.cnn.register_forward_hook(lambda mod, inp, out: calls.append(inp[0].shape))
+    model(torch.randn(3, 5, 3, 16, 16))
+    assert calls == [torch.Size([15, 3, 16, 16])]  # one batched call over B*T frames
+    assert model.reader.rnn.bidirectional is False  # forward in time, so state can be carried

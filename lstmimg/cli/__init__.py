@@ -189,6 +189,69 @@ def write_predictions_csv(path: Path, results: list[dict]) -> None:
         raise LstmimgError(f"{path}: cannot write CSV ({e.strerror})") from None
 
 
+@app.command()
+def video(
+    source: Annotated[str, typer.Argument(help="A video file, a webcam index (0) or a stream URL (rtsp://, http://).")],
+    model: Annotated[Optional[Path], typer.Option(help="Run folder or checkpoint. Default: newest video run in ./runs/train, else the bundled clips model.")] = None,
+    window: Annotated[Optional[str], typer.Option(help="Window per timeline row: frames (16) or seconds (2s). Default: the model's clip length.")] = None,
+    fps: Annotated[Optional[float], typer.Option(help="Sample frames at about this rate.")] = None,
+    stride: Annotated[Optional[int], typer.Option(help="Sample every n-th frame (default: the model's training stride).")] = None,
+    topk: Annotated[int, typer.Option(help="How many top labels to show for the whole video.")] = 5,
+    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object to stdout.")] = False,
+    csv_file: Annotated[Optional[Path], typer.Option("--csv", help="Write the per-window rows to this CSV file.")] = None,
+    save: Annotated[Optional[Path], typer.Option(help="Write the video with the current label drawn on each frame (.mp4, .avi).")] = None,
+    max_seconds: Annotated[Optional[float], typer.Option(help="Stop after this many seconds (live sources run until Ctrl-C otherwise).")] = None,
+    carry: Annotated[bool, typer.Option(help="Carry the LSTM state from window to window (--no-carry: score each window alone).")] = True,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda, mps.")] = "cpu",
+):
+    """Classify a video or a live stream: top labels and a timeline of labelled segments."""
+
+    def work():
+        if topk < 1:
+            raise LstmimgError(f"--topk must be >= 1, got {topk}")
+        from lstmimg.checkpoint import load_checkpoint, resolve_model
+        from lstmimg.cli.render import render_video
+        from lstmimg.stream import classify_video, format_time
+        from lstmimg.video import is_live
+
+        path, why = resolve_model(model, "video")
+        ckpt = load_checkpoint(path, kind="video")
+        err.print(f"model: {path} ({why})", highlight=False, soft_wrap=True)
+        live = is_live(source)
+        on_window = None
+        if live and not json_out:
+            on_window = lambda w: out.print(f"{format_time(w.start)}  {w.label}  {w.prob:.2f}", highlight=False)  # noqa: E731
+        with render_video.progress(err, enabled=not live) as on_progress:
+            result = classify_video(source, ckpt, window, fps, stride, topk, device, save, max_seconds, on_window, on_progress, carry)
+        if result["truncated"]:
+            err.print(f"[yellow]warning:[/] {source}: truncated: read {result['frames']} of {result['expected_frames']} frames", highlight=False, soft_wrap=True)
+        if csv_file:
+            write_windows_csv(csv_file, result, ckpt.classes)
+        if json_out:
+            keep = ("path", "label", "prob", "top", "frames", "segments")
+            sys.stdout.write(json.dumps({k: result[k] for k in keep}, indent=2) + "\n")
+        else:
+            render_video.summary(out, result)
+
+    run_guarded(work)
+
+
+def write_windows_csv(path: Path, result: dict, classes: list[str]) -> None:
+    import io
+
+    from lstmimg.checkpoint import atomic_write_text
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["start", "end", "frames", "label", "prob", *classes])
+    for w in result["windows"]:
+        writer.writerow([round(w["start"], 3), round(w["end"], 3), w["frames"], w["label"], w["prob"], *w["probs"]])
+    try:
+        atomic_write_text(path, buffer.getvalue())
+    except OSError as e:
+        raise LstmimgError(f"{path}: cannot write CSV ({e.strerror})") from None
+
+
 @app.command("eval")
 def evaluate(
     data: Annotated[Path, typer.Argument(help="Folder of class folders, or a root with train/ val/ test/.")],

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
@@ -21,6 +23,7 @@ class TrainProgress:
             TimeRemainingColumn(),
             console=err,
             transient=True,
+            disable=not err.is_terminal,  # no bar in logs and pipes; the per-epoch lines remain
         )
         self.task = None
         self.epochs = 0
@@ -86,3 +89,41 @@ class TrainProgress:
             if value is not None:
                 table.add_row(key, value)
         self.out.print(table)
+
+
+class render_video:  # noqa: N801 - a namespace for the `video` command's output
+    @staticmethod
+    @contextmanager
+    def progress(err: Console, enabled: bool):
+        """A progress bar with frames/s for files; yields the ``on_progress(done, total)`` callback."""
+        if not enabled:
+            yield None
+            return
+        bar = Progress(TextColumn("[bold]video"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), console=err, transient=True, disable=not err.is_terminal)
+        with bar:
+            task = bar.add_task("video", total=None, rate="")
+            started = [None]
+
+            def update(done: int, total: int) -> None:
+                import time
+
+                now = time.perf_counter()
+                started[0] = started[0] or now
+                rate = f"{done / (now - started[0]):.0f} frames/s" if now > started[0] else ""
+                bar.update(task, completed=done, total=total or None, rate=rate)
+
+            yield update
+
+    @staticmethod
+    def summary(out: Console, result: dict) -> None:
+        from lstmimg.stream import format_time
+
+        out.print(f"[bold]{result['path']}[/]  {result['frames']} frames  label [bold]{result['label']}[/] {result['prob']:.2f}", highlight=False, soft_wrap=True)
+        top = Table("label", "prob", box=None, header_style="bold", title="top labels")
+        for t in result["top"]:
+            top.add_row(t["label"], f"{t['prob']:.3f}")
+        out.print(top)
+        timeline = Table("time", "label", "prob", box=None, header_style="bold", title="timeline")
+        for seg in result["segments"]:
+            timeline.add_row(f"{format_time(seg['start'])}–{format_time(seg['end'])}", seg["label"], f"{seg['prob']:.2f}")
+        out.print(timeline)

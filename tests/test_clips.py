@@ -1,0 +1,79 @@
+import pytest
+import torch
+
+from conftest import TINY_MODEL, TINY_VIDEO_TRAIN, write_clip
+from lstmimg import ModelConfig, TrainConfig, fit
+from lstmimg import clips as V
+from lstmimg.data import VIDEO_EXTENSIONS, detect_kind, split_folder
+from lstmimg.errors import LstmimgError
+
+
+def ramp(length: int) -> torch.Tensor:
+    """A fake decoded video (T, 1, 2, 2) whose frame t is filled with t."""
+    return torch.arange(length, dtype=torch.uint8).view(length, 1, 1, 1).expand(length, 1, 2, 2)
+
+
+def test_clip_at_repeats_the_last_frame_of_a_short_video():
+    assert V.clip_at(ramp(10), 2, 4, 2)[:, 0, 0, 0].tolist() == [2, 4, 6, 8]
+    assert V.clip_at(ramp(3), 0, 5, 1)[:, 0, 0, 0].tolist() == [0, 1, 2, 2, 2]
+
+
+def test_uniform_clips_cover_the_video():
+    clips = V.uniform_clips(ramp(20), 4, 1, 3)
+    assert clips.shape == (3, 4, 1, 2, 2)
+    assert clips[:, 0, 0, 0, 0].tolist() == [0, 8, 16]
+    assert V.uniform_clips(ramp(2), 4, 1, 3).shape[0] == 1  # too short for several: one clip
+
+
+def test_random_clips_are_seeded_and_in_range():
+    data = V.VideoSet([ramp(12), ramp(5)], torch.tensor([0, 1]), ["a", "b"], [])
+    a = V.random_clips(data, torch.tensor([0, 1]), 4, 2, torch.Generator().manual_seed(1))
+    b = V.random_clips(data, torch.tensor([0, 1]), 4, 2, torch.Generator().manual_seed(1))
+    assert torch.equal(a, b) and a.shape == (2, 4, 1, 2, 2)
+    first = a[0, :, 0, 0, 0]
+    assert torch.all(first[1:] - first[:-1] == 2)
+
+
+def test_shuffle_time_permutes_frames_only():
+    clips = torch.stack([ramp(8), ramp(8)])
+    shuffled = V.shuffle_time(clips, torch.Generator().manual_seed(0))
+    assert not torch.equal(shuffled, clips)
+    assert sorted(shuffled[0, :, 0, 0, 0].tolist()) == list(range(8))
+
+
+def test_video_folders_are_found_and_decoded(clips):
+    assert detect_kind(clips) == "video"
+    splits = split_folder(clips, extensions=VIDEO_EXTENSIONS)
+    assert len(splits["train"].paths) == 28 and splits["train"].classes == ["left", "right"]
+    assert V.infer_video_size(splits["train"].paths) == (16, 16)
+    bad = clips / "train" / "left" / "zz.mp4"
+    bad.write_bytes(b"not a video")
+    data = V.decode_videos(split_folder(clips, extensions=VIDEO_EXTENSIONS)["train"], (8, 8))
+    assert len(data) == 28 and data.skipped == [bad]
+    assert all(v.dtype == torch.uint8 and v.shape[1:] == (3, 8, 8) and 5 <= len(v) <= 6 for v in data.videos)
+
+
+def test_empty_video_class_folder(clips):
+    for p in (clips / "val" / "right").iterdir():
+        p.unlink()
+    with pytest.raises(LstmimgError, match="class folder has no videos"):
+        fit(clips, None, TrainConfig(epochs=1))
+
+
+def test_train_video_model_and_frame_order_matters(clips, tmp_path):
+    """The LSTM uses frame order: the same model with its frames shuffled in time scores far lower."""
+    model = ModelConfig(name="lrcn", **TINY_MODEL)
+    ordered = fit(clips, model, TrainConfig(**TINY_VIDEO_TRAIN), out=tmp_path / "ordered")
+    shuffled = fit(clips, model, TrainConfig(**TINY_VIDEO_TRAIN, shuffle_frames=True), out=tmp_path / "shuffled")
+    assert ordered["kind"] == "video" and ordered["val_samples"] == 20
+    assert 0 <= ordered["val_clip_accuracy"] <= 1
+    assert ordered["val_accuracy"] >= 0.9
+    assert shuffled["val_accuracy"] <= 0.75
+    assert ordered["val_accuracy"] - shuffled["val_accuracy"] >= 0.25
+
+
+def test_default_model_follows_the_data(clips, tmp_path):
+    summary = fit(clips, None, TrainConfig(epochs=1, clip_len=4), out=tmp_path / "r")
+    assert summary["model"] == "lrcn"
+    with pytest.raises(LstmimgError, match="holds videos, but model 'cnn_lstm' is an image model"):
+        fit(clips, ModelConfig(name="cnn_lstm"), TrainConfig(epochs=1), out=tmp_path / "x")

@@ -1,0 +1,99 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import TINY_MODEL, TINY_VIDEO_TRAIN, moving_square, write_clip
+from lstmimg import ModelConfig, TrainConfig, fit, load_checkpoint
+from lstmimg.errors import LstmimgError
+from lstmimg.stream import Window, classify_video, format_time, merge_segments, parse_window
+
+
+@pytest.fixture
+def video_run(clips, tmp_path):
+    return fit(clips, ModelConfig(name="lrcn", **TINY_MODEL), TrainConfig(**TINY_VIDEO_TRAIN), out=tmp_path / "vrun")["run_dir"]
+
+
+def test_parse_window_and_format_time():
+    assert parse_window(None, 8, 10) == 8
+    assert parse_window("16", 8, 10) == 16
+    assert parse_window("1.5s", 8, 10) == 15
+    with pytest.raises(LstmimgError, match="give frames"):
+        parse_window("two", 8, 10)
+    with pytest.raises(LstmimgError, match="does not say its frame rate"):
+        parse_window("2s", 8, 0)
+    assert format_time(4.25) == "00:04.2" and format_time(61) == "01:01.0"
+
+
+def test_merge_segments():
+    w = lambda s, label, p: Window(s, s + 1, 4, label, p, [])  # noqa: E731
+    segments = merge_segments([w(0, "a", 0.9), w(1, "a", 0.7), w(2, "b", 0.6), w(3, "a", 1.0)])
+    assert segments == [
+        {"start": 0, "end": 2, "label": "a", "prob": 0.8},
+        {"start": 2, "end": 3, "label": "b", "prob": 0.6},
+        {"start": 3, "end": 4, "label": "a", "prob": 1.0},
+    ]
+
+
+def test_classify_a_long_video_window_by_window(video_run, tmp_path):
+    """Right, then left: scored window by window, the timeline shows both, in order."""
+    rng = np.random.default_rng(3)
+    frames = sum((moving_square(1, 6, rng) for _ in range(4)), []) + sum((moving_square(-1, 6, rng) for _ in range(4)), [])
+    path = write_clip(tmp_path / "long.avi", frames, fps=10)
+    windows = []
+    result = classify_video(path, video_run, window="6", stride=1, on_window=windows.append, carry=False)
+    assert result["frames"] == 48 and result["sampled_frames"] == 48 and len(result["windows"]) == 8
+    labels = [w.label for w in windows]
+    assert labels[:4].count("right") >= 3 and labels[-4:].count("left") >= 3
+    assert [s["label"] for s in result["segments"]][0] == "right" and result["segments"][-1]["label"] == "left"
+    assert result["segments"][0]["start"] == 0.0 and result["segments"][-1]["end"] == pytest.approx(4.8)
+    assert result["label"] in ("left", "right") and len(result["top"]) == 2
+    assert abs(sum(t["prob"] for t in result["top"]) - 1) < 1e-3
+
+
+def test_carried_state_keeps_a_long_video_of_one_class(video_run, tmp_path):
+    rng = np.random.default_rng(4)
+    path = write_clip(tmp_path / "right.avi", sum((moving_square(1, 6, rng) for _ in range(8)), []), fps=10)
+    result = classify_video(path, video_run, window="6", stride=1)
+    assert result["label"] == "right" and [w["label"] for w in result["windows"]].count("right") >= 7
+
+
+@pytest.mark.parametrize("pool", ["last", "mean"])
+def test_carrying_state_equals_reading_the_whole_clip(pool):
+    from lstmimg.models import build_model
+
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(name="lrcn", pool=pool, in_channels=3, img_size=(16, 16), num_classes=2, **TINY_MODEL)).eval()
+    x = torch.randn(1, 10, 3, 16, 16)
+    with torch.inference_mode():
+        _, state = model.stream(x[:, :4])
+        carried, (h, c) = model.stream(x[:, 4:], state)
+        whole, (h_all, c_all) = model.stream(x)
+    assert torch.allclose(h, h_all, atol=1e-5) and torch.allclose(c, c_all, atol=1e-5)
+    if pool == "last":  # the last state summarises the whole history either way
+        assert torch.allclose(carried, whole, atol=1e-5)
+
+
+def test_save_writes_a_labelled_video(video_run, clips, tmp_path):
+    source = next((clips / "val" / "right").iterdir())
+    out = tmp_path / "labelled.mp4"
+    result = classify_video(source, video_run, stride=1, save=out)
+    from lstmimg.video import read_video
+
+    frames, _ = read_video(out)
+    assert len(frames) == result["sampled_frames"]
+
+
+def test_truncated_video_is_classified_from_what_decodes(video_run, tmp_path):
+    rng = np.random.default_rng(0)
+    full = write_clip(tmp_path / "full.avi", sum((moving_square(1, 6, rng) for _ in range(10)), []))
+    cut = tmp_path / "cut.avi"
+    cut.write_bytes(full.read_bytes()[: full.stat().st_size // 2])
+    result = classify_video(cut, video_run, stride=1)
+    assert result["truncated"] and 10 < result["frames"] < 60 and result["expected_frames"] == 60
+
+
+def test_image_model_is_refused(trained_run, clips):
+    with pytest.raises(LstmimgError, match="an image model, but this command needs a video model"):
+        classify_video(next((clips / "val" / "left").iterdir()), trained_run)
