@@ -64,6 +64,14 @@ def test_bad_files(tmp_path, content, message):
         open_video(path)
 
 
+def test_an_image_is_not_a_video(tmp_path):
+    from PIL import Image
+
+    Image.new("RGB", (8, 8)).save(tmp_path / "still.png")
+    with pytest.raises(LstmimgError, match="still.png: an image, not a video"):
+        open_video(tmp_path / "still.png")
+
+
 def test_stream_that_cannot_be_opened():
     assert is_live("0") and is_live("rtsp://127.0.0.1:9/none") and not is_live("clip.mp4")
     with pytest.raises(LstmimgError, match="rtsp://127.0.0.1:9/none: cannot open the stream"):
