@@ -1,13 +1,14 @@
 """The video quality bars, measured side by side on this machine.
 
-    pip install '.[bench]' && python benchmarks/video_bars.py [--skip-train] [--skip-speed] [--runs 5]
+    pip install '.[bench]' && python benchmarks/video_bars.py [--skip-train] [--skip-speed] [--skip-memory] [--runs 5]
 
 1. `fit` on the bundled clips with defaults: video accuracy, clip accuracy, seconds; and the same with
    frames shuffled in time (a model blind to order).
 2. `classify_video` (what `lstmimg video` runs) on a 1280x720 H.264 clip against a plain
    `cv2.VideoCapture.read()` loop over the same file, interleaved runs, medians; plus the CLI end to
    end (a fresh process, start-up included) on that clip and on a 5-minute one.
-3. Peak memory (max RSS) of `lstmimg video` on a 10-minute and a 30-second H.264 video.
+3. What sparse sampling saves (grab-only frames are still decoded by FFmpeg).
+4. Peak memory (max RSS) of `lstmimg video` on a 10-minute and a 30-second H.264 video.
 
 Test clips are written with PyAV (libx264), since OpenCV's wheels cannot encode H.264; they are made
 once under --work (default /tmp/lstmimg-bench).
@@ -124,6 +125,35 @@ def speed_bars(work: Path, runs: int) -> dict:
     return result
 
 
+def sampling_bars(work: Path, runs: int) -> dict:
+    """What sparse sampling saves: grab() still decodes every frame; only retrieve() is skipped."""
+    import cv2
+
+    from lstmimg.video import FrameReader
+
+    clip = make_h264(work / "720p_20s.mp4", 20, 1280, 720)
+
+    def grab_only() -> None:
+        cap = cv2.VideoCapture(str(clip))
+        while cap.grab():
+            pass
+
+    def reader(stride: int) -> None:
+        with FrameReader(clip, size=(32, 32), stride=stride) as frames:
+            for _ in frames:
+                pass
+
+    cases = {"read() every frame": lambda: plain_read(clip), "grab() every frame": grab_only}
+    cases.update({f"FrameReader stride {k} (32x32 out)": (lambda k=k: reader(k)) for k in (1, 2, 4, 8)})
+    times = {name: [] for name in cases}
+    for _ in range(runs):
+        for name, fn in cases.items():
+            times[name].append(timed(fn))
+    result = {name: round(statistics.median(v), 3) for name, v in times.items()}
+    print(json.dumps(result, indent=2), flush=True)
+    return result
+
+
 def peak_rss_kb(cmd: list[str]) -> int:
     """Max RSS of one child process, via wait4's rusage."""
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -153,6 +183,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--skip-train", action="store_true")
     parser.add_argument("--skip-speed", action="store_true")
+    parser.add_argument("--skip-memory", action="store_true")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "video_bars.json")
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
@@ -161,7 +192,9 @@ def main() -> None:
         record["train"] = train_bars()
     if not args.skip_speed:
         record["speed"] = speed_bars(args.work, args.runs)
-    record["memory"] = memory_bars(args.work)
+    record["sampling"] = sampling_bars(args.work, args.runs)
+    if not args.skip_memory:
+        record["memory"] = memory_bars(args.work)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(record, indent=2) + "\n")
 
