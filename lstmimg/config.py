@@ -8,7 +8,7 @@ and ``from_dict`` rejects unknown keys so a typo never passes silently.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Optional
 
 from lstmimg.errors import LstmimgError

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from conftest import TINY_MODEL, TINY_VIDEO_TRAIN, write_clip
+from conftest import TINY_MODEL, TINY_VIDEO_TRAIN
 from lstmimg import ModelConfig, TrainConfig, fit
 from lstmimg import clips as V
 from lstmimg.data import VIDEO_EXTENSIONS, detect_kind, split_folder

@@ -130,3 +130,30 @@ def test_video_model_runs_the_cnn_once_over_all_frames():
     model(torch.randn(3, 5, 3, 16, 16))
     assert calls == [torch.Size([15, 3, 16, 16])]  # one batched call over B*T frames
     assert model.reader.rnn.bidirectional is False  # forward in time, so state can be carried
+
+
+@pytest.mark.parametrize("name", ["cnn_lstm", "lrcn"])
+def test_channels_last_fast_path_gives_the_same_outputs(name):
+    """CNN models run NHWC (faster, measured by bench); their outputs equal a plain NCHW copy's."""
+    import copy
+
+    torch.manual_seed(0)
+    cfg = ModelConfig(name=name, in_channels=3, img_size=(16, 16), num_classes=4, hidden=8, embed=8, cnn_channels=(4, 8))
+    fast = build_model(cfg).eval()
+    assert fast.cnn[0].weight.is_contiguous(memory_format=torch.channels_last)
+    plain = copy.deepcopy(fast)
+    for m in plain.modules():
+        for pname, p in list(m.named_parameters(recurse=False)):
+            p.data = p.data.contiguous()
+    x = torch.randn(2, 3, 16, 16) if name == "cnn_lstm" else torch.randn(2, 4, 3, 16, 16)
+    import lstmimg.models as models_module
+
+    with torch.no_grad():
+        fast_out = fast(x)
+        original = models_module.channels_last
+        models_module.channels_last = lambda t: t.contiguous()
+        try:
+            plain_out = plain(x)
+        finally:
+            models_module.channels_last = original
+    assert torch.allclose(fast_out, plain_out, atol=1e-5)

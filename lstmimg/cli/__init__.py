@@ -285,6 +285,37 @@ def evaluate(
 
 
 @app.command()
+def bench(
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda, mps (GPU timings synchronise).")] = "cpu",
+    json_file: Annotated[Optional[Path], typer.Option("--json", help="Also write the report as JSON to this file.")] = None,
+    models_: Annotated[Optional[list[str]], typer.Option("--model", help="Only this model (repeatable). Default: every registered model.")] = None,
+    video: Annotated[Optional[Path], typer.Option(help="Clip for the video section. Default: a bundled clip.")] = None,
+    repeats: Annotated[int, typer.Option(help="Timed runs per figure (the median is shown, with the spread).")] = 5,
+    skip: Annotated[Optional[list[str]], typer.Option(help="Skip a section: models, backends, scaling, video, startup (repeatable).")] = None,
+    quick: Annotated[bool, typer.Option(help="Tiny sizes and 2 runs: checks that everything runs, in seconds.")] = False,
+):
+    """Measure every stage on this machine, side by side with plain PyTorch and OpenCV."""
+
+    def work():
+        from lstmimg.bench import report_to_dict, run_bench
+        from lstmimg.cli.render import render_bench
+
+        sections = tuple(s for s in ("models", "backends", "scaling", "video", "startup") if s not in (skip or []))
+        unknown = sorted(set(skip or []) - {"models", "backends", "scaling", "video", "startup"})
+        if unknown:
+            raise LstmimgError(f"--skip {unknown[0]!r} is not one of: models, backends, scaling, video, startup")
+        with err.status("measuring ...") as status:
+            report = run_bench(device, models_, repeats, video=str(video) if video else None, sections=sections, progress=lambda text: status.update(f"measuring {text} ..."), tiny=quick)
+        render_bench(out, report)
+        if json_file:
+            from lstmimg.checkpoint import write_json
+
+            write_json(json_file, report_to_dict(report))
+
+    run_guarded(work)
+
+
+@app.command()
 def models():
     """List the registered models."""
 

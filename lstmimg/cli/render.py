@@ -127,3 +127,45 @@ class render_video:  # noqa: N801 - a namespace for the `video` command's output
         for seg in result["segments"]:
             timeline.add_row(f"{format_time(seg['start'])}–{format_time(seg['end'])}", seg["label"], f"{seg['prob']:.2f}")
         out.print(timeline)
+
+
+def render_bench(out: Console, report) -> None:
+    """The bench report as tables."""
+    m = report.machine
+    out.print(f"[bold]lstmimg bench[/]  {m['device']}  {m.get('gpu', m['processor'])}  {m['threads']} threads  torch {m['torch']}  python {m['python']}  ({report.seconds:.0f} s)", highlight=False, soft_wrap=True)
+    if report.models:
+        t = Table(title="models (median of runs; ratio = plain-PyTorch time / lstmimg time)", header_style="bold")
+        for col in ("model", "params", "MFLOP/sample", "train/s", "plain train/s", "ratio", "infer/s b1", "infer/s", "plain infer/s", "ratio", "p50 ms", "p95 ms", "GFLOP/s"):
+            t.add_column(col, justify="left" if col == "model" else "right")
+        for b in report.models:
+            t.add_row(b.model, f"{b.params:,}", f"{b.flops_per_sample / 1e6:.1f}", f"{b.train_samples_per_s:.0f}", f"{b.plain_train_samples_per_s:.0f}", f"{b.train_ratio:.2f}",
+                      f"{b.infer_batch1_samples_per_s:.0f}", f"{b.infer_batch_samples_per_s:.0f}", f"{b.plain_infer_batch_samples_per_s:.0f}", f"{b.infer_ratio:.2f}",
+                      f"{b.latency_p50_ms:.2f}", f"{b.latency_p95_ms:.2f}", f"{b.achieved_gflops:.1f}")
+        out.print(t)
+        out.print("[dim]train spread (s per run): " + "; ".join(f"{b.model} {b.train.low:.3f}..{b.train.high:.3f} vs plain {b.plain_train.low:.3f}..{b.plain_train.high:.3f}" for b in report.models) + "[/]", highlight=False, soft_wrap=True)
+        out.print(f"[dim]FLOPs: {report.flops_method}[/]", highlight=False, soft_wrap=True)
+    if report.backends:
+        t = Table("model", "backend", "samples/s", "x eager", "max |diff|", "note", title="inference backends (large batch)", header_style="bold")
+        for b in report.backends:
+            if b.status == "ok":
+                t.add_row(b.model, b.backend, f"{b.samples_per_s:.0f}", f"{b.speedup:.2f}", f"{b.max_abs_diff:.1e}", b.note)
+            else:
+                t.add_row(b.model, b.backend, "-", "-", "-", b.status)
+        out.print(t)
+    if report.scaling:
+        t = Table("model", "varied", "value", "train step ms", "inference ms", title="scaling (region_lstm: steps = rows = sequence length; batch at 28 steps)", header_style="bold")
+        for r in report.scaling:
+            t.add_row(r.model, r.axis, str(r.value), f"{r.train_ms:.2f}", f"{r.infer_ms:.2f}")
+        out.print(t)
+    if report.video:
+        v = report.video
+        t = Table("clip", "frames", "decode fps", "decode+resize fps", "lstmimg video fps", "end-to-end / decode", title="video", header_style="bold")
+        t.add_row(v.clip, str(v.frames), f"{v.decode_fps:.0f}", f"{v.decode_resize_fps:.0f}", f"{v.end_to_end_fps:.0f}", f"{v.ratio:.2f}")
+        out.print(t)
+    if report.startup:
+        s = report.startup
+        t = Table("command", "seconds", "x import torch", title="start-up (fresh processes, median)", header_style="bold")
+        t.add_row('python -c "import torch"', f"{s.import_torch_s:.3f}", "1.00")
+        t.add_row("lstmimg --help", f"{s.help_s:.3f}", f"{s.help_ratio:.2f}")
+        t.add_row("lstmimg predict one.png", f"{s.predict_s:.3f}", f"{s.predict_ratio:.2f}")
+        out.print(t)

@@ -1,0 +1,269 @@
+"""Model sections of the bench: training and inference against a plain loop, backends, scaling."""
+
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+import torch
+from torch import nn
+
+from lstmimg import data as D
+from lstmimg.bench.timing import Timing, count_flops, measure, measure_pair
+from lstmimg.config import ModelConfig, TrainConfig
+from lstmimg.models import MODELS, build_model
+
+# The default size of each registered model, as `lstmimg train` builds it on the bundled data.
+BENCH_SHAPES = {
+    "cnn_lstm": ModelConfig(name="cnn_lstm", in_channels=1, img_size=(28, 28), num_classes=10),
+    "region_lstm": ModelConfig(name="region_lstm", in_channels=1, img_size=(28, 28), num_classes=10),
+    "lrcn": ModelConfig(name="lrcn", in_channels=3, img_size=(32, 32), num_classes=4),
+}
+CLIP_LEN = TrainConfig.clip_len
+
+
+def sample_input(cfg: ModelConfig, batch: int, frames: int = CLIP_LEN) -> torch.Tensor:
+    """Random uint8 input of the model's kind: ``(B, C, H, W)`` or clips ``(B, T, C, H, W)``."""
+    shape = (batch, cfg.in_channels, *cfg.img_size)
+    if MODELS[cfg.name].kind == "video":
+        shape = (batch, frames, cfg.in_channels, *cfg.img_size)
+    return torch.randint(0, 256, shape, dtype=torch.uint8)
+
+
+@dataclass
+class ModelBench:
+    model: str
+    params: int
+    flops_per_sample: int
+    train_samples_per_s: float
+    plain_train_samples_per_s: float
+    train_ratio: float  # plain time / lstmimg time: >= 0.90 means lstmimg costs at most ~10% more
+    infer_batch1_samples_per_s: float
+    infer_batch_samples_per_s: float
+    plain_infer_batch_samples_per_s: float
+    infer_ratio: float
+    latency_p50_ms: float
+    latency_p95_ms: float
+    achieved_gflops: float  # inference at the large batch
+    batch: int
+    train: Timing
+    plain_train: Timing
+
+
+def bench_model(name: str, device: torch.device, batch: int = 64, steps: int = 10, repeats: int = 5, latency_runs: int = 50, cfg: Optional[ModelConfig] = None) -> ModelBench:
+    """Training and inference speed of one model, lstmimg's paths against a minimal plain loop."""
+    from lstmimg.engine import make_optimizer, make_schedule, predict_logits, train_one_epoch
+
+    cfg = cfg or BENCH_SHAPES[name]
+    torch.manual_seed(0)
+    model = build_model(cfg).to(device)
+    x = sample_input(cfg, batch)
+    y = torch.randint(0, cfg.num_classes, (batch,))
+    mean, std = [0.5] * cfg.in_channels, [0.25] * cfg.in_channels
+    train_cfg = TrainConfig()
+    optimizer = make_optimizer(model, train_cfg)
+    schedule = make_schedule(optimizer, train_cfg, 10_000)
+    criterion = nn.CrossEntropyLoss(label_smoothing=train_cfg.label_smoothing)
+    generator = torch.Generator().manual_seed(0)
+
+    def ours():  # lstmimg's training loop, defaults on (augmentation, clipping, schedule)
+        train_one_epoch(model, ((x, y) for _ in range(steps)), optimizer, schedule, criterion, train_cfg, mean, std, device, generator, lambda info: None)
+
+    plain_model = build_model(cfg).to(device).train()
+    plain_opt = torch.optim.AdamW(plain_model.parameters(), lr=1e-3)
+    xf, yd = D.normalize(x.to(device), mean, std), y.to(device)
+
+    def plain():  # the textbook loop: forward, loss, backward, step
+        for _ in range(steps):
+            loss = nn.functional.cross_entropy(plain_model(xf), yd)
+            plain_opt.zero_grad()
+            loss.backward()
+            plain_opt.step()
+
+    train_t, plain_t = measure_pair(ours, plain, repeats, device)
+    model.eval()
+    plain_model.eval()
+
+    def plain_infer():
+        with torch.inference_mode():
+            plain_model(D.normalize(x.to(device), mean, std))
+
+    infer_t, plain_infer_t = measure_pair(lambda: predict_logits(model, x, mean, std, device, batch), plain_infer, repeats, device)
+    one = x[:1]
+    lat = measure(lambda: predict_logits(model, one, mean, std, device, 1), latency_runs, warmup=3, device=device)
+    flops = count_flops(model, D.normalize(one.to(device), mean, std))
+    return ModelBench(
+        model=name,
+        params=sum(p.numel() for p in model.parameters()),
+        flops_per_sample=flops,
+        train_samples_per_s=steps * batch / train_t.median,
+        plain_train_samples_per_s=steps * batch / plain_t.median,
+        train_ratio=round(plain_t.median / train_t.median, 3),
+        infer_batch1_samples_per_s=1 / lat.median,
+        infer_batch_samples_per_s=batch / infer_t.median,
+        plain_infer_batch_samples_per_s=batch / plain_infer_t.median,
+        infer_ratio=round(plain_infer_t.median / infer_t.median, 3),
+        latency_p50_ms=lat.median * 1000,
+        latency_p95_ms=lat.p95 * 1000,
+        achieved_gflops=flops * batch / infer_t.median / 1e9,
+        batch=batch,
+        train=train_t,
+        plain_train=plain_t,
+    )
+
+
+@dataclass
+class BackendBench:
+    model: str
+    backend: str
+    status: str  # "ok", or why it is unavailable
+    samples_per_s: Optional[float] = None
+    speedup: Optional[float] = None  # against eager, same batch
+    max_abs_diff: Optional[float] = None  # largest logit difference from eager
+    note: str = ""
+
+
+def _backends(model: nn.Module, x: torch.Tensor, device: torch.device) -> dict[str, Callable[[], Callable[[torch.Tensor], torch.Tensor]]]:
+    """Each backend as a factory that prepares it (may raise) and returns a callable on ``x``.
+    "eager" is lstmimg's default path (CNNs in channels_last); "NCHW" shows what that layout gains."""
+
+    def eager():
+        return model
+
+    def torchscript():
+        return torch.jit.trace(model, x, check_trace=False)
+
+    def compiled():
+        # nn.LSTM / GRU / RNN make Dynamo break the graph: the CNN part compiles, the recurrent layer runs eagerly
+        return torch.compile(model)
+
+    def onnxruntime():
+        import io
+
+        import onnxruntime as ort
+
+        buffer = io.BytesIO()
+        torch.onnx.export(model, (x,), buffer, input_names=["x"], output_names=["logits"], dynamo=False)
+        session = ort.InferenceSession(buffer.getvalue(), providers=["CPUExecutionProvider"])
+        return lambda inp: torch.from_numpy(session.run(None, {"x": inp.cpu().numpy()})[0])
+
+    def bf16_autocast():
+        if device.type == "cpu" and not torch.backends.mkldnn.is_available():
+            raise RuntimeError("oneDNN is not available")
+
+        def run(inp):
+            with torch.autocast(device.type, dtype=torch.bfloat16):
+                return model(inp)
+
+        return run
+
+    def contiguous_nchw():  # the layout lstmimg used before channels_last became its default
+        import lstmimg.models as models_module
+
+        plain = build_model_like(model)
+        for p in plain.parameters():
+            p.data = p.data.contiguous()
+
+        def run(inp):
+            original, models_module.channels_last = models_module.channels_last, (lambda t: t.contiguous())
+            try:
+                return plain(inp)
+            finally:
+                models_module.channels_last = original
+
+        return run
+
+    return {"eager": eager, "torchscript": torchscript, "torch.compile": compiled, "onnxruntime": onnxruntime, "bf16 autocast": bf16_autocast, "NCHW (not channels_last)": contiguous_nchw}
+
+
+def build_model_like(model: nn.Module) -> nn.Module:
+    import copy
+
+    return copy.deepcopy(model).eval()
+
+
+def bench_backends(name: str, device: torch.device, batch: int = 64, repeats: int = 5, cfg: Optional[ModelConfig] = None, only: Optional[list[str]] = None) -> list[BackendBench]:
+    """Inference of one model through each backend, side by side; a backend that fails is reported
+    as unavailable, with the reason, and the run goes on."""
+    cfg = cfg or BENCH_SHAPES[name]
+    torch.manual_seed(0)
+    model = build_model(cfg).to(device).eval()
+    x = D.normalize(sample_input(cfg, batch).to(device), [0.5] * cfg.in_channels, [0.25] * cfg.in_channels)
+    with torch.inference_mode():
+        reference = model(x).float()
+    results, eager_median = [], None
+    for backend, factory in _backends(model, x, device).items():
+        if only and backend not in only:
+            continue
+        note = ""
+        try:
+            with torch.inference_mode(), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                if backend == "torch.compile":
+                    from torch._dynamo.utils import counters
+
+                    counters.clear()
+                t0 = time.perf_counter()
+                fn = factory()
+                out = fn(x).float()
+                first_call = time.perf_counter() - t0
+                if backend == "torch.compile":
+                    breaks = sum(counters["graph_break"].values())
+                    note = f"{breaks} graph break{'s' if breaks != 1 else ''}; first call (compiling) {first_call:.1f} s"
+                timing = measure(lambda: fn(x), repeats, device=device)
+        except Exception as err:  # noqa: BLE001 - any failure of an optional backend is reported, not raised
+            first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+            results.append(BackendBench(name, backend, f"unavailable: {type(err).__name__}: {first[:120]}", note=note))
+            continue
+        if backend == "eager":
+            eager_median = timing.median
+        results.append(BackendBench(
+            name, backend, "ok", batch / timing.median,
+            round(eager_median / timing.median, 3) if eager_median else None,
+            float((out.cpu() - reference.cpu()).abs().max()), note,
+        ))
+    return results
+
+
+@dataclass
+class ScalingRow:
+    model: str
+    axis: str  # "steps" (sequence length) or "batch"
+    value: int
+    train_ms: float  # one training step
+    infer_ms: float  # one inference call
+
+
+def bench_scaling(device: torch.device, repeats: int = 3, lengths=(7, 14, 28, 56, 112), batches=(1, 16, 64, 256)) -> list[ScalingRow]:
+    """How time grows with sequence length (region_lstm rows: image height = steps) and batch size."""
+    rows = []
+
+    def step_times(cfg: ModelConfig, batch: int) -> tuple[float, float]:
+        torch.manual_seed(0)
+        model = build_model(cfg).to(device)
+        opt = torch.optim.AdamW(model.parameters())
+        x = torch.randn(batch, cfg.in_channels, *cfg.img_size, device=device)
+        y = torch.randint(0, cfg.num_classes, (batch,), device=device)
+
+        def train_step():
+            loss = nn.functional.cross_entropy(model.train()(x), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+
+        def infer():
+            with torch.inference_mode():
+                model.eval()(x)
+
+        return measure(train_step, repeats, device=device).median * 1000, measure(infer, repeats, device=device).median * 1000
+
+    for steps in lengths:
+        cfg = ModelConfig(name="region_lstm", in_channels=1, img_size=(steps, 28), num_classes=10)
+        rows.append(ScalingRow("region_lstm", "steps", steps, *step_times(cfg, 64)))
+    for batch in batches:
+        rows.append(ScalingRow("region_lstm", "batch", batch, *step_times(BENCH_SHAPES["region_lstm"], batch)))
+    return rows
+
+

@@ -1,0 +1,83 @@
+"""Bench sections that run outside the model: video decoding and command start-up."""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from lstmimg.bench.timing import Timing, measure
+
+@dataclass
+class VideoBench:
+    clip: str
+    frames: int
+    decode_fps: float  # plain cv2.VideoCapture.read() loop
+    decode_resize_fps: float  # plain loop plus resize to the model's input
+    end_to_end_fps: float  # lstmimg video (classify_video), same process
+    ratio: float  # end-to-end time / decode-only time
+    decode: Timing
+    end_to_end: Timing
+
+
+def bench_video(path: str | Path, repeats: int = 3, model: Optional[str | Path] = None) -> VideoBench:
+    """Decode-only, decode+resize and `lstmimg video` end to end on one clip."""
+    import cv2
+
+    from lstmimg.checkpoint import load_checkpoint, resolve_model
+    from lstmimg.stream import classify_video
+
+    ckpt = load_checkpoint(resolve_model(model, "video")[0], kind="video")
+    h, w = ckpt.config.img_size
+
+    def decode(resize: bool) -> int:
+        cap = cv2.VideoCapture(str(path))
+        n = 0
+        while True:
+            ok, frame = cap.read()
+            if not ok:
+                break
+            if resize:
+                cv2.resize(frame, (w, h), interpolation=cv2.INTER_AREA)
+            n += 1
+        cap.release()
+        return n
+
+    frames = decode(False)
+    decode_t = measure(lambda: decode(False), repeats)
+    resize_t = measure(lambda: decode(True), repeats)
+    e2e_t = measure(lambda: classify_video(path, ckpt), repeats)
+    return VideoBench(str(path), frames, frames / decode_t.median, frames / resize_t.median, frames / e2e_t.median, round(e2e_t.median / decode_t.median, 3), decode_t, e2e_t)
+
+
+@dataclass
+class StartupBench:
+    import_torch_s: float
+    help_s: float
+    predict_s: float
+    help_ratio: float
+    predict_ratio: float  # lstmimg predict one.png / python -c "import torch"
+
+
+def bench_startup(repeats: int = 5) -> StartupBench:
+    """`lstmimg --help` and a one-image `predict` (bundled model) in fresh processes, against importing torch."""
+    from lstmimg.sample import sample_data_dir
+
+    image = sorted((sample_data_dir() / "digits" / "val" / "7").iterdir())[0]
+    cli = [sys.executable, "-m", "lstmimg"]
+    commands = {"torch": [sys.executable, "-c", "import torch"], "help": cli + ["--help"], "predict": cli + ["predict", str(image), "--json"]}
+    times: dict[str, list[float]] = {k: [] for k in commands}
+    for round_ in range(repeats + 1):  # round 0 warms the file cache and is dropped; rounds interleave
+        for key, cmd in commands.items():
+            t0 = time.perf_counter()
+            subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+            if round_:
+                times[key].append(time.perf_counter() - t0)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    return StartupBench(med["torch"], med["help"], med["predict"], round(med["help"] / med["torch"], 3), round(med["predict"] / med["torch"], 3))
+
+
