@@ -17,7 +17,7 @@ from typing import Callable, Optional
 import torch
 
 from lstmimg.bench.compute import BENCH_SHAPES, BackendBench, ModelBench, ScalingRow, bench_backends, bench_model, bench_scaling
-from lstmimg.bench.io import StartupBench, VideoBench, bench_startup, bench_video
+from lstmimg.bench.io import StartupBench, VideoBench, bench_startup, bench_video, default_clip
 from lstmimg.bench.timing import FLOPS_METHOD, Timing, count_flops, measure, measure_pair
 from lstmimg.models import MODELS
 
@@ -53,7 +53,7 @@ def machine_info(device: torch.device) -> dict:
 def run_bench(
     device: str = "auto",
     models: Optional[list[str]] = None,
-    repeats: int = 5,
+    repeats: int = 7,
     steps: int = 10,
     batch: int = 64,
     video: Optional[str | Path] = None,
@@ -86,7 +86,7 @@ def run_bench(
         report.scaling = bench_scaling(dev, 1 if tiny else 3, (7, 14) if tiny else (7, 14, 28, 56, 112), (1, 4) if tiny else (1, 16, 64, 256))
     if "video" in sections:
         say("video")
-        clip = video or sorted((sample_data_dir() / "clips" / "val" / "left").iterdir())[0]
+        clip = video or (sorted((sample_data_dir() / "clips" / "val" / "left").iterdir())[0] if tiny else default_clip())
         report.video = bench_video(clip, repeats)
     if "startup" in sections:
         say("startup")

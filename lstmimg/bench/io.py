@@ -24,6 +24,27 @@ class VideoBench:
     end_to_end: Timing
 
 
+def default_clip(folder: Optional[Path] = None, frames: int = 300) -> Path:
+    """A 1280x720 clip (mp4v, 30 fps) made once from a bundled clip, upscaled and looped: the frame
+    size the video bar is about, without shipping a large file."""
+    import tempfile
+
+    import cv2
+
+    from lstmimg.sample import sample_data_dir
+    from lstmimg.video import VideoWriter, read_video
+
+    path = (folder or Path(tempfile.gettempdir())) / "lstmimg-bench-720p.mp4"
+    if path.is_file():
+        return path
+    source, _ = read_video(sorted((sample_data_dir() / "clips" / "val" / "left").iterdir())[0])
+    writer = VideoWriter(path, 30, (720, 1280))
+    for i in range(frames):
+        writer.write(cv2.resize(source[i % len(source)][:, :, ::-1], (1280, 720), interpolation=cv2.INTER_LINEAR))
+    writer.close()
+    return path
+
+
 def bench_video(path: str | Path, repeats: int = 3, model: Optional[str | Path] = None) -> VideoBench:
     """Decode-only, decode+resize and `lstmimg video` end to end on one clip."""
     import cv2

@@ -48,18 +48,21 @@ def measure(fn: Callable[[], object], repeats: int, warmup: int = 1, device: Opt
     return Timing.of(values)
 
 
-def measure_pair(a: Callable[[], object], b: Callable[[], object], repeats: int, device: Optional[torch.device] = None) -> tuple[Timing, Timing]:
-    """Time two functions alternately (a, b, a, b, ...) so machine noise hits both alike."""
+def measure_pair(a: Callable[[], object], b: Callable[[], object], repeats: int, device: Optional[torch.device] = None, warmup: int = 2) -> tuple[Timing, Timing]:
+    """Time two functions alternately, swapping which goes first each round, so machine noise and
+    cache effects hit both alike."""
     sync = torch.cuda.synchronize if device is not None and device.type == "cuda" else (lambda: None)
-    a(), b()
+    for _ in range(warmup):
+        a(), b()
     sync()
-    times: tuple[list[float], list[float]] = ([], [])
-    for _ in range(repeats):
-        for fn, out in ((a, times[0]), (b, times[1])):
+    times: dict[int, list[float]] = {0: [], 1: []}
+    for round_ in range(repeats):
+        order = ((0, a), (1, b)) if round_ % 2 == 0 else ((1, b), (0, a))
+        for key, fn in order:
             t0 = time.perf_counter()
             fn()
             sync()
-            out.append(time.perf_counter() - t0)
+            times[key].append(time.perf_counter() - t0)
     return Timing.of(times[0]), Timing.of(times[1])
 
 

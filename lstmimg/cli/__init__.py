@@ -289,8 +289,8 @@ def bench(
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, mps (GPU timings synchronise).")] = "cpu",
     json_file: Annotated[Optional[Path], typer.Option("--json", help="Also write the report as JSON to this file.")] = None,
     models_: Annotated[Optional[list[str]], typer.Option("--model", help="Only this model (repeatable). Default: every registered model.")] = None,
-    video: Annotated[Optional[Path], typer.Option(help="Clip for the video section. Default: a bundled clip.")] = None,
-    repeats: Annotated[int, typer.Option(help="Timed runs per figure (the median is shown, with the spread).")] = 5,
+    video: Annotated[Optional[Path], typer.Option(help="Clip for the video section. Default: a bundled clip, upscaled to 1280x720 and looped to 300 frames.")] = None,
+    repeats: Annotated[int, typer.Option(help="Timed runs per figure (the median is shown, with the spread).")] = 7,
     skip: Annotated[Optional[list[str]], typer.Option(help="Skip a section: models, backends, scaling, video, startup (repeatable).")] = None,
     quick: Annotated[bool, typer.Option(help="Tiny sizes and 2 runs: checks that everything runs, in seconds.")] = False,
 ):
