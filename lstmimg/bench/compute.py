@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import statistics
 import time
 import warnings
 from dataclasses import dataclass
@@ -146,7 +148,11 @@ def _backends(model: nn.Module, x: torch.Tensor, device: torch.device) -> dict[s
 
         buffer = io.BytesIO()
         torch.onnx.export(model, (x,), buffer, input_names=["x"], output_names=["logits"], dynamo=False)
-        session = ort.InferenceSession(buffer.getvalue(), providers=["CPUExecutionProvider"])
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = torch.get_num_threads()
+        # idle ORT threads spin by default and would steal the CPU from whatever is measured next
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        session = ort.InferenceSession(buffer.getvalue(), options, providers=["CPUExecutionProvider"])
         return lambda inp: torch.from_numpy(session.run(None, {"x": inp.cpu().numpy()})[0])
 
     def bf16_autocast():
@@ -175,7 +181,18 @@ def _backends(model: nn.Module, x: torch.Tensor, device: torch.device) -> dict[s
 
         return run
 
-    return {"eager": eager, "torchscript": torchscript, "torch.compile": compiled, "onnxruntime": onnxruntime, "bf16 autocast": bf16_autocast, "NCHW (not channels_last)": contiguous_nchw}
+    def one_thread():
+        def run(inp):
+            threads = torch.get_num_threads()
+            torch.set_num_threads(1)
+            try:
+                return model(inp)
+            finally:
+                torch.set_num_threads(threads)
+
+        return run
+
+    return {"eager": eager, f"1 thread (eager uses {torch.get_num_threads()})": one_thread, "torchscript": torchscript, "torch.compile": compiled, "onnxruntime": onnxruntime, "bf16 autocast": bf16_autocast, "NCHW (not channels_last)": contiguous_nchw}
 
 
 def build_model_like(model: nn.Module) -> nn.Module:
@@ -189,16 +206,19 @@ def bench_backends(name: str, device: torch.device, batch: int = 64, repeats: in
     as unavailable, with the reason, and the run goes on."""
     cfg = cfg or BENCH_SHAPES[name]
     torch.manual_seed(0)
-    model = build_model(cfg).to(device).eval()
+    model = build_model(cfg).to(device)
     x = D.normalize(sample_input(cfg, batch).to(device), [0.5] * cfg.in_channels, [0.25] * cfg.in_channels)
+    with torch.no_grad():  # batch-norm statistics as after training: a fresh model's ran 2x slower on CPU (measured)
+        model.train()(x)
+    model.eval()
     with torch.inference_mode():
         reference = model(x).float()
-    results, eager_median = [], None
+    ready: dict[str, tuple[Callable, torch.Tensor, str]] = {}
+    failed: dict[str, str] = {}
     for backend, factory in _backends(model, x, device).items():
         if only and backend not in only:
             continue
-        note = ""
-        try:
+        try:  # prepare every backend first (export, compile) ...
             with torch.inference_mode(), warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 if backend == "torch.compile":
@@ -209,21 +229,38 @@ def bench_backends(name: str, device: torch.device, batch: int = 64, repeats: in
                 fn = factory()
                 out = fn(x).float()
                 first_call = time.perf_counter() - t0
-                if backend == "torch.compile":
-                    breaks = sum(counters["graph_break"].values())
-                    note = f"{breaks} graph break{'s' if breaks != 1 else ''}; first call (compiling) {first_call:.1f} s"
-                timing = measure(lambda: fn(x), repeats, device=device)
+            note = ""
+            if backend == "torch.compile":
+                breaks = sum(counters["graph_break"].values())
+                note = f"{breaks} graph break{'s' if breaks != 1 else ''}; first call (compiling) {first_call:.1f} s"
+            elif backend == "onnxruntime":
+                note = f"export + session + first call {first_call:.1f} s"
+            ready[backend] = (fn, out, note)
         except Exception as err:  # noqa: BLE001 - any failure of an optional backend is reported, not raised
             first = (str(err).strip().splitlines() or [type(err).__name__])[0]
-            results.append(BackendBench(name, backend, f"unavailable: {type(err).__name__}: {first[:120]}", note=note))
+            failed[backend] = f"unavailable: {type(err).__name__}: {first[:120]}"
+    # ... then time them round-robin, so machine noise hits every backend alike
+    times: dict[str, list[float]] = {b: [] for b in ready}
+    with torch.inference_mode(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for _ in range(repeats):
+            for backend, (fn, _, _) in ready.items():
+                timing = measure(lambda: fn(x), 1, warmup=1, device=device)
+                times[backend].append(timing.median)
+    eager_median = statistics.median(times["eager"]) if "eager" in times else None
+    results = []
+    for backend in [b for b in _backends(model, x, device) if b in ready or b in failed]:
+        if backend in failed:
+            results.append(BackendBench(name, backend, failed[backend]))
             continue
-        if backend == "eager":
-            eager_median = timing.median
+        fn, out, note = ready[backend]
+        median = statistics.median(times[backend])
         results.append(BackendBench(
-            name, backend, "ok", batch / timing.median,
-            round(eager_median / timing.median, 3) if eager_median else None,
+            name, backend, "ok", batch / median, round(eager_median / median, 3) if eager_median else None,
             float((out.cpu() - reference.cpu()).abs().max()), note,
         ))
+    ready.clear()  # release the backends (their threads, compiled graphs) before the next model
+    gc.collect()
     return results
 
 
