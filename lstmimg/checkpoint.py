@@ -80,8 +80,9 @@ class Checkpoint:
     meta: dict
 
 
-def save_checkpoint(path, model: nn.Module, config: ModelConfig, classes, mean, std, kind: str = "image", meta=None) -> None:
-    """Save weights plus everything needed to rebuild and use the model (as plain data)."""
+def save_checkpoint(path, model: nn.Module, config: ModelConfig, classes, mean, std, kind: str = "image", meta=None, train_state=None) -> None:
+    """Save weights plus everything needed to rebuild and use the model (as plain data); ``train_state``
+    (``last.pt`` only) is what ``--resume`` needs."""
     payload = {
         "format": FORMAT,
         "version": VERSION,
@@ -92,12 +93,15 @@ def save_checkpoint(path, model: nn.Module, config: ModelConfig, classes, mean, 
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "meta": dict(meta or {}),
     }
+    if train_state is not None:
+        payload["train_state"] = train_state
     buffer = io.BytesIO()
     torch.save(payload, buffer)
     atomic_write_bytes(path, buffer.getvalue())
 
 
-def _read_payload(path: Path) -> dict:
+def read_payload(path: Path) -> dict:
+    """The checkpoint dict, loaded without running code, checked to be ours and of this version."""
     if not path.exists():
         raise LstmimgError(f"{path}: no such checkpoint")
     if path.is_dir():
@@ -142,7 +146,7 @@ def load_checkpoint(path: str | Path, kind: Optional[str] = None) -> Checkpoint:
     from lstmimg.models import build_model
 
     path = checkpoint_path(Path(path))
-    payload = _read_payload(path)
+    payload = read_payload(path)
     if kind and payload.get("kind") != kind:
         have = payload.get("kind")
         raise LstmimgError(f"{path}: {article(have)} {have} model, but this command needs {article(kind)} {kind} model")
@@ -168,13 +172,15 @@ def checkpoint_path(path: Path) -> Path:
     return path
 
 
-def new_run_dir(out: Optional[str | Path] = None, base: Path = RUNS_DIR, name: str = "exp") -> Path:
-    """``out`` exactly when given (it must not hold a run already), else the next free ``base/exp``,
-    ``exp2``, ``exp3``, ... Never reuses a folder that holds a run."""
+def new_run_dir(out: Optional[str | Path] = None, base: Path = RUNS_DIR, name: str = "exp", exist_ok: bool = False) -> Path:
+    """``out`` exactly when given (it must not hold a run already, unless ``exist_ok``), else the next
+    free ``base/exp``, ``exp2``, ``exp3``, ... Never reuses a folder that holds a run unless asked."""
     if out is not None:
         run = Path(out)
-        if run.exists() and any(run.iterdir()):
-            raise LstmimgError(f"{run}: folder exists and is not empty; choose another --out")
+        if run.exists() and not run.is_dir():
+            raise LstmimgError(f"{run}: exists and is not a folder; choose another --out")
+        if run.exists() and any(run.iterdir()) and not exist_ok:
+            raise LstmimgError(f"{run}: folder exists and is not empty; choose another --out, or --exist-ok to write into it")
         run.mkdir(parents=True, exist_ok=True)
         return run
     base.mkdir(parents=True, exist_ok=True)

@@ -249,12 +249,15 @@ def normalize(images: torch.Tensor, mean: Sequence[float], std: Sequence[float])
     return (x - m) / s
 
 
+AFFINE_RANGES = (10.0, 0.1, (0.9, 1.1))  # rotation degrees, shift (fraction of size), zoom range
+
+
 def random_affine(
     x: torch.Tensor,
     generator: torch.Generator,
-    degrees: float = 10.0,
-    translate: float = 0.1,
-    scale: tuple[float, float] = (0.9, 1.1),
+    degrees: float = AFFINE_RANGES[0],
+    translate: float = AFFINE_RANGES[1],
+    scale: tuple[float, float] = AFFINE_RANGES[2],
 ) -> torch.Tensor:
     """Randomly rotate, shift and scale each image of a float batch ``(B, C, H, W)``; empty area is 0.
 
@@ -265,6 +268,12 @@ def random_affine(
         theta = _random_theta(b, generator, degrees, translate, scale).to(x.device).repeat_interleave(t, dim=0)
         return _warp(x.flatten(0, 1), theta).view(x.shape)
     return _warp(x, _random_theta(x.shape[0], generator, degrees, translate, scale).to(x.device))
+
+
+def random_affine_draws(batch: int, generator: torch.Generator) -> None:
+    """Consume the random draws ``random_affine`` makes for a batch, without transforming anything
+    (replaying an interrupted epoch)."""
+    _random_theta(batch, generator, *AFFINE_RANGES)
 
 
 def _warp(x: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:

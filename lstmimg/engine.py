@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import io
 import math
-import platform
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -25,6 +24,17 @@ from lstmimg.config import DEFAULT_MODELS, ModelConfig, TrainConfig
 from lstmimg.errors import LstmimgError, article
 from lstmimg.models import build_model, get_model_spec
 from lstmimg.tasks import ImageTask, VideoTask, labelled_folder, make_task
+from lstmimg.training import (
+    EpochProgress,
+    NonFiniteLoss,
+    StopSignals,
+    TrainingInterrupted,
+    TrainProgress,
+    capture_state,
+    read_resume,
+    restore_state,
+    versions,
+)
 
 Callback = Callable[[str, dict], None]
 
@@ -101,20 +111,34 @@ def classification_report(targets: torch.Tensor, preds: torch.Tensor, classes: S
 
 
 def fit(
-    data: str | Path,
+    data: Optional[str | Path] = None,
     model: Optional[ModelConfig] = None,
     train: Optional[TrainConfig] = None,
     out: Optional[str | Path] = None,
     callback: Optional[Callback] = None,
+    resume: Optional[str | Path] = None,
+    exist_ok: bool = False,
 ) -> dict:
     """Train a model on an image or video folder and write a run folder; returns the run's summary.
 
     ``data`` is a class-folder root (``train/`` + ``val/``, or class folders only) of images or of
     videos. ``model`` defaults to the default model for that kind of data (``DEFAULT_MODELS``), ``train``
     to ``TrainConfig()``; the model's channels, image size and class count are filled in from the data.
-    ``out`` is the run folder (default: the next free ``runs/train/exp*``). The summary dict is also
-    written to ``summary.json``.
+    ``out`` is the run folder (default: the next free ``runs/train/exp*``; an existing non-empty one
+    only with ``exist_ok``). The summary dict is also written to ``summary.json``.
+
+    ``resume`` continues the run in that folder from its ``last.pt``: data, model and training config
+    come from the run's ``config.json``, and model, optimizer, LR schedule, epoch, step and RNG states
+    from the checkpoint, so the run ends as it would have without the interruption (CPU, same seed).
+    SIGINT / SIGTERM stop training after the current step, save ``last.pt`` and raise
+    ``TrainingInterrupted``.
     """
+    resumed = None
+    if resume is not None:
+        data, model, train, resumed = read_resume(resume)
+        out, exist_ok = resume, True
+    if data is None:
+        raise LstmimgError("no DATA folder given")
     cfg = train or TrainConfig()
     emit = callback or (lambda event, info: None)
     task = make_task(data, cfg)
@@ -127,7 +151,7 @@ def fit(
     device = resolve_device(cfg.device)
     model_cfg = model_cfg.replace(in_channels=task.channels, img_size=task.size, num_classes=len(task.classes))
     net = build_model(model_cfg).to(device)  # before decoding: a model that cannot be built fails at once
-    run = new_run_dir(out)
+    run = new_run_dir(out, exist_ok=exist_ok)
     try:
         task.load(lambda split, done, total: emit("load", {"split": split, "done": done, "total": total}))
     except BaseException:
@@ -136,7 +160,8 @@ def fit(
         raise
     classes, mean, std = task.classes, task.mean, task.std
 
-    write_json(run / "config.json", {"data": str(Path(data).resolve()), "kind": task.kind, "model": model_cfg.to_dict(), "train": cfg.to_dict()})
+    if resumed is None:
+        write_json(run / "config.json", {"data": str(Path(data).resolve()), "kind": task.kind, "model": model_cfg.to_dict(), "train": cfg.to_dict(), "versions": versions()})
     n_train = task.size_of("train")
     steps_per_epoch = max(1, n_train // cfg.batch_size + (n_train % cfg.batch_size > 1))
     optimizer = make_optimizer(net, cfg)
@@ -156,68 +181,95 @@ def fit(
     meta_base = {"data": str(Path(data).resolve()), "seed": cfg.seed}
     if task.kind == "video":  # how clips were cut: inference and eval cut them the same way
         meta_base.update(clip_len=cfg.clip_len, frame_stride=cfg.frame_stride)
-    rows, best_acc, best_epoch, stale = [], -1.0, 0, 0
-    started = time.perf_counter()
-    for epoch in range(1, cfg.epochs + 1):
-        t0 = time.perf_counter()
-        on_step = lambda info, epoch=epoch: emit("step", {"epoch": epoch, "steps": steps_per_epoch, **info})  # noqa: E731
-        train_loss, train_acc, samples_per_s = train_one_epoch(net, task.batches(generator), optimizer, schedule, criterion, cfg, mean, std, device, generator, on_step)
-        val_probs, extra = task.score(net, "val", device)
-        val_loss = nn.functional.nll_loss(val_probs.clamp_min(1e-12).log(), val_labels).item()
-        val_acc = (val_probs.argmax(1) == val_labels).float().mean().item()
-        row = {
-            "epoch": epoch, "train_loss": round(train_loss, 5), "train_acc": round(train_acc, 5),
-            "val_loss": round(val_loss, 5), "val_acc": round(val_acc, 5), **{f"val_{k}": round(v, 5) for k, v in extra.items()},
-            "lr": optimizer.param_groups[0]["lr"], "seconds": round(time.perf_counter() - t0, 3), "samples_per_s": round(samples_per_s, 1),
-        }
-        rows.append(row)
-        _write_metrics(run / "metrics.csv", rows)
-        meta = {**meta_base, "epoch": epoch, "val_accuracy": val_acc}
-        improved = val_acc > best_acc
-        if improved:
-            best_acc, best_epoch, best_extra, stale = val_acc, epoch, extra, 0
-            save_checkpoint(run / "best.pt", net, model_cfg, classes, mean, std, task.kind, meta)
-        else:
-            stale += 1
-        save_checkpoint(run / "last.pt", net, model_cfg, classes, mean, std, task.kind, meta)
-        emit("epoch", {**row, "best": improved})
-        if cfg.patience and stale >= cfg.patience:
-            break
+    progress = TrainProgress()
+    if resumed is not None:
+        progress = restore_state(resumed, net, optimizer, schedule, generator)
+    rows = progress.rows
+    started = time.perf_counter() - progress.elapsed
+    with StopSignals() as stop:
+        for epoch in range(progress.next_epoch, cfg.epochs + 1):
+            t0 = time.perf_counter() - progress.partial.seconds
+            if progress.skip_steps == 0:
+                progress.epoch_rng = generator.get_state()
+            on_step = lambda info, epoch=epoch: emit("step", {"epoch": epoch, "steps": steps_per_epoch, **info})  # noqa: E731
+            try:
+                part = train_one_epoch(net, task.batches(generator), optimizer, schedule, criterion, cfg, mean, std, device, generator, on_step, progress.partial, stop.requested)
+            except NonFiniteLoss as err:
+                raise LstmimgError(
+                    f"loss became {err.value} at epoch {epoch}, step {err.step}: training stopped; {run / 'last.pt'} holds the last good epoch "
+                    f"(try a lower --lr than {cfg.lr}, or --clip-grad)"
+                ) from None
+            if stop.requested():
+                progress.next_epoch, progress.skip_steps, progress.partial = epoch, part.step, part
+                progress.partial.seconds = time.perf_counter() - t0
+                progress.elapsed = time.perf_counter() - started
+                save_checkpoint(run / "last.pt", net, model_cfg, classes, mean, std, task.kind, {**meta_base, "epoch": epoch - 1}, capture_state(progress, optimizer, schedule))
+                raise TrainingInterrupted(run, stop.signal, epoch, part.step)
+            val_probs, extra = task.score(net, "val", device)
+            val_loss = nn.functional.nll_loss(val_probs.clamp_min(1e-12).log(), val_labels).item()
+            val_acc = (val_probs.argmax(1) == val_labels).float().mean().item()
+            row = {
+                "epoch": epoch, "train_loss": round(part.loss, 5), "train_acc": round(part.acc, 5),
+                "val_loss": round(val_loss, 5), "val_acc": round(val_acc, 5), **{f"val_{k}": round(v, 5) for k, v in extra.items()},
+                "lr": optimizer.param_groups[0]["lr"], "seconds": round(time.perf_counter() - t0, 3), "samples_per_s": round(part.samples_per_s, 1),
+            }
+            rows.append(row)
+            _write_metrics(run / "metrics.csv", rows)
+            meta = {**meta_base, "epoch": epoch, "val_accuracy": val_acc}
+            improved = val_acc > progress.best_acc
+            if improved:
+                progress.best_acc, progress.best_epoch, progress.best_extra, progress.stale = val_acc, epoch, extra, 0
+                save_checkpoint(run / "best.pt", net, model_cfg, classes, mean, std, task.kind, meta)
+            else:
+                progress.stale += 1
+            progress.next_epoch, progress.skip_steps, progress.partial = epoch + 1, 0, EpochProgress()
+            progress.elapsed = time.perf_counter() - started
+            save_checkpoint(run / "last.pt", net, model_cfg, classes, mean, std, task.kind, meta, capture_state(progress, optimizer, schedule))
+            emit("epoch", {**row, "best": improved})
+            if cfg.patience and progress.stale >= cfg.patience:
+                break
     train_time = time.perf_counter() - started
 
     best = load_checkpoint(run / "best.pt")
     best_net = best.model.to(device)
     val_report = classification_report(val_labels, task.score(best_net, "val", device)[0].argmax(1), classes)
     summary = {
-        "kind": task.kind, "model": model_cfg.name, "val_accuracy": round(best_acc, 5),
-        **{f"val_{k}": round(v, 5) for k, v in best_extra.items()}, "best_epoch": best_epoch,
+        "kind": task.kind, "model": model_cfg.name, "val_accuracy": round(progress.best_acc, 5),
+        **{f"val_{k}": round(v, 5) for k, v in progress.best_extra.items()}, "best_epoch": progress.best_epoch,
         "epochs": len(rows), "train_seconds": round(train_time, 2), "classes": classes,
         "best_checkpoint": str(run / "best.pt"), "last_checkpoint": str(run / "last.pt"),
         "train_samples": n_train, "val_samples": task.size_of("val"), "skipped": task.skipped,
         "img_size": list(task.size), "channels": task.channels, "device": str(device), "seed": cfg.seed,
-        "versions": {"torch": torch.__version__, "python": platform.python_version()},
+        "versions": versions(),
     }
     if task.kind == "video":
         summary["truncated"] = task.truncated
     if "test" in task.sets:
         test_probs = task.score(best_net, "test", device)[0]
         summary["test_accuracy"] = classification_report(task.sets["test"].labels, test_probs.argmax(1), classes)["accuracy"]
-    write_json(run / "summary.json", summary)
     from lstmimg.plots import plot_confusion, plot_curves  # matplotlib: only once training is done
 
     plot_curves(rows, run / "curves.png")
     plot_confusion(val_report["confusion_matrix"], classes, run / "confusion_matrix.png")
+    write_json(run / "summary.json", summary)  # last: a run with a summary is complete
     summary["run_dir"] = str(run)
     emit("end", summary)
     return summary
 
 
-def train_one_epoch(net, batches, optimizer, schedule, criterion, cfg: TrainConfig, mean, std, device, generator, on_step) -> tuple[float, float, float]:
-    """One pass over ``batches`` of uint8 ``(B, [T,] C, H, W)`` and labels; returns (mean loss, accuracy,
-    samples/s). ``on_step`` gets the running figures after every batch."""
+def train_one_epoch(net, batches, optimizer, schedule, criterion, cfg: TrainConfig, mean, std, device, generator, on_step, done: Optional[EpochProgress] = None, stop=lambda: False) -> EpochProgress:
+    """One pass over ``batches`` of uint8 ``(B, [T,] C, H, W)`` and labels; ``on_step`` gets the running
+    figures after every batch. ``done`` continues an interrupted epoch: its first ``done.step`` batches
+    are replayed without compute (their random draws only), so the rest is what it would have been.
+    Returns after the last batch, or after the current one once ``stop()`` is true."""
     net.train()
-    t0, seen, loss_sum, correct = time.perf_counter(), 0, 0.0, 0
+    part = EpochProgress(**vars(done)) if done else EpochProgress()
+    skip, t0 = part.step, time.perf_counter() - part.seconds
     for step, (x, y) in enumerate(batches, 1):
+        if step <= skip:  # already trained before the interruption: consume the same random draws
+            if cfg.augment:
+                D.random_affine_draws(len(y), generator)
+            continue
         x = x.to(device).float().div_(255)  # 0..1
         if cfg.augment:
             x = D.random_affine(x, generator)
@@ -225,17 +277,22 @@ def train_one_epoch(net, batches, optimizer, schedule, criterion, cfg: TrainConf
         y = y.to(device)
         logits = net(x)  # (B, num_classes)
         loss = criterion(logits, y)
+        if not torch.isfinite(loss):
+            raise NonFiniteLoss(loss.item(), step)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if cfg.clip_grad > 0:
             nn.utils.clip_grad_norm_(net.parameters(), cfg.clip_grad)
         optimizer.step()
         schedule.step()
-        seen += len(y)
-        loss_sum += loss.item() * len(y)
-        correct += (logits.argmax(1) == y).sum().item()
-        on_step({"step": step, "loss": loss_sum / seen, "acc": correct / seen, "samples_per_s": seen / (time.perf_counter() - t0)})
-    return loss_sum / max(1, seen), correct / max(1, seen), seen / (time.perf_counter() - t0)
+        part.step, part.seen = step, part.seen + len(y)
+        part.loss_sum += loss.item() * len(y)
+        part.correct += (logits.argmax(1) == y).sum().item()
+        on_step({"step": step, "loss": part.loss, "acc": part.acc, "samples_per_s": part.seen / (time.perf_counter() - t0)})
+        if stop():
+            break
+    part.seconds = time.perf_counter() - t0
+    return part
 
 
 def _write_metrics(path: Path, rows: list[dict]) -> None:

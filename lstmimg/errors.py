@@ -8,6 +8,18 @@ class LstmimgError(Exception):
     """
 
 
+class TrainingInterrupted(LstmimgError):
+    """Training stopped on SIGINT / SIGTERM after saving ``last.pt``; ``exit_code`` is 128 + the signal
+    (130 for Ctrl-C, 143 for SIGTERM)."""
+
+    def __init__(self, run, signum: int, epoch: int, step: int):
+        import signal
+
+        self.run, self.exit_code = run, 128 + signum
+        name = signal.Signals(signum).name
+        super().__init__(f"{name} at epoch {epoch}, step {step}: saved {run / 'last.pt'}; resume with: lstmimg train --resume {run}")
+
+
 def article(word: object) -> str:
     """'an' before a vowel, else 'a': for messages such as "an image model"."""
     return "an" if str(word)[:1] in "aeiou" else "a"

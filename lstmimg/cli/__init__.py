@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from lstmimg.config import DEFAULT_MODELS, ModelConfig, TrainConfig
-from lstmimg.errors import LstmimgError
+from lstmimg.errors import LstmimgError, TrainingInterrupted
 
 app = typer.Typer(
     name="lstmimg",
@@ -37,6 +37,9 @@ def run_guarded(work: Callable[[], None]) -> None:
     """Run a command body: LstmimgError becomes one red line and exit code 1; Ctrl-C exits 130."""
     try:
         work()
+    except TrainingInterrupted as e:
+        err.print(f"[bold yellow]interrupted:[/] {e}", highlight=False, soft_wrap=True)
+        raise typer.Exit(e.exit_code) from None
     except LstmimgError as e:
         err.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
@@ -103,6 +106,8 @@ def train(
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, mps.", rich_help_panel=TRAIN_PANEL)] = T.device,
     workers: Annotated[int, typer.Option(help="Threads that decode images (0: chosen by image size).", rich_help_panel=TRAIN_PANEL)] = T.workers,
     out_dir: Annotated[Optional[Path], typer.Option("--out", help="Run folder (default: runs/train/exp, exp2, ...).")] = None,
+    exist_ok: Annotated[bool, typer.Option(help="Allow --out to be a folder that already holds files (they may be replaced).")] = False,
+    resume: Annotated[Optional[Path], typer.Option(help="Continue the run in this folder from its last.pt (its own data and settings are used).")] = None,
 ):
     """Train a model on a folder of images or videos and write a run folder (checkpoints, metrics, plots)."""
 
@@ -126,7 +131,10 @@ def train(
         from lstmimg.engine import fit
 
         with TrainProgress(out, err) as progress:
-            summary = fit(source, model_cfg, train_cfg, out_dir, progress.callback)
+            if resume is not None:
+                summary = fit(callback=progress.callback, resume=resume)
+            else:
+                summary = fit(source, model_cfg, train_cfg, out_dir, progress.callback, exist_ok=exist_ok)
         progress.print_summary(summary)
 
     run_guarded(work)
