@@ -32,8 +32,13 @@ def is_image_file(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_EXTENSIONS
 
 
-def open_image(path: str | Path) -> Image.Image:
-    """Open and fully decode ``path`` (first frame of multi-frame files), or raise LstmimgError."""
+def open_image(path: str | Path, draft: Optional[tuple[str, tuple[int, int]]] = None) -> Image.Image:
+    """Open and fully decode ``path`` (first frame of multi-frame files), or raise LstmimgError.
+
+    Pillow's decompression-bomb guard stays on: a file that claims more than twice
+    ``Image.MAX_IMAGE_PIXELS`` is refused. ``draft`` = (mode, (W, H)) lets JPEG decode at a reduced
+    scale, so a legitimately huge photo is shrunk while it is read, in bounded memory.
+    """
     path = Path(path)
     if not path.exists():
         raise LstmimgError(f"{path}: no such file")
@@ -43,13 +48,17 @@ def open_image(path: str | Path) -> Image.Image:
         raise LstmimgError(f"{path}: empty file")
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            warnings.simplefilter("ignore")  # Pillow's notes on odd metadata; failures still raise
             img = Image.open(path)
+            if draft is not None and img.format == "JPEG":
+                img.draft(*draft)
             img.load()
+    except Image.DecompressionBombError as err:
+        raise LstmimgError(f"{path}: refused: {err.args[0].split(' could be')[0]} (decompression-bomb guard)") from None
     except UnidentifiedImageError:
         raise LstmimgError(f"{path}: not an image Pillow can read") from None
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
-        raise LstmimgError(f"{path}: cannot decode image ({err})") from None
+    except Exception as err:  # noqa: BLE001 - Pillow raises many types on damaged files; all mean the same
+        raise LstmimgError(f"{path}: cannot decode image ({type(err).__name__}: {str(err)[:120]})") from None
     return img
 
 
@@ -73,7 +82,11 @@ def to_array(img: Image.Image, channels: int, size: tuple[int, int]) -> np.ndarr
 
 def load_image(path: str | Path, channels: int, size: tuple[int, int]) -> np.ndarray:
     """Decode ``path`` to uint8 ``(channels, H, W)``; raises LstmimgError naming the file."""
-    return to_array(open_image(path), channels, size)
+    img = open_image(path, draft=("L" if channels == 1 else "RGB", (size[1], size[0])))
+    try:
+        return to_array(img, channels, size)
+    except (OSError, ValueError) as err:
+        raise LstmimgError(f"{path}: cannot convert image ({err})") from None
 
 
 def find_classes(folder: Path) -> list[str]:

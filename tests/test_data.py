@@ -163,3 +163,30 @@ def test_expand_image_paths(tmp_path, bars):
     (tmp_path / "empty").mkdir()
     with pytest.raises(LstmimgError, match="folder has no images"):
         D.expand_image_paths([str(tmp_path / "empty")])
+
+
+def png_claiming(width: int, height: int) -> bytes:
+    """A tiny PNG whose header claims width x height pixels."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 16)) + chunk(b"IEND", b"")
+
+
+def test_decompression_bomb_is_refused(tmp_path):
+    path = tmp_path / "bomb.png"
+    path.write_bytes(png_claiming(50_000, 50_000))  # 2,500 megapixels in 80 bytes
+    with pytest.raises(LstmimgError, match=r"bomb.png: refused: Image size \(2500000000 pixels\) exceeds limit .*decompression-bomb guard"):
+        D.load_image(path, 1, (8, 8))
+
+
+def test_huge_jpeg_is_shrunk_while_read(tmp_path):
+    path = tmp_path / "big.jpg"
+    Image.new("RGB", (4000, 3000), (200, 30, 30)).save(path, quality=80)
+    img = D.open_image(path, draft=("RGB", (40, 30)))
+    assert img.size[0] <= 500  # JPEG decoded at 1/8 scale, not at 12 megapixels
+    assert D.load_image(path, 3, (30, 40)).shape == (3, 30, 40)
