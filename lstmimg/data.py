@@ -54,7 +54,7 @@ def open_image(path: str | Path, draft: Optional[tuple[str, tuple[int, int]]] = 
                 img.draft(*draft)
             img.load()
     except Image.DecompressionBombError as err:
-        raise LstmimgError(f"{path}: refused: {err.args[0].split(' could be')[0]} (decompression-bomb guard)") from None
+        raise LstmimgError(f"{path}: refused: {err.args[0].split(' could be')[0].rstrip(',')} (decompression-bomb guard)") from None
     except UnidentifiedImageError:
         raise LstmimgError(f"{path}: not an image Pillow can read") from None
     except Exception as err:  # noqa: BLE001 - Pillow raises many types on damaged files; all mean the same
@@ -147,7 +147,7 @@ def split_folder(root: str | Path, val_split: float = 0.1, seed: int = 0, extens
     if not root.is_dir():
         raise LstmimgError(f"{root}: not a folder (expected an image folder with one sub-folder per class)")
     if (root / "train").is_dir():
-        classes = find_classes(root / "train")
+        classes = _two_or_more(find_classes(root / "train"), root / "train")
         splits = {"train": Split(*list_class_images(root / "train", classes, extensions), classes)}
         for name in ("val", "test"):
             if (root / name).is_dir():
@@ -162,10 +162,22 @@ def split_folder(root: str | Path, val_split: float = 0.1, seed: int = 0, extens
             return splits
         pool = splits.pop("train")
     else:
-        classes, splits = find_classes(root), {}
+        classes, splits = _two_or_more(find_classes(root), root), {}
         pool = Split(*list_class_images(root, classes, extensions), classes)
     train, val = stratified_split(pool, val_split, seed)
     return {**splits, "train": train, "val": val}
+
+
+def _two_or_more(classes: list[str], folder: Path) -> list[str]:
+    if len(classes) < 2:
+        raise LstmimgError(f"{folder}: only one class folder ({classes[0]!r}); a classifier needs at least 2")
+    return classes
+
+
+def missing_classes(split: Split) -> list[str]:
+    """Classes with no sample in this split (train has them, val or test does not)."""
+    present = set(split.labels)
+    return [c for i, c in enumerate(split.classes) if i not in present]
 
 
 def stratified_split(data: Split, fraction: float, seed: int) -> tuple[Split, Split]:

@@ -175,6 +175,8 @@ def fit(
         "run_dir": str(run), "device": str(device), "epochs": cfg.epochs, "steps": steps_per_epoch, "classes": classes,
         "train_size": n_train, "val_size": task.size_of("val"), "skipped": task.skipped, "kind": task.kind,
         "params": sum(p.numel() for p in net.parameters()), "img_size": task.size, "channels": task.channels,
+        "warnings": [f"{name}/ has no samples of: {', '.join(D.missing_classes(split))} (training goes on; those classes are not scored)"
+                     for name, split in task.splits.items() if name != "train" and D.missing_classes(split)],
     })
 
     val_labels = task.sets["val"].labels
@@ -194,6 +196,8 @@ def fit(
             on_step = lambda info, epoch=epoch: emit("step", {"epoch": epoch, "steps": steps_per_epoch, **info})  # noqa: E731
             try:
                 part = train_one_epoch(net, task.batches(generator), optimizer, schedule, criterion, cfg, mean, std, device, generator, on_step, progress.partial, stop.requested)
+            except torch.cuda.OutOfMemoryError:
+                raise LstmimgError(f"out of GPU memory at --batch-size {cfg.batch_size}: try --batch-size {max(1, cfg.batch_size // 2)}") from None
             except NonFiniteLoss as err:
                 raise LstmimgError(
                     f"loss became {err.value} at epoch {epoch}, step {err.step}: training stopped; {run / 'last.pt'} holds the last good epoch "

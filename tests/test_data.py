@@ -39,7 +39,7 @@ def test_test_split_is_found_and_uses_train_classes(bars):
     [
         (lambda root: None, "no such folder"),
         (lambda root: root.mkdir(), "no class folders"),
-        (lambda root: (root / "a").mkdir(parents=True), "class folder has no images"),
+        (lambda root: [(root / c).mkdir(parents=True) for c in "ab"], "class folder has no images"),
     ],
 )
 def test_bad_folders(tmp_path, make, message):

@@ -128,3 +128,32 @@ def test_schedules_warm_up_then_decay(schedule, total):
     if total == 100:
         assert lrs[0] < 0.5 and max(lrs) == pytest.approx(1.0, abs=0.05)
         assert (lrs[-1] < 0.01) == (schedule != "none")
+
+
+def test_one_class_only_is_refused(tmp_path):
+    from conftest import write_class_folders
+
+    root = write_class_folders(tmp_path / "one", 5, seed=0, classes=("cats",))
+    with pytest.raises(LstmimgError, match="only one class folder \\('cats'\\); a classifier needs at least 2"):
+        fit(root, ModelConfig(**TINY_MODEL), TrainConfig(epochs=1), out=tmp_path / "r")
+
+
+def test_class_missing_from_val_is_a_warning(bars, tmp_path):
+    import shutil
+
+    shutil.rmtree(bars / "val" / "diagonal")
+    events = {}
+    summary = fit(bars, ModelConfig(**TINY_MODEL), TrainConfig(epochs=1), out=tmp_path / "r", callback=lambda e, i: events.setdefault(e, i))
+    assert events["start"]["warnings"] == ["val/ has no samples of: diagonal (training goes on; those classes are not scored)"]
+    assert summary["val_samples"] == 16 and summary["classes"] == ["diagonal", "horizontal", "vertical"]
+
+
+def test_out_of_gpu_memory_names_the_batch_size(bars, tmp_path, monkeypatch):
+    import lstmimg.engine as engine
+
+    def oom(*args, **kwargs):
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(engine, "train_one_epoch", oom)
+    with pytest.raises(LstmimgError, match="out of GPU memory at --batch-size 32: try --batch-size 16"):
+        fit(bars, ModelConfig(**TINY_MODEL), TrainConfig(epochs=1, batch_size=32), out=tmp_path / "r")

@@ -50,6 +50,8 @@ class TrainProgress:
                 f"{info['channels']}x{h}x{w}",
                 highlight=False,
             )
+            for warning in info.get("warnings", []):
+                self.err.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
             if info["skipped"]:
                 self.err.print(f"[yellow]warning:[/] skipped {len(info['skipped'])} unreadable files, e.g. {info['skipped'][0]}", highlight=False)
         elif event == "step":
