@@ -8,6 +8,7 @@ and a notebook can ignore them.
 from __future__ import annotations
 
 import csv
+import signal
 import io
 import math
 import time
@@ -24,6 +25,9 @@ from lstmimg.config import DEFAULT_MODELS, ModelConfig, TrainConfig
 from lstmimg.errors import LstmimgError, article
 from lstmimg.models import build_model, get_model_spec
 from lstmimg.tasks import ImageTask, VideoTask, labelled_folder, make_task
+from lstmimg.distributed import any_all, sum_all
+from lstmimg.distributed import setup as dist_setup
+from lstmimg.distributed import teardown as dist_teardown
 from lstmimg.training import (
     EpochProgress,
     NonFiniteLoss,
@@ -148,22 +152,29 @@ def fit(
         raise LstmimgError(f"{data}: holds {task.kind}s, but model {model_cfg.name!r} is {article(spec.kind)} {spec.kind} model (try --model {DEFAULT_MODELS[task.kind]})")
     torch.manual_seed(cfg.seed)
     generator = torch.Generator().manual_seed(cfg.seed)
-    device = resolve_device(cfg.device)
+    d, device = dist_setup(resolve_device(cfg.device))
+    if not d.main:  # only rank 0 prints and writes
+        emit = lambda event, info: None  # noqa: E731
     model_cfg = model_cfg.replace(in_channels=task.channels, img_size=task.size, num_classes=len(task.classes))
     net = build_model(model_cfg).to(device)  # before decoding: a model that cannot be built fails at once
-    run = new_run_dir(out, exist_ok=exist_ok)
+    run = new_run_dir(out, exist_ok=exist_ok) if d.main else None
+    if d.active:  # every process learns rank 0's run folder
+        shared = [str(run)]
+        torch.distributed.broadcast_object_list(shared, src=0)
+        run = Path(shared[0])
     try:
         task.load(lambda split, done, total: emit("load", {"split": split, "done": done, "total": total}))
     except BaseException:
-        if not any(run.iterdir()):
+        if d.main and not any(run.iterdir()):
             run.rmdir()
         raise
     classes, mean, std = task.classes, task.mean, task.std
 
-    if resumed is None:
+    if resumed is None and d.main:
         write_json(run / "config.json", {"data": str(Path(data).resolve()), "kind": task.kind, "model": model_cfg.to_dict(), "train": cfg.to_dict(), "versions": versions()})
     n_train = task.size_of("train")
-    steps_per_epoch = max(1, n_train // cfg.batch_size + (n_train % cfg.batch_size > 1))
+    n_local = n_train // d.world  # this process's share of every epoch
+    steps_per_epoch = max(1, n_local // cfg.batch_size + (n_local % cfg.batch_size > 1))
     optimizer = make_optimizer(net, cfg)
     schedule = make_schedule(optimizer, cfg, cfg.epochs * steps_per_epoch)
     weight = None
@@ -186,6 +197,10 @@ def fit(
     progress = TrainProgress()
     if resumed is not None:
         progress = restore_state(resumed, net, optimizer, schedule, generator)
+    raw = net  # the plain module: what is saved and scored
+    if d.active:
+        net = torch.nn.parallel.DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
+    save = save_checkpoint if d.main else (lambda *args, **kwargs: None)
     rows = progress.rows
     started = time.perf_counter() - progress.elapsed
     with StopSignals() as stop:
@@ -195,7 +210,7 @@ def fit(
                 progress.epoch_rng = generator.get_state()
             on_step = lambda info, epoch=epoch: emit("step", {"epoch": epoch, "steps": steps_per_epoch, **info})  # noqa: E731
             try:
-                part = train_one_epoch(net, task.batches(generator), optimizer, schedule, criterion, cfg, mean, std, device, generator, on_step, progress.partial, stop.requested)
+                part = train_one_epoch(net, task.batches(generator, d), optimizer, schedule, criterion, cfg, mean, std, device, generator, on_step, progress.partial, lambda: any_all(stop.requested(), d, device))
             except torch.cuda.OutOfMemoryError:
                 raise LstmimgError(f"out of GPU memory at --batch-size {cfg.batch_size}: try --batch-size {max(1, cfg.batch_size // 2)}") from None
             except NonFiniteLoss as err:
@@ -203,13 +218,16 @@ def fit(
                     f"loss became {err.value} at epoch {epoch}, step {err.step}: training stopped; {run / 'last.pt'} holds the last good epoch "
                     f"(try a lower --lr than {cfg.lr}, or --clip-grad)"
                 ) from None
-            if stop.requested():
+            if any_all(stop.requested(), d, device):
                 progress.next_epoch, progress.skip_steps, progress.partial = epoch, part.step, part
                 progress.partial.seconds = time.perf_counter() - t0
                 progress.elapsed = time.perf_counter() - started
-                save_checkpoint(run / "last.pt", net, model_cfg, classes, mean, std, task.kind, {**meta_base, "epoch": epoch - 1}, capture_state(progress, optimizer, schedule))
-                raise TrainingInterrupted(run, stop.signal, epoch, part.step)
-            val_probs, extra = task.score(net, "val", device)
+                save(run / "last.pt", raw, model_cfg, classes, mean, std, task.kind, {**meta_base, "epoch": epoch - 1}, capture_state(progress, optimizer, schedule))
+                dist_teardown(d)
+                raise TrainingInterrupted(run, stop.signal or signal.SIGTERM, epoch, part.step)
+            if d.active:  # every process saw its own share: sum the epoch's totals
+                part.seen, part.loss_sum, part.correct = sum_all([part.seen, part.loss_sum, part.correct], d, device)
+            val_probs, extra = task.score(raw, "val", device)
             val_loss = nn.functional.nll_loss(val_probs.clamp_min(1e-12).log(), val_labels).item()
             val_acc = (val_probs.argmax(1) == val_labels).float().mean().item()
             row = {
@@ -218,21 +236,25 @@ def fit(
                 "lr": optimizer.param_groups[0]["lr"], "seconds": round(time.perf_counter() - t0, 3), "samples_per_s": round(part.samples_per_s, 1),
             }
             rows.append(row)
-            _write_metrics(run / "metrics.csv", rows)
+            if d.main:
+                _write_metrics(run / "metrics.csv", rows)
             meta = {**meta_base, "epoch": epoch, "val_accuracy": val_acc}
             improved = val_acc > progress.best_acc
             if improved:
                 progress.best_acc, progress.best_epoch, progress.best_extra, progress.stale = val_acc, epoch, extra, 0
-                save_checkpoint(run / "best.pt", net, model_cfg, classes, mean, std, task.kind, meta)
+                save(run / "best.pt", raw, model_cfg, classes, mean, std, task.kind, meta)
             else:
                 progress.stale += 1
             progress.next_epoch, progress.skip_steps, progress.partial = epoch + 1, 0, EpochProgress()
             progress.elapsed = time.perf_counter() - started
-            save_checkpoint(run / "last.pt", net, model_cfg, classes, mean, std, task.kind, meta, capture_state(progress, optimizer, schedule))
+            save(run / "last.pt", raw, model_cfg, classes, mean, std, task.kind, meta, capture_state(progress, optimizer, schedule))
             emit("epoch", {**row, "best": improved})
             if cfg.patience and progress.stale >= cfg.patience:
                 break
     train_time = time.perf_counter() - started
+    dist_teardown(d)
+    if not d.main:
+        return {"run_dir": str(run), "rank": d.rank}
 
     best = load_checkpoint(run / "best.pt")
     best_net = best.model.to(device)
@@ -243,7 +265,7 @@ def fit(
         "epochs": len(rows), "train_seconds": round(train_time, 2), "classes": classes,
         "best_checkpoint": str(run / "best.pt"), "last_checkpoint": str(run / "last.pt"),
         "train_samples": n_train, "val_samples": task.size_of("val"), "skipped": task.skipped,
-        "img_size": list(task.size), "channels": task.channels, "device": str(device), "seed": cfg.seed,
+        "img_size": list(task.size), "channels": task.channels, "device": str(device), "processes": d.world, "seed": cfg.seed,
         "versions": versions(),
     }
     if task.kind == "video":

@@ -15,6 +15,7 @@ import torch
 from lstmimg import clips as V
 from lstmimg import data as D
 from lstmimg.config import TrainConfig
+from lstmimg.distributed import Dist, shard
 from lstmimg.errors import LstmimgError
 
 Progress = Callable[[str, int, int], None]
@@ -51,9 +52,10 @@ class ImageTask:
     def skipped(self) -> list[str]:
         return [str(p) for s in self.sets.values() for p in s.skipped]
 
-    def batches(self, generator: torch.Generator) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def batches(self, generator: torch.Generator, d: Dist = Dist()) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Shuffled batches of this process's share (``d``) of the training set."""
         data = self.sets["train"]
-        for idx in torch.randperm(len(data.labels), generator=generator).split(self.cfg.batch_size):
+        for idx in shard(torch.randperm(len(data.labels), generator=generator), d).split(self.cfg.batch_size):
             if len(idx) > 1:  # a batch of one breaks batch norm; it is a single dropped sample
                 yield data.images[idx], data.labels[idx]
 
@@ -89,9 +91,9 @@ class VideoTask(ImageTask):
     def truncated(self) -> list[str]:
         return [str(p) for s in self.sets.values() for p in s.truncated]
 
-    def batches(self, generator: torch.Generator) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def batches(self, generator: torch.Generator, d: Dist = Dist()) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         data = self.sets["train"]
-        for idx in torch.randperm(len(data.labels), generator=generator).split(self.cfg.batch_size):
+        for idx in shard(torch.randperm(len(data.labels), generator=generator), d).split(self.cfg.batch_size):
             if len(idx) > 1:
                 clips = V.random_clips(data, idx, self.cfg.clip_len, self.cfg.frame_stride, generator)
                 if self.cfg.shuffle_frames:

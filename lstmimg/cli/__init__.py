@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Callable, Optional
@@ -108,13 +109,18 @@ def train(
     out_dir: Annotated[Optional[Path], typer.Option("--out", help="Run folder (default: runs/train/exp, exp2, ...).")] = None,
     exist_ok: Annotated[bool, typer.Option(help="Allow --out to be a folder that already holds files (they may be replaced).")] = False,
     resume: Annotated[Optional[Path], typer.Option(help="Continue the run in this folder from its last.pt (its own data and settings are used).")] = None,
+    devices: Annotated[int, typer.Option(help="Train on N processes with DistributedDataParallel on this machine (runs torchrun; one per GPU, or gloo on CPU).", rich_help_panel=TRAIN_PANEL)] = 1,
 ):
     """Train a model on a folder of images or videos and write a run folder (checkpoints, metrics, plots)."""
 
     def work():
         from lstmimg.cli.render import TrainProgress
-
         from lstmimg.data import detect_kind
+
+        if devices < 1:
+            raise LstmimgError(f"--devices must be >= 1, got {devices}")
+        if devices > 1 and "WORLD_SIZE" not in os.environ:
+            raise typer.Exit(launch_torchrun(devices))
 
         source = data or bundled_digits()
         model_cfg = ModelConfig(
@@ -135,7 +141,8 @@ def train(
                 summary = fit(callback=progress.callback, resume=resume)
             else:
                 summary = fit(source, model_cfg, train_cfg, out_dir, progress.callback, exist_ok=exist_ok)
-        progress.print_summary(summary)
+        if summary.get("rank", 0) == 0:  # under torchrun, rank 0 reports for all
+            progress.print_summary(summary)
 
     run_guarded(work)
 
@@ -179,6 +186,23 @@ def predict(
             raise typer.Exit(1)
 
     run_guarded(work)
+
+
+def launch_torchrun(devices: int) -> int:
+    """Run this same `lstmimg train` command under torchrun with ``devices`` processes; its exit code."""
+    import subprocess
+
+    args, skip = [], False
+    for arg in sys.argv[2:]:  # drop --devices N / --devices=N
+        if skip:
+            skip = False
+        elif arg == "--devices":
+            skip = True
+        elif not arg.startswith("--devices="):
+            args.append(arg)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={devices}", "-m", "lstmimg", "train", *args]
+    err.print(f"starting {devices} processes: {' '.join(cmd[1:])}", highlight=False, soft_wrap=True)
+    return subprocess.run(cmd).returncode
 
 
 def write_predictions_csv(path: Path, results: list[dict]) -> None:
