@@ -54,18 +54,54 @@ def infer_video_size(paths: Sequence[Path], samples: int = 20) -> tuple[int, int
     return max(1, round(h * scale)), max(1, round(w * scale))
 
 
-def decode_videos(split: Split, size: tuple[int, int], progress: Optional[Callable[[int, int], None]] = None) -> VideoSet:
-    """Decode every video of ``split`` (RGB, at ``size``); unreadable ones are skipped and listed."""
+def cache_key(path: Path, size: tuple[int, int]) -> str:
+    """Content hash of the file plus the decode settings: a changed file or size is a new key."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return f"{digest.hexdigest()[:32]}-{size[0]}x{size[1]}-rgb-v1"
+
+
+def decode_cached(path: Path, size: tuple[int, int], cache: Optional[str | Path]) -> tuple[np.ndarray, bool]:
+    """Frames ``(T, H, W, 3)`` of ``path`` and whether it was truncated, from the frame cache when it
+    holds them; else decoded, and stored there. Entries are written to a temporary name and renamed, so
+    two processes filling the cache at once never leave a half-written entry."""
     from lstmimg.video import read_video
 
+    entry = Path(cache) / f"{cache_key(path, size)}.npz" if cache else None
+    if entry is not None and entry.is_file():
+        try:
+            with np.load(entry) as stored:
+                return stored["frames"], bool(stored["truncated"])
+        except (OSError, ValueError, KeyError):
+            pass  # a damaged entry is decoded again and replaced
+    frames, reader = read_video(path, size)
+    if entry is not None:
+        import os
+        import tempfile
+
+        entry.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=entry.parent, suffix=".npz.tmp")
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, frames=frames, truncated=reader.truncated)
+        os.replace(tmp, entry)
+    return frames, reader.truncated
+
+
+def decode_videos(split: Split, size: tuple[int, int], progress: Optional[Callable[[int, int], None]] = None, cache: Optional[str | Path] = None) -> VideoSet:
+    """Decode every video of ``split`` (RGB, at ``size``), through the frame cache when given;
+    unreadable ones are skipped and listed."""
     videos, labels, paths, skipped, truncated = [], [], [], [], []
     for done, (path, label) in enumerate(zip(split.paths, split.labels), 1):
         try:
-            frames, reader = read_video(path, size)
+            frames, was_truncated = decode_cached(path, size, cache)
         except LstmimgError:
             skipped.append(path)
             continue
-        if reader.truncated:
+        if was_truncated:
             truncated.append(path)
         videos.append(torch.from_numpy(frames).permute(0, 3, 1, 2).contiguous())  # (T, 3, H, W)
         labels.append(label)

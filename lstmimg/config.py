@@ -123,6 +123,9 @@ class TrainConfig(_Config):
     frame_stride: int = 2  # take every n-th frame when cutting clips
     val_clips: int = 3  # uniformly spaced clips per val video, their softmax averaged
     shuffle_frames: bool = False  # ablation: shuffle each clip's frames in time (a model blind to order)
+    cache: Optional[str] = None  # folder for decoded video frames, reused across runs
+    # GPU
+    amp: bool = True  # mixed precision on CUDA (bf16 where supported, else fp16 with a gradient scaler)
 
     def __post_init__(self):
         if self.img_size is not None:

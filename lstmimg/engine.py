@@ -197,6 +197,15 @@ def fit(
     progress = TrainProgress()
     if resumed is not None:
         progress = restore_state(resumed, net, optimizer, schedule, generator)
+    use_amp, amp_dtype = amp_settings(cfg, device)
+    scaler = torch.amp.GradScaler("cuda") if use_amp and amp_dtype == torch.float16 else None
+    if scaler is not None and resumed is not None and resumed.get("scaler"):
+        scaler.load_state_dict(resumed["scaler"])
+    if device.type == "cuda":
+        for m in net.modules():  # keep cuDNN's fused LSTM on one contiguous weight buffer
+            if isinstance(m, nn.RNNBase):
+                m.flatten_parameters()
+        task.pin_memory()
     raw = net  # the plain module: what is saved and scored
     if d.active:
         net = torch.nn.parallel.DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
@@ -210,7 +219,7 @@ def fit(
                 progress.epoch_rng = generator.get_state()
             on_step = lambda info, epoch=epoch: emit("step", {"epoch": epoch, "steps": steps_per_epoch, **info})  # noqa: E731
             try:
-                part = train_one_epoch(net, task.batches(generator, d), optimizer, schedule, criterion, cfg, mean, std, device, generator, on_step, progress.partial, lambda: any_all(stop.requested(), d, device))
+                part = train_one_epoch(net, task.batches(generator, d), optimizer, schedule, criterion, cfg, mean, std, device, generator, on_step, progress.partial, lambda: any_all(stop.requested(), d, device), scaler)
             except torch.cuda.OutOfMemoryError:
                 raise LstmimgError(f"out of GPU memory at --batch-size {cfg.batch_size}: try --batch-size {max(1, cfg.batch_size // 2)}") from None
             except NonFiniteLoss as err:
@@ -222,7 +231,7 @@ def fit(
                 progress.next_epoch, progress.skip_steps, progress.partial = epoch, part.step, part
                 progress.partial.seconds = time.perf_counter() - t0
                 progress.elapsed = time.perf_counter() - started
-                save(run / "last.pt", raw, model_cfg, classes, mean, std, task.kind, {**meta_base, "epoch": epoch - 1}, capture_state(progress, optimizer, schedule))
+                save(run / "last.pt", raw, model_cfg, classes, mean, std, task.kind, {**meta_base, "epoch": epoch - 1}, capture_state(progress, optimizer, schedule, scaler))
                 dist_teardown(d)
                 raise TrainingInterrupted(run, stop.signal or signal.SIGTERM, epoch, part.step)
             if d.active:  # every process saw its own share: sum the epoch's totals
@@ -247,7 +256,7 @@ def fit(
                 progress.stale += 1
             progress.next_epoch, progress.skip_steps, progress.partial = epoch + 1, 0, EpochProgress()
             progress.elapsed = time.perf_counter() - started
-            save(run / "last.pt", raw, model_cfg, classes, mean, std, task.kind, meta, capture_state(progress, optimizer, schedule))
+            save(run / "last.pt", raw, model_cfg, classes, mean, std, task.kind, meta, capture_state(progress, optimizer, schedule, scaler))
             emit("epoch", {**row, "best": improved})
             if cfg.patience and progress.stale >= cfg.patience:
                 break
@@ -266,6 +275,7 @@ def fit(
         "best_checkpoint": str(run / "best.pt"), "last_checkpoint": str(run / "last.pt"),
         "train_samples": n_train, "val_samples": task.size_of("val"), "skipped": task.skipped,
         "img_size": list(task.size), "channels": task.channels, "device": str(device), "processes": d.world, "seed": cfg.seed,
+        "amp": str(amp_dtype).replace("torch.", "") if use_amp else "off",
         "versions": versions(),
     }
     if task.kind == "video":
@@ -283,12 +293,20 @@ def fit(
     return summary
 
 
-def train_one_epoch(net, batches, optimizer, schedule, criterion, cfg: TrainConfig, mean, std, device, generator, on_step, done: Optional[EpochProgress] = None, stop=lambda: False) -> EpochProgress:
+def amp_settings(cfg: TrainConfig, device: torch.device) -> tuple[bool, torch.dtype]:
+    """Autocast on CUDA when ``cfg.amp``: bf16 where the GPU supports it, else fp16 (needs a scaler)."""
+    if not (cfg.amp and device.type == "cuda"):
+        return False, torch.float32
+    return True, torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+def train_one_epoch(net, batches, optimizer, schedule, criterion, cfg: TrainConfig, mean, std, device, generator, on_step, done: Optional[EpochProgress] = None, stop=lambda: False, scaler=None) -> EpochProgress:
     """One pass over ``batches`` of uint8 ``(B, [T,] C, H, W)`` and labels; ``on_step`` gets the running
     figures after every batch. ``done`` continues an interrupted epoch: its first ``done.step`` batches
     are replayed without compute (their random draws only), so the rest is what it would have been.
     Returns after the last batch, or after the current one once ``stop()`` is true."""
     net.train()
+    use_amp, amp_dtype = amp_settings(cfg, device)
     part = EpochProgress(**vars(done)) if done else EpochProgress()
     skip, t0 = part.step, time.perf_counter() - part.seconds
     for step, (x, y) in enumerate(batches, 1):
@@ -296,20 +314,29 @@ def train_one_epoch(net, batches, optimizer, schedule, criterion, cfg: TrainConf
             if cfg.augment:
                 D.random_affine_draws(len(y), generator)
             continue
-        x = x.to(device).float().div_(255)  # 0..1
+        x = x.to(device, non_blocking=True).float().div_(255)  # 0..1
         if cfg.augment:
             x = D.random_affine(x, generator)
         x = D.normalize(x, mean, std)
-        y = y.to(device)
-        logits = net(x)  # (B, num_classes)
-        loss = criterion(logits, y)
+        y = y.to(device, non_blocking=True)
+        with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
+            logits = net(x)  # (B, num_classes)
+            loss = criterion(logits.float(), y)
         if not torch.isfinite(loss):
             raise NonFiniteLoss(loss.item(), step)
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        if scaler is not None:  # fp16: scale the loss so small gradients survive, unscale before clipping
+            scaler.scale(loss).backward()
+            scaler.unscale_(optimizer)
+        else:
+            loss.backward()
         if cfg.clip_grad > 0:
             nn.utils.clip_grad_norm_(net.parameters(), cfg.clip_grad)
-        optimizer.step()
+        if scaler is not None:
+            scaler.step(optimizer)
+            scaler.update()
+        else:
+            optimizer.step()
         schedule.step()
         part.step, part.seen = step, part.seen + len(y)
         part.loss_sum += loss.item() * len(y)

@@ -45,6 +45,14 @@ class ImageTask:
         if "train" in self.sets:
             self.mean, self.std = D.channel_stats(self.sets["train"].images)
 
+    def pin_memory(self) -> None:
+        """Page-lock the training tensors, so copies to the GPU can overlap compute."""
+        data = self.sets["train"]
+        if hasattr(data, "images"):
+            data.images = data.images.pin_memory()
+        else:
+            data.videos = [v.pin_memory() for v in data.videos]
+
     def size_of(self, split: str) -> int:
         return len(self.sets[split].labels)
 
@@ -83,7 +91,7 @@ class VideoTask(ImageTask):
     def load(self, progress: Optional[Progress] = None) -> None:
         for name, split in self.splits.items():
             report = (lambda done, total, name=name: progress(name, done, total)) if progress else None
-            self.sets[name] = V.decode_videos(split, self.size, report)
+            self.sets[name] = V.decode_videos(split, self.size, report, cache=self.cfg.cache)
         if "train" in self.sets:
             self.mean, self.std = V.video_stats(self.sets["train"].videos)
 

@@ -105,7 +105,7 @@ def versions() -> dict:
     return {"lstmimg": __version__, "torch": torch.__version__, "numpy": numpy.__version__, "pillow": PIL.__version__, "python": platform.python_version()}
 
 
-def capture_state(progress: TrainProgress, optimizer, schedule) -> dict:
+def capture_state(progress: TrainProgress, optimizer, schedule, scaler=None) -> dict:
     """The resumable state, as plain data and tensors."""
     return {
         "next_epoch": progress.next_epoch,
@@ -116,6 +116,7 @@ def capture_state(progress: TrainProgress, optimizer, schedule) -> dict:
         "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
         "optimizer": optimizer.state_dict(),
         "schedule": schedule.state_dict(),
+        "scaler": scaler.state_dict() if scaler is not None else None,
         "rows": progress.rows,
         "best": {"acc": progress.best_acc, "epoch": progress.best_epoch, "extra": progress.best_extra, "stale": progress.stale},
         "elapsed": progress.elapsed,

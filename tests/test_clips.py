@@ -77,3 +77,41 @@ def test_default_model_follows_the_data(clips, tmp_path):
     assert summary["model"] == "lrcn"
     with pytest.raises(LstmimgError, match="holds videos, but model 'cnn_lstm' is an image model"):
         fit(clips, ModelConfig(name="cnn_lstm"), TrainConfig(epochs=1), out=tmp_path / "x")
+
+
+def test_frame_cache_is_reused_and_invalidated(clips, tmp_path, monkeypatch):
+    from conftest import moving_square, write_clip
+    import numpy as np
+    import lstmimg.video as video
+
+    path = sorted((clips / "train" / "left").iterdir())[0]
+    cache = tmp_path / "cache"
+    first, _ = V.decode_cached(path, (8, 8), cache)
+    assert len(list(cache.glob("*.npz"))) == 1 and not list(cache.glob("*.tmp"))
+
+    calls = []
+    original = video.read_video
+    monkeypatch.setattr(video, "read_video", lambda *a, **k: calls.append(a) or original(*a, **k))
+    again, _ = V.decode_cached(path, (8, 8), cache)
+    assert np.array_equal(first, again) and calls == []  # served from the cache, no decoding
+    V.decode_cached(path, (16, 16), cache)  # other decode settings: a new entry
+    assert len(calls) == 1 and len(list(cache.glob("*.npz"))) == 2
+    write_clip(path, moving_square(1, 5, np.random.default_rng(9)))  # the file changes: decoded again
+    V.decode_cached(path, (8, 8), cache)
+    assert len(calls) == 2 and len(list(cache.glob("*.npz"))) == 3
+
+
+def test_frame_cache_filled_by_two_processes_at_once(clips, tmp_path):
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from pathlib import Path; from lstmimg import clips as V; from lstmimg.data import split_folder, VIDEO_EXTENSIONS;"
+        "s = split_folder(sys.argv[1], extensions=VIDEO_EXTENSIONS)['train']; V.decode_videos(s, (8, 8), cache=sys.argv[2])"
+    )
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(clips), str(tmp_path / "c")]) for _ in range(2)]
+    assert [p.wait(timeout=120) for p in procs] == [0, 0]
+    entries = list((tmp_path / "c").glob("*.npz"))
+    assert len(entries) == 28 and not list((tmp_path / "c").glob("*.tmp"))
+    data = V.decode_videos(split_folder(clips, extensions=VIDEO_EXTENSIONS)["train"], (8, 8), cache=tmp_path / "c")
+    assert len(data) == 28
