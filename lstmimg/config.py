@@ -126,6 +126,7 @@ class TrainConfig(_Config):
     cache: Optional[str] = None  # folder for decoded video frames, reused across runs
     # GPU
     amp: bool = True  # mixed precision on CUDA (bf16 where supported, else fp16 with a gradient scaler)
+    compile: bool = False  # torch.compile the CNN part (Dynamo breaks the graph at recurrent layers)
 
     def __post_init__(self):
         if self.img_size is not None:

@@ -206,6 +206,8 @@ def fit(
             if isinstance(m, nn.RNNBase):
                 m.flatten_parameters()
         task.pin_memory()
+    if cfg.compile and hasattr(net, "cnn"):  # in place: the state dict keeps its keys
+        net.cnn.compile()
     raw = net  # the plain module: what is saved and scored
     if d.active:
         net = torch.nn.parallel.DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)

@@ -157,3 +157,11 @@ def test_out_of_gpu_memory_names_the_batch_size(bars, tmp_path, monkeypatch):
     monkeypatch.setattr(engine, "train_one_epoch", oom)
     with pytest.raises(LstmimgError, match="out of GPU memory at --batch-size 32: try --batch-size 16"):
         fit(bars, ModelConfig(**TINY_MODEL), TrainConfig(epochs=1, batch_size=32), out=tmp_path / "r")
+
+
+@pytest.mark.slow
+def test_compiled_cnn_trains_and_saves_plain_weights(bars, tmp_path):
+    summary = fit(bars, ModelConfig(**TINY_MODEL), TrainConfig(epochs=1, batch_size=24, compile=True), out=tmp_path / "r")
+    ckpt = load_checkpoint(summary["best_checkpoint"])
+    assert not any("_orig_mod" in k for k in ckpt.model.state_dict())
+    assert ckpt.model(torch.zeros(1, 1, 12, 12)).shape == (1, 3)

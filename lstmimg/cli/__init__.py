@@ -92,6 +92,7 @@ def train(
     val_clips: Annotated[int, typer.Option(help="Videos: uniformly spaced clips per val video (softmax averaged).", rich_help_panel=VIDEO_PANEL)] = T.val_clips,
     cache: Annotated[Optional[Path], typer.Option(help="Videos: keep decoded frames in this folder, keyed by file content and size, for later runs.", rich_help_panel=VIDEO_PANEL)] = None,
     amp: Annotated[bool, typer.Option(help="Mixed precision on CUDA (bf16 where supported, else fp16 with a gradient scaler); no effect on CPU.", rich_help_panel=TRAIN_PANEL)] = T.amp,
+    compile_cnn: Annotated[bool, typer.Option("--compile", help="torch.compile the CNN part (first steps pay the compile; measured no gain on CPU).", rich_help_panel=TRAIN_PANEL)] = T.compile,
     epochs: Annotated[int, typer.Option(help="Passes over the training set.", rich_help_panel=TRAIN_PANEL)] = T.epochs,
     batch_size: Annotated[int, typer.Option(help="Images per step.", rich_help_panel=TRAIN_PANEL)] = T.batch_size,
     lr: Annotated[float, typer.Option(help="Peak learning rate.", rich_help_panel=TRAIN_PANEL)] = T.lr,
@@ -135,7 +136,7 @@ def train(
             schedule=schedule, warmup=warmup, label_smoothing=label_smoothing, augment=augment, clip_grad=clip_grad,
             patience=patience, class_weights=class_weights, val_split=val_split, seed=seed, device=device,
             workers=workers, img_size=parse_size(img_size), clip_len=clip_len, frame_stride=frame_stride, val_clips=val_clips,
-            cache=str(cache) if cache else None, amp=amp,
+            cache=str(cache) if cache else None, amp=amp, compile=compile_cnn,
         )
         from lstmimg.engine import fit
 
