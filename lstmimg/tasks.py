@@ -91,7 +91,7 @@ class VideoTask(ImageTask):
     def load(self, progress: Optional[Progress] = None) -> None:
         for name, split in self.splits.items():
             report = (lambda done, total, name=name: progress(name, done, total)) if progress else None
-            self.sets[name] = V.decode_videos(split, self.size, report, cache=self.cfg.cache)
+            self.sets[name] = V.decode_videos(split, self.size, report, cache=self.cfg.cache, workers=self.cfg.workers)
         if "train" in self.sets:
             self.mean, self.std = V.video_stats(self.sets["train"].videos)
 

@@ -1,6 +1,7 @@
 """DistributedDataParallel on CPU: two gloo processes started by `lstmimg train --devices 2` (torchrun)."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -41,3 +42,25 @@ def test_two_gloo_processes_train_one_run(tmp_path):
     # a checkpoint made by 2 processes loads anywhere: plain weights, no DDP prefixes
     model = load_checkpoint(tmp_path / "ddp" / "best.pt").model
     assert not any(k.startswith("module.") for k in model.state_dict())
+
+
+@pytest.mark.slow
+def test_interrupted_two_process_run_resumes_on_one(bars, tmp_path):
+    """A 2-process run stopped by SIGTERM saves last.pt; --resume finishes it in a single process."""
+    import signal
+    import time
+
+    run = tmp_path / "run"
+    cmd = [sys.executable, "-m", "lstmimg", "train", str(bars), "--devices", "2", "--epochs", "300", "--hidden", "16", "--out", str(run)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.time() + 180
+    while not (run / "last.pt").exists() and time.time() < deadline:
+        time.sleep(0.1)
+    time.sleep(0.5)
+    os.killpg(proc.pid, signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode != 0 and "resume with: lstmimg train --resume" in err
+    done = subprocess.run([sys.executable, "-m", "lstmimg", "train", "--resume", str(run)], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["epochs"] == 300 and summary["processes"] == 1
