@@ -32,6 +32,18 @@ def is_image_file(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_EXTENSIONS
 
 
+def check_file(path: str | Path, what: str) -> Path:
+    """``path`` as a Path, if it is a non-empty file; else LstmimgError naming it and the problem."""
+    path = Path(path)
+    if not path.exists():
+        raise LstmimgError(f"{path}: no such file")
+    if path.is_dir():
+        raise LstmimgError(f"{path}: is a folder, not {what}")
+    if path.stat().st_size == 0:
+        raise LstmimgError(f"{path}: empty file")
+    return path
+
+
 def open_image(path: str | Path, draft: Optional[tuple[str, tuple[int, int]]] = None) -> Image.Image:
     """Open and fully decode ``path`` (first frame of multi-frame files), or raise LstmimgError.
 
@@ -39,13 +51,7 @@ def open_image(path: str | Path, draft: Optional[tuple[str, tuple[int, int]]] = 
     ``Image.MAX_IMAGE_PIXELS`` is refused. ``draft`` = (mode, (W, H)) lets JPEG decode at a reduced
     scale, so a legitimately huge photo is shrunk while it is read, in bounded memory.
     """
-    path = Path(path)
-    if not path.exists():
-        raise LstmimgError(f"{path}: no such file")
-    if path.is_dir():
-        raise LstmimgError(f"{path}: is a folder, not an image")
-    if path.stat().st_size == 0:
-        raise LstmimgError(f"{path}: empty file")
+    path = check_file(path, "an image")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # Pillow's notes on odd metadata; failures still raise

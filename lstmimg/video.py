@@ -22,7 +22,7 @@ os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from lstmimg.data import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS  # noqa: E402,F401 - re-exported: video files are this module's concern
+from lstmimg.data import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, check_file  # noqa: E402,F401 - re-exported: video files are this module's concern
 from lstmimg.errors import LstmimgError  # noqa: E402
 
 CODECS = {".avi": "MJPG", ".webm": "VP80"}  # everything else: mp4v (OpenCV's wheels cannot encode H.264)
@@ -56,13 +56,7 @@ def open_video(source: str | Path) -> tuple[cv2.VideoCapture, VideoInfo]:
     source = str(source)
     live = is_live(source)
     if not live:
-        path = Path(source)
-        if not path.exists():
-            raise LstmimgError(f"{source}: no such file")
-        if path.is_dir():
-            raise LstmimgError(f"{source}: is a folder, not a video")
-        if path.stat().st_size == 0:
-            raise LstmimgError(f"{source}: empty file")
+        path = check_file(source, "a video")
         if path.suffix.lower() in IMAGE_EXTENSIONS:  # FFmpeg would open it as a one-frame video
             raise LstmimgError(f"{source}: an image, not a video (use `lstmimg predict`)")
     # files and URLs through FFmpeg only: OpenCV's fallback parsers print to stderr on bad input
