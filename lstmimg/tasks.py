@@ -10,6 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable, Iterator, Optional
 
+import os
+
 import torch
 
 from lstmimg import clips as V
@@ -19,6 +21,47 @@ from lstmimg.distributed import Dist, shard
 from lstmimg.errors import LstmimgError
 
 Progress = Callable[[str, int, int], None]
+IN_MEMORY_BYTES = 2 * 1024**3  # a training set larger than this, decoded, is read per batch by DataLoader workers
+
+
+class StreamedImages:
+    """A training set too large to hold decoded: DataLoader worker processes decode each batch while
+    the model trains on the previous one. Unreadable files are dropped from their batch and listed."""
+
+    def __init__(self, split: D.Split, channels: int, size: tuple[int, int], workers: int):
+        self.split, self.channels, self.size = split, channels, size
+        self.labels = torch.tensor(split.labels, dtype=torch.long)
+        self.workers = workers or min(4, os.cpu_count() or 1)
+        self.skipped: list[Path] = []
+
+    def __len__(self) -> int:
+        return len(self.split.paths)
+
+    def __getitem__(self, i: int):
+        path = self.split.paths[i]
+        try:
+            return torch.from_numpy(D.load_image(path, self.channels, self.size)), self.split.labels[i], None
+        except LstmimgError:
+            return None, self.split.labels[i], path
+
+    def batches(self, index_batches: list[torch.Tensor], pin: bool = False) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        loader = torch.utils.data.DataLoader(
+            self, batch_sampler=[b.tolist() for b in index_batches], num_workers=self.workers, collate_fn=_collate,
+            pin_memory=pin, prefetch_factor=2 if self.workers else None,
+            generator=torch.Generator().manual_seed(0),  # its workers' seeds: not drawn from the global RNG dropout uses
+        )
+        for images, labels, bad in loader:
+            self.skipped += [p for p in bad if p not in self.skipped]
+            if len(labels) > 1:
+                yield images, labels
+
+
+def _collate(samples):
+    good = [(x, y) for x, y, _ in samples if x is not None]
+    bad = [p for x, _, p in samples if x is None]
+    if not good:
+        return torch.empty(0, dtype=torch.uint8), torch.empty(0, dtype=torch.long), bad
+    return torch.stack([x for x, _ in good]), torch.tensor([y for _, y in good]), bad
 
 
 class ImageTask:
@@ -38,17 +81,27 @@ class ImageTask:
         self.std: list[float] = []
 
     def load(self, progress: Optional[Progress] = None) -> None:
-        """Decode every split into memory; mean and std come from train (when there is one)."""
+        """Decode every split into memory, except a training set too large for it (``IN_MEMORY_BYTES``),
+        which DataLoader workers then read per batch; mean and std come from train."""
+        h, w = self.size
         for name, split in self.splits.items():
+            if name == "train" and len(split.paths) * self.channels * h * w > IN_MEMORY_BYTES:
+                self.sets[name] = StreamedImages(split, self.channels, self.size, self.cfg.workers)
+                step = max(1, len(split.paths) // 2000)  # statistics from a spread of 2,000 images
+                sample = D.decode_split(D.Split(split.paths[::step], split.labels[::step], split.classes), self.channels, self.size, self.cfg.workers)
+                self.mean, self.std = D.channel_stats(sample.images)
+                continue
             report = (lambda done, total, name=name: progress(name, done, total)) if progress else None
             self.sets[name] = D.decode_split(split, self.channels, self.size, self.cfg.workers, report)
-        if "train" in self.sets:
+        if "train" in self.sets and not self.mean:
             self.mean, self.std = D.channel_stats(self.sets["train"].images)
 
     def pin_memory(self) -> None:
         """Page-lock the training tensors, so copies to the GPU can overlap compute."""
         data = self.sets["train"]
-        if hasattr(data, "images"):
+        if isinstance(data, StreamedImages):
+            self.pin = True  # the DataLoader pins each batch
+        elif hasattr(data, "images"):
             data.images = data.images.pin_memory()
         else:
             data.videos = [v.pin_memory() for v in data.videos]
@@ -63,6 +116,10 @@ class ImageTask:
     def batches(self, generator: torch.Generator, d: Dist = Dist()) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """Shuffled batches of this process's share (``d``) of the training set."""
         data = self.sets["train"]
+        if isinstance(data, StreamedImages):
+            order = shard(torch.randperm(len(data.labels), generator=generator), d).split(self.cfg.batch_size)
+            yield from data.batches([idx for idx in order if len(idx) > 1], getattr(self, "pin", False))
+            return
         for idx in shard(torch.randperm(len(data.labels), generator=generator), d).split(self.cfg.batch_size):
             if len(idx) > 1:  # a batch of one breaks batch norm; it is a single dropped sample
                 yield data.images[idx], data.labels[idx]

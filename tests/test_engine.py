@@ -165,3 +165,23 @@ def test_compiled_cnn_trains_and_saves_plain_weights(bars, tmp_path):
     ckpt = load_checkpoint(summary["best_checkpoint"])
     assert not any("_orig_mod" in k for k in ckpt.model.state_dict())
     assert ckpt.model(torch.zeros(1, 1, 12, 12)).shape == (1, 3)
+
+
+def test_large_training_sets_stream_through_dataloader_workers(bars, tmp_path, monkeypatch):
+    """Above the in-memory limit the training set is decoded per batch by worker processes: the same
+    batches in the same order, so the same metrics; unreadable files are still skipped and listed."""
+    import csv as csv_module
+
+    import lstmimg.tasks as tasks
+
+    def rows(run):
+        with open(run / "metrics.csv") as f:
+            return [{k: r[k] for k in ("train_loss", "train_acc", "val_loss", "val_acc")} for r in csv_module.DictReader(f)]
+
+    fit(bars, ModelConfig(**TINY_MODEL), TrainConfig(**TINY_TRAIN), out=tmp_path / "memory")
+    monkeypatch.setattr(tasks, "IN_MEMORY_BYTES", 0)
+    fit(bars, ModelConfig(**TINY_MODEL), TrainConfig(**TINY_TRAIN, workers=2), out=tmp_path / "streamed")
+    assert rows(tmp_path / "streamed") == rows(tmp_path / "memory")
+    (bars / "train" / "vertical" / "zz_bad.png").write_bytes(b"nope")
+    summary = fit(bars, ModelConfig(**TINY_MODEL), TrainConfig(epochs=1, workers=2), out=tmp_path / "bad")
+    assert summary["skipped"] == [str(bars / "train" / "vertical" / "zz_bad.png")]

@@ -108,7 +108,7 @@ def train(
     val_split: Annotated[float, typer.Option(help="Fraction held out for val when DATA has no val/.", rich_help_panel=TRAIN_PANEL)] = T.val_split,
     seed: Annotated[int, typer.Option(help="Random seed (data split, init, shuffling, augmentation).", rich_help_panel=TRAIN_PANEL)] = T.seed,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, mps.", rich_help_panel=TRAIN_PANEL)] = T.device,
-    workers: Annotated[int, typer.Option(help="Threads that decode images (0: chosen by image size).", rich_help_panel=TRAIN_PANEL)] = T.workers,
+    workers: Annotated[int, typer.Option(help="Threads that decode images and videos (0: chosen by size); worker processes when a training set is too large for memory.", rich_help_panel=TRAIN_PANEL)] = T.workers,
     out_dir: Annotated[Optional[Path], typer.Option("--out", help="Run folder (default: runs/train/exp, exp2, ...).")] = None,
     exist_ok: Annotated[bool, typer.Option(help="Allow --out to be a folder that already holds files (they may be replaced).")] = False,
     resume: Annotated[Optional[Path], typer.Option(help="Continue the run in this folder from its last.pt (its own data and settings are used).")] = None,
