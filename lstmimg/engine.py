@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -414,8 +415,6 @@ def predict(
             errors += errs
             if not arrays:
                 continue
-            import numpy as np
-
             probs = predict_logits(net, torch.from_numpy(np.stack(arrays)), ckpt.mean, ckpt.std, dev, batch_size).softmax(1)
             top_p, top_i = probs.topk(k, dim=1)
             for path, ps, ids in zip(ok, top_p.tolist(), top_i.tolist()):

@@ -79,6 +79,7 @@ class ImageTask:
         self.sets: dict = {}
         self.mean: list[float] = []
         self.std: list[float] = []
+        self.pin = False  # page-locked batches (set for CUDA by pin_memory)
 
     def load(self, progress: Optional[Progress] = None) -> None:
         """Decode every split into memory, except a training set too large for it (``IN_MEMORY_BYTES``),
@@ -116,12 +117,12 @@ class ImageTask:
     def batches(self, generator: torch.Generator, d: Dist = Dist()) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """Shuffled batches of this process's share (``d``) of the training set."""
         data = self.sets["train"]
+        order = shard(torch.randperm(len(data.labels), generator=generator), d).split(self.cfg.batch_size)
+        index_batches = [idx for idx in order if len(idx) > 1]  # a batch of one breaks batch norm: one dropped sample
         if isinstance(data, StreamedImages):
-            order = shard(torch.randperm(len(data.labels), generator=generator), d).split(self.cfg.batch_size)
-            yield from data.batches([idx for idx in order if len(idx) > 1], getattr(self, "pin", False))
-            return
-        for idx in shard(torch.randperm(len(data.labels), generator=generator), d).split(self.cfg.batch_size):
-            if len(idx) > 1:  # a batch of one breaks batch norm; it is a single dropped sample
+            yield from data.batches(index_batches, self.pin)
+        else:
+            for idx in index_batches:
                 yield data.images[idx], data.labels[idx]
 
     @torch.inference_mode()
@@ -143,7 +144,7 @@ class VideoTask(ImageTask):
         self.classes = next(iter(splits.values())).classes
         self.channels = 3
         self.size = tuple(size or cfg.img_size or V.infer_video_size(splits.get("train", next(iter(splits.values()))).paths))
-        self.sets, self.mean, self.std = {}, [], []
+        self.sets, self.mean, self.std, self.pin = {}, [], [], False
 
     def load(self, progress: Optional[Progress] = None) -> None:
         for name, split in self.splits.items():

@@ -125,25 +125,26 @@ def train(
         if devices > 1 and "WORLD_SIZE" not in os.environ:
             raise typer.Exit(launch_torchrun(devices))
 
-        source = data or bundled_digits()
-        model_cfg = ModelConfig(
-            name=model or DEFAULT_MODELS[detect_kind(source)], scan=scan, patch=patch, embed=embed, rnn=rnn, hidden=hidden, layers=layers,
-            bidirectional=bidirectional, pool=pool, dropout=dropout, fuse_global=fuse_global, backbone=backbone,
-            backbone_weights=str(backbone_weights) if backbone_weights else None,
-        )
-        train_cfg = TrainConfig(
-            epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, weight_decay=weight_decay,
-            schedule=schedule, warmup=warmup, label_smoothing=label_smoothing, augment=augment, clip_grad=clip_grad,
-            patience=patience, class_weights=class_weights, val_split=val_split, seed=seed, device=device,
-            workers=workers, img_size=parse_size(img_size), clip_len=clip_len, frame_stride=frame_stride, val_clips=val_clips,
-            cache=str(cache) if cache else None, amp=amp, compile=compile_cnn,
-        )
         from lstmimg.engine import fit
 
-        with TrainProgress(out, err) as progress:
-            if resume is not None:
+        if resume is not None:  # the run's own data and settings: nothing here to build
+            with TrainProgress(out, err) as progress:
                 summary = fit(callback=progress.callback, resume=resume)
-            else:
+        else:
+            source = data or bundled_digits()
+            model_cfg = ModelConfig(
+                name=model or DEFAULT_MODELS[detect_kind(source)], scan=scan, patch=patch, embed=embed, rnn=rnn, hidden=hidden, layers=layers,
+                bidirectional=bidirectional, pool=pool, dropout=dropout, fuse_global=fuse_global, backbone=backbone,
+                backbone_weights=str(backbone_weights) if backbone_weights else None,
+            )
+            train_cfg = TrainConfig(
+                epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, weight_decay=weight_decay,
+                schedule=schedule, warmup=warmup, label_smoothing=label_smoothing, augment=augment, clip_grad=clip_grad,
+                patience=patience, class_weights=class_weights, val_split=val_split, seed=seed, device=device,
+                workers=workers, img_size=parse_size(img_size), clip_len=clip_len, frame_stride=frame_stride, val_clips=val_clips,
+                cache=str(cache) if cache else None, amp=amp, compile=compile_cnn,
+            )
+            with TrainProgress(out, err) as progress:
                 summary = fit(source, model_cfg, train_cfg, out_dir, progress.callback, exist_ok=exist_ok)
         if summary.get("rank", 0) == 0:  # under torchrun, rank 0 reports for all
             progress.print_summary(summary)
