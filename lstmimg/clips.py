@@ -62,33 +62,55 @@ def cache_key(path: Path, size: tuple[int, int]) -> str:
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
-    return f"{digest.hexdigest()[:32]}-{size[0]}x{size[1]}-rgb-v1"
+    return f"{digest.hexdigest()[:32]}-{size[0]}x{size[1]}-rgb-v2"
 
 
-def decode_cached(path: Path, size: tuple[int, int], cache: Optional[str | Path]) -> tuple[np.ndarray, bool]:
+def decode_cached(path: Path, size: tuple[int, int], cache: Optional[str | Path], mmap: bool = False) -> tuple[np.ndarray, bool]:
     """Frames ``(T, H, W, 3)`` of ``path`` and whether it was truncated, from the frame cache when it
-    holds them; else decoded, and stored there. Entries are written to a temporary name and renamed, so
-    two processes filling the cache at once never leave a half-written entry."""
+    holds them; else decoded, and stored there. An entry is one ``.npy`` file (``KEY.npy``, or
+    ``KEY.truncated.npy``), so ``mmap`` can map it and read only the frames a clip needs. Entries are
+    written to a temporary name and renamed, so two processes filling the cache at once never leave a
+    half-written entry."""
     from lstmimg.video import read_video
 
-    entry = Path(cache) / f"{cache_key(path, size)}.npz" if cache else None
-    if entry is not None and entry.is_file():
-        try:
-            with np.load(entry) as stored:
-                return stored["frames"], bool(stored["truncated"])
-        except (OSError, ValueError, KeyError):
-            pass  # a damaged entry is decoded again and replaced
+    key = cache_key(path, size) if cache else None
+    if key is not None:
+        for truncated in (False, True):
+            entry = Path(cache) / f"{key}{'.truncated' if truncated else ''}.npy"
+            if entry.is_file():
+                try:
+                    return np.load(entry, mmap_mode="r" if mmap else None), truncated
+                except (OSError, ValueError):
+                    pass  # a damaged entry is decoded again and replaced
     frames, reader = read_video(path, size)
-    if entry is not None:
+    if key is not None:
         import os
         import tempfile
 
+        entry = Path(cache) / f"{key}{'.truncated' if reader.truncated else ''}.npy"
         entry.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=entry.parent, suffix=".npz.tmp")
+        fd, tmp = tempfile.mkstemp(dir=entry.parent, suffix=".npy.tmp")
         with os.fdopen(fd, "wb") as f:
-            np.savez(f, frames=frames, truncated=reader.truncated)
+            np.save(f, frames)
         os.replace(tmp, entry)
     return frames, reader.truncated
+
+
+def decoded_bytes(paths: Sequence[Path], size: tuple[int, int], samples: int = 20) -> int:
+    """About how many bytes ``paths`` take decoded at ``size``: the mean frame count of a spread of
+    them (from their headers) times their number."""
+    from lstmimg.video import open_video
+
+    counts = []
+    for path in paths[:: max(1, len(paths) // samples)]:
+        try:
+            cap, info = open_video(path)
+            cap.release()
+            counts.append(info.frame_count)
+        except LstmimgError:
+            continue
+    mean = sum(counts) / len(counts) if counts else 0
+    return int(mean * len(paths) * 3 * size[0] * size[1])
 
 
 def decode_videos(
@@ -96,10 +118,10 @@ def decode_videos(
     size: tuple[int, int],
     progress: Optional[Callable[[int, int], None]] = None,
     cache: Optional[str | Path] = None,
-    workers: int = 0,
+    workers: Optional[int] = None,
 ) -> VideoSet:
-    """Decode every video of ``split`` (RGB, at ``size``) on ``workers`` threads (0: one per core, up
-    to 4; FFmpeg decodes outside the GIL), through the frame cache when given; unreadable ones are
+    """Decode every video of ``split`` (RGB, at ``size``) on ``workers`` threads (None: one per core,
+    up to 4; FFmpeg decodes outside the GIL), through the frame cache when given; unreadable ones are
     skipped and listed."""
     import os
     from concurrent.futures import ThreadPoolExecutor
@@ -111,7 +133,7 @@ def decode_videos(
             return None
 
     videos, labels, paths, skipped, truncated = [], [], [], [], []
-    threads = workers or min(4, os.cpu_count() or 1)
+    threads = max(1, workers) if workers is not None else min(4, os.cpu_count() or 1)
     with ThreadPoolExecutor(threads) as pool:
         for done, (path, label, result) in enumerate(zip(split.paths, split.labels, pool.map(decode, split.paths)), 1):
             if result is None:
@@ -138,20 +160,30 @@ def video_stats(videos: Sequence[torch.Tensor], max_frames: int = 4096) -> tuple
     return flat.mean(dim=1).tolist(), flat.std(dim=1).clamp_min(1e-3).tolist()
 
 
+def clip_indices(start: int, clip_len: int, stride: int, length: int) -> torch.Tensor:
+    """Frame numbers of a clip: ``clip_len`` from ``start`` every ``stride``; past the end of a video
+    of ``length`` frames, the last frame repeats."""
+    return (start + torch.arange(clip_len) * stride).clamp(max=length - 1)
+
+
 def clip_at(video: torch.Tensor, start: int, clip_len: int, stride: int) -> torch.Tensor:
-    """``clip_len`` frames from ``start`` every ``stride``; past the end, the last frame repeats."""
-    idx = (start + torch.arange(clip_len) * stride).clamp(max=len(video) - 1)
-    return video[idx]
+    """The clip of ``video`` ``(T, C, H, W)`` at ``start``: ``(clip_len, C, H, W)``."""
+    return video[clip_indices(start, clip_len, stride, len(video))]
 
 
-def random_clips(data: VideoSet, indices: torch.Tensor, clip_len: int, stride: int, generator: torch.Generator) -> torch.Tensor:
-    """One random clip per chosen video: uint8 ``(B, clip_len, C, H, W)``."""
+def clip_start(draw: float, length: int, clip_len: int, stride: int) -> int:
+    """Where a random clip starts in a video of ``length`` frames, for a uniform ``draw`` in [0, 1)."""
+    span = (clip_len - 1) * stride + 1
+    return int(draw * max(1, length - span + 1))
+
+
+def random_clips(data: VideoSet, indices: torch.Tensor, draws: torch.Tensor, clip_len: int, stride: int) -> torch.Tensor:
+    """One clip per chosen video, starting where its uniform draw in ``draws`` (one per video of
+    ``data``) puts it: uint8 ``(B, clip_len, C, H, W)``."""
     clips = []
     for i in indices.tolist():
         video = data.videos[i]
-        span = (clip_len - 1) * stride + 1
-        start = int(torch.randint(0, max(1, len(video) - span + 1), (1,), generator=generator))
-        clips.append(clip_at(video, start, clip_len, stride))
+        clips.append(clip_at(video, clip_start(float(draws[i]), len(video), clip_len, stride), clip_len, stride))
     return torch.stack(clips)
 
 

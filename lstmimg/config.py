@@ -19,6 +19,7 @@ RNNS = ("lstm", "gru", "rnn")
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("cosine", "onecycle", "none")
 DEVICES = ("auto", "cpu", "cuda", "mps")
+LOADS = ("auto", "memory", "stream")
 DEFAULT_MODELS = {"image": "cnn_lstm", "video": "lrcn"}  # what `train` builds when --model is not given
 
 
@@ -116,7 +117,8 @@ class TrainConfig(_Config):
     val_split: float = 0.1  # used only when the data has no val/ folder
     seed: int = 0
     device: str = "auto"
-    workers: int = 0
+    workers: Optional[int] = None  # decoding threads, or DataLoader worker processes when streaming; None: chosen by size and cores
+    load: str = "auto"  # training set: "memory" (decoded once), "stream" (per batch by workers), "auto" (stream above 2 GiB)
     img_size: Optional[tuple[int, int]] = None  # resize every image to (H, W); None: from the data
     # video data
     clip_len: int = 8  # frames per training clip
@@ -145,7 +147,9 @@ class TrainConfig(_Config):
         _check_min("weight_decay", self.weight_decay, 0)
         _check_min("clip_grad", self.clip_grad, 0)
         _check_min("patience", self.patience, 0)
-        _check_min("workers", self.workers, 0)
+        _check_choice("load", self.load, LOADS)
+        if self.workers is not None:
+            _check_min("workers", self.workers, 0)
         _check_min("clip_len", self.clip_len, 1)
         _check_min("frame_stride", self.frame_stride, 1)
         _check_min("val_clips", self.val_clips, 1)

@@ -235,10 +235,11 @@ def decode_split(
     split: Split,
     channels: int,
     size: tuple[int, int],
-    workers: int = 0,
+    workers: Optional[int] = None,
     progress: Optional[Callable[[int, int], None]] = None,
 ) -> ImageSet:
-    """Decode every image of ``split``; unreadable files are skipped and listed in ``skipped``."""
+    """Decode every image of ``split`` on ``workers`` threads (None: chosen by image size); unreadable
+    files are skipped and listed in ``skipped``."""
     arrays: list[Optional[np.ndarray]] = []
 
     def decode(path: Path) -> Optional[np.ndarray]:
@@ -248,7 +249,7 @@ def decode_split(
             return None
 
     # Pillow holds the GIL for small images, so threads only pay off for larger ones (measured).
-    threads = workers or (min(4, os.cpu_count() or 1) if size[0] * size[1] >= 96 * 96 else 1)
+    threads = max(1, workers) if workers is not None else (min(4, os.cpu_count() or 1) if size[0] * size[1] >= 96 * 96 else 1)
     with ThreadPoolExecutor(threads) as pool:
         for done, arr in enumerate(pool.map(decode, split.paths, chunksize=64), 1):
             arrays.append(arr)

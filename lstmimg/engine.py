@@ -12,6 +12,7 @@ import signal
 import io
 import math
 import time
+from contextlib import closing
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable, Optional, Sequence
@@ -185,7 +186,7 @@ def fit(
     criterion = nn.CrossEntropyLoss(weight=weight, label_smoothing=cfg.label_smoothing)
     emit("start", {
         "run_dir": str(run), "device": str(device), "epochs": cfg.epochs, "steps": steps_per_epoch, "classes": classes,
-        "train_size": n_train, "val_size": task.size_of("val"), "skipped": task.skipped, "kind": task.kind,
+        "train_size": n_train, "val_size": task.size_of("val"), "skipped": task.skipped, "kind": task.kind, "loading": task.loading,
         "params": sum(p.numel() for p in net.parameters()), "img_size": task.size, "channels": task.channels,
         "warnings": [f"{name}/ has no samples of: {', '.join(D.missing_classes(split))} (training goes on; those classes are not scored)"
                      for name, split in task.splits.items() if name != "train" and D.missing_classes(split)],
@@ -215,7 +216,7 @@ def fit(
     save = save_checkpoint if d.main else (lambda *args, **kwargs: None)
     rows = progress.rows
     started = time.perf_counter() - progress.elapsed
-    with StopSignals() as stop:
+    with StopSignals() as stop, closing(task):  # closing: DataLoader workers stop with training
         for epoch in range(progress.next_epoch, cfg.epochs + 1):
             t0 = time.perf_counter() - progress.partial.seconds
             if progress.skip_steps == 0:
@@ -245,7 +246,7 @@ def fit(
             row = {
                 "epoch": epoch, "train_loss": round(part.loss, 5), "train_acc": round(part.acc, 5),
                 "val_loss": round(val_loss, 5), "val_acc": round(val_acc, 5), **{f"val_{k}": round(v, 5) for k, v in extra.items()},
-                "lr": optimizer.param_groups[0]["lr"], "seconds": round(time.perf_counter() - t0, 3), "samples_per_s": round(part.samples_per_s, 1),
+                "lr": optimizer.param_groups[0]["lr"], "seconds": round(time.perf_counter() - t0, 3), "data_seconds": round(part.data_seconds, 3), "samples_per_s": round(part.samples_per_s, 1),
             }
             rows.append(row)
             if d.main:
@@ -312,7 +313,7 @@ def train_one_epoch(net, batches, optimizer, schedule, criterion, cfg: TrainConf
     use_amp, amp_dtype = amp_settings(cfg, device)
     part = EpochProgress(**vars(done)) if done else EpochProgress()
     skip, t0 = part.step, time.perf_counter() - part.seconds
-    for step, (x, y) in enumerate(batches, 1):
+    for step, (x, y) in enumerate(_timed(batches, part), 1):
         if step <= skip:  # already trained before the interruption: consume the same random draws
             if cfg.augment:
                 D.random_affine_draws(len(y), generator)
@@ -349,6 +350,19 @@ def train_one_epoch(net, batches, optimizer, schedule, criterion, cfg: TrainConf
             break
     part.seconds = time.perf_counter() - t0
     return part
+
+
+def _timed(batches, part: EpochProgress):
+    """``batches``, adding the time spent waiting for each to ``part.data_seconds``."""
+    it = iter(batches)
+    while True:
+        t0 = time.perf_counter()
+        try:
+            batch = next(it)
+        except StopIteration:
+            return
+        part.data_seconds += time.perf_counter() - t0
+        yield batch
 
 
 def _write_metrics(path: Path, rows: list[dict]) -> None:

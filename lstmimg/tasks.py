@@ -10,58 +10,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable, Iterator, Optional
 
-import os
-
 import torch
 
 from lstmimg import clips as V
 from lstmimg import data as D
+from lstmimg import loaders as L
 from lstmimg.config import TrainConfig
 from lstmimg.distributed import Dist, shard
 from lstmimg.errors import LstmimgError
 
 Progress = Callable[[str, int, int], None]
-IN_MEMORY_BYTES = 2 * 1024**3  # a training set larger than this, decoded, is read per batch by DataLoader workers
-
-
-class StreamedImages:
-    """A training set too large to hold decoded: DataLoader worker processes decode each batch while
-    the model trains on the previous one. Unreadable files are dropped from their batch and listed."""
-
-    def __init__(self, split: D.Split, channels: int, size: tuple[int, int], workers: int):
-        self.split, self.channels, self.size = split, channels, size
-        self.labels = torch.tensor(split.labels, dtype=torch.long)
-        self.workers = workers or min(4, os.cpu_count() or 1)
-        self.skipped: list[Path] = []
-
-    def __len__(self) -> int:
-        return len(self.split.paths)
-
-    def __getitem__(self, i: int):
-        path = self.split.paths[i]
-        try:
-            return torch.from_numpy(D.load_image(path, self.channels, self.size)), self.split.labels[i], None
-        except LstmimgError:
-            return None, self.split.labels[i], path
-
-    def batches(self, index_batches: list[torch.Tensor], pin: bool = False) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        loader = torch.utils.data.DataLoader(
-            self, batch_sampler=[b.tolist() for b in index_batches], num_workers=self.workers, collate_fn=_collate,
-            pin_memory=pin, prefetch_factor=2 if self.workers else None,
-            generator=torch.Generator().manual_seed(0),  # its workers' seeds: not drawn from the global RNG dropout uses
-        )
-        for images, labels, bad in loader:
-            self.skipped += [p for p in bad if p not in self.skipped]
-            if len(labels) > 1:
-                yield images, labels
-
-
-def _collate(samples):
-    good = [(x, y) for x, y, _ in samples if x is not None]
-    bad = [p for x, _, p in samples if x is None]
-    if not good:
-        return torch.empty(0, dtype=torch.uint8), torch.empty(0, dtype=torch.long), bad
-    return torch.stack([x for x, _ in good]), torch.tensor([y for _, y in good]), bad
+IN_MEMORY_BYTES = 2 * 1024**3  # with --load auto, a training set larger than this decoded is read per batch by workers
+STATS_SAMPLES = {"image": 2000, "video": 64}  # a streamed training set's mean and std come from this many samples
 
 
 class ImageTask:
@@ -79,18 +39,23 @@ class ImageTask:
         self.sets: dict = {}
         self.mean: list[float] = []
         self.std: list[float] = []
-        self.pin = False  # page-locked batches (set for CUDA by pin_memory)
+
+    def streams(self, name: str, decoded_bytes: Callable[[], int]) -> bool:
+        """Whether split ``name`` is read per batch by DataLoader workers (``loaders``) rather than held
+        decoded: only ``train``, with ``--load stream``, or with ``auto`` when it would take more than
+        ``IN_MEMORY_BYTES``."""
+        if name != "train" or self.cfg.load == "memory":
+            return False
+        return self.cfg.load == "stream" or decoded_bytes() > IN_MEMORY_BYTES
 
     def load(self, progress: Optional[Progress] = None) -> None:
-        """Decode every split into memory, except a training set too large for it (``IN_MEMORY_BYTES``),
-        which DataLoader workers then read per batch; mean and std come from train."""
+        """Decode every split into memory, except a streamed training set (``streams``); mean and std
+        come from train."""
         h, w = self.size
         for name, split in self.splits.items():
-            if name == "train" and len(split.paths) * self.channels * h * w > IN_MEMORY_BYTES:
-                self.sets[name] = StreamedImages(split, self.channels, self.size, self.cfg.workers)
-                step = max(1, len(split.paths) // 2000)  # statistics from a spread of 2,000 images
-                sample = D.decode_split(D.Split(split.paths[::step], split.labels[::step], split.classes), self.channels, self.size, self.cfg.workers)
-                self.mean, self.std = D.channel_stats(sample.images)
+            if self.streams(name, lambda split=split: len(split.paths) * self.channels * h * w):
+                self.sets[name] = L.stream_images(split, self.channels, self.size, self.cfg.workers)
+                self.mean, self.std = D.channel_stats(D.decode_split(_spread(split, STATS_SAMPLES["image"]), self.channels, self.size, self.cfg.workers).images)
                 continue
             report = (lambda done, total, name=name: progress(name, done, total)) if progress else None
             self.sets[name] = D.decode_split(split, self.channels, self.size, self.cfg.workers, report)
@@ -100,12 +65,28 @@ class ImageTask:
     def pin_memory(self) -> None:
         """Page-lock the training tensors, so copies to the GPU can overlap compute."""
         data = self.sets["train"]
-        if isinstance(data, StreamedImages):
-            self.pin = True  # the DataLoader pins each batch
+        if isinstance(data, L.Streamed):
+            data.pin = True  # the DataLoader pins each batch
         elif hasattr(data, "images"):
             data.images = data.images.pin_memory()
         else:
             data.videos = [v.pin_memory() for v in data.videos]
+
+    @property
+    def loading(self) -> str:
+        """How the training set is read, in words."""
+        data = self.sets["train"]
+        if not isinstance(data, L.Streamed):
+            return "in memory"
+        if not data.workers:
+            return "streamed in the main process"
+        return f"streamed by {data.workers} worker process{'es' if data.workers > 1 else ''}"
+
+    def close(self) -> None:
+        """Stop the DataLoader workers of streamed sets (the sets held in memory stay usable)."""
+        for data in self.sets.values():
+            if isinstance(data, L.Streamed):
+                data.close()
 
     def size_of(self, split: str) -> int:
         return len(self.sets[split].labels)
@@ -119,8 +100,8 @@ class ImageTask:
         data = self.sets["train"]
         order = shard(torch.randperm(len(data.labels), generator=generator), d).split(self.cfg.batch_size)
         index_batches = [idx for idx in order if len(idx) > 1]  # a batch of one breaks batch norm: one dropped sample
-        if isinstance(data, StreamedImages):
-            yield from data.batches(index_batches, self.pin)
+        if isinstance(data, L.Streamed):
+            yield from data.batches([idx.tolist() for idx in index_batches])
         else:
             for idx in index_batches:
                 yield data.images[idx], data.labels[idx]
@@ -144,13 +125,18 @@ class VideoTask(ImageTask):
         self.classes = next(iter(splits.values())).classes
         self.channels = 3
         self.size = tuple(size or cfg.img_size or V.infer_video_size(splits.get("train", next(iter(splits.values()))).paths))
-        self.sets, self.mean, self.std, self.pin = {}, [], [], False
+        self.sets, self.mean, self.std = {}, [], []
 
     def load(self, progress: Optional[Progress] = None) -> None:
+        cfg = self.cfg
         for name, split in self.splits.items():
+            if self.streams(name, lambda split=split: V.decoded_bytes(split.paths, self.size)):
+                self.sets[name] = L.stream_clips(split, self.size, cfg.clip_len, cfg.frame_stride, cfg.cache, cfg.workers)
+                self.mean, self.std = V.video_stats(V.decode_videos(_spread(split, STATS_SAMPLES["video"]), self.size, cache=cfg.cache, workers=cfg.workers).videos)
+                continue
             report = (lambda done, total, name=name: progress(name, done, total)) if progress else None
-            self.sets[name] = V.decode_videos(split, self.size, report, cache=self.cfg.cache, workers=self.cfg.workers)
-        if "train" in self.sets:
+            self.sets[name] = V.decode_videos(split, self.size, report, cache=cfg.cache, workers=cfg.workers)
+        if "train" in self.sets and not self.mean:
             self.mean, self.std = V.video_stats(self.sets["train"].videos)
 
     @property
@@ -158,18 +144,30 @@ class VideoTask(ImageTask):
         return [str(p) for s in self.sets.values() for p in s.truncated]
 
     def batches(self, generator: torch.Generator, d: Dist = Dist()) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        data = self.sets["train"]
-        for idx in shard(torch.randperm(len(data.labels), generator=generator), d).split(self.cfg.batch_size):
-            if len(idx) > 1:
-                clips = V.random_clips(data, idx, self.cfg.clip_len, self.cfg.frame_stride, generator)
-                if self.cfg.shuffle_frames:
-                    clips = V.shuffle_time(clips, generator)
-                yield clips, data.labels[idx]
+        data, cfg = self.sets["train"], self.cfg
+        n = len(data.labels)
+        order = shard(torch.randperm(n, generator=generator), d).split(cfg.batch_size)
+        draws = torch.rand(n, generator=generator)  # where each video's clip starts (clips.clip_start)
+        index_batches = [idx for idx in order if len(idx) > 1]
+        if isinstance(data, L.Streamed):
+            stream = data.batches([[(i, float(draws[i])) for i in idx.tolist()] for idx in index_batches])
+        else:
+            stream = ((V.random_clips(data, idx, draws, cfg.clip_len, cfg.frame_stride), data.labels[idx]) for idx in index_batches)
+        for clips, labels in stream:  # (B, T, C, H, W), (B,)
+            if cfg.shuffle_frames:
+                clips = V.shuffle_time(clips, generator)
+            yield clips, labels
 
     def score(self, net, split: str, device, batch_size: int = 256) -> tuple[torch.Tensor, dict]:
         shuffler = torch.Generator().manual_seed(self.cfg.seed) if self.cfg.shuffle_frames else None
         probs, clip_acc = V.score_videos(net, self.sets[split], self.mean, self.std, device, self.cfg.clip_len, self.cfg.frame_stride, self.cfg.val_clips, shuffler)
         return probs, {"clip_accuracy": clip_acc}
+
+
+def _spread(split: D.Split, count: int) -> D.Split:
+    """About ``count`` files spread evenly over ``split``."""
+    step = max(1, len(split.paths) // count)
+    return D.Split(split.paths[::step], split.labels[::step], split.classes)
 
 
 def make_task(root: str | Path, cfg: TrainConfig) -> ImageTask:

@@ -32,6 +32,7 @@ class EpochProgress:
     loss_sum: float = 0.0
     correct: int = 0
     seconds: float = 0.0
+    data_seconds: float = 0.0  # of those, waiting for the next batch (decoding, cutting clips)
 
     @property
     def loss(self) -> float:

@@ -92,9 +92,11 @@ def test_train_predict_eval_on_the_sample_digits(tmp_path, monkeypatch):
 
 
 def test_train_and_predict_table_on_tiny_data(bars, tmp_path):
-    result = run("train", bars, *TINY, "--model", "region_lstm", "--scan", "snake", "--patch", "3", "--out", tmp_path / "r")
+    result = run("train", bars, *TINY, "--model", "region_lstm", "--scan", "snake", "--patch", "3", "--load", "stream", "--workers", "1", "--out", tmp_path / "r")
     assert result.exit_code == 0, result.output
-    assert json.loads((tmp_path / "r" / "config.json").read_text())["model"]["scan"] == "snake"
+    config = json.loads((tmp_path / "r" / "config.json").read_text())
+    assert config["model"]["scan"] == "snake" and config["train"]["load"] == "stream" and config["train"]["workers"] == 1
+    assert "72 train (streamed by 1 worker process)" in result.stderr
     result = run("predict", bars / "val" / "diagonal", "--model", tmp_path / "r", "--topk", "2")
     assert result.exit_code == 0, result.output
     assert result.stdout.count("diagonal") + result.stdout.count("horizontal") + result.stdout.count("vertical") >= 8
@@ -149,6 +151,8 @@ def test_bad_inputs_get_one_line_and_exit_1(tmp_path, bars, trained_run):
         (["--optimizer", "lion"], "adam, adamw, sgd"),
         (["--img-size", "big"], "--img-size 'big'"),
         (["--class-weights", "yes"], "auto"),
+        (["--load", "disk"], "--load 'disk' is not one of: auto, memory, stream"),
+        (["--workers", "-2"], "--workers must be >= 0"),
     ],
 )
 def test_bad_options_are_refused_before_any_work(bars, tmp_path, args, message):

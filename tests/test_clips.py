@@ -25,13 +25,20 @@ def test_uniform_clips_cover_the_video():
     assert V.uniform_clips(ramp(2), 4, 1, 3).shape[0] == 1  # too short for several: one clip
 
 
-def test_random_clips_are_seeded_and_in_range():
+def test_random_clips_start_where_the_draws_say():
     data = V.VideoSet([ramp(12), ramp(5)], torch.tensor([0, 1]), ["a", "b"], [])
-    a = V.random_clips(data, torch.tensor([0, 1]), 4, 2, torch.Generator().manual_seed(1))
-    b = V.random_clips(data, torch.tensor([0, 1]), 4, 2, torch.Generator().manual_seed(1))
-    assert torch.equal(a, b) and a.shape == (2, 4, 1, 2, 2)
-    first = a[0, :, 0, 0, 0]
-    assert torch.all(first[1:] - first[:-1] == 2)
+    a = V.random_clips(data, torch.tensor([0, 1]), torch.tensor([0.0, 0.5]), 4, 2)
+    assert a.shape == (2, 4, 1, 2, 2)
+    assert a[0, :, 0, 0, 0].tolist() == [0, 2, 4, 6]  # draw 0: the first frame
+    assert a[1, :, 0, 0, 0].tolist() == [0, 2, 4, 4]  # shorter than the clip: starts at 0, last frame repeats
+    late = V.random_clips(data, torch.tensor([0]), torch.tensor([0.9999]), 4, 2)
+    assert late[0, :, 0, 0, 0].tolist() == [5, 7, 9, 11]  # the latest start that still fits
+
+
+def test_clip_starts_cover_every_place_evenly():
+    starts = [V.clip_start(u, 20, 4, 2) for u in torch.rand(7000, generator=torch.Generator().manual_seed(0)).tolist()]
+    counts = torch.bincount(torch.tensor(starts))
+    assert len(counts) == 14 and counts.min() > 400  # 20 - 7 + 1 places, each about 500 times
 
 
 def test_shuffle_time_permutes_frames_only():
@@ -87,7 +94,7 @@ def test_frame_cache_is_reused_and_invalidated(clips, tmp_path, monkeypatch):
     path = sorted((clips / "train" / "left").iterdir())[0]
     cache = tmp_path / "cache"
     first, _ = V.decode_cached(path, (8, 8), cache)
-    assert len(list(cache.glob("*.npz"))) == 1 and not list(cache.glob("*.tmp"))
+    assert len(list(cache.glob("*.npy"))) == 1 and not list(cache.glob("*.tmp"))
 
     calls = []
     original = video.read_video
@@ -95,10 +102,16 @@ def test_frame_cache_is_reused_and_invalidated(clips, tmp_path, monkeypatch):
     again, _ = V.decode_cached(path, (8, 8), cache)
     assert np.array_equal(first, again) and calls == []  # served from the cache, no decoding
     V.decode_cached(path, (16, 16), cache)  # other decode settings: a new entry
-    assert len(calls) == 1 and len(list(cache.glob("*.npz"))) == 2
+    assert len(calls) == 1 and len(list(cache.glob("*.npy"))) == 2
+    mapped, _ = V.decode_cached(path, (8, 8), cache, mmap=True)  # memory-mapped: only what is indexed is read
+    assert isinstance(mapped, np.memmap) and np.array_equal(mapped, first) and len(calls) == 1
     write_clip(path, moving_square(1, 5, np.random.default_rng(9)))  # the file changes: decoded again
-    V.decode_cached(path, (8, 8), cache)
-    assert len(calls) == 2 and len(list(cache.glob("*.npz"))) == 3
+    changed, _ = V.decode_cached(path, (8, 8), cache)
+    assert len(calls) == 2 and len(list(cache.glob("*.npy"))) == 3
+    entry = cache / f"{V.cache_key(path, (8, 8))}.npy"
+    entry.write_bytes(b"damaged")  # a damaged entry is decoded again and replaced
+    again, _ = V.decode_cached(path, (8, 8), cache)
+    assert len(calls) == 3 and np.array_equal(again, changed) and np.array_equal(np.load(entry), changed)
 
 
 def test_frame_cache_filled_by_two_processes_at_once(clips, tmp_path):
@@ -111,7 +124,7 @@ def test_frame_cache_filled_by_two_processes_at_once(clips, tmp_path):
     )
     procs = [subprocess.Popen([sys.executable, "-c", code, str(clips), str(tmp_path / "c")]) for _ in range(2)]
     assert [p.wait(timeout=120) for p in procs] == [0, 0]
-    entries = list((tmp_path / "c").glob("*.npz"))
+    entries = list((tmp_path / "c").glob("*.npy"))
     assert len(entries) == 28 and not list((tmp_path / "c").glob("*.tmp"))
     data = V.decode_videos(split_folder(clips, extensions=VIDEO_EXTENSIONS)["train"], (8, 8), cache=tmp_path / "c")
     assert len(data) == 28

@@ -42,6 +42,8 @@ def test_bad_model_values_name_the_allowed_ones(kwargs, message):
         ({"class_weights": "balanced"}, "auto"),
         ({"val_split": 1.5}, "--val-split must be in"),
         ({"device": "tpu"}, "auto, cpu, cuda, mps"),
+        ({"load": "disk"}, "--load 'disk' is not one of: auto, memory, stream"),
+        ({"workers": -1}, "--workers must be >= 0"),
     ],
 )
 def test_bad_train_values(kwargs, message):

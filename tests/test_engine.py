@@ -180,8 +180,48 @@ def test_large_training_sets_stream_through_dataloader_workers(bars, tmp_path, m
 
     fit(bars, ModelConfig(**TINY_MODEL), TrainConfig(**TINY_TRAIN), out=tmp_path / "memory")
     monkeypatch.setattr(tasks, "IN_MEMORY_BYTES", 0)
-    fit(bars, ModelConfig(**TINY_MODEL), TrainConfig(**TINY_TRAIN, workers=2), out=tmp_path / "streamed")
+    loading = []
+    fit(bars, ModelConfig(**TINY_MODEL), TrainConfig(**TINY_TRAIN, workers=2), out=tmp_path / "streamed", callback=lambda e, i: loading.append(i.get("loading")))
+    assert "streamed by 2 worker processes" in loading
     assert rows(tmp_path / "streamed") == rows(tmp_path / "memory")
     (bars / "train" / "vertical" / "zz_bad.png").write_bytes(b"nope")
     summary = fit(bars, ModelConfig(**TINY_MODEL), TrainConfig(epochs=1, workers=2), out=tmp_path / "bad")
     assert summary["skipped"] == [str(bars / "train" / "vertical" / "zz_bad.png")]
+
+
+def test_amp_picks_bf16_where_supported_else_fp16_and_only_on_cuda(monkeypatch):
+    from lstmimg.engine import amp_settings
+
+    assert amp_settings(TrainConfig(), torch.device("cpu")) == (False, torch.float32)
+    assert amp_settings(TrainConfig(amp=False), torch.device("cuda")) == (False, torch.float32)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    assert amp_settings(TrainConfig(), torch.device("cuda")) == (True, torch.bfloat16)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
+    assert amp_settings(TrainConfig(), torch.device("cuda")) == (True, torch.float16)
+
+
+def test_gradient_scaler_steps_match_unscaled_steps():
+    """The fp16 path scales the loss, unscales before clipping, then steps: with no overflow the
+    weights end where plain fp32 steps take them (the scale is a power of two, undone exactly)."""
+    from lstmimg.engine import make_optimizer, make_schedule, train_one_epoch
+    from lstmimg.models import build_model
+
+    cfg = TrainConfig(epochs=1, batch_size=8, augment=False, clip_grad=0.5)
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 256, (32, 1, 12, 12), dtype=torch.uint8, generator=gen)
+    y = torch.randint(0, 3, (32,), generator=gen)
+    batches = [(x[i : i + 8], y[i : i + 8]) for i in range(0, 32, 8)]
+
+    def train(scaler):
+        torch.manual_seed(0)
+        net = build_model(ModelConfig(in_channels=1, img_size=(12, 12), num_classes=3, dropout=0.0, **TINY_MODEL))
+        opt = make_optimizer(net, cfg)
+        part = train_one_epoch(net, batches, opt, make_schedule(opt, cfg, 4), torch.nn.CrossEntropyLoss(), cfg, [0.5], [0.25],
+                               torch.device("cpu"), gen, lambda info: None, scaler=scaler)
+        return net, part
+
+    plain, plain_part = train(None)
+    scaled, scaled_part = train(torch.amp.GradScaler("cpu", init_scale=2.0**10))
+    assert scaled_part.step == plain_part.step == 4
+    for p, q in zip(plain.parameters(), scaled.parameters()):
+        torch.testing.assert_close(p, q, rtol=1e-4, atol=1e-6)

@@ -49,8 +49,9 @@ def test_interrupt_and_resume_ends_with_the_same_metrics(bars, tmp_path, where):
     assert all(torch.equal(p, q) for p, q in zip(a.state_dict().values(), b.state_dict().values()))
 
 
-def test_video_run_resumes_to_the_same_metrics(clips, tmp_path):
-    train = TrainConfig(**{**TINY_VIDEO_TRAIN, "epochs": 3, "augment": True})
+@pytest.mark.parametrize("load", [{"load": "memory"}, {"load": "stream", "workers": 2}])
+def test_video_run_resumes_to_the_same_metrics(clips, tmp_path, load):
+    train = TrainConfig(**{**TINY_VIDEO_TRAIN, "epochs": 3, "augment": True}, **load)
     model = ModelConfig(name="lrcn", **TINY_MODEL)
     fit(clips, model, train, out=tmp_path / "straight")
     with pytest.raises(TrainingInterrupted):

@@ -90,7 +90,7 @@ def train(
     clip_len: Annotated[int, typer.Option(help="Videos: frames per training clip.", rich_help_panel=VIDEO_PANEL)] = T.clip_len,
     frame_stride: Annotated[int, typer.Option(help="Videos: take every n-th frame when cutting clips.", rich_help_panel=VIDEO_PANEL)] = T.frame_stride,
     val_clips: Annotated[int, typer.Option(help="Videos: uniformly spaced clips per val video (softmax averaged).", rich_help_panel=VIDEO_PANEL)] = T.val_clips,
-    cache: Annotated[Optional[Path], typer.Option(help="Videos: keep decoded frames in this folder, keyed by file content and size, for later runs.", rich_help_panel=VIDEO_PANEL)] = None,
+    cache: Annotated[Optional[Path], typer.Option(help="Videos: keep decoded frames in this folder, keyed by file content and size, for later epochs and runs.", rich_help_panel=VIDEO_PANEL)] = None,
     amp: Annotated[bool, typer.Option(help="Mixed precision on CUDA (bf16 where supported, else fp16 with a gradient scaler); no effect on CPU.", rich_help_panel=TRAIN_PANEL)] = T.amp,
     compile_cnn: Annotated[bool, typer.Option("--compile", help="torch.compile the CNN part (first steps pay the compile; measured no gain on CPU).", rich_help_panel=TRAIN_PANEL)] = T.compile,
     epochs: Annotated[int, typer.Option(help="Passes over the training set.", rich_help_panel=TRAIN_PANEL)] = T.epochs,
@@ -108,7 +108,8 @@ def train(
     val_split: Annotated[float, typer.Option(help="Fraction held out for val when DATA has no val/.", rich_help_panel=TRAIN_PANEL)] = T.val_split,
     seed: Annotated[int, typer.Option(help="Random seed (data split, init, shuffling, augmentation).", rich_help_panel=TRAIN_PANEL)] = T.seed,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, mps.", rich_help_panel=TRAIN_PANEL)] = T.device,
-    workers: Annotated[int, typer.Option(help="Threads that decode images and videos (0: chosen by size); worker processes when a training set is too large for memory.", rich_help_panel=TRAIN_PANEL)] = T.workers,
+    load: Annotated[str, typer.Option(help="Training set: memory (decoded once), stream (decoded per batch by --workers processes; with --cache, videos decode once), auto (stream above 2 GiB decoded).", rich_help_panel=TRAIN_PANEL)] = T.load,
+    workers: Annotated[Optional[int], typer.Option(help="DataLoader worker processes when streaming (0: the main process), else decoding threads. Default: by size and cores.", rich_help_panel=TRAIN_PANEL)] = T.workers,
     out_dir: Annotated[Optional[Path], typer.Option("--out", help="Run folder (default: runs/train/exp, exp2, ...).")] = None,
     exist_ok: Annotated[bool, typer.Option(help="Allow --out to be a folder that already holds files (they may be replaced).")] = False,
     resume: Annotated[Optional[Path], typer.Option(help="Continue the run in this folder from its last.pt (its own data and settings are used).")] = None,
@@ -141,7 +142,7 @@ def train(
                 epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, weight_decay=weight_decay,
                 schedule=schedule, warmup=warmup, label_smoothing=label_smoothing, augment=augment, clip_grad=clip_grad,
                 patience=patience, class_weights=class_weights, val_split=val_split, seed=seed, device=device,
-                workers=workers, img_size=parse_size(img_size), clip_len=clip_len, frame_stride=frame_stride, val_clips=val_clips,
+                workers=workers, load=load, img_size=parse_size(img_size), clip_len=clip_len, frame_stride=frame_stride, val_clips=val_clips,
                 cache=str(cache) if cache else None, amp=amp, compile=compile_cnn,
             )
             with TrainProgress(out, err) as progress:

@@ -46,7 +46,7 @@ class TrainProgress:
             h, w = info["img_size"]
             self.err.print(
                 f"run [bold]{info['run_dir']}[/]  device {info['device']}  {info['params']:,} parameters  "
-                f"{info['train_size']} train / {info['val_size']} val {info['kind']}s  {len(info['classes'])} classes  "
+                f"{info['train_size']} train ({info['loading']}) / {info['val_size']} val {info['kind']}s  {len(info['classes'])} classes  "
                 f"{info['channels']}x{h}x{w}",
                 highlight=False,
             )

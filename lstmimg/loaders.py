@@ -1,0 +1,136 @@
+"""Training sets read per batch by DataLoader worker processes, instead of being held decoded.
+
+A streamed set keeps one DataLoader for the whole run, its workers alive between epochs
+(``persistent_workers``); each epoch hands it that epoch's batches (``EpochBatches``). The workers
+decode (and, for videos, cut the clips) ``prefetch_factor`` batches ahead while the main process
+trains; with ``workers=0`` the main process decodes. Every random draw is made in the main process, so
+a streamed set gives the same batches as the same set held in memory. Unreadable files are dropped from
+their batch and listed in ``skipped``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterator, Optional
+
+import torch
+
+from lstmimg import clips as V
+from lstmimg import data as D
+from lstmimg.errors import LstmimgError
+
+
+def default_workers() -> int:
+    """Worker processes when ``--workers`` is not given: one per core, up to 4."""
+    return min(4, os.cpu_count() or 1)
+
+
+class EpochBatches:
+    """A batch sampler whose batches are set anew each epoch, so one DataLoader serves the whole run."""
+
+    def __init__(self):
+        self.batches: list[list] = []
+
+    def __iter__(self):
+        return iter(self.batches)
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+
+class Streamed:
+    """A training set read per batch: ``dataset[item]`` gives ``(sample, label, unreadable path or
+    None, truncated path or None)``; ``labels`` are every file's label, ``skipped`` and ``truncated``
+    fill in as the files are met. Nothing here refers back to it from the dataset, so when the set is
+    dropped its workers shut down at once."""
+
+    def __init__(self, dataset: torch.utils.data.Dataset, labels: list[int], workers: Optional[int]):
+        self.dataset = dataset
+        self.labels = torch.tensor(labels, dtype=torch.long)
+        self.workers = default_workers() if workers is None else workers
+        self.skipped: list[Path] = []
+        self.truncated: list[Path] = []
+        self.pin = False  # page-locked batches, for copies to a GPU that overlap compute
+        self._sampler = EpochBatches()
+        self._loader: Optional[torch.utils.data.DataLoader] = None
+
+    def batches(self, items: list[list]) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Decoded ``(samples, labels)`` for each batch of ``items`` (what ``dataset[...]`` takes), in
+        order; a batch left with fewer than two readable samples is dropped."""
+        self._sampler.batches = items
+        if self._loader is None:
+            self._loader = torch.utils.data.DataLoader(
+                self.dataset, batch_sampler=self._sampler, num_workers=self.workers, collate_fn=_collate, pin_memory=self.pin,
+                persistent_workers=self.workers > 0, prefetch_factor=2 if self.workers else None,
+                generator=torch.Generator().manual_seed(0),  # its workers' seeds: not drawn from the global RNG dropout uses
+            )
+        for samples, labels, bad, truncated in self._loader:
+            self.skipped += [p for p in bad if p not in self.skipped]
+            self.truncated += [p for p in truncated if p not in self.truncated]
+            if len(labels) > 1:
+                yield samples, labels
+
+    def close(self) -> None:
+        """Stop the worker processes (dropping the set does the same)."""
+        self._loader = None
+
+
+def _collate(items):
+    good = [(x, y) for x, y, _, _ in items if x is not None]
+    bad = [p for x, _, p, _ in items if x is None]
+    truncated = [t for x, _, _, t in items if x is not None and t is not None]
+    if not good:
+        return torch.empty(0, dtype=torch.uint8), torch.empty(0, dtype=torch.long), bad, truncated
+    return torch.stack([x for x, _ in good]), torch.tensor([y for _, y in good]), bad, truncated
+
+
+class ImageFiles(torch.utils.data.Dataset):
+    """Images decoded one by one: item ``i`` is file ``i`` of ``split``, uint8 ``(C, H, W)``."""
+
+    def __init__(self, split: D.Split, channels: int, size: tuple[int, int]):
+        self.split, self.channels, self.size = split, channels, size
+
+    def __len__(self) -> int:
+        return len(self.split.paths)
+
+    def __getitem__(self, i: int):
+        path, label = self.split.paths[i], self.split.labels[i]
+        try:
+            return torch.from_numpy(D.load_image(path, self.channels, self.size)), label, None, None
+        except LstmimgError:
+            return None, label, path, None
+
+
+class VideoClips(torch.utils.data.Dataset):
+    """Clips cut from videos decoded one by one, through the frame cache when given (then only a clip's
+    frames are read, from a memory-mapped entry). Item ``(i, draw)`` is the clip of ``clip_len`` frames
+    every ``stride`` of video ``i`` that starts where the draw puts it (``clips.clip_start``), uint8
+    ``(T, 3, H, W)``: the clip ``clips.random_clips`` cuts from the same video held in memory."""
+
+    def __init__(self, split: D.Split, size: tuple[int, int], clip_len: int, stride: int, cache: Optional[str]):
+        self.split, self.size, self.clip_len, self.stride, self.cache = split, size, clip_len, stride, cache
+
+    def __len__(self) -> int:
+        return len(self.split.paths)
+
+    def __getitem__(self, item: tuple[int, float]):
+        i, draw = item
+        path, label = self.split.paths[i], self.split.labels[i]
+        try:
+            frames, truncated = V.decode_cached(path, self.size, self.cache, mmap=True)  # (T, H, W, 3)
+        except LstmimgError:
+            return None, label, path, None
+        start = V.clip_start(draw, len(frames), self.clip_len, self.stride)
+        clip = frames[V.clip_indices(start, self.clip_len, self.stride, len(frames)).numpy()]  # (clip_len, H, W, 3)
+        return torch.from_numpy(clip).permute(0, 3, 1, 2), label, None, path if truncated else None
+
+
+def stream_images(split: D.Split, channels: int, size: tuple[int, int], workers: Optional[int]) -> Streamed:
+    """``split``'s images, decoded per batch; items are file indices."""
+    return Streamed(ImageFiles(split, channels, size), split.labels, workers)
+
+
+def stream_clips(split: D.Split, size: tuple[int, int], clip_len: int, stride: int, cache: Optional[str], workers: Optional[int]) -> Streamed:
+    """Clips of ``split``'s videos, decoded per batch; items are ``(video index, draw)``."""
+    return Streamed(VideoClips(split, size, clip_len, stride, cache), split.labels, workers)
