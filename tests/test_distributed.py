@@ -64,3 +64,27 @@ def test_interrupted_two_process_run_resumes_on_one(bars, tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     summary = json.loads((run / "summary.json").read_text())
     assert summary["epochs"] == 300 and summary["processes"] == 1
+
+
+@pytest.mark.slow
+def test_two_nodes_meet_through_c10d_rendezvous(bars, tmp_path):
+    """The README's multi-machine command, both "machines" on this one: one torchrun per node, the
+    same rendezvous endpoint; node ranks are agreed at rendezvous, one run folder is written. Each
+    process streams its share through its own DataLoader worker."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    run = tmp_path / "run"
+    cmd = [
+        sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--nproc_per_node", "1", "--rdzv-backend", "c10d",
+        "--rdzv-endpoint", f"127.0.0.1:{port}", "--rdzv-id", "test", "-m", "lstmimg", "train", str(bars), "--epochs", "2", "--hidden", "16", "--load", "stream", "--workers", "1", "--out", str(run),
+    ]
+    nodes = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path) for _ in range(2)]
+    outputs = [node.communicate(timeout=300) for node in nodes]
+    assert [node.returncode for node in nodes] == [0, 0], outputs[0][1][-2000:] + outputs[1][1][-2000:]
+    assert sum(out.count("training summary") for out, _ in outputs) == 1  # one node's rank 0 reports
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["processes"] == 2 and summary["epochs"] == 2
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name != "bars") == ["run"]
