@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # GPU check: on a CUDA machine, train the default image and video models with and without AMP for a
-# few hundred steps, run `lstmimg bench --device cuda`, and print one table. Needs the package
+# few hundred steps, run `lstmimg bench --device cuda` and benchmarks/lstm_peak.py (the fraction of the
+# GPU's peak the LSTM reaches), and print one table. Needs the package
 # installed (pip install .) and a CUDA GPU; writes to ${OUT:-./gpu_check}.
 #   bash scripts/gpu_check.sh
 set -euo pipefail
@@ -15,6 +16,8 @@ for amp in amp no-amp; do
   lstmimg train "$CLIPS" --device cuda --"$amp" --epochs 60 --out "$OUT/video-$amp" --exist-ok > "$OUT/video-$amp.log" 2>&1
 done
 lstmimg bench --device cuda --skip startup --json "$OUT/bench_cuda.json" | tee "$OUT/bench_cuda.txt"
+# the fused LSTM's TFLOP/s against the GPU's own measured matmul peak, fp32 and bf16
+python "$(dirname "$0")/../benchmarks/lstm_peak.py" --device cuda --json "$OUT/lstm_peak.json" | tee "$OUT/lstm_peak.txt"
 python - "$OUT" <<'PY'
 import csv, json, sys
 from pathlib import Path

@@ -1,0 +1,128 @@
+"""Data loading: images/s with 0, 1, 2 DataLoader workers, and video epochs with and without the frame cache.
+
+    python benchmarks/data_loading.py            # writes benchmarks/results/data_loading.json
+
+Images (the bundled digits' 4,000 training PNGs): one pass of the streamed training set (decoding only,
+no model) with 0, 1 and 2 worker processes, against decoding the set into memory; then two training
+epochs of the default model each way (the second epoch's time and its wait for data).
+
+Videos (the bundled clips, 3 epochs of the default model): held in memory; streamed without a cache
+(every epoch decodes every video); streamed with a cold frame cache (the first epoch decodes and fills
+it, later epochs read memory-mapped entries); with 2 workers and with none. Then the decoding of all
+clips at the start of a run, without and from a warm cache, and the data pipeline alone: clips/s when
+cutting one clip per training video, without a cache and from a warm one.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from lstmimg import clips as V
+from lstmimg import data as D
+from lstmimg import loaders as L
+from lstmimg.config import TrainConfig
+from lstmimg.engine import fit
+from lstmimg.sample import sample_data_dir
+
+
+def epochs(run: Path) -> list[dict]:
+    with open(run / "metrics.csv") as f:
+        return [{"seconds": float(r["seconds"]), "data_seconds": float(r["data_seconds"])} for r in csv.DictReader(f)]
+
+
+def image_rates(work: Path) -> dict:
+    split = D.split_folder(sample_data_dir() / "digits")["train"]
+    order = torch.randperm(len(split.paths), generator=torch.Generator().manual_seed(0))
+    batches = [b.tolist() for b in order.split(64)]
+    out = {"images": len(split.paths)}
+    D.decode_split(split, 1, (28, 28))  # files into the page cache first, for every way alike
+    t0 = time.perf_counter()
+    D.decode_split(split, 1, (28, 28))
+    out["decode_into_memory_img_per_s"] = round(len(split.paths) / (time.perf_counter() - t0), 1)
+    for workers in (0, 1, 2):
+        data = L.stream_images(split, 1, (28, 28), workers)
+        rates = []
+        for _ in range(3):  # the first pass starts the workers; they stay for the next
+            t0 = time.perf_counter()
+            seen = sum(len(y) for _, y in data.batches(batches))
+            rates.append(seen / (time.perf_counter() - t0))
+        data.close()
+        out[f"stream_{workers}_workers_img_per_s"] = [round(r, 1) for r in rates]
+    for name, cfg in (("memory", {"load": "memory"}), *((f"stream_{w}_workers", {"load": "stream", "workers": w}) for w in (0, 1, 2))):
+        fit(sample_data_dir() / "digits", None, TrainConfig(epochs=2, **cfg), out=work / f"img_{name}")
+        out[f"train_{name}_epoch2"] = epochs(work / f"img_{name}")[1]
+    return out
+
+
+def video_epochs(work: Path) -> dict:
+    data = sample_data_dir() / "clips"
+    out = {}
+    runs = {
+        "memory": {"load": "memory"},
+        "stream_2_workers_no_cache": {"load": "stream", "workers": 2},
+        "stream_2_workers_cache": {"load": "stream", "workers": 2, "cache": str(work / "cache2")},
+        "stream_0_workers_no_cache": {"load": "stream", "workers": 0},
+        "stream_0_workers_cache": {"load": "stream", "workers": 0, "cache": str(work / "cache0")},
+    }
+    for name, cfg in runs.items():
+        t0 = time.perf_counter()
+        summary = fit(data, None, TrainConfig(epochs=3, **cfg), out=work / f"vid_{name}")
+        out[name] = {"wall_s": round(time.perf_counter() - t0, 2), "epochs": epochs(work / f"vid_{name}"), "val_accuracy": summary["val_accuracy"]}
+    for workers in (2, 0):
+        plain = statistics.median(e["seconds"] for e in out[f"stream_{workers}_workers_no_cache"]["epochs"][1:])
+        cached = statistics.median(e["seconds"] for e in out[f"stream_{workers}_workers_cache"]["epochs"][1:])
+        plain_data = statistics.median(e["data_seconds"] for e in out[f"stream_{workers}_workers_no_cache"]["epochs"][1:])
+        cached_data = statistics.median(e["data_seconds"] for e in out[f"stream_{workers}_workers_cache"]["epochs"][1:])
+        out[f"speedup_epochs_2_3_{workers}_workers"] = {"epoch": round(plain / cached, 2), "data_wait": round(plain_data / max(cached_data, 1e-3), 2)}
+    splits = D.split_folder(data, extensions=D.VIDEO_EXTENSIONS)
+    size = V.infer_video_size(splits["train"].paths)
+    train = splits["train"]
+    draws = torch.rand(len(train.paths), generator=torch.Generator().manual_seed(0)).tolist()
+    batches = [[(i, draws[i]) for i in b.tolist()] for b in torch.randperm(len(train.paths), generator=torch.Generator().manual_seed(0)).split(64)]
+    V.decode_videos(train, size, cache=work / "cache_clips")  # a warm cache for the runs that use one
+    for workers in (0, 2):  # the data pipeline alone: one pass cuts one clip per training video
+        for name, cache in (("no_cache", None), ("warm_cache", work / "cache_clips")):
+            stream = L.stream_clips(train, size, TrainConfig.clip_len, TrainConfig.frame_stride, cache, workers)
+            rates = []
+            for _ in range(3):
+                t0 = time.perf_counter()
+                seen = sum(len(y) for _, y in stream.batches(batches))
+                rates.append(seen / (time.perf_counter() - t0))
+            stream.close()
+            out[f"clips_{workers}_workers_{name}_per_s"] = [round(r, 1) for r in rates]
+        plain, cached = (statistics.median(out[f"clips_{workers}_workers_{n}_per_s"]) for n in ("no_cache", "warm_cache"))
+        out[f"speedup_pipeline_{workers}_workers"] = round(cached / plain, 2)
+
+    def load(cache) -> float:
+        t0 = time.perf_counter()
+        for split in splits.values():
+            V.decode_videos(split, size, cache=cache)
+        return time.perf_counter() - t0
+
+    no_cache = statistics.median(load(None) for _ in range(3))
+    load(work / "cache_load")
+    warm = statistics.median(load(work / "cache_load") for _ in range(3))
+    out["decode_all_clips"] = {"no_cache_s": round(no_cache, 3), "warm_cache_s": round(warm, 3), "speedup": round(no_cache / warm, 2)}
+    return out
+
+
+def main() -> None:
+    work = Path(tempfile.mkdtemp())
+    try:
+        result = {"torch_threads": torch.get_num_threads(), "images": image_rates(work), "videos": video_epochs(work)}
+    finally:
+        shutil.rmtree(work)
+    print(json.dumps(result, indent=2))
+    (Path(__file__).parent / "results" / "data_loading.json").write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
