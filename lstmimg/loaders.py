@@ -22,8 +22,10 @@ from lstmimg.errors import LstmimgError
 
 
 def default_workers() -> int:
-    """Worker processes when ``--workers`` is not given: one per core, up to 4."""
-    return min(4, os.cpu_count() or 1)
+    """Worker processes when ``--workers`` is not given: one per core, up to 4, the cores shared among
+    the training processes on this machine (torchrun's ``LOCAL_WORLD_SIZE``)."""
+    local_world = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+    return max(1, min(4, (os.cpu_count() or 1) // local_world))
 
 
 class EpochBatches:
@@ -42,8 +44,8 @@ class EpochBatches:
 class Streamed:
     """A training set read per batch: ``dataset[item]`` gives ``(sample, label, unreadable path or
     None, truncated path or None)``; ``labels`` are every file's label, ``skipped`` and ``truncated``
-    fill in as the files are met. Nothing here refers back to it from the dataset, so when the set is
-    dropped its workers shut down at once."""
+    fill in as the files are met. The dataset holds no reference back to the loader, so dropping the
+    set (or ``close``) stops its workers at once."""
 
     def __init__(self, dataset: torch.utils.data.Dataset, labels: list[int], workers: Optional[int]):
         self.dataset = dataset

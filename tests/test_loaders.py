@@ -89,3 +89,13 @@ def test_streamed_images_with_no_workers_decode_in_this_process(bars, tmp_path):
     fit(bars, ModelConfig(**TINY_MODEL), TrainConfig(epochs=2, batch_size=16, load="memory"), out=tmp_path / "memory")
     fit(bars, ModelConfig(**TINY_MODEL), TrainConfig(epochs=2, batch_size=16, load="stream", workers=0), out=tmp_path / "w0")
     assert metrics(tmp_path / "w0") == metrics(tmp_path / "memory")
+
+
+def test_default_workers_share_the_cores_among_local_processes(monkeypatch):
+    monkeypatch.setattr(os, "cpu_count", lambda: 16)
+    monkeypatch.delenv("LOCAL_WORLD_SIZE", raising=False)
+    assert L.default_workers() == 4
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "8")
+    assert L.default_workers() == 2
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "32")
+    assert L.default_workers() == 1
