@@ -105,10 +105,14 @@ class ImageFiles(torch.utils.data.Dataset):
 
 
 class VideoClips(torch.utils.data.Dataset):
-    """Clips cut from videos decoded one by one, through the frame cache when given (then only a clip's
-    frames are read, from a memory-mapped entry). Item ``(i, draw)`` is the clip of ``clip_len`` frames
-    every ``stride`` of video ``i`` that starts where the draw puts it (``clips.clip_start``), uint8
-    ``(T, 3, H, W)``: the clip ``clips.random_clips`` cuts from the same video held in memory."""
+    """Clips cut from videos one by one. Item ``(i, draw)`` is the clip of ``clip_len`` frames every
+    ``stride`` of video ``i`` that starts where the draw puts it (``clips.clip_start``), uint8
+    ``(T, 3, H, W)``: the clip ``clips.random_clips`` cuts from the same video held in memory.
+
+    With a frame cache, the first epoch decodes each video whole into it, and later ones read only the
+    clip's frames from the memory-mapped entry. Without one, a video is decoded only up to the clip's
+    last frame and only the clip's frames are converted (``video.read_frames``), placed by the frame
+    count in the file's header; a file whose header has no count, or that ends early, is decoded whole."""
 
     def __init__(self, split: D.Split, size: tuple[int, int], clip_len: int, stride: int, cache: Optional[str]):
         self.split, self.size, self.clip_len, self.stride, self.cache = split, size, clip_len, stride, cache
@@ -119,6 +123,16 @@ class VideoClips(torch.utils.data.Dataset):
     def __getitem__(self, item: tuple[int, float]):
         i, draw = item
         path, label = self.split.paths[i], self.split.labels[i]
+        if self.cache is None:
+            from lstmimg.video import read_frames  # OpenCV only where videos are read
+
+            def picked(length: int) -> list[int]:
+                return V.clip_indices(V.clip_start(draw, length, self.clip_len, self.stride), self.clip_len, self.stride, length).tolist()
+
+            try:
+                return torch.from_numpy(read_frames(path, picked, self.size)).permute(0, 3, 1, 2), label, None, None
+            except LstmimgError:
+                pass  # no frame count, ends early, or unreadable: decoded whole below, which tells them apart
         try:
             frames, truncated = V.decode_cached(path, self.size, self.cache, mmap=True)  # (T, H, W, 3)
         except LstmimgError:

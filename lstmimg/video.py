@@ -15,7 +15,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Callable, Iterator, Optional, Sequence
 
 os.environ.setdefault("OPENCV_LOG_LEVEL", "OFF")  # our own messages say what went wrong, once
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
@@ -206,6 +206,33 @@ def read_video(path: str | Path, size: Optional[tuple[int, int]] = None, stride:
     with FrameReader(path, size=size, stride=stride) as reader:
         frames = [f.rgb for f in reader]
     return np.stack(frames), reader
+
+
+def read_frames(path: str | Path, pick: Callable[[int], Sequence[int]], size: Optional[tuple[int, int]] = None) -> np.ndarray:
+    """Only some frames of a file, ``(len(picked), H, W, 3)``: ``pick(frame_count)``, given the count
+    from the container's header, names them (ascending, repeats allowed). Frames up to the last one
+    named are decoded, but only the named ones are converted and resized, and none after them are read.
+    Raises LstmimgError when the file cannot be opened, its header has no frame count, or it ends
+    before a frame named (then ``read_video`` decodes what there is)."""
+    cap, info = open_video(path)
+    try:
+        if info.frame_count <= 0:
+            raise LstmimgError(f"{path}: no frame count in its header")
+        picked = list(pick(info.frame_count))
+        wanted, found = set(picked), {}
+        for index in range(max(picked) + 1):
+            if not cap.grab():
+                break
+            if index in wanted:
+                ok, bgr = cap.retrieve()
+                if not ok or bgr is None:
+                    break
+                found[index] = to_rgb(bgr, size)
+        if len(found) < len(wanted):
+            raise LstmimgError(f"{path}: ended before frame {max(picked)} of the {info.frame_count} its header claims")
+        return np.stack([found[i] for i in picked])
+    finally:
+        cap.release()
 
 
 def probe_size(path: str | Path) -> tuple[int, int]:

@@ -42,6 +42,24 @@ def test_short_clip(tmp_path):
     assert frames.shape[0] == 1
 
 
+def test_read_frames_reads_only_the_frames_picked(tmp_path):
+    from lstmimg.video import read_frames
+
+    rng = np.random.default_rng(3)
+    path = write_clip(tmp_path / "v.avi", [rng.integers(0, 255, (24, 32), dtype=np.uint8) for _ in range(20)])
+    whole, _ = read_video(path, (12, 16))
+    counts = []
+    picked = read_frames(path, lambda n: counts.append(n) or [3, 5, 5, 19], (12, 16))
+    assert counts == [20] and picked.shape == (4, 12, 16, 3)
+    assert np.array_equal(picked, whole[[3, 5, 5, 19]])
+    with pytest.raises(LstmimgError, match="v.avi: ended before frame 25 of the 20 its header claims"):
+        read_frames(path, lambda n: [0, 25])
+    cut = tmp_path / "cut.avi"
+    cut.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(LstmimgError, match="cut.avi: ended before frame 19"):
+        read_frames(cut, lambda n: [n - 1])
+
+
 def test_truncated_file_yields_the_frames_that_decode(tmp_path):
     rng = np.random.default_rng(0)
     full = write_clip(tmp_path / "full.avi", [rng.integers(0, 255, (48, 64), dtype=np.uint8) for _ in range(30)])
