@@ -10,7 +10,9 @@ Videos (the bundled clips, 3 epochs of the default model): held in memory; strea
 (every epoch decodes every video); streamed with a cold frame cache (the first epoch decodes and fills
 it, later epochs read memory-mapped entries); with 2 workers and with none. Then the decoding of all
 clips at the start of a run, without and from a warm cache, and the data pipeline alone: clips/s when
-cutting one clip per training video, without a cache and from a warm one.
+cutting one clip per training video, without a cache and from a warm one. Last, on longer videos (10 s,
+320x240), the three ways a streamed clip can be read: decoding the video whole, decoding only up to the
+clip, and from a warm cache; and training epochs on them with and without the cache.
 """
 
 from __future__ import annotations
@@ -114,10 +116,68 @@ def video_epochs(work: Path) -> dict:
     return out
 
 
+def long_videos(work: Path, per_class: int = 12, frames: int = 300) -> dict:
+    """Longer videos: 10-s 320x240 mp4v clips of a bar sliding left or right, ``per_class`` per class
+    for training and a third of that for val. First the three ways a streamed clip can be read, in this
+    process: decoding the video whole (what a cold cache does), decoding only up to the clip (no cache),
+    and from a warm cache; then 3 training epochs streamed with 2 workers, without and with the cache,
+    at the bundled clips' 32x32 frames (so that decoding, not the model, is most of an epoch)."""
+    import cv2
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    root = work / "long"
+    for split, count in (("train", per_class), ("val", max(2, per_class // 3))):
+        for name, direction in (("left", -1), ("right", 1)):
+            folder = root / split / name
+            folder.mkdir(parents=True)
+            for k in range(count):
+                writer = cv2.VideoWriter(str(folder / f"{k:02d}.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), 30, (320, 240))
+                offset = int(rng.integers(0, 300))
+                for t in range(frames):
+                    frame = rng.integers(0, 40, (240, 320, 3), dtype=np.uint8)
+                    x = (offset + direction * 3 * t) % 300
+                    frame[:, x : x + 20] = 255
+                    writer.write(frame)
+                writer.release()
+    split = D.split_folder(root, extensions=D.VIDEO_EXTENSIONS)["train"]
+    count, size = len(split.paths), V.infer_video_size(split.paths)
+    clip_len, stride = TrainConfig.clip_len, TrainConfig.frame_stride
+    draws = torch.rand(count, generator=torch.Generator().manual_seed(1)).tolist()
+    cache = work / "long_cache"
+    V.decode_videos(split, size, cache=cache)
+
+    def whole(i):
+        frames, _ = V.decode_cached(split.paths[i], size, None)
+        start = V.clip_start(draws[i], len(frames), clip_len, stride)
+        return frames[V.clip_indices(start, clip_len, stride, len(frames)).numpy()]
+
+    ways = {"decode_whole": whole, "read_up_to_clip": L.VideoClips(split, size, clip_len, stride, None).__getitem__,
+            "warm_cache": L.VideoClips(split, size, clip_len, stride, str(cache)).__getitem__}
+    out = {"train_videos": count, "frames": frames, "source": "320x240 mp4v", "size": list(size)}
+    for name, fn in ways.items():
+        args = (lambda i: i) if name == "decode_whole" else (lambda i: (i, draws[i]))
+        rates = []
+        for _ in range(3):
+            t0 = time.perf_counter()
+            for i in range(count):
+                fn(args(i))
+            rates.append(count / (time.perf_counter() - t0))
+        out[f"{name}_clips_per_s"] = [round(r, 1) for r in rates]
+    for name in ("read_up_to_clip", "warm_cache"):
+        out[f"{name}_vs_decode_whole"] = round(statistics.median(out[f"{name}_clips_per_s"]) / statistics.median(out["decode_whole_clips_per_s"]), 2)
+    for name, extra in (("no_cache", {}), ("cache", {"cache": str(work / "long_fill_cache")})):
+        fit(root, None, TrainConfig(epochs=3, batch_size=8, img_size=(32, 32), load="stream", workers=2, **extra), out=work / f"long_run_{name}")
+        out[f"train_{name}_epochs"] = epochs(work / f"long_run_{name}")
+    plain, cached = (statistics.median(e["seconds"] for e in out[f"train_{n}_epochs"][1:]) for n in ("no_cache", "cache"))
+    out["speedup_epochs_2_3"] = round(plain / cached, 2)
+    return out
+
+
 def main() -> None:
     work = Path(tempfile.mkdtemp())
     try:
-        result = {"torch_threads": torch.get_num_threads(), "images": image_rates(work), "videos": video_epochs(work)}
+        result = {"torch_threads": torch.get_num_threads(), "images": image_rates(work), "videos": video_epochs(work), "long_videos": long_videos(work)}
     finally:
         shutil.rmtree(work)
     print(json.dumps(result, indent=2))
