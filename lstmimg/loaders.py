@@ -123,11 +123,12 @@ class VideoClips(torch.utils.data.Dataset):
     def __getitem__(self, item: tuple[int, float]):
         i, draw = item
         path, label = self.split.paths[i], self.split.labels[i]
+
+        def picked(length: int) -> list[int]:  # the clip's frame numbers in a video of that length
+            return V.clip_indices(V.clip_start(draw, length, self.clip_len, self.stride), self.clip_len, self.stride, length).tolist()
+
         if self.cache is None:
             from lstmimg.video import read_frames  # OpenCV only where videos are read
-
-            def picked(length: int) -> list[int]:
-                return V.clip_indices(V.clip_start(draw, length, self.clip_len, self.stride), self.clip_len, self.stride, length).tolist()
 
             try:
                 return torch.from_numpy(read_frames(path, picked, self.size)).permute(0, 3, 1, 2), label, None, None
@@ -137,8 +138,7 @@ class VideoClips(torch.utils.data.Dataset):
             frames, truncated = V.decode_cached(path, self.size, self.cache, mmap=True)  # (T, H, W, 3)
         except LstmimgError:
             return None, label, path, None
-        start = V.clip_start(draw, len(frames), self.clip_len, self.stride)
-        clip = frames[V.clip_indices(start, self.clip_len, self.stride, len(frames)).numpy()]  # (clip_len, H, W, 3)
+        clip = frames[picked(len(frames))]  # (clip_len, H, W, 3), only these frames read from a mapped entry
         return torch.from_numpy(clip).permute(0, 3, 1, 2), label, None, path if truncated else None
 
 
