@@ -40,6 +40,16 @@ def epochs(run: Path) -> list[dict]:
         return [{"seconds": float(r["seconds"]), "data_seconds": float(r["data_seconds"])} for r in csv.DictReader(f)]
 
 
+def rates(one_pass, passes: int = 3) -> list[float]:
+    """Items per second of each of ``passes`` calls of ``one_pass`` (which returns how many it read)."""
+    out = []
+    for _ in range(passes):
+        t0 = time.perf_counter()
+        count = one_pass()
+        out.append(round(count / (time.perf_counter() - t0), 1))
+    return out
+
+
 def image_rates(work: Path) -> dict:
     split = D.split_folder(sample_data_dir() / "digits")["train"]
     order = torch.randperm(len(split.paths), generator=torch.Generator().manual_seed(0))
@@ -51,13 +61,9 @@ def image_rates(work: Path) -> dict:
     out["decode_into_memory_img_per_s"] = round(len(split.paths) / (time.perf_counter() - t0), 1)
     for workers in (0, 1, 2):
         data = L.stream_images(split, 1, (28, 28), workers)
-        rates = []
-        for _ in range(3):  # the first pass starts the workers; they stay for the next
-            t0 = time.perf_counter()
-            seen = sum(len(y) for _, y in data.batches(batches))
-            rates.append(seen / (time.perf_counter() - t0))
+        # the first pass starts the workers; they stay for the next
+        out[f"stream_{workers}_workers_img_per_s"] = rates(lambda data=data: sum(len(y) for _, y in data.batches(batches)))
         data.close()
-        out[f"stream_{workers}_workers_img_per_s"] = [round(r, 1) for r in rates]
     for name, cfg in (("memory", {"load": "memory"}), *((f"stream_{w}_workers", {"load": "stream", "workers": w}) for w in (0, 1, 2))):
         fit(sample_data_dir() / "digits", None, TrainConfig(epochs=2, **cfg), out=work / f"img_{name}")
         out[f"train_{name}_epoch2"] = epochs(work / f"img_{name}")[1]
@@ -93,13 +99,8 @@ def video_epochs(work: Path) -> dict:
     for workers in (0, 2):  # the data pipeline alone: one pass cuts one clip per training video
         for name, cache in (("no_cache", None), ("warm_cache", work / "cache_clips")):
             stream = L.stream_clips(train, size, TrainConfig.clip_len, TrainConfig.frame_stride, cache, workers)
-            rates = []
-            for _ in range(3):
-                t0 = time.perf_counter()
-                seen = sum(len(y) for _, y in stream.batches(batches))
-                rates.append(seen / (time.perf_counter() - t0))
+            out[f"clips_{workers}_workers_{name}_per_s"] = rates(lambda stream=stream: sum(len(y) for _, y in stream.batches(batches)))
             stream.close()
-            out[f"clips_{workers}_workers_{name}_per_s"] = [round(r, 1) for r in rates]
         plain, cached = (statistics.median(out[f"clips_{workers}_workers_{n}_per_s"]) for n in ("no_cache", "warm_cache"))
         out[f"speedup_pipeline_{workers}_workers"] = round(cached / plain, 2)
 
@@ -156,14 +157,8 @@ def long_videos(work: Path, per_class: int = 12, frames: int = 300) -> dict:
             "warm_cache": L.VideoClips(split, size, clip_len, stride, str(cache)).__getitem__}
     out = {"train_videos": count, "frames": frames, "source": "320x240 mp4v", "size": list(size)}
     for name, fn in ways.items():
-        args = (lambda i: i) if name == "decode_whole" else (lambda i: (i, draws[i]))
-        rates = []
-        for _ in range(3):
-            t0 = time.perf_counter()
-            for i in range(count):
-                fn(args(i))
-            rates.append(count / (time.perf_counter() - t0))
-        out[f"{name}_clips_per_s"] = [round(r, 1) for r in rates]
+        items = list(range(count)) if name == "decode_whole" else [(i, draws[i]) for i in range(count)]
+        out[f"{name}_clips_per_s"] = rates(lambda fn=fn, items=items: [fn(item) for item in items] and len(items))
     for name in ("read_up_to_clip", "warm_cache"):
         out[f"{name}_vs_decode_whole"] = round(statistics.median(out[f"{name}_clips_per_s"]) / statistics.median(out["decode_whole_clips_per_s"]), 2)
     for name, extra in (("no_cache", {}), ("cache", {"cache": str(work / "long_fill_cache")})):
