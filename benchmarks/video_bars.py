@@ -1,6 +1,6 @@
 """The video quality bars, measured side by side on this machine.
 
-    pip install '.[bench]' && python benchmarks/video_bars.py [--skip-train] [--skip-speed] [--skip-memory] [--runs 5]
+    pip install '.[benchmarks]' && python benchmarks/video_bars.py [--skip-train] [--skip-speed] [--skip-memory] [--runs 5]
 
 1. `fit` on the bundled clips with defaults: video accuracy, clip accuracy, seconds; and the same with
    frames shuffled in time (a model blind to order).

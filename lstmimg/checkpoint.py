@@ -20,7 +20,6 @@ import pickle
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
 
 import torch
 from torch import nn
@@ -113,7 +112,7 @@ def read_payload(path: Path) -> dict:
         if unsafe:  # the file asks to import something: the way a pickle runs code
             raise LstmimgError(f"{path}: refused to load: it would run code ({unsafe[0][:160]})") from None
         raise LstmimgError(f"{path}: not a readable checkpoint (corrupt, truncated or another format)") from None
-    except Exception:  # noqa: BLE001 - torch.load raises many types on damaged files; all mean the same
+    except Exception:
         raise LstmimgError(f"{path}: not a readable checkpoint (corrupt, truncated or another format)") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise LstmimgError(f"{path}: not an lstmimg checkpoint")
@@ -129,7 +128,7 @@ def load_state_dict_file(path: str | Path) -> dict:
         raise LstmimgError(f"{path}: no such weights file")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception:  # noqa: BLE001 - any failure means the same thing to the user
+    except Exception:
         raise LstmimgError(f"{path}: not a readable state dict file") from None
     if isinstance(state, dict) and "state_dict" in state:
         state = state["state_dict"]
@@ -138,7 +137,7 @@ def load_state_dict_file(path: str | Path) -> dict:
     return state
 
 
-def load_checkpoint(path: str | Path, kind: Optional[str] = None) -> Checkpoint:
+def load_checkpoint(path: str | Path, kind: str | None = None) -> Checkpoint:
     """Load a checkpoint file (or a run folder's best checkpoint) and rebuild its model in eval mode.
 
     ``kind`` ("image" or "video"), when given, must match the checkpoint's.
@@ -172,7 +171,7 @@ def checkpoint_path(path: Path) -> Path:
     return path
 
 
-def new_run_dir(out: Optional[str | Path] = None, base: Path = RUNS_DIR, name: str = "exp", exist_ok: bool = False) -> Path:
+def new_run_dir(out: str | Path | None = None, base: Path = RUNS_DIR, name: str = "exp", exist_ok: bool = False) -> Path:
     """``out`` exactly when given (it must not hold a run already, unless ``exist_ok``), else the next
     free ``base/exp``, ``exp2``, ``exp3``, ... Never reuses a folder that holds a run unless asked."""
     if out is not None:
@@ -194,7 +193,7 @@ def new_run_dir(out: Optional[str | Path] = None, base: Path = RUNS_DIR, name: s
             n += 1
 
 
-def latest_run(kind: str, base: Path = RUNS_DIR) -> Optional[Path]:
+def latest_run(kind: str, base: Path = RUNS_DIR) -> Path | None:
     """The newest run folder under ``base`` holding a ``best.pt`` of this kind, by modification time."""
     if not base.is_dir():
         return None
@@ -209,7 +208,7 @@ def latest_run(kind: str, base: Path = RUNS_DIR) -> Optional[Path]:
     return None
 
 
-def resolve_model(source: Optional[str | Path], kind: str = "image") -> tuple[Path, str]:
+def resolve_model(source: str | Path | None, kind: str = "image") -> tuple[Path, str]:
     """Which checkpoint to use, and why: ``source`` when given, else the newest run of this kind under
     ./runs/train, else the model that ships with the package."""
     if source is not None:

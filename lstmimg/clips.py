@@ -9,9 +9,9 @@ shorter than a clip repeats its last frame.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional, Sequence
 
 import numpy as np
 import torch
@@ -65,7 +65,7 @@ def cache_key(path: Path, size: tuple[int, int]) -> str:
     return f"{digest.hexdigest()[:32]}-{size[0]}x{size[1]}-rgb-v2"
 
 
-def decode_cached(path: Path, size: tuple[int, int], cache: Optional[str | Path], mmap: bool = False) -> tuple[np.ndarray, bool]:
+def decode_cached(path: Path, size: tuple[int, int], cache: str | Path | None, mmap: bool = False) -> tuple[np.ndarray, bool]:
     """Frames ``(T, H, W, 3)`` of ``path`` and whether it was truncated, from the frame cache when it
     holds them; else decoded, and stored there. An entry is one ``.npy`` file (``KEY.npy``, or
     ``KEY.truncated.npy``), so ``mmap`` can map it and read only the frames a clip needs. Entries are
@@ -116,9 +116,9 @@ def decoded_bytes(paths: Sequence[Path], size: tuple[int, int], samples: int = 2
 def decode_videos(
     split: Split,
     size: tuple[int, int],
-    progress: Optional[Callable[[int, int], None]] = None,
-    cache: Optional[str | Path] = None,
-    workers: Optional[int] = None,
+    progress: Callable[[int, int], None] | None = None,
+    cache: str | Path | None = None,
+    workers: int | None = None,
 ) -> VideoSet:
     """Decode every video of ``split`` (RGB, at ``size``) on ``workers`` threads (None: one per core,
     up to 4; FFmpeg decodes outside the GIL), through the frame cache when given; unreadable ones are
@@ -202,7 +202,7 @@ def shuffle_time(clips: torch.Tensor, generator: torch.Generator) -> torch.Tenso
 
 
 @torch.inference_mode()
-def score_videos(model, data: VideoSet, mean, std, device, clip_len: int, stride: int, clips_per_video: int, generator: Optional[torch.Generator] = None) -> tuple[torch.Tensor, float]:
+def score_videos(model, data: VideoSet, mean, std, device, clip_len: int, stride: int, clips_per_video: int, generator: torch.Generator | None = None) -> tuple[torch.Tensor, float]:
     """Video probabilities ``(N, K)`` (softmax averaged over each video's uniform clips) and the
     clip-level accuracy. ``generator`` shuffles frames in time (the ablation)."""
     model.eval()

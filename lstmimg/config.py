@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 from lstmimg.errors import LstmimgError
 
@@ -75,8 +75,8 @@ class ModelConfig(_Config):
     embed: int = 64
     # cnn_lstm: small built-in CNN (widths per stage, each stage halves H and W) or a torchvision backbone
     cnn_channels: tuple[int, ...] = (32, 64)
-    backbone: Optional[str] = None
-    backbone_weights: Optional[str] = None
+    backbone: str | None = None
+    backbone_weights: str | None = None
 
     def __post_init__(self):
         self.img_size = tuple(int(s) for s in self.img_size)
@@ -113,19 +113,19 @@ class TrainConfig(_Config):
     augment: bool = True  # random affine: small rotation, shift and scale (no flips: they change digits)
     clip_grad: float = 1.0  # max gradient norm; 0 turns clipping off
     patience: int = 0  # stop after this many epochs without a better val accuracy; 0 never stops early
-    class_weights: Optional[str] = None  # "auto": weight classes by inverse frequency
+    class_weights: str | None = None  # "auto": weight classes by inverse frequency
     val_split: float = 0.1  # used only when the data has no val/ folder
     seed: int = 0
     device: str = "auto"
-    workers: Optional[int] = None  # decoding threads, or DataLoader worker processes when streaming; None: chosen by size and cores
+    workers: int | None = None  # decoding threads, or DataLoader worker processes when streaming; None: chosen by size and cores
     load: str = "auto"  # training set: "memory" (decoded once), "stream" (per batch by workers), "auto" (stream above 2 GiB)
-    img_size: Optional[tuple[int, int]] = None  # resize every image to (H, W); None: from the data
+    img_size: tuple[int, int] | None = None  # resize every image to (H, W); None: from the data
     # video data
     clip_len: int = 8  # frames per training clip
     frame_stride: int = 2  # take every n-th frame when cutting clips
     val_clips: int = 3  # uniformly spaced clips per val video, their softmax averaged
     shuffle_frames: bool = False  # ablation: shuffle each clip's frames in time (a model blind to order)
-    cache: Optional[str] = None  # folder for decoded video frames, reused across runs
+    cache: str | None = None  # folder for decoded video frames, reused across runs
     # GPU
     amp: bool = True  # mixed precision on CUDA (bf16 where supported, else fp16 with a gradient scaler)
     compile: bool = False  # torch.compile the CNN part (Dynamo breaks the graph at recurrent layers)

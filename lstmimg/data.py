@@ -12,10 +12,10 @@ import math
 import os
 import warnings
 from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Optional, Sequence
 
 import numpy as np
 import torch
@@ -44,7 +44,7 @@ def check_file(path: str | Path, what: str) -> Path:
     return path
 
 
-def open_image(path: str | Path, draft: Optional[tuple[str, tuple[int, int]]] = None) -> Image.Image:
+def open_image(path: str | Path, draft: tuple[str, tuple[int, int]] | None = None) -> Image.Image:
     """Open and fully decode ``path`` (first frame of multi-frame files), or raise LstmimgError.
 
     Pillow's decompression-bomb guard stays on: a file that claims more than twice
@@ -63,7 +63,7 @@ def open_image(path: str | Path, draft: Optional[tuple[str, tuple[int, int]]] = 
         raise LstmimgError(f"{path}: refused: {err.args[0].split(' could be')[0].rstrip(',')} (decompression-bomb guard)") from None
     except UnidentifiedImageError:
         raise LstmimgError(f"{path}: not an image Pillow can read") from None
-    except Exception as err:  # noqa: BLE001 - Pillow raises many types on damaged files; all mean the same
+    except Exception as err:
         raise LstmimgError(f"{path}: cannot decode image ({type(err).__name__}: {str(err)[:120]})") from None
     return img
 
@@ -235,14 +235,14 @@ def decode_split(
     split: Split,
     channels: int,
     size: tuple[int, int],
-    workers: Optional[int] = None,
-    progress: Optional[Callable[[int, int], None]] = None,
+    workers: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> ImageSet:
     """Decode every image of ``split`` on ``workers`` threads (None: chosen by image size); unreadable
     files are skipped and listed in ``skipped``."""
-    arrays: list[Optional[np.ndarray]] = []
+    arrays: list[np.ndarray | None] = []
 
-    def decode(path: Path) -> Optional[np.ndarray]:
+    def decode(path: Path) -> np.ndarray | None:
         try:
             return load_image(path, channels, size)
         except LstmimgError:

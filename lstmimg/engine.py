@@ -8,14 +8,14 @@ and a notebook can ignore them.
 from __future__ import annotations
 
 import csv
-import signal
 import io
 import math
+import signal
 import time
-from contextlib import closing
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from pathlib import Path
-from typing import Callable, Optional, Sequence
 
 import numpy as np
 import torch
@@ -24,12 +24,12 @@ from torch import nn
 from lstmimg import data as D
 from lstmimg.checkpoint import Checkpoint, atomic_write_text, load_checkpoint, new_run_dir, resolve_model, save_checkpoint, write_json
 from lstmimg.config import DEFAULT_MODELS, ModelConfig, TrainConfig
-from lstmimg.errors import LstmimgError, article
-from lstmimg.models import build_model, get_model_spec
-from lstmimg.tasks import ImageTask, VideoTask, labelled_folder, make_task
 from lstmimg.distributed import any_all, sum_all
 from lstmimg.distributed import setup as dist_setup
 from lstmimg.distributed import teardown as dist_teardown
+from lstmimg.errors import LstmimgError, article
+from lstmimg.models import build_model, get_model_spec
+from lstmimg.tasks import ImageTask, VideoTask, labelled_folder, make_task
 from lstmimg.training import (
     EpochProgress,
     NonFiniteLoss,
@@ -117,12 +117,12 @@ def classification_report(targets: torch.Tensor, preds: torch.Tensor, classes: S
 
 
 def fit(
-    data: Optional[str | Path] = None,
-    model: Optional[ModelConfig] = None,
-    train: Optional[TrainConfig] = None,
-    out: Optional[str | Path] = None,
-    callback: Optional[Callback] = None,
-    resume: Optional[str | Path] = None,
+    data: str | Path | None = None,
+    model: ModelConfig | None = None,
+    train: TrainConfig | None = None,
+    out: str | Path | None = None,
+    callback: Callback | None = None,
+    resume: str | Path | None = None,
     exist_ok: bool = False,
 ) -> dict:
     """Train a model on an image or video folder and write a run folder; returns the run's summary.
@@ -304,7 +304,7 @@ def amp_settings(cfg: TrainConfig, device: torch.device) -> tuple[bool, torch.dt
     return True, torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
 
 
-def train_one_epoch(net, batches, optimizer, schedule, criterion, cfg: TrainConfig, mean, std, device, generator, on_step, done: Optional[EpochProgress] = None, stop=lambda: False, scaler=None) -> EpochProgress:
+def train_one_epoch(net, batches, optimizer, schedule, criterion, cfg: TrainConfig, mean, std, device, generator, on_step, done: EpochProgress | None = None, stop=lambda: False, scaler=None) -> EpochProgress:
     """One pass over ``batches`` of uint8 ``(B, [T,] C, H, W)`` and labels; ``on_step`` gets the running
     figures after every batch. ``done`` continues an interrupted epoch: its first ``done.step`` batches
     are replayed without compute (their random draws only), so the rest is what it would have been.
@@ -373,7 +373,7 @@ def _write_metrics(path: Path, rows: list[dict]) -> None:
     atomic_write_text(path, buffer.getvalue())
 
 
-def evaluate(data: str | Path, model: Optional[str | Path] = None, split: Optional[str] = None, device: str = "auto") -> dict:
+def evaluate(data: str | Path, model: str | Path | None = None, split: str | None = None, device: str = "auto") -> dict:
     """Accuracy, per-class precision / recall / F1 and the confusion matrix of a model on labelled
     images or videos.
 
@@ -398,7 +398,7 @@ def evaluate(data: str | Path, model: Optional[str | Path] = None, split: Option
 
 def predict(
     paths: Sequence[str | Path],
-    model: Optional[str | Path | Checkpoint] = None,
+    model: str | Path | Checkpoint | None = None,
     topk: int = 5,
     batch_size: int = 64,
     device: str = "cpu",

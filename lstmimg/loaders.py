@@ -11,8 +11,8 @@ their batch and listed in ``skipped``.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator, Optional
 
 import torch
 
@@ -47,7 +47,7 @@ class Streamed:
     fill in as the files are met. The dataset holds no reference back to the loader, so dropping the
     set (or ``close``) stops its workers at once."""
 
-    def __init__(self, dataset: torch.utils.data.Dataset, labels: list[int], workers: Optional[int]):
+    def __init__(self, dataset: torch.utils.data.Dataset, labels: list[int], workers: int | None):
         self.dataset = dataset
         self.labels = torch.tensor(labels, dtype=torch.long)
         self.workers = default_workers() if workers is None else workers
@@ -55,7 +55,7 @@ class Streamed:
         self.truncated: list[Path] = []
         self.pin = False  # page-locked batches, for copies to a GPU that overlap compute
         self._sampler = EpochBatches()
-        self._loader: Optional[torch.utils.data.DataLoader] = None
+        self._loader: torch.utils.data.DataLoader | None = None
 
     def batches(self, items: list[list]) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """Decoded ``(samples, labels)`` for each batch of ``items`` (what ``dataset[...]`` takes), in
@@ -114,7 +114,7 @@ class VideoClips(torch.utils.data.Dataset):
     last frame and only the clip's frames are converted (``video.read_frames``), placed by the frame
     count in the file's header; a file whose header has no count, or that ends early, is decoded whole."""
 
-    def __init__(self, split: D.Split, size: tuple[int, int], clip_len: int, stride: int, cache: Optional[str]):
+    def __init__(self, split: D.Split, size: tuple[int, int], clip_len: int, stride: int, cache: str | None):
         self.split, self.size, self.clip_len, self.stride, self.cache = split, size, clip_len, stride, cache
 
     def __len__(self) -> int:
@@ -142,11 +142,11 @@ class VideoClips(torch.utils.data.Dataset):
         return torch.from_numpy(clip).permute(0, 3, 1, 2), label, None, path if truncated else None
 
 
-def stream_images(split: D.Split, channels: int, size: tuple[int, int], workers: Optional[int]) -> Streamed:
+def stream_images(split: D.Split, channels: int, size: tuple[int, int], workers: int | None) -> Streamed:
     """``split``'s images, decoded per batch; items are file indices."""
     return Streamed(ImageFiles(split, channels, size), split.labels, workers)
 
 
-def stream_clips(split: D.Split, size: tuple[int, int], clip_len: int, stride: int, cache: Optional[str], workers: Optional[int]) -> Streamed:
+def stream_clips(split: D.Split, size: tuple[int, int], clip_len: int, stride: int, cache: str | None, workers: int | None) -> Streamed:
     """Clips of ``split``'s videos, decoded per batch; items are ``(video index, draw)``."""
     return Streamed(VideoClips(split, size, clip_len, stride, cache), split.labels, workers)

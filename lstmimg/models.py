@@ -11,8 +11,8 @@ mean over steps), optionally joined with global image features, and a linear hea
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 from torch import nn

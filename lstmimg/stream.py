@@ -9,9 +9,9 @@ segments of the timeline.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Optional
 
 import numpy as np
 import torch
@@ -31,7 +31,7 @@ class Window:
     probs: list[float]  # one per class
 
 
-def parse_window(text: Optional[str], default_frames: int, fps: float) -> int:
+def parse_window(text: str | None, default_frames: int, fps: float) -> int:
     """'16' (frames) or '2s' / '1.5s' (seconds, at the sampled rate) -> frames per window."""
     if text is None:
         return default_frames
@@ -69,16 +69,16 @@ def merge_segments(windows: list[Window]) -> list[dict]:
 
 def classify_video(
     source: str | Path,
-    model: Optional[str | Path | Checkpoint] = None,
-    window: Optional[str] = None,
-    fps: Optional[float] = None,
-    stride: Optional[int] = None,
+    model: str | Path | Checkpoint | None = None,
+    window: str | None = None,
+    fps: float | None = None,
+    stride: int | None = None,
     topk: int = 5,
     device: str = "cpu",
-    save: Optional[str | Path] = None,
-    max_seconds: Optional[float] = None,
-    on_window: Optional[Callable[[Window], None]] = None,
-    on_progress: Optional[Callable[[int, int], None]] = None,
+    save: str | Path | None = None,
+    max_seconds: float | None = None,
+    on_window: Callable[[Window], None] | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
     carry: bool = True,
 ) -> dict:
     """Classify a video file, webcam index ("0") or stream URL.

@@ -7,8 +7,8 @@ uint8 training batches (``batches``) and scores a model on a split (``score``). 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator, Optional
 
 import torch
 
@@ -29,7 +29,7 @@ class ImageTask:
 
     kind = "image"
 
-    def __init__(self, splits: dict[str, D.Split], cfg: TrainConfig, channels: Optional[int] = None, size: Optional[tuple[int, int]] = None):
+    def __init__(self, splits: dict[str, D.Split], cfg: TrainConfig, channels: int | None = None, size: tuple[int, int] | None = None):
         self.splits, self.cfg = splits, cfg
         self.classes = next(iter(splits.values())).classes
         if channels is None or size is None:
@@ -48,7 +48,7 @@ class ImageTask:
             return False
         return self.cfg.load == "stream" or decoded_bytes() > IN_MEMORY_BYTES
 
-    def load(self, progress: Optional[Progress] = None) -> None:
+    def load(self, progress: Progress | None = None) -> None:
         """Decode every split into memory, except a streamed training set (``streams``); mean and std
         come from train."""
         h, w = self.size
@@ -120,14 +120,14 @@ class VideoTask(ImageTask):
 
     kind = "video"
 
-    def __init__(self, splits: dict[str, D.Split], cfg: TrainConfig, channels: Optional[int] = None, size: Optional[tuple[int, int]] = None):
+    def __init__(self, splits: dict[str, D.Split], cfg: TrainConfig, channels: int | None = None, size: tuple[int, int] | None = None):
         self.splits, self.cfg = splits, cfg
         self.classes = next(iter(splits.values())).classes
         self.channels = 3
         self.size = tuple(size or cfg.img_size or V.infer_video_size(splits.get("train", next(iter(splits.values()))).paths))
         self.sets, self.mean, self.std = {}, [], []
 
-    def load(self, progress: Optional[Progress] = None) -> None:
+    def load(self, progress: Progress | None = None) -> None:
         cfg = self.cfg
         for name, split in self.splits.items():
             if self.streams(name, lambda split=split: V.decoded_bytes(split.paths, self.size)):
@@ -179,7 +179,7 @@ def make_task(root: str | Path, cfg: TrainConfig) -> ImageTask:
     return ImageTask(splits, cfg, size=cfg.img_size)
 
 
-def labelled_folder(root: str | Path, kind: str, classes: list[str], split: Optional[str] = None) -> D.Split:
+def labelled_folder(root: str | Path, kind: str, classes: list[str], split: str | None = None) -> D.Split:
     """The labelled files to evaluate on: ``root/<class>/`` or a split of a root with ``train/``
     (default ``test`` if present, else ``val``), labelled by the model's ``classes``."""
     root = Path(root)

@@ -15,7 +15,6 @@ import signal
 import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Optional
 
 import torch
 
@@ -54,7 +53,7 @@ class TrainProgress:
     next_epoch: int = 1
     skip_steps: int = 0
     partial: EpochProgress = field(default_factory=EpochProgress)
-    epoch_rng: Optional[torch.Tensor] = None
+    epoch_rng: torch.Tensor | None = None
     rows: list = field(default_factory=list)
     best_acc: float = -1.0
     best_epoch: int = 0
@@ -74,7 +73,7 @@ class StopSignals:
     a second SIGINT stops at once."""
 
     def __init__(self):
-        self.signal: Optional[int] = None
+        self.signal: int | None = None
         self._previous: dict = {}
 
     def requested(self) -> bool:
@@ -85,7 +84,7 @@ class StopSignals:
             raise KeyboardInterrupt
         self.signal = signum
 
-    def __enter__(self) -> "StopSignals":
+    def __enter__(self) -> StopSignals:
         if threading.current_thread() is threading.main_thread():
             for signum in (signal.SIGINT, signal.SIGTERM):
                 self._previous[signum] = signal.signal(signum, self._handle)

@@ -13,14 +13,14 @@ import os
 import queue
 import threading
 import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Optional, Sequence
 
 os.environ.setdefault("OPENCV_LOG_LEVEL", "OFF")  # our own messages say what went wrong, once
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
+import cv2
+import numpy as np
 
 # OpenCV's own thread pool does not survive fork(): a DataLoader worker forked after the parent had
 # converted frames hung in cvtColor. Frames are shrunk before they are converted, so going without the
@@ -54,7 +54,7 @@ class Frame:
     index: int  # position in the source, counting every decoded frame
     time: float  # seconds from the start (wall clock for live sources)
     rgb: np.ndarray  # (H, W, 3) uint8, resized if the reader was given a size
-    original: Optional[np.ndarray] = None  # (H0, W0, 3) BGR as decoded, when keep_original
+    original: np.ndarray | None = None  # (H0, W0, 3) BGR as decoded, when keep_original
 
 
 def open_video(source: str | Path) -> tuple[cv2.VideoCapture, VideoInfo]:
@@ -83,7 +83,7 @@ def open_video(source: str | Path) -> tuple[cv2.VideoCapture, VideoInfo]:
     return cap, info
 
 
-def to_rgb(bgr: np.ndarray, size: Optional[tuple[int, int]]) -> np.ndarray:
+def to_rgb(bgr: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
     """BGR frame -> RGB uint8 at ``size`` = (H, W): resize first, so the colour conversion is cheap.
 
     Large reductions first take every k-th pixel (a free view) and then area-average the rest:
@@ -115,11 +115,11 @@ class FrameReader:
     def __init__(
         self,
         source: str | Path,
-        size: Optional[tuple[int, int]] = None,
-        fps: Optional[float] = None,
+        size: tuple[int, int] | None = None,
+        fps: float | None = None,
         stride: int = 1,
         keep_original: bool = False,
-        max_seconds: Optional[float] = None,
+        max_seconds: float | None = None,
         queue_size: int = 32,
     ):
         if stride < 1:
@@ -177,7 +177,7 @@ class FrameReader:
                     if not self._put(frame):
                         return
                 index += 1
-        except Exception as err:  # noqa: BLE001 - handed to the reading thread, which raises it
+        except Exception as err:
             self._put(err)
         finally:
             self._put(_END)
@@ -199,14 +199,14 @@ class FrameReader:
         self._thread.join(timeout=5)
         self.cap.release()
 
-    def __enter__(self) -> "FrameReader":
+    def __enter__(self) -> FrameReader:
         return self
 
     def __exit__(self, *exc) -> None:
         self.close()
 
 
-def read_video(path: str | Path, size: Optional[tuple[int, int]] = None, stride: int = 1) -> tuple[np.ndarray, FrameReader]:
+def read_video(path: str | Path, size: tuple[int, int] | None = None, stride: int = 1) -> tuple[np.ndarray, FrameReader]:
     """All (kept) frames of a file as one uint8 array ``(T, H, W, 3)``, and the finished reader
     (for ``truncated`` and ``frames_decoded``)."""
     with FrameReader(path, size=size, stride=stride) as reader:
@@ -214,7 +214,7 @@ def read_video(path: str | Path, size: Optional[tuple[int, int]] = None, stride:
     return np.stack(frames), reader
 
 
-def read_frames(path: str | Path, pick: Callable[[int], Sequence[int]], size: Optional[tuple[int, int]] = None) -> np.ndarray:
+def read_frames(path: str | Path, pick: Callable[[int], Sequence[int]], size: tuple[int, int] | None = None) -> np.ndarray:
     """Only some frames of a file, ``(len(picked), H, W, 3)``: ``pick(frame_count)``, given the count
     from the container's header, names them (ascending, repeats allowed). Frames up to the last one
     named are decoded, but only the named ones are converted and resized, and none after them are read.

@@ -2,10 +2,10 @@ import json
 
 import torch
 from torch import nn
+from typer.testing import CliRunner
 
 from lstmimg import bench as B
 from lstmimg.cli import app
-from typer.testing import CliRunner
 
 
 def test_count_flops_from_layer_shapes():

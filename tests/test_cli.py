@@ -209,7 +209,6 @@ def test_train_on_clips_then_video(clips, tmp_path):
 
     # truncated: classified from what decodes, a one-line warning, exit 0
     import numpy as np
-
     from conftest import moving_square, write_clip
 
     full = write_clip(tmp_path / "long.avi", sum((moving_square(1, 6, np.random.default_rng(1)) for _ in range(10)), []))

@@ -1,7 +1,7 @@
 import pytest
 import torch
-
 from conftest import TINY_MODEL, TINY_VIDEO_TRAIN
+
 from lstmimg import ModelConfig, TrainConfig, fit
 from lstmimg import clips as V
 from lstmimg.data import VIDEO_EXTENSIONS, detect_kind, split_folder
@@ -87,8 +87,9 @@ def test_default_model_follows_the_data(clips, tmp_path):
 
 
 def test_frame_cache_is_reused_and_invalidated(clips, tmp_path, monkeypatch):
-    from conftest import moving_square, write_clip
     import numpy as np
+    from conftest import moving_square, write_clip
+
     import lstmimg.video as video
 
     path = sorted((clips / "train" / "left").iterdir())[0]

@@ -3,9 +3,9 @@ import json
 
 import pytest
 import torch
+from conftest import TINY_MODEL, TINY_TRAIN
 from PIL import Image
 
-from conftest import TINY_MODEL, TINY_TRAIN
 from lstmimg import ModelConfig, TrainConfig, evaluate, fit, load_checkpoint, predict
 from lstmimg.errors import LstmimgError
 

@@ -6,11 +6,11 @@ import io
 import numpy as np
 import pytest
 import torch
+from conftest import write_clip
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from conftest import write_clip
 from lstmimg.checkpoint import load_checkpoint, save_checkpoint
 from lstmimg.config import ModelConfig
 from lstmimg.data import load_image

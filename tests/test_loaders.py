@@ -5,8 +5,8 @@ import os
 
 import numpy as np
 import torch
-
 from conftest import TINY_MODEL, TINY_VIDEO_TRAIN, moving_square, write_clip
+
 from lstmimg import ModelConfig, TrainConfig, fit
 from lstmimg import data as D
 from lstmimg import loaders as L

@@ -143,7 +143,7 @@ def test_channels_last_fast_path_gives_the_same_outputs(name):
     assert fast.cnn[0].weight.is_contiguous(memory_format=torch.channels_last)
     plain = copy.deepcopy(fast)
     for m in plain.modules():
-        for pname, p in list(m.named_parameters(recurse=False)):
+        for _pname, p in list(m.named_parameters(recurse=False)):
             p.data = p.data.contiguous()
     x = torch.randn(2, 3, 16, 16) if name == "cnn_lstm" else torch.randn(2, 4, 3, 16, 16)
     import lstmimg.models as models_module

@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 import torch
-
 from conftest import TINY_MODEL, TINY_VIDEO_TRAIN, moving_square, write_clip
+
 from lstmimg import ModelConfig, TrainConfig, fit
 from lstmimg.errors import LstmimgError
 from lstmimg.stream import Window, classify_video, format_time, merge_segments, parse_window

@@ -11,8 +11,8 @@ import time
 
 import pytest
 import torch
-
 from conftest import TINY_MODEL, TINY_VIDEO_TRAIN
+
 from lstmimg import ModelConfig, TrainConfig, fit, load_checkpoint
 from lstmimg.errors import LstmimgError, TrainingInterrupted
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
-
 from conftest import write_clip
+
 from lstmimg.errors import LstmimgError
 from lstmimg.video import FrameReader, VideoWriter, draw_label, is_live, open_video, read_video
 

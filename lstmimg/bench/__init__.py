@@ -10,9 +10,9 @@ from __future__ import annotations
 import dataclasses
 import platform
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional
 
 import torch
 
@@ -35,8 +35,8 @@ class BenchReport:
     models: list[ModelBench] = field(default_factory=list)
     backends: list[BackendBench] = field(default_factory=list)
     scaling: list[ScalingRow] = field(default_factory=list)
-    video: Optional[VideoBench] = None
-    startup: Optional[StartupBench] = None
+    video: VideoBench | None = None
+    startup: StartupBench | None = None
     seconds: float = 0.0
 
 
@@ -52,13 +52,13 @@ def machine_info(device: torch.device) -> dict:
 
 def run_bench(
     device: str = "auto",
-    models: Optional[list[str]] = None,
+    models: list[str] | None = None,
     repeats: int = 7,
     steps: int = 10,
     batch: int = 64,
-    video: Optional[str | Path] = None,
+    video: str | Path | None = None,
     sections: tuple[str, ...] = ("models", "backends", "scaling", "video", "startup"),
-    progress: Optional[Callable[[str], None]] = None,
+    progress: Callable[[str], None] | None = None,
     tiny: bool = False,
 ) -> BenchReport:
     """Run the chosen sections and return the report. ``tiny`` shrinks every size (for tests)."""

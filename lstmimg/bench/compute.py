@@ -6,8 +6,8 @@ import gc
 import statistics
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Optional
 
 import torch
 from torch import nn
@@ -54,7 +54,7 @@ class ModelBench:
     plain_train: Timing
 
 
-def bench_model(name: str, device: torch.device, batch: int = 64, steps: int = 10, repeats: int = 5, latency_runs: int = 50, cfg: Optional[ModelConfig] = None) -> ModelBench:
+def bench_model(name: str, device: torch.device, batch: int = 64, steps: int = 10, repeats: int = 5, latency_runs: int = 50, cfg: ModelConfig | None = None) -> ModelBench:
     """Training and inference speed of one model, lstmimg's paths against a minimal plain loop."""
     from lstmimg.engine import make_optimizer, make_schedule, predict_logits, train_one_epoch
 
@@ -121,9 +121,9 @@ class BackendBench:
     model: str
     backend: str
     status: str  # "ok", or why it is unavailable
-    samples_per_s: Optional[float] = None
-    speedup: Optional[float] = None  # against eager, same batch
-    max_abs_diff: Optional[float] = None  # largest logit difference from eager
+    samples_per_s: float | None = None
+    speedup: float | None = None  # against eager, same batch
+    max_abs_diff: float | None = None  # largest logit difference from eager
     note: str = ""
 
 
@@ -201,7 +201,7 @@ def build_model_like(model: nn.Module) -> nn.Module:
     return copy.deepcopy(model).eval()
 
 
-def bench_backends(name: str, device: torch.device, batch: int = 64, repeats: int = 5, cfg: Optional[ModelConfig] = None, only: Optional[list[str]] = None) -> list[BackendBench]:
+def bench_backends(name: str, device: torch.device, batch: int = 64, repeats: int = 5, cfg: ModelConfig | None = None, only: list[str] | None = None) -> list[BackendBench]:
     """Inference of one model through each backend, side by side; a backend that fails is reported
     as unavailable, with the reason, and the run goes on."""
     cfg = cfg or BENCH_SHAPES[name]
@@ -236,7 +236,7 @@ def bench_backends(name: str, device: torch.device, batch: int = 64, repeats: in
             elif backend == "onnxruntime":
                 note = f"export + session + first call {first_call:.1f} s"
             ready[backend] = (fn, out, note)
-        except Exception as err:  # noqa: BLE001 - any failure of an optional backend is reported, not raised
+        except Exception as err:
             first = (str(err).strip().splitlines() or [type(err).__name__])[0]
             failed[backend] = f"unavailable: {type(err).__name__}: {first[:120]}"
     # ... then time them round-robin, so machine noise hits every backend alike
@@ -245,7 +245,7 @@ def bench_backends(name: str, device: torch.device, batch: int = 64, repeats: in
         warnings.simplefilter("ignore")
         for _ in range(repeats):
             for backend, (fn, _, _) in ready.items():
-                timing = measure(lambda: fn(x), 1, warmup=1, device=device)
+                timing = measure(lambda fn=fn: fn(x), 1, warmup=1, device=device)
                 times[backend].append(timing.median)
     eager_median = statistics.median(times["eager"]) if "eager" in times else None
     results = []

@@ -8,9 +8,9 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
 
 from lstmimg.bench.timing import Timing, measure
+
 
 @dataclass
 class VideoBench:
@@ -24,7 +24,7 @@ class VideoBench:
     end_to_end: Timing
 
 
-def default_clip(folder: Optional[Path] = None, frames: int = 300) -> Path:
+def default_clip(folder: Path | None = None, frames: int = 300) -> Path:
     """A 1280x720 clip (mp4v, 30 fps) made once from a bundled clip, upscaled and looped: the frame
     size the video bar is about, without shipping a large file."""
     import tempfile
@@ -45,7 +45,7 @@ def default_clip(folder: Optional[Path] = None, frames: int = 300) -> Path:
     return path
 
 
-def bench_video(path: str | Path, repeats: int = 3, model: Optional[str | Path] = None) -> VideoBench:
+def bench_video(path: str | Path, repeats: int = 3, model: str | Path | None = None) -> VideoBench:
     """Decode-only, decode+resize and `lstmimg video` end to end on one clip."""
     import cv2
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Optional
 
 import torch
 from torch import nn
@@ -28,12 +28,12 @@ class Timing:
     n: int
 
     @classmethod
-    def of(cls, values: list[float]) -> "Timing":
+    def of(cls, values: list[float]) -> Timing:
         ordered = sorted(values)
         return cls(statistics.median(ordered), ordered[0], ordered[-1], ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))], len(ordered))
 
 
-def measure(fn: Callable[[], object], repeats: int, warmup: int = 1, device: Optional[torch.device] = None) -> Timing:
+def measure(fn: Callable[[], object], repeats: int, warmup: int = 1, device: torch.device | None = None) -> Timing:
     """Time ``fn`` ``repeats`` times after ``warmup`` untimed calls."""
     sync = torch.cuda.synchronize if device is not None and device.type == "cuda" else (lambda: None)
     for _ in range(warmup):
@@ -48,7 +48,7 @@ def measure(fn: Callable[[], object], repeats: int, warmup: int = 1, device: Opt
     return Timing.of(values)
 
 
-def measure_pair(a: Callable[[], object], b: Callable[[], object], repeats: int, device: Optional[torch.device] = None, warmup: int = 2) -> tuple[Timing, Timing]:
+def measure_pair(a: Callable[[], object], b: Callable[[], object], repeats: int, device: torch.device | None = None, warmup: int = 2) -> tuple[Timing, Timing]:
     """Time two functions alternately, swapping which goes first each round, so machine noise and
     cache effects hit both alike."""
     sync = torch.cuda.synchronize if device is not None and device.type == "cuda" else (lambda: None)

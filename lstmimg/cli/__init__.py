@@ -10,8 +10,9 @@ import csv
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Callable, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -49,7 +50,7 @@ def run_guarded(work: Callable[[], None]) -> None:
         raise typer.Exit(130) from None
 
 
-def parse_size(text: Optional[str]) -> Optional[tuple[int, int]]:
+def parse_size(text: str | None) -> tuple[int, int] | None:
     """'28' -> (28, 28); '32x48' -> (32, 48) as (H, W)."""
     if text is None:
         return None
@@ -72,8 +73,8 @@ def bundled_digits() -> Path:
 
 @app.command()
 def train(
-    data: Annotated[Optional[Path], typer.Argument(help="Class folders of images or videos: a root with train/ + val/ (test/ optional), or class folders only. Default: the bundled digits.")] = None,
-    model: Annotated[Optional[str], typer.Option(help="Model name (see `lstmimg models`). Default: cnn_lstm for images, lrcn for videos.", rich_help_panel=MODEL_PANEL)] = None,
+    data: Annotated[Path | None, typer.Argument(help="Class folders of images or videos: a root with train/ + val/ (test/ optional), or class folders only. Default: the bundled digits.")] = None,
+    model: Annotated[str | None, typer.Option(help="Model name (see `lstmimg models`). Default: cnn_lstm for images, lrcn for videos.", rich_help_panel=MODEL_PANEL)] = None,
     scan: Annotated[str, typer.Option(help="How the image becomes a sequence: rows, cols, patches, snake.", rich_help_panel=MODEL_PANEL)] = M.scan,
     patch: Annotated[int, typer.Option(help="Patch side for --scan patches/snake (region_lstm).", rich_help_panel=MODEL_PANEL)] = M.patch,
     embed: Annotated[int, typer.Option(help="Region embedding size (region_lstm).", rich_help_panel=MODEL_PANEL)] = M.embed,
@@ -84,13 +85,13 @@ def train(
     pool: Annotated[str, typer.Option(help="Sequence summary: last (final state) or mean (over steps).", rich_help_panel=MODEL_PANEL)] = M.pool,
     dropout: Annotated[float, typer.Option(help="Dropout before the classifier.", rich_help_panel=MODEL_PANEL)] = M.dropout,
     fuse_global: Annotated[bool, typer.Option(help="Join global image features to the LSTM summary.", rich_help_panel=MODEL_PANEL)] = M.fuse_global,
-    backbone: Annotated[Optional[str], typer.Option(help="torchvision backbone for cnn_lstm, e.g. resnet18.", rich_help_panel=MODEL_PANEL)] = None,
-    backbone_weights: Annotated[Optional[Path], typer.Option(help="Local state-dict file for --backbone (nothing is downloaded).", rich_help_panel=MODEL_PANEL)] = None,
-    img_size: Annotated[Optional[str], typer.Option(help="Resize images (video frames) to S or HxW. Default: the data's most common size (videos: at most 112 px a side).", rich_help_panel=MODEL_PANEL)] = None,
+    backbone: Annotated[str | None, typer.Option(help="torchvision backbone for cnn_lstm, e.g. resnet18.", rich_help_panel=MODEL_PANEL)] = None,
+    backbone_weights: Annotated[Path | None, typer.Option(help="Local state-dict file for --backbone (nothing is downloaded).", rich_help_panel=MODEL_PANEL)] = None,
+    img_size: Annotated[str | None, typer.Option(help="Resize images (video frames) to S or HxW. Default: the data's most common size (videos: at most 112 px a side).", rich_help_panel=MODEL_PANEL)] = None,
     clip_len: Annotated[int, typer.Option(help="Videos: frames per training clip.", rich_help_panel=VIDEO_PANEL)] = T.clip_len,
     frame_stride: Annotated[int, typer.Option(help="Videos: take every n-th frame when cutting clips.", rich_help_panel=VIDEO_PANEL)] = T.frame_stride,
     val_clips: Annotated[int, typer.Option(help="Videos: uniformly spaced clips per val video (softmax averaged).", rich_help_panel=VIDEO_PANEL)] = T.val_clips,
-    cache: Annotated[Optional[Path], typer.Option(help="Videos: keep decoded frames in this folder, keyed by file content and size, for later epochs and runs.", rich_help_panel=VIDEO_PANEL)] = None,
+    cache: Annotated[Path | None, typer.Option(help="Videos: keep decoded frames in this folder, keyed by file content and size, for later epochs and runs.", rich_help_panel=VIDEO_PANEL)] = None,
     amp: Annotated[bool, typer.Option(help="Mixed precision on CUDA (bf16 where supported, else fp16 with a gradient scaler); no effect on CPU.", rich_help_panel=TRAIN_PANEL)] = T.amp,
     compile_cnn: Annotated[bool, typer.Option("--compile", help="torch.compile the CNN part (first steps pay the compile; measured no gain on CPU).", rich_help_panel=TRAIN_PANEL)] = T.compile,
     epochs: Annotated[int, typer.Option(help="Passes over the training set.", rich_help_panel=TRAIN_PANEL)] = T.epochs,
@@ -104,15 +105,15 @@ def train(
     augment: Annotated[bool, typer.Option(help="Random affine: small rotation, shift, scale (never flips).", rich_help_panel=TRAIN_PANEL)] = T.augment,
     clip_grad: Annotated[float, typer.Option(help="Clip the gradient norm to this (0: off).", rich_help_panel=TRAIN_PANEL)] = T.clip_grad,
     patience: Annotated[int, typer.Option(help="Stop after N epochs without a better val accuracy (0: never).", rich_help_panel=TRAIN_PANEL)] = T.patience,
-    class_weights: Annotated[Optional[str], typer.Option(help="'auto': weight the loss by inverse class frequency.", rich_help_panel=TRAIN_PANEL)] = None,
+    class_weights: Annotated[str | None, typer.Option(help="'auto': weight the loss by inverse class frequency.", rich_help_panel=TRAIN_PANEL)] = None,
     val_split: Annotated[float, typer.Option(help="Fraction held out for val when DATA has no val/.", rich_help_panel=TRAIN_PANEL)] = T.val_split,
     seed: Annotated[int, typer.Option(help="Random seed (data split, init, shuffling, augmentation).", rich_help_panel=TRAIN_PANEL)] = T.seed,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, mps.", rich_help_panel=TRAIN_PANEL)] = T.device,
     load: Annotated[str, typer.Option(help="Training set: memory (decoded once), stream (decoded per batch by --workers processes; with --cache, videos decode once), auto (stream above 2 GiB decoded).", rich_help_panel=TRAIN_PANEL)] = T.load,
-    workers: Annotated[Optional[int], typer.Option(help="DataLoader worker processes when streaming (0: the main process), else decoding threads. Default: by size and cores.", rich_help_panel=TRAIN_PANEL)] = T.workers,
-    out_dir: Annotated[Optional[Path], typer.Option("--out", help="Run folder (default: runs/train/exp, exp2, ...).")] = None,
+    workers: Annotated[int | None, typer.Option(help="DataLoader worker processes when streaming (0: the main process), else decoding threads. Default: by size and cores.", rich_help_panel=TRAIN_PANEL)] = T.workers,
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Run folder (default: runs/train/exp, exp2, ...).")] = None,
     exist_ok: Annotated[bool, typer.Option(help="Allow --out to be a folder that already holds files (they may be replaced).")] = False,
-    resume: Annotated[Optional[Path], typer.Option(help="Continue the run in this folder from its last.pt (its own data and settings are used).")] = None,
+    resume: Annotated[Path | None, typer.Option(help="Continue the run in this folder from its last.pt (its own data and settings are used).")] = None,
     devices: Annotated[int, typer.Option(help="Train on N processes with DistributedDataParallel on this machine (runs torchrun; one per GPU, or gloo on CPU).", rich_help_panel=TRAIN_PANEL)] = 1,
 ):
     """Train a model on a folder of images or videos and write a run folder (checkpoints, metrics, plots)."""
@@ -156,10 +157,10 @@ def train(
 @app.command()
 def predict(
     paths: Annotated[list[str], typer.Argument(help="Image files, folders (recursive) or glob patterns.")],
-    model: Annotated[Optional[Path], typer.Option(help="Run folder or checkpoint. Default: newest run in ./runs/train, else the bundled digits model.")] = None,
+    model: Annotated[Path | None, typer.Option(help="Run folder or checkpoint. Default: newest run in ./runs/train, else the bundled digits model.")] = None,
     topk: Annotated[int, typer.Option(help="How many top classes to show.")] = 5,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON array to stdout instead of a table.")] = False,
-    csv_file: Annotated[Optional[Path], typer.Option("--csv", help="Also write the rows to this CSV file.")] = None,
+    csv_file: Annotated[Path | None, typer.Option("--csv", help="Also write the rows to this CSV file.")] = None,
     batch_size: Annotated[int, typer.Option(help="Images per model call.")] = 64,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, mps.")] = "cpu",
 ):
@@ -230,15 +231,15 @@ def write_predictions_csv(path: Path, results: list[dict]) -> None:
 @app.command()
 def video(
     source: Annotated[str, typer.Argument(help="A video file, a webcam index (0) or a stream URL (rtsp://, http://).")],
-    model: Annotated[Optional[Path], typer.Option(help="Run folder or checkpoint. Default: newest video run in ./runs/train, else the bundled clips model.")] = None,
-    window: Annotated[Optional[str], typer.Option(help="Window per timeline row: frames (16) or seconds (2s). Default: the model's clip length.")] = None,
-    fps: Annotated[Optional[float], typer.Option(help="Sample frames at about this rate.")] = None,
-    stride: Annotated[Optional[int], typer.Option(help="Sample every n-th frame (default: the model's training stride).")] = None,
+    model: Annotated[Path | None, typer.Option(help="Run folder or checkpoint. Default: newest video run in ./runs/train, else the bundled clips model.")] = None,
+    window: Annotated[str | None, typer.Option(help="Window per timeline row: frames (16) or seconds (2s). Default: the model's clip length.")] = None,
+    fps: Annotated[float | None, typer.Option(help="Sample frames at about this rate.")] = None,
+    stride: Annotated[int | None, typer.Option(help="Sample every n-th frame (default: the model's training stride).")] = None,
     topk: Annotated[int, typer.Option(help="How many top labels to show for the whole video.")] = 5,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object to stdout.")] = False,
-    csv_file: Annotated[Optional[Path], typer.Option("--csv", help="Write the per-window rows to this CSV file.")] = None,
-    save: Annotated[Optional[Path], typer.Option(help="Write the video with the current label drawn on each frame (.mp4, .avi).")] = None,
-    max_seconds: Annotated[Optional[float], typer.Option(help="Stop after this many seconds (live sources run until Ctrl-C otherwise).")] = None,
+    csv_file: Annotated[Path | None, typer.Option("--csv", help="Write the per-window rows to this CSV file.")] = None,
+    save: Annotated[Path | None, typer.Option(help="Write the video with the current label drawn on each frame (.mp4, .avi).")] = None,
+    max_seconds: Annotated[float | None, typer.Option(help="Stop after this many seconds (live sources run until Ctrl-C otherwise).")] = None,
     carry: Annotated[bool, typer.Option(help="Carry the LSTM state from window to window (--no-carry: score each window alone).")] = True,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, mps.")] = "cpu",
 ):
@@ -293,8 +294,8 @@ def write_windows_csv(path: Path, result: dict, classes: list[str]) -> None:
 @app.command("eval")
 def evaluate(
     data: Annotated[Path, typer.Argument(help="Folder of class folders, or a root with train/ val/ test/.")],
-    model: Annotated[Optional[Path], typer.Option(help="Run folder or checkpoint (default as for predict).")] = None,
-    split: Annotated[Optional[str], typer.Option(help="Which split of a root to use (default: test if present, else val).")] = None,
+    model: Annotated[Path | None, typer.Option(help="Run folder or checkpoint (default as for predict).")] = None,
+    split: Annotated[str | None, typer.Option(help="Which split of a root to use (default: test if present, else val).")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, mps.")] = "auto",
 ):
@@ -325,11 +326,11 @@ def evaluate(
 @app.command()
 def bench(
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, mps (GPU timings synchronise).")] = "cpu",
-    json_file: Annotated[Optional[Path], typer.Option("--json", help="Also write the report as JSON to this file.")] = None,
-    models_: Annotated[Optional[list[str]], typer.Option("--model", help="Only this model (repeatable). Default: every registered model.")] = None,
-    video: Annotated[Optional[Path], typer.Option(help="Clip for the video section. Default: a bundled clip, upscaled to 1280x720 and looped to 300 frames.")] = None,
+    json_file: Annotated[Path | None, typer.Option("--json", help="Also write the report as JSON to this file.")] = None,
+    models_: Annotated[list[str] | None, typer.Option("--model", help="Only this model (repeatable). Default: every registered model.")] = None,
+    video: Annotated[Path | None, typer.Option(help="Clip for the video section. Default: a bundled clip, upscaled to 1280x720 and looped to 300 frames.")] = None,
     repeats: Annotated[int, typer.Option(help="Timed runs per figure (the median is shown, with the spread).")] = 7,
-    skip: Annotated[Optional[list[str]], typer.Option(help="Skip a section: models, backends, scaling, video, startup (repeatable).")] = None,
+    skip: Annotated[list[str] | None, typer.Option(help="Skip a section: models, backends, scaling, video, startup (repeatable).")] = None,
     quick: Annotated[bool, typer.Option(help="Tiny sizes and 2 runs: checks that everything runs, in seconds.")] = False,
 ):
     """Measure every stage on this machine, side by side with plain PyTorch and OpenCV."""

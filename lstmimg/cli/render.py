@@ -93,7 +93,7 @@ class TrainProgress:
         self.out.print(table)
 
 
-class render_video:  # noqa: N801 - a namespace for the `video` command's output
+class render_video:
     @staticmethod
     @contextmanager
     def progress(err: Console, enabled: bool):
