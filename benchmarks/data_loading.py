@@ -31,8 +31,8 @@ from lstmimg import clips as V
 from lstmimg import data as D
 from lstmimg import loaders as L
 from lstmimg.config import TrainConfig
-from lstmimg.engine import fit
 from lstmimg.sample import sample_data_dir
+from lstmimg.training import fit
 
 
 def epochs(run: Path) -> list[dict]:
@@ -60,11 +60,11 @@ def image_rates(work: Path) -> dict:
     D.decode_split(split, 1, (28, 28))
     out["decode_into_memory_img_per_s"] = round(len(split.paths) / (time.perf_counter() - t0), 1)
     for workers in (0, 1, 2):
-        data = L.stream_images(split, 1, (28, 28), workers)
+        data = L.disk_images(split, 1, (28, 28), workers)
         # the first pass starts the workers; they stay for the next
         out[f"stream_{workers}_workers_img_per_s"] = rates(lambda data=data: sum(len(y) for _, y in data.batches(batches)))
         data.close()
-    for name, cfg in (("memory", {"load": "memory"}), *((f"stream_{w}_workers", {"load": "stream", "workers": w}) for w in (0, 1, 2))):
+    for name, cfg in (("memory", {"load": "memory"}), *((f"disk_{w}_workers", {"load": "disk", "workers": w}) for w in (0, 1, 2))):
         fit(sample_data_dir() / "digits", None, TrainConfig(epochs=2, **cfg), out=work / f"img_{name}")
         out[f"train_{name}_epoch2"] = epochs(work / f"img_{name}")[1]
     return out
@@ -75,10 +75,10 @@ def video_epochs(work: Path) -> dict:
     out = {}
     runs = {
         "memory": {"load": "memory"},
-        "stream_2_workers_no_cache": {"load": "stream", "workers": 2},
-        "stream_2_workers_cache": {"load": "stream", "workers": 2, "cache": str(work / "cache2")},
-        "stream_0_workers_no_cache": {"load": "stream", "workers": 0},
-        "stream_0_workers_cache": {"load": "stream", "workers": 0, "cache": str(work / "cache0")},
+        "disk_2_workers_no_cache": {"load": "disk", "workers": 2},
+        "disk_2_workers_cache": {"load": "disk", "workers": 2, "cache": str(work / "cache2")},
+        "disk_0_workers_no_cache": {"load": "disk", "workers": 0},
+        "disk_0_workers_cache": {"load": "disk", "workers": 0, "cache": str(work / "cache0")},
     }
     for name, cfg in runs.items():
         t0 = time.perf_counter()
@@ -98,7 +98,7 @@ def video_epochs(work: Path) -> dict:
     V.decode_videos(train, size, cache=work / "cache_clips")  # a warm cache for the runs that use one
     for workers in (0, 2):  # the data pipeline alone: one pass cuts one clip per training video
         for name, cache in (("no_cache", None), ("warm_cache", work / "cache_clips")):
-            stream = L.stream_clips(train, size, TrainConfig.clip_len, TrainConfig.frame_stride, cache, workers)
+            stream = L.disk_clips(train, size, TrainConfig.clip_len, TrainConfig.frame_stride, cache, workers)
             out[f"clips_{workers}_workers_{name}_per_s"] = rates(lambda stream=stream: sum(len(y) for _, y in stream.batches(batches)))
             stream.close()
         plain, cached = (statistics.median(out[f"clips_{workers}_workers_{n}_per_s"]) for n in ("no_cache", "warm_cache"))
@@ -162,7 +162,7 @@ def long_videos(work: Path, per_class: int = 12, frames: int = 300) -> dict:
     for name in ("read_up_to_clip", "warm_cache"):
         out[f"{name}_vs_decode_whole"] = round(statistics.median(out[f"{name}_clips_per_s"]) / statistics.median(out["decode_whole_clips_per_s"]), 2)
     for name, extra in (("no_cache", {}), ("cache", {"cache": str(work / "long_fill_cache")})):
-        fit(root, None, TrainConfig(epochs=3, batch_size=8, img_size=(32, 32), load="stream", workers=2, **extra), out=work / f"long_run_{name}")
+        fit(root, None, TrainConfig(epochs=3, batch_size=8, img_size=(32, 32), load="disk", workers=2, **extra), out=work / f"long_run_{name}")
         out[f"train_{name}_epochs"] = epochs(work / f"long_run_{name}")
     plain, cached = (statistics.median(e["seconds"] for e in out[f"train_{n}_epochs"][1:]) for n in ("no_cache", "cache"))
     out["speedup_epochs_2_3"] = round(plain / cached, 2)

@@ -2,9 +2,10 @@
 
 Public API (imported lazily, so ``import lstmimg`` and ``lstmimg --help`` stay fast)::
 
-    from lstmimg import ModelConfig, TrainConfig, fit, evaluate, predict, build_model, list_models, load_checkpoint
+    from lstmimg import ModelConfig, TrainConfig, fit, evaluate, predict, classify_video, load_checkpoint
     summary = fit("my_images/", ModelConfig(name="region_lstm", scan="rows"), TrainConfig(epochs=10))
     results, errors = predict(["a.png", "b.png"], model=summary["run_dir"])
+    report = evaluate("my_images/", model=summary["run_dir"])
 """
 
 from lstmimg.config import ModelConfig, TrainConfig
@@ -16,9 +17,10 @@ _LAZY = {
     "build_model": "lstmimg.models",
     "list_models": "lstmimg.models",
     "register_model": "lstmimg.models",
-    "fit": "lstmimg.engine",
-    "evaluate": "lstmimg.engine",
-    "predict": "lstmimg.engine",
+    "fit": "lstmimg.training",
+    "evaluate": "lstmimg.inference",
+    "predict": "lstmimg.inference",
+    "classify_video": "lstmimg.timeline",
     "load_checkpoint": "lstmimg.checkpoint",
     "slice_regions": "lstmimg.regions",
 }

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lstmimg.data import Split, normalize
+from lstmimg.data import Split
 from lstmimg.errors import LstmimgError
 
 MAX_SIDE = 112  # default frame size: the data's own, shrunk so that its longer side is at most this
@@ -32,6 +32,7 @@ class VideoSet:
     paths: list[Path]
     skipped: list[Path] = field(default_factory=list)
     truncated: list[Path] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # why each skipped file was skipped
 
     def __len__(self) -> int:
         return len(self.videos)
@@ -54,26 +55,35 @@ def infer_video_size(paths: Sequence[Path], samples: int = 20) -> tuple[int, int
     return max(1, round(h * scale)), max(1, round(w * scale))
 
 
+_HASHES: dict[tuple, str] = {}  # (path, bytes, mtime) -> content hash: each file is hashed once per process
+
+
 def cache_key(path: Path, size: tuple[int, int]) -> str:
-    """Content hash of the file plus the decode settings: a changed file or size is a new key."""
+    """Content hash of the file plus the decode settings: a changed file or size is a new key. The
+    hash is remembered by path, length and modification time, so a run reads each file through it once."""
     import hashlib
 
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return f"{digest.hexdigest()[:32]}-{size[0]}x{size[1]}-rgb-v2"
+    stat = Path(path).stat()
+    seen = (str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
+    if seen not in _HASHES:
+        digest = hashlib.sha256()
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+        _HASHES[seen] = digest.hexdigest()[:32]
+    return f"{_HASHES[seen]}-{size[0]}x{size[1]}-rgb-v2"
 
 
-def decode_cached(path: Path, size: tuple[int, int], cache: str | Path | None, mmap: bool = False) -> tuple[np.ndarray, bool]:
+def decode_cached(path: Path, size: tuple[int, int], cache: str | Path | None, mmap: bool = False, key: str | None = None) -> tuple[np.ndarray, bool]:
     """Frames ``(T, H, W, 3)`` of ``path`` and whether it was truncated, from the frame cache when it
     holds them; else decoded, and stored there. An entry is one ``.npy`` file (``KEY.npy``, or
     ``KEY.truncated.npy``), so ``mmap`` can map it and read only the frames a clip needs. Entries are
-    written to a temporary name and renamed, so two processes filling the cache at once never leave a
-    half-written entry."""
+    written atomically (``files.atomic_write``), so two processes filling the cache at once never leave
+    a half-written entry, and a failed write leaves nothing. ``key``: ``cache_key(path, size)`` when the
+    caller has it already (DataLoader workers get the keys from the main process)."""
     from lstmimg.video import read_video
 
-    key = cache_key(path, size) if cache else None
+    key = (key or cache_key(path, size)) if cache else None
     if key is not None:
         for truncated in (False, True):
             entry = Path(cache) / f"{key}{'.truncated' if truncated else ''}.npy"
@@ -84,15 +94,12 @@ def decode_cached(path: Path, size: tuple[int, int], cache: str | Path | None, m
                     pass  # a damaged entry is decoded again and replaced
     frames, reader = read_video(path, size)
     if key is not None:
-        import os
-        import tempfile
+        from lstmimg.files import atomic_write
 
         entry = Path(cache) / f"{key}{'.truncated' if reader.truncated else ''}.npy"
         entry.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=entry.parent, suffix=".npy.tmp")
-        with os.fdopen(fd, "wb") as f:
+        with atomic_write(entry) as f:
             np.save(f, frames)
-        os.replace(tmp, entry)
     return frames, reader.truncated
 
 
@@ -129,15 +136,16 @@ def decode_videos(
     def decode(path: Path):
         try:
             return decode_cached(path, size, cache)
-        except LstmimgError:
-            return None
+        except LstmimgError as err:
+            return str(err)
 
-    videos, labels, paths, skipped, truncated = [], [], [], [], []
+    videos, labels, paths, skipped, truncated, errors = [], [], [], [], [], []
     threads = max(1, workers) if workers is not None else min(4, os.cpu_count() or 1)
     with ThreadPoolExecutor(threads) as pool:
         for done, (path, label, result) in enumerate(zip(split.paths, split.labels, pool.map(decode, split.paths)), 1):
-            if result is None:
+            if isinstance(result, str):
                 skipped.append(path)
+                errors.append(result)
                 continue
             frames, was_truncated = result
             if was_truncated:
@@ -148,8 +156,8 @@ def decode_videos(
             if progress:
                 progress(done, len(split.paths))
     if not videos:
-        raise LstmimgError(f"{split.paths[0].parent.parent}: no readable videos")
-    return VideoSet(videos, torch.tensor(labels, dtype=torch.long), split.classes, paths, skipped, truncated)
+        raise LstmimgError(f"{split.paths[0].parent.parent}: no readable videos ({errors[0]})")
+    return VideoSet(videos, torch.tensor(labels, dtype=torch.long), split.classes, paths, skipped, truncated, errors)
 
 
 def video_stats(videos: Sequence[torch.Tensor], max_frames: int = 4096) -> tuple[list[float], list[float]]:
@@ -199,20 +207,3 @@ def shuffle_time(clips: torch.Tensor, generator: torch.Generator) -> torch.Tenso
     """Each clip ``(B, T, ...)`` with its frames in a random order (the order-blind ablation)."""
     order = torch.stack([torch.randperm(clips.shape[1], generator=generator) for _ in range(clips.shape[0])])
     return clips[torch.arange(clips.shape[0])[:, None], order]
-
-
-@torch.inference_mode()
-def score_videos(model, data: VideoSet, mean, std, device, clip_len: int, stride: int, clips_per_video: int, generator: torch.Generator | None = None) -> tuple[torch.Tensor, float]:
-    """Video probabilities ``(N, K)`` (softmax averaged over each video's uniform clips) and the
-    clip-level accuracy. ``generator`` shuffles frames in time (the ablation)."""
-    model.eval()
-    probs, clip_hits, clip_total = [], 0, 0
-    for video, label in zip(data.videos, data.labels.tolist()):
-        clips = uniform_clips(video, clip_len, stride, clips_per_video)
-        if generator is not None:
-            clips = shuffle_time(clips, generator)
-        p = model(normalize(clips.to(device), mean, std)).float().softmax(1).cpu()  # (clips, K)
-        clip_hits += int((p.argmax(1) == label).sum())
-        clip_total += len(p)
-        probs.append(p.mean(0))
-    return torch.stack(probs), clip_hits / max(1, clip_total)

@@ -19,7 +19,7 @@ RNNS = ("lstm", "gru", "rnn")
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("cosine", "onecycle", "none")
 DEVICES = ("auto", "cpu", "cuda", "mps")
-LOADS = ("auto", "memory", "stream")
+LOADS = ("auto", "memory", "disk")
 DEFAULT_MODELS = {"image": "cnn_lstm", "video": "lrcn"}  # what `train` builds when --model is not given
 
 
@@ -117,8 +117,8 @@ class TrainConfig(_Config):
     val_split: float = 0.1  # used only when the data has no val/ folder
     seed: int = 0
     device: str = "auto"
-    workers: int | None = None  # decoding threads, or DataLoader worker processes when streaming; None: chosen by size and cores
-    load: str = "auto"  # training set: "memory" (decoded once), "stream" (per batch by workers), "auto" (stream above 2 GiB)
+    workers: int | None = None  # decoding threads, or DataLoader worker processes with --load disk; None: chosen by size and cores
+    load: str = "auto"  # training set: "memory" (decoded once), "disk" (read per batch by workers), "auto" (disk above 2 GiB decoded)
     img_size: tuple[int, int] | None = None  # resize every image to (H, W); None: from the data
     # video data
     clip_len: int = 8  # frames per training clip

@@ -19,17 +19,30 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from lstmimg.errors import LstmimgError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm")
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".ts")
 GRAY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
+MIN_BATCH = 2  # a training batch of one sample breaks batch norm: such a batch is dropped
+EXIF_ORIENTATION = 0x0112  # values 5 to 8 turn the picture by 90 degrees (portrait phone photos)
 
 
 def is_image_file(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_EXTENSIONS
+
+
+def is_hidden(path: Path, root: Path) -> bool:
+    """Whether ``path`` or a folder between it and ``root`` is hidden (``.DS_Store``, macOS ``._*``
+    files, ``.git``): such files are no one's data, and are passed over as users expect."""
+    return any(part.startswith(".") for part in path.relative_to(root).parts)
+
+
+def files_under(folder: Path, extensions: Sequence[str]) -> list[Path]:
+    """Files with these extensions under ``folder`` (recursive, sorted), hidden ones passed over."""
+    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in extensions and not is_hidden(p, folder) and p.is_file())
 
 
 def check_file(path: str | Path, what: str) -> Path:
@@ -52,13 +65,18 @@ def open_image(path: str | Path, draft: tuple[str, tuple[int, int]] | None = Non
     scale, so a legitimately huge photo is shrunk while it is read, in bounded memory.
     """
     path = check_file(path, "an image")
+    if path.suffix.lower() in VIDEO_EXTENSIONS:
+        raise LstmimgError(f"{path}: a video, not an image (use `lstmimg video`)")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # Pillow's notes on odd metadata; failures still raise
             img = Image.open(path)
+            turned = img.getexif().get(EXIF_ORIENTATION, 1) in (5, 6, 7, 8)
             if draft is not None and img.format == "JPEG":
-                img.draft(*draft)
+                mode, (w, h) = draft
+                img.draft(mode, (h, w) if turned else (w, h))  # the draft is of the file as stored
             img.load()
+            img = ImageOps.exif_transpose(img)  # upright, as image viewers show it
     except Image.DecompressionBombError as err:
         raise LstmimgError(f"{path}: refused: {err.args[0].split(' could be')[0].rstrip(',')} (decompression-bomb guard)") from None
     except UnidentifiedImageError:
@@ -111,7 +129,7 @@ def list_class_images(folder: Path, classes: Sequence[str], extensions: Sequence
     noun = "videos" if extensions == VIDEO_EXTENSIONS else "images"
     for index, name in enumerate(classes):
         class_dir = folder / name
-        found = sorted(p for p in class_dir.rglob("*") if p.is_file() and p.suffix.lower() in extensions) if class_dir.is_dir() else []
+        found = files_under(class_dir, extensions) if class_dir.is_dir() else []
         if not found:
             raise LstmimgError(f"{class_dir}: class folder has no {noun} ({', '.join(extensions)})")
         paths += found
@@ -133,8 +151,8 @@ def detect_kind(root: str | Path) -> str:
     root = Path(root)
     base = root / "train" if (root / "train").is_dir() else root
     if base.is_dir():
-        for class_dir in sorted(p for p in base.iterdir() if p.is_dir()):
-            for path in class_dir.rglob("*"):
+        for class_dir in sorted(p for p in base.iterdir() if p.is_dir() and not p.name.startswith(".")):
+            for path in files_under(class_dir, IMAGE_EXTENSIONS + VIDEO_EXTENSIONS):
                 if path.suffix.lower() in VIDEO_EXTENSIONS:
                     return "video"
                 if path.suffix.lower() in IMAGE_EXTENSIONS:
@@ -204,16 +222,20 @@ def stratified_split(data: Split, fraction: float, seed: int) -> tuple[Split, Sp
 
 
 def infer_image_format(paths: Sequence[Path], samples: int = 100) -> tuple[int, tuple[int, int]]:
-    """Channels (1 if every sampled image is grey, else 3) and the most common size (H, W), from the
-    headers of up to ``samples`` images spread over the list."""
+    """Channels (1 if every sampled image is grey, else 3) and the most common size (H, W) as shown
+    (EXIF orientation applied), from the headers of up to ``samples`` images spread over the list.
+    Unreadable files (decompression bombs included) are passed over here; decoding lists them."""
     step = max(1, len(paths) // samples)
     modes, sizes = set(), Counter()
     for path in paths[::step]:
         try:
-            with Image.open(path) as img:
-                modes.add(img.mode)
-                sizes[(img.height, img.width)] += 1
-        except (OSError, SyntaxError, ValueError):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # DecompressionBombWarning and notes on odd metadata
+                with Image.open(path) as img:
+                    turned = img.getexif().get(EXIF_ORIENTATION, 1) in (5, 6, 7, 8)
+                    modes.add(img.mode)
+                    sizes[(img.width, img.height) if turned else (img.height, img.width)] += 1
+        except Exception:  # any failure means this header tells nothing
             continue
     if not sizes:
         raise LstmimgError(f"{paths[0].parent}: none of the sampled images could be read")
@@ -229,6 +251,7 @@ class ImageSet:
     classes: list[str]
     paths: list[Path]
     skipped: list[Path] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # why each skipped file was skipped
 
 
 def decode_split(
@@ -240,13 +263,13 @@ def decode_split(
 ) -> ImageSet:
     """Decode every image of ``split`` on ``workers`` threads (None: chosen by image size); unreadable
     files are skipped and listed in ``skipped``."""
-    arrays: list[np.ndarray | None] = []
+    arrays: list[np.ndarray | str] = []  # an array, or why the file could not be read
 
-    def decode(path: Path) -> np.ndarray | None:
+    def decode(path: Path) -> np.ndarray | str:
         try:
             return load_image(path, channels, size)
-        except LstmimgError:
-            return None
+        except LstmimgError as err:
+            return str(err)
 
     # Pillow holds the GIL for small images, so threads only pay off for larger ones (measured).
     threads = max(1, workers) if workers is not None else (min(4, os.cpu_count() or 1) if size[0] * size[1] >= 96 * 96 else 1)
@@ -255,19 +278,32 @@ def decode_split(
             arrays.append(arr)
             if progress and (done % 256 == 0 or done == len(split.paths)):
                 progress(done, len(split.paths))
-    ok = [i for i, a in enumerate(arrays) if a is not None]
-    skipped = [split.paths[i] for i, a in enumerate(arrays) if a is None]
+    ok = [i for i, a in enumerate(arrays) if not isinstance(a, str)]
+    bad = [i for i, a in enumerate(arrays) if isinstance(a, str)]
     if not ok:
-        raise LstmimgError(f"{split.paths[0].parent.parent}: no readable images")
+        raise LstmimgError(f"{split.paths[0].parent.parent}: no readable images ({arrays[0]})")
     images = torch.from_numpy(np.stack([arrays[i] for i in ok]))
     labels = torch.tensor([split.labels[i] for i in ok], dtype=torch.long)
-    return ImageSet(images, labels, split.classes, [split.paths[i] for i in ok], skipped)
+    return ImageSet(images, labels, split.classes, [split.paths[i] for i in ok], [split.paths[i] for i in bad], [arrays[i] for i in bad])
 
 
-def channel_stats(images: torch.Tensor) -> tuple[list[float], list[float]]:
-    """Per-channel mean and std of uint8 images ``(N, C, H, W)``, on the 0..1 scale."""
-    x = images.float().div_(255).transpose(0, 1).reshape(images.shape[1], -1)
-    return x.mean(dim=1).tolist(), x.std(dim=1).clamp_min(1e-3).tolist()
+def channel_stats(images: torch.Tensor, chunk_values: int = 1 << 24) -> tuple[list[float], list[float]]:
+    """Per-channel mean and std of uint8 images ``(N, C, H, W)`` (or frames ``(N, T, C, H, W)``), on
+    the 0..1 scale. Summed in float64 over chunks of about ``chunk_values`` values, so the extra memory
+    is a chunk's, not a float copy of the whole set."""
+    c = images.shape[-3]
+    flat = images.reshape(-1, c, images.shape[-2] * images.shape[-1])  # a view: (N', C, H*W)
+    step = max(1, chunk_values // max(1, c * flat.shape[2]))
+    total = torch.zeros(c, dtype=torch.float64)
+    squares = torch.zeros(c, dtype=torch.float64)
+    for i in range(0, len(flat), step):
+        x = flat[i : i + step].double()
+        total += x.sum(dim=(0, 2))
+        squares += x.square().sum(dim=(0, 2))
+    n = flat.shape[0] * flat.shape[2]
+    mean = total / n
+    var = (squares - n * mean.square()) / max(1, n - 1)
+    return (mean / 255).tolist(), (var.clamp_min(0).sqrt() / 255).clamp_min(1e-3).tolist()
 
 
 def normalize(images: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
@@ -331,7 +367,7 @@ def expand_image_paths(sources: Iterable[str]) -> list[Path]:
     for source in sources:
         path = Path(source)
         if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.is_file() and is_image_file(p))
+            found = files_under(path, IMAGE_EXTENSIONS)
             if not found:
                 raise LstmimgError(f"{path}: folder has no images ({', '.join(IMAGE_EXTENSIONS)})")
             out += found

@@ -72,6 +72,15 @@ def any_all(flag: bool, d: Dist, device: torch.device) -> bool:
     return sum_all([float(flag)], d, device)[0] > 0
 
 
+def broadcast_float(value: float, d: Dist, device: torch.device) -> float:
+    """Rank 0's ``value`` on every process (a decision all must share)."""
+    if not d.active:
+        return value
+    t = torch.tensor([value], dtype=torch.float64, device=device)
+    dist.broadcast(t, src=0)
+    return t.item()
+
+
 def teardown(d: Dist) -> None:
     if d.active and dist.is_initialized():
         dist.destroy_process_group()

@@ -1,11 +1,12 @@
-"""Training sets read per batch by DataLoader worker processes, instead of being held decoded.
+"""Training sets read from disk per batch by DataLoader worker processes (``--load disk``), instead
+of being held decoded in memory.
 
-A streamed set keeps one DataLoader for the whole run, its workers alive between epochs
+A disk set keeps one DataLoader for the whole run, its workers alive between epochs
 (``persistent_workers``); each epoch hands it that epoch's batches (``EpochBatches``). The workers
 decode (and, for videos, cut the clips) ``prefetch_factor`` batches ahead while the main process
 trains; with ``workers=0`` the main process decodes. Every random draw is made in the main process, so
-a streamed set gives the same batches as the same set held in memory. Unreadable files are dropped from
-their batch and listed in ``skipped``.
+a disk set gives the same batches as the same set held in memory. Unreadable files are dropped from
+their batch and listed in ``skipped`` (with the reason in ``errors``).
 """
 
 from __future__ import annotations
@@ -41,17 +42,27 @@ class EpochBatches:
         return len(self.batches)
 
 
-class Streamed:
-    """A training set read per batch: ``dataset[item]`` gives ``(sample, label, unreadable path or
-    None, truncated path or None)``; ``labels`` are every file's label, ``skipped`` and ``truncated``
-    fill in as the files are met. The dataset holds no reference back to the loader, so dropping the
-    set (or ``close``) stops its workers at once."""
+def _start_worker(worker_id: int) -> None:
+    """In each worker process (ours alone): OpenCV without its thread pool, whose threads fork() does
+    not copy (a worker forked after the parent had used the pool could hang in cvtColor), and quiet."""
+    import cv2
+
+    cv2.setNumThreads(0)
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+
+
+class DiskSet:
+    """A training set read per batch: ``dataset[item]`` gives ``(sample, label, error or None,
+    truncated path or None)``, the error a message naming an unreadable file; ``labels`` are every
+    file's label, ``skipped``, ``errors`` and ``truncated`` fill in as the files are met. The dataset
+    holds no reference back to the loader, so dropping the set (or ``close``) stops its workers at once."""
 
     def __init__(self, dataset: torch.utils.data.Dataset, labels: list[int], workers: int | None):
         self.dataset = dataset
         self.labels = torch.tensor(labels, dtype=torch.long)
         self.workers = default_workers() if workers is None else workers
         self.skipped: list[Path] = []
+        self.errors: list[str] = []
         self.truncated: list[Path] = []
         self.pin = False  # page-locked batches, for copies to a GPU that overlap compute
         self._sampler = EpochBatches()
@@ -59,18 +70,21 @@ class Streamed:
 
     def batches(self, items: list[list]) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """Decoded ``(samples, labels)`` for each batch of ``items`` (what ``dataset[...]`` takes), in
-        order; a batch left with fewer than two readable samples is dropped."""
+        order; a batch left with fewer than ``MIN_BATCH`` readable samples is dropped."""
         self._sampler.batches = items
         if self._loader is None:
             self._loader = torch.utils.data.DataLoader(
                 self.dataset, batch_sampler=self._sampler, num_workers=self.workers, collate_fn=_collate, pin_memory=self.pin,
-                persistent_workers=self.workers > 0, prefetch_factor=2 if self.workers else None,
+                persistent_workers=self.workers > 0, prefetch_factor=2 if self.workers else None, worker_init_fn=_start_worker,
                 generator=torch.Generator().manual_seed(0),  # its workers' seeds: not drawn from the global RNG dropout uses
             )
         for samples, labels, bad, truncated in self._loader:
-            self.skipped += [p for p in bad if p not in self.skipped]
+            for path, error in bad:
+                if path not in self.skipped:
+                    self.skipped.append(path)
+                    self.errors.append(error)
             self.truncated += [p for p in truncated if p not in self.truncated]
-            if len(labels) > 1:
+            if len(labels) >= D.MIN_BATCH:
                 yield samples, labels
 
     def close(self) -> None:
@@ -100,8 +114,8 @@ class ImageFiles(torch.utils.data.Dataset):
         path, label = self.split.paths[i], self.split.labels[i]
         try:
             return torch.from_numpy(D.load_image(path, self.channels, self.size)), label, None, None
-        except LstmimgError:
-            return None, label, path, None
+        except LstmimgError as err:
+            return None, label, (path, str(err)), None
 
 
 class VideoClips(torch.utils.data.Dataset):
@@ -116,6 +130,8 @@ class VideoClips(torch.utils.data.Dataset):
 
     def __init__(self, split: D.Split, size: tuple[int, int], clip_len: int, stride: int, cache: str | None):
         self.split, self.size, self.clip_len, self.stride, self.cache = split, size, clip_len, stride, cache
+        # content hashes made once, here in the main process; the workers get them with the dataset
+        self.keys = [_key(path, size) for path in split.paths] if cache else [None] * len(split.paths)
 
     def __len__(self) -> int:
         return len(self.split.paths)
@@ -135,18 +151,25 @@ class VideoClips(torch.utils.data.Dataset):
             except LstmimgError:
                 pass  # no frame count, ends early, or unreadable: decoded whole below, which tells them apart
         try:
-            frames, truncated = V.decode_cached(path, self.size, self.cache, mmap=True)  # (T, H, W, 3)
-        except LstmimgError:
-            return None, label, path, None
+            frames, truncated = V.decode_cached(path, self.size, self.cache, mmap=True, key=self.keys[i])  # (T, H, W, 3)
+        except LstmimgError as err:
+            return None, label, (path, str(err)), None
         clip = frames[picked(len(frames))]  # (clip_len, H, W, 3), only these frames read from a mapped entry
         return torch.from_numpy(clip).permute(0, 3, 1, 2), label, None, path if truncated else None
 
 
-def stream_images(split: D.Split, channels: int, size: tuple[int, int], workers: int | None) -> Streamed:
+def _key(path: Path, size: tuple[int, int]) -> str | None:
+    try:
+        return V.cache_key(path, size)
+    except OSError:
+        return None  # unreadable: the worker names it
+
+
+def disk_images(split: D.Split, channels: int, size: tuple[int, int], workers: int | None) -> DiskSet:
     """``split``'s images, decoded per batch; items are file indices."""
-    return Streamed(ImageFiles(split, channels, size), split.labels, workers)
+    return DiskSet(ImageFiles(split, channels, size), split.labels, workers)
 
 
-def stream_clips(split: D.Split, size: tuple[int, int], clip_len: int, stride: int, cache: str | None, workers: int | None) -> Streamed:
+def disk_clips(split: D.Split, size: tuple[int, int], clip_len: int, stride: int, cache: str | None, workers: int | None) -> DiskSet:
     """Clips of ``split``'s videos, decoded per batch; items are ``(video index, draw)``."""
-    return Streamed(VideoClips(split, size, clip_len, stride, cache), split.labels, workers)
+    return DiskSet(VideoClips(split, size, clip_len, stride, cache), split.labels, workers)

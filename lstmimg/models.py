@@ -12,7 +12,7 @@ mean over steps), optionally joined with global image features, and a linear hea
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
@@ -28,18 +28,24 @@ class ModelSpec:
     kind: str  # "image" (input B,C,H,W) or "video" (input B,T,C,H,W)
     description: str
     builder: Callable[[ModelConfig], nn.Module]
+    fixed: dict = field(default_factory=dict)  # settings this model always has, whatever the config says
+
+    def complete(self, cfg: ModelConfig) -> ModelConfig:
+        """``cfg`` with this model's fixed settings, so what a run records is what was built."""
+        return cfg.replace(**self.fixed) if self.fixed else cfg
 
 
 MODELS: dict[str, ModelSpec] = {}
 
 
-def register_model(name: str, kind: str, description: str):
-    """Decorator that adds a builder to ``MODELS``; a name can be registered once only."""
+def register_model(name: str, kind: str, description: str, fixed: dict | None = None):
+    """Decorator that adds a builder to ``MODELS``; a name can be registered once only. ``fixed``:
+    config settings the model always has (see ``ModelSpec.complete``)."""
 
     def add(builder: Callable[[ModelConfig], nn.Module]):
         if name in MODELS:
             raise ValueError(f"model {name!r} is already registered")
-        MODELS[name] = ModelSpec(name, kind, description, builder)
+        MODELS[name] = ModelSpec(name, kind, description, builder, dict(fixed or {}))
         return builder
 
     return add
@@ -58,7 +64,8 @@ def get_model_spec(name: str) -> ModelSpec:
 
 def build_model(cfg: ModelConfig) -> nn.Module:
     """Build the model ``cfg.name`` from its config (random weights unless the config names a file)."""
-    return get_model_spec(cfg.name).builder(cfg)
+    spec = get_model_spec(cfg.name)
+    return spec.builder(spec.complete(cfg))
 
 
 class SequenceReader(nn.Module):
@@ -81,11 +88,11 @@ class SequenceReader(nn.Module):
 
     def forward(self, seq: torch.Tensor) -> torch.Tensor:
         """``(B, T, D)`` -> ``(B, out_features)``."""
-        return self.run(seq)[0]
+        return self.read(seq)[0]
 
-    def run(self, seq: torch.Tensor, state=None):
+    def read(self, seq: torch.Tensor, state=None):
         """Like ``forward``, from ``state`` (None: zeros), also returning the state after the last step,
-        to carry into the next window of a stream."""
+        to carry into the next window of a video."""
         out, new_state = self.rnn(seq, state)  # out: (B, T, dirs*hidden)
         if self.pool == "mean":
             return out.mean(dim=1), new_state
@@ -155,7 +162,7 @@ def torchvision_backbone(name: str, weights_file: str | None) -> nn.Module:
     except ValueError:
         raise LstmimgError(f"unknown torchvision backbone {name!r}") from None
     if weights_file:
-        from lstmimg.checkpoint import load_state_dict_file
+        from lstmimg.files import load_state_dict_file
 
         state = load_state_dict_file(weights_file)
         try:
@@ -170,6 +177,25 @@ def torchvision_backbone(name: str, weights_file: str | None) -> nn.Module:
     raise LstmimgError(f"backbone {name!r} is not supported: use a resnet, mobilenet, efficientnet, vgg or convnext")
 
 
+def build_cnn(cfg: ModelConfig) -> tuple[nn.Module, tuple[int, int, int]]:
+    """The CNN of ``cnn_lstm`` and ``lrcn``: the small built-in one, or ``cfg.backbone``; in train mode
+    and channels_last. Also returns the shape ``(F, h, w)`` of its feature map for ``cfg.img_size``,
+    probed with a dummy image."""
+    cnn = torchvision_backbone(cfg.backbone, cfg.backbone_weights) if cfg.backbone else small_cnn(cfg.in_channels, cfg.cnn_channels)
+    with torch.no_grad():
+        probe = torch.zeros(1, 3 if cfg.backbone else cfg.in_channels, *cfg.img_size)
+        _, feat, fh, fw = cnn.eval()(probe).shape
+    return cnn.train().to(memory_format=torch.channels_last), (feat, fh, fw)
+
+
+def run_cnn(cnn: nn.Module, x: torch.Tensor, backbone: bool) -> torch.Tensor:
+    """``cnn`` over images ``(N, C, H, W)``; a torchvision ``backbone`` gets the 3 channels it was made
+    for (grey repeated, extra channels dropped)."""
+    if backbone and x.shape[1] != 3:
+        x = x[:, :1].expand(-1, 3, -1, -1) if x.shape[1] == 1 else x[:, :3]
+    return cnn(channels_last(x))
+
+
 @register_model("cnn_lstm", "image", "CNN feature map read as a sequence (rows or positions) by an LSTM; optional torchvision backbone")
 class CNNLSTM(nn.Module):
     """A CNN turns the image into a feature map ``(B, F, h, w)``; its rows (or positions, in a scan
@@ -177,17 +203,8 @@ class CNNLSTM(nn.Module):
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
-        self.scan = cfg.scan
-        self.rgb_backbone = cfg.backbone is not None and cfg.in_channels != 3
-        if cfg.backbone:
-            self.cnn = torchvision_backbone(cfg.backbone, cfg.backbone_weights)
-        else:
-            self.cnn = small_cnn(cfg.in_channels, cfg.cnn_channels)
-        with torch.no_grad():  # infer the feature map's shape from a dummy image
-            probe = torch.zeros(1, 3 if cfg.backbone else cfg.in_channels, *cfg.img_size)
-            _, feat, fh, fw = self.cnn.eval()(probe).shape
-        self.cnn.train()
-        self.cnn.to(memory_format=torch.channels_last)
+        self.scan, self.backbone = cfg.scan, cfg.backbone is not None
+        self.cnn, (feat, fh, fw) = build_cnn(cfg)
         _, region_dim = sequence_shape(cfg.scan, 1, feat, fh, fw)
         self.reader = SequenceReader(region_dim, cfg)
         self.fuse_global = cfg.fuse_global
@@ -195,52 +212,42 @@ class CNNLSTM(nn.Module):
         self.head = nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear(self.reader.out_features + extra, cfg.num_classes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.rgb_backbone:  # torchvision backbones want 3 channels
-            x = x[:, :1].expand(-1, 3, -1, -1) if x.shape[1] == 1 else x[:, :3]
-        fmap = self.cnn(channels_last(x))  # (B, F, h, w)
+        fmap = run_cnn(self.cnn, x, self.backbone)  # (B, F, h, w)
         feats = self.reader(slice_regions(fmap, self.scan, 1))  # sequence over rows or positions
         if self.fuse_global:
             feats = torch.cat([feats, fmap.mean(dim=(2, 3))], dim=1)
         return self.head(feats)
 
 
-@register_model("lrcn", "video", "video: a CNN encodes every frame (batched over B*T), an LSTM reads the frames in order (LRCN)")
+@register_model("lrcn", "video", "video: a CNN encodes every frame (batched over B*T), an LSTM reads the frames in order (LRCN)", fixed={"bidirectional": False})
 class LRCN(nn.Module):
     """Long-term recurrent convolutional network over clips ``(B, T, C, H, W)``.
 
-    Frames are read forward in time only (``bidirectional`` is ignored). Each frame's CNN map is pooled to a 4x4 grid (keeping coarse position, so motion is visible),
-    projected to ``embed`` features, and the frame sequence is read by the recurrent layer.
-    ``stream`` carries the recurrent state from one window of a long video to the next.
+    Frames are read forward in time only (the spec fixes ``bidirectional=False``), so the state can be
+    carried from one window of a long video to the next (``forward_window``). Each frame's CNN map is
+    pooled to a 4x4 grid (keeping coarse position, so motion is visible), projected to ``embed``
+    features, and the frame sequence is read by the recurrent layer.
     """
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
-        self.rgb_backbone = cfg.backbone is not None and cfg.in_channels != 3
-        if cfg.backbone:
-            self.cnn = torchvision_backbone(cfg.backbone, cfg.backbone_weights)
-        else:
-            self.cnn = small_cnn(cfg.in_channels, cfg.cnn_channels)
-        with torch.no_grad():
-            feat = self.cnn.eval()(torch.zeros(1, 3 if cfg.backbone else cfg.in_channels, *cfg.img_size)).shape[1]
-        self.cnn.train().to(memory_format=torch.channels_last)
+        self.backbone = cfg.backbone is not None
+        self.cnn, (feat, _, _) = build_cnn(cfg)
         self.frame_embed = nn.Sequential(nn.AdaptiveAvgPool2d(4), nn.Flatten(), nn.Linear(feat * 16, cfg.embed), nn.ReLU())
-        # forward in time only, so the state can be carried from window to window of a stream
-        self.reader = SequenceReader(cfg.embed, cfg.replace(bidirectional=False))
+        self.reader = SequenceReader(cfg.embed, cfg)
         self.head = nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear(self.reader.out_features, cfg.num_classes))
 
     def encode_frames(self, clips: torch.Tensor) -> torch.Tensor:
         """``(B, T, C, H, W)`` -> per-frame features ``(B, T, embed)``: one CNN call over all B*T frames."""
         b, t = clips.shape[:2]
-        frames = clips.flatten(0, 1)
-        if self.rgb_backbone:
-            frames = frames[:, :1].expand(-1, 3, -1, -1) if frames.shape[1] == 1 else frames[:, :3]
-        return self.frame_embed(self.cnn(channels_last(frames))).view(b, t, -1)
+        return self.frame_embed(run_cnn(self.cnn, clips.flatten(0, 1), self.backbone)).view(b, t, -1)
 
     def forward(self, clips: torch.Tensor) -> torch.Tensor:
         return self.head(self.reader(self.encode_frames(clips)))
 
-    def stream(self, clips: torch.Tensor, state=None):
-        """Logits for this window ``(B, T, C, H, W)`` read on from ``state``, and the state to pass
-        with the next window: memory stays constant however long the video is."""
-        summary, new_state = self.reader.run(self.encode_frames(clips), state)
+    def forward_window(self, clips: torch.Tensor, state=None):
+        """Logits for this window ``(B, T, C, H, W)`` read on from ``state`` (the LSTM's ``(h, c)``;
+        None: zeros), and the state to carry into the next window: memory stays constant however long
+        the video is."""
+        summary, new_state = self.reader.read(self.encode_frames(clips), state)
         return self.head(summary), new_state

@@ -1,8 +1,7 @@
 """Images as sequences: the only place that knows scan orders.
 
 ``slice_regions`` turns a batch of images (or CNN feature maps) ``(B, C, H, W)`` into a sequence
-``(B, T, D)`` of flattened regions; ``regions_to_image`` maps one value per step back onto the image
-grid, for heatmaps of what the LSTM looked at.
+``(B, T, D)`` of flattened regions.
 
 Scan orders:
 - ``rows``: T = H steps, each a full pixel row (D = C * W), top to bottom.
@@ -60,26 +59,4 @@ def slice_regions(x: torch.Tensor, scan: str, patch: int = 1) -> torch.Tensor:
         if scan == "snake":
             seq = seq[:, _snake_order(gh, gw, x.device)]
         return seq
-    raise LstmimgError(f"scan {scan!r} is not one of: {', '.join(SCANS)}")
-
-
-def regions_to_image(values: torch.Tensor, scan: str, patch: int, height: int, width: int) -> torch.Tensor:
-    """Spread one value per step ``(B, T)`` back over the image grid ``(B, H, W)``.
-
-    The inverse of ``slice_regions`` for per-step scores: every pixel of a region gets its step's value.
-    """
-    b, t = values.shape
-    if scan == "rows":
-        return values[:, :, None].expand(b, height, width)
-    if scan == "cols":
-        return values[:, None, :].expand(b, height, width)
-    if scan in ("patches", "snake"):
-        _check_patch(patch, height, width)
-        gh, gw = height // patch, width // patch
-        if scan == "snake":
-            raster = torch.empty_like(values)
-            raster[:, _snake_order(gh, gw, values.device)] = values
-            values = raster
-        grid = values.view(b, gh, gw)
-        return grid.repeat_interleave(patch, dim=1).repeat_interleave(patch, dim=2)
     raise LstmimgError(f"scan {scan!r} is not one of: {', '.join(SCANS)}")

@@ -1,8 +1,10 @@
 """What differs between image and video training, behind one small interface.
 
-A task knows its data's splits, classes and input format, decodes the data once (``load``), yields
-uint8 training batches (``batches``) and scores a model on a split (``score``). ``engine.fit`` and
-``engine.evaluate`` drive either kind the same way.
+A task knows its data's splits, classes and input format; it has the datasets decoded once, or read
+from disk by workers (``load``); it owns batching: the shuffled order, the rule that drops a batch of
+one sample, and so the step count (``steps_per_epoch``, ``batches``); and it scores a model on a split
+through the one inference path (``score``). ``training.fit`` and ``inference.evaluate`` drive either
+kind the same way.
 """
 
 from __future__ import annotations
@@ -18,10 +20,24 @@ from lstmimg import loaders as L
 from lstmimg.config import TrainConfig
 from lstmimg.distributed import Dist, shard
 from lstmimg.errors import LstmimgError
+from lstmimg.inference import Predictor, image_probs, video_probs
 
 Progress = Callable[[str, int, int], None]
-IN_MEMORY_BYTES = 2 * 1024**3  # with --load auto, a training set larger than this decoded is read per batch by workers
-STATS_SAMPLES = {"image": 2000, "video": 64}  # a streamed training set's mean and std come from this many samples
+IN_MEMORY_BYTES = 2 * 1024**3  # with --load auto, a training set larger than this decoded is read from disk per batch by workers
+STATS_SAMPLES = {"image": 2000, "video": 64}  # a disk-read training set's mean and std come from this many samples
+
+
+def epoch_order(n: int, batch_size: int, generator: torch.Generator, d: Dist) -> list[torch.Tensor]:
+    """This process's index batches for one epoch: one shuffled order for all processes, this
+    process's share of it, in batches; a last batch of fewer than ``MIN_BATCH`` samples is dropped."""
+    order = shard(torch.randperm(n, generator=generator), d).split(batch_size)
+    return [idx for idx in order if len(idx) >= D.MIN_BATCH]
+
+
+def steps_per_epoch(n: int, batch_size: int, d: Dist) -> int:
+    """How many batches ``epoch_order`` gives (at least 1, for the LR schedule)."""
+    share = n // d.world
+    return max(1, share // batch_size + (share % batch_size >= D.MIN_BATCH))
 
 
 class ImageTask:
@@ -39,22 +55,23 @@ class ImageTask:
         self.sets: dict = {}
         self.mean: list[float] = []
         self.std: list[float] = []
+        self.pin = False  # page-locked batches, so copies to a GPU overlap compute (``pin_memory``)
 
-    def streams(self, name: str, decoded_bytes: Callable[[], int]) -> bool:
-        """Whether split ``name`` is read per batch by DataLoader workers (``loaders``) rather than held
-        decoded: only ``train``, with ``--load stream``, or with ``auto`` when it would take more than
-        ``IN_MEMORY_BYTES``."""
+    def from_disk(self, name: str, decoded_bytes: Callable[[], int]) -> bool:
+        """Whether split ``name`` is read from disk per batch by DataLoader workers (``loaders``) rather
+        than held decoded: only ``train``, with ``--load disk``, or with ``auto`` when it would take more
+        than ``IN_MEMORY_BYTES``."""
         if name != "train" or self.cfg.load == "memory":
             return False
-        return self.cfg.load == "stream" or decoded_bytes() > IN_MEMORY_BYTES
+        return self.cfg.load == "disk" or decoded_bytes() > IN_MEMORY_BYTES
 
     def load(self, progress: Progress | None = None) -> None:
-        """Decode every split into memory, except a streamed training set (``streams``); mean and std
-        come from train."""
+        """Decode every split into memory, except a training set read from disk (``from_disk``); mean
+        and std come from train."""
         h, w = self.size
         for name, split in self.splits.items():
-            if self.streams(name, lambda split=split: len(split.paths) * self.channels * h * w):
-                self.sets[name] = L.stream_images(split, self.channels, self.size, self.cfg.workers)
+            if self.from_disk(name, lambda split=split: len(split.paths) * self.channels * h * w):
+                self.sets[name] = L.disk_images(split, self.channels, self.size, self.cfg.workers)
                 self.mean, self.std = D.channel_stats(D.decode_split(_spread(split, STATS_SAMPLES["image"]), self.channels, self.size, self.cfg.workers).images)
                 continue
             report = (lambda done, total, name=name: progress(name, done, total)) if progress else None
@@ -63,29 +80,28 @@ class ImageTask:
             self.mean, self.std = D.channel_stats(self.sets["train"].images)
 
     def pin_memory(self) -> None:
-        """Page-lock the training tensors, so copies to the GPU can overlap compute."""
-        data = self.sets["train"]
-        if isinstance(data, L.Streamed):
-            data.pin = True  # the DataLoader pins each batch
-        elif hasattr(data, "images"):
-            data.images = data.images.pin_memory()
-        else:
-            data.videos = [v.pin_memory() for v in data.videos]
+        """Hand out page-locked training batches from now on, so copies to the GPU overlap compute."""
+        self.pin = True
+        if isinstance(self.sets.get("train"), L.DiskSet):
+            self.sets["train"].pin = True  # the DataLoader pins each batch
+
+    def _pinned(self, x: torch.Tensor) -> torch.Tensor:
+        return x.pin_memory() if self.pin else x
 
     @property
     def loading(self) -> str:
         """How the training set is read, in words."""
         data = self.sets["train"]
-        if not isinstance(data, L.Streamed):
+        if not isinstance(data, L.DiskSet):
             return "in memory"
         if not data.workers:
-            return "streamed in the main process"
-        return f"streamed by {data.workers} worker process{'es' if data.workers > 1 else ''}"
+            return "from disk in the main process"
+        return f"from disk by {data.workers} worker process{'es' if data.workers > 1 else ''}"
 
     def close(self) -> None:
-        """Stop the DataLoader workers of streamed sets (the sets held in memory stay usable)."""
+        """Stop the DataLoader workers of disk-read sets (the sets held in memory stay usable)."""
         for data in self.sets.values():
-            if isinstance(data, L.Streamed):
+            if isinstance(data, L.DiskSet):
                 data.close()
 
     def size_of(self, split: str) -> int:
@@ -95,24 +111,27 @@ class ImageTask:
     def skipped(self) -> list[str]:
         return [str(p) for s in self.sets.values() for p in s.skipped]
 
+    @property
+    def errors(self) -> list[str]:
+        """Why each skipped file was skipped (one line each, naming the file)."""
+        return [e for s in self.sets.values() for e in s.errors]
+
+    def steps_per_epoch(self, d: Dist = Dist()) -> int:
+        return steps_per_epoch(len(self.sets["train"].labels), self.cfg.batch_size, d)
+
     def batches(self, generator: torch.Generator, d: Dist = Dist()) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """Shuffled batches of this process's share (``d``) of the training set."""
+        """Shuffled uint8 batches ``(B, C, H, W)`` of this process's share (``d``) of the training set."""
         data = self.sets["train"]
-        order = shard(torch.randperm(len(data.labels), generator=generator), d).split(self.cfg.batch_size)
-        index_batches = [idx for idx in order if len(idx) > 1]  # a batch of one breaks batch norm: one dropped sample
-        if isinstance(data, L.Streamed):
+        index_batches = epoch_order(len(data.labels), self.cfg.batch_size, generator, d)
+        if isinstance(data, L.DiskSet):
             yield from data.batches([idx.tolist() for idx in index_batches])
         else:
             for idx in index_batches:
-                yield data.images[idx], data.labels[idx]
+                yield self._pinned(data.images[idx]), data.labels[idx]
 
-    @torch.inference_mode()
     def score(self, net, split: str, device, batch_size: int = 256) -> tuple[torch.Tensor, dict]:
         """Class probabilities ``(N, K)`` for every sample of ``split``, and extra metrics."""
-        images = self.sets[split].images
-        net.eval()
-        out = [net(D.normalize(images[i : i + batch_size].to(device), self.mean, self.std)).float().softmax(1).cpu() for i in range(0, len(images), batch_size)]
-        return torch.cat(out), {}
+        return image_probs(Predictor(net, self.mean, self.std, device), self.sets[split].images, batch_size), {}
 
 
 class VideoTask(ImageTask):
@@ -125,13 +144,13 @@ class VideoTask(ImageTask):
         self.classes = next(iter(splits.values())).classes
         self.channels = 3
         self.size = tuple(size or cfg.img_size or V.infer_video_size(splits.get("train", next(iter(splits.values()))).paths))
-        self.sets, self.mean, self.std = {}, [], []
+        self.sets, self.mean, self.std, self.pin = {}, [], [], False
 
     def load(self, progress: Progress | None = None) -> None:
         cfg = self.cfg
         for name, split in self.splits.items():
-            if self.streams(name, lambda split=split: V.decoded_bytes(split.paths, self.size)):
-                self.sets[name] = L.stream_clips(split, self.size, cfg.clip_len, cfg.frame_stride, cfg.cache, cfg.workers)
+            if self.from_disk(name, lambda split=split: V.decoded_bytes(split.paths, self.size)):
+                self.sets[name] = L.disk_clips(split, self.size, cfg.clip_len, cfg.frame_stride, cfg.cache, cfg.workers)
                 self.mean, self.std = V.video_stats(V.decode_videos(_spread(split, STATS_SAMPLES["video"]), self.size, cache=cfg.cache, workers=cfg.workers).videos)
                 continue
             report = (lambda done, total, name=name: progress(name, done, total)) if progress else None
@@ -146,22 +165,24 @@ class VideoTask(ImageTask):
     def batches(self, generator: torch.Generator, d: Dist = Dist()) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         data, cfg = self.sets["train"], self.cfg
         n = len(data.labels)
-        order = shard(torch.randperm(n, generator=generator), d).split(cfg.batch_size)
+        index_batches = epoch_order(n, cfg.batch_size, generator, d)
         draws = torch.rand(n, generator=generator)  # where each video's clip starts (clips.clip_start)
-        index_batches = [idx for idx in order if len(idx) > 1]
-        if isinstance(data, L.Streamed):
-            stream = data.batches([[(i, float(draws[i])) for i in idx.tolist()] for idx in index_batches])
+        if isinstance(data, L.DiskSet):
+            clip_batches = data.batches([[(i, float(draws[i])) for i in idx.tolist()] for idx in index_batches])
         else:
-            stream = ((V.random_clips(data, idx, draws, cfg.clip_len, cfg.frame_stride), data.labels[idx]) for idx in index_batches)
-        for clips, labels in stream:  # (B, T, C, H, W), (B,)
+            clip_batches = ((V.random_clips(data, idx, draws, cfg.clip_len, cfg.frame_stride), data.labels[idx]) for idx in index_batches)
+        for clips, labels in clip_batches:  # (B, T, C, H, W), (B,)
             if cfg.shuffle_frames:
                 clips = V.shuffle_time(clips, generator)
-            yield clips, labels
+            yield self._pinned(clips), labels
 
-    def score(self, net, split: str, device, batch_size: int = 256) -> tuple[torch.Tensor, dict]:
+    def score(self, net, split: str, device, batch_size: int = 64) -> tuple[torch.Tensor, dict]:
+        """Video probabilities ``(N, K)`` from ``val_clips`` clips per video, and the clip accuracy."""
         shuffler = torch.Generator().manual_seed(self.cfg.seed) if self.cfg.shuffle_frames else None
-        probs, clip_acc = V.score_videos(net, self.sets[split], self.mean, self.std, device, self.cfg.clip_len, self.cfg.frame_stride, self.cfg.val_clips, shuffler)
-        return probs, {"clip_accuracy": clip_acc}
+        data = self.sets[split]
+        probs, per_video = video_probs(Predictor(net, self.mean, self.std, device), data.videos, self.cfg.clip_len, self.cfg.frame_stride, self.cfg.val_clips, batch_size, shuffler)
+        hits = sum(int((p.argmax(1) == label).sum()) for p, label in zip(per_video, data.labels.tolist()))
+        return probs, {"clip_accuracy": hits / max(1, sum(len(p) for p in per_video))}
 
 
 def _spread(split: D.Split, count: int) -> D.Split:
@@ -170,13 +191,16 @@ def _spread(split: D.Split, count: int) -> D.Split:
     return D.Split(split.paths[::step], split.labels[::step], split.classes)
 
 
+def task_for(kind: str, splits: dict[str, D.Split], cfg: TrainConfig, channels: int | None = None, size: tuple[int, int] | None = None) -> ImageTask:
+    """The task of this kind ("image" or "video") over these splits."""
+    return (VideoTask if kind == "video" else ImageTask)(splits, cfg, channels, size)
+
+
 def make_task(root: str | Path, cfg: TrainConfig) -> ImageTask:
     """The task for a training data root: its splits found, its input format inferred."""
     kind = D.detect_kind(root)
-    if kind == "video":
-        return VideoTask(D.split_folder(root, cfg.val_split, cfg.seed, D.VIDEO_EXTENSIONS), cfg)
-    splits = D.split_folder(root, cfg.val_split, cfg.seed)
-    return ImageTask(splits, cfg, size=cfg.img_size)
+    extensions = D.VIDEO_EXTENSIONS if kind == "video" else D.IMAGE_EXTENSIONS
+    return task_for(kind, D.split_folder(root, cfg.val_split, cfg.seed, extensions), cfg, size=cfg.img_size)
 
 
 def labelled_folder(root: str | Path, kind: str, classes: list[str], split: str | None = None) -> D.Split:

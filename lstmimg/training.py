@@ -1,65 +1,104 @@
-"""What makes a training run resumable and interruptible: its progress, the state saved in ``last.pt``,
-and the handling of SIGINT / SIGTERM.
+"""Training: ``fit`` is a plain loop over epochs; ``Training`` sets a run up, validates, saves and
+finishes it; ``train_one_epoch`` makes the optimisation steps.
 
-``last.pt`` carries, besides the weights, a ``train_state`` of plain data and tensors (it still loads
-with ``torch.load(weights_only=True)``): optimizer and LR-schedule state, the epoch and step to go on
-from, the data generator's state at that epoch's start (to replay its draws), the global RNG state,
-the metrics so far and the best result.
+The library never prints: progress goes to an optional ``callback(event, info)`` with events
+``"load"``, ``"start"``, ``"step"``, ``"epoch"`` and ``"end"``, so the CLI can draw bars and a notebook
+can ignore them. Under torchrun every process runs ``fit``; they make every decision together (stop
+signals, a non-finite loss, early stopping), and only rank 0 reports and writes.
 """
 
 from __future__ import annotations
 
-import json
-import platform
+import csv
+import io
+import math
 import signal
-import threading
-from dataclasses import asdict, dataclass, field
+import time
+from collections.abc import Callable, Iterable
+from contextlib import closing, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from torch import nn
 
-from lstmimg.config import ModelConfig, TrainConfig
-from lstmimg.errors import LstmimgError, TrainingInterrupted  # noqa: F401 - raised by engine.fit
+from lstmimg import data as D
+from lstmimg import distributed as dist
+from lstmimg.checkpoint import load_checkpoint, save_checkpoint
+from lstmimg.config import DEFAULT_MODELS, ModelConfig, TrainConfig
+from lstmimg.errors import LstmimgError, TrainingInterrupted, article
+from lstmimg.files import WriteError, atomic_write_text, write_json
+from lstmimg.inference import classification_report, resolve_device
+from lstmimg.models import build_model, get_model_spec
+from lstmimg.runs import new_run_dir
+from lstmimg.tasks import make_task
+from lstmimg.trainstate import SavedRun, StopSignals, TrainState, read_run, versions
+
+Callback = Callable[[str, dict], None]
+
+
+def fit(
+    data: str | Path | None = None,
+    model_config: ModelConfig | None = None,
+    train_config: TrainConfig | None = None,
+    out: str | Path | None = None,
+    callback: Callback | None = None,
+    resume: str | Path | None = None,
+    exist_ok: bool = False,
+) -> dict:
+    """Train a model on an image or video folder and write a run folder; returns the run's summary.
+
+    ``data`` is a class-folder root (``train/`` + ``val/``, or class folders only) of images or of
+    videos. ``model_config`` defaults to the default model for that kind of data (``DEFAULT_MODELS``),
+    ``train_config`` to ``TrainConfig()``; the model's channels, image size and class count come from
+    the data. ``out`` is the run folder (default: the next free ``runs/train/exp*``; an existing
+    non-empty one only with ``exist_ok``). The summary is also written to ``summary.json``, last.
+
+    ``resume`` continues the run in that folder with its own data and settings, from its ``last.pt``,
+    so it ends as it would have without the interruption (same device and seed). A finished run (it
+    has ``summary.json``) is not trained again: its summary comes back with ``already_finished``.
+    SIGINT / SIGTERM stop training after the current step, save ``last.pt`` and raise
+    ``TrainingInterrupted``.
+    """
+    saved = read_run(resume) if resume is not None else None
+    if saved is not None and saved.summary is not None:
+        return {**saved.summary, "run_dir": str(saved.run), "already_finished": True}
+    run = Training(data, model_config, train_config, out, exist_ok, callback, saved)
+    state, cfg = run.state, run.cfg
+    with StopSignals() as stop, closing(run), run.explain_write_errors():
+        while state.epoch <= cfg.epochs and not state.stopped_early:
+            t0 = time.perf_counter() - state.totals.seconds
+            state.start_epoch()
+            if run.train_one_epoch(stop.requested):  # a stop signal reached some process
+                run.save_last(epoch_done=state.epoch - 1)
+                raise TrainingInterrupted(run.dir, stop.signal or signal.SIGTERM, state.epoch, state.step)
+            run.add_up_epoch()
+            val_acc, val_loss, extra = run.validate()
+            row = {
+                "epoch": state.epoch, "train_loss": round(state.totals.loss, 5), "train_acc": round(state.totals.acc, 5),
+                "val_loss": round(val_loss, 5), "val_acc": round(val_acc, 5), **{f"val_{k}": round(v, 5) for k, v in extra.items()},
+                "lr": state.optimizer.param_groups[0]["lr"], "seconds": round(time.perf_counter() - t0, 3),
+                "data_seconds": round(state.totals.data_seconds, 3), "samples_per_s": round(state.totals.samples_per_s, 1),
+            }
+            improved = state.end_epoch(row, val_acc, extra, cfg.patience)
+            run.save_epoch(row, improved)
+            run.emit("epoch", {**row, "best": improved})
+        return run.finish()
 
 
 @dataclass
-class EpochProgress:
-    """Running totals of one epoch (``step`` batches done)."""
+class Recipe:
+    """How an optimisation step is made, besides the state it changes."""
 
-    step: int = 0
-    seen: int = 0
-    loss_sum: float = 0.0
-    correct: int = 0
-    seconds: float = 0.0
-    data_seconds: float = 0.0  # of those, waiting for the next batch (decoding, cutting clips)
-
-    @property
-    def loss(self) -> float:
-        return self.loss_sum / max(1, self.seen)
-
-    @property
-    def acc(self) -> float:
-        return self.correct / max(1, self.seen)
-
-    @property
-    def samples_per_s(self) -> float:
-        return self.seen / self.seconds if self.seconds else 0.0
-
-
-@dataclass
-class TrainProgress:
-    """Where a run stands: the next epoch and how many of its steps are done, and the results so far."""
-
-    next_epoch: int = 1
-    skip_steps: int = 0
-    partial: EpochProgress = field(default_factory=EpochProgress)
-    epoch_rng: torch.Tensor | None = None
-    rows: list = field(default_factory=list)
-    best_acc: float = -1.0
-    best_epoch: int = 0
-    best_extra: dict = field(default_factory=dict)
-    stale: int = 0
-    elapsed: float = 0.0
+    net: nn.Module  # the model as trained: the DDP wrapper under torchrun
+    criterion: nn.Module
+    mean: list[float]
+    std: list[float]
+    device: torch.device
+    augment: bool
+    clip_grad: float  # 0: no clipping
+    amp_dtype: torch.dtype | None = None  # autocast dtype on CUDA; None: full precision
+    dist: dist.Dist = dist.Dist()
 
 
 class NonFiniteLoss(Exception):
@@ -68,93 +107,297 @@ class NonFiniteLoss(Exception):
         self.value, self.step = value, step
 
 
-class StopSignals:
-    """While active (main thread only), SIGINT and SIGTERM ask training to stop after the current step;
-    a second SIGINT stops at once."""
-
-    def __init__(self):
-        self.signal: int | None = None
-        self._previous: dict = {}
-
-    def requested(self) -> bool:
-        return self.signal is not None
-
-    def _handle(self, signum, frame) -> None:
-        if self.signal is not None and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        self.signal = signum
-
-    def __enter__(self) -> StopSignals:
-        if threading.current_thread() is threading.main_thread():
-            for signum in (signal.SIGINT, signal.SIGTERM):
-                self._previous[signum] = signal.signal(signum, self._handle)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        for signum, handler in self._previous.items():
-            signal.signal(signum, handler)
-
-
-def versions() -> dict:
-    """Library versions recorded in every run folder."""
-    import numpy
-    import PIL
-
-    from lstmimg import __version__
-
-    return {"lstmimg": __version__, "torch": torch.__version__, "numpy": numpy.__version__, "pillow": PIL.__version__, "python": platform.python_version()}
-
-
-def capture_state(progress: TrainProgress, optimizer, schedule, scaler=None) -> dict:
-    """The resumable state, as plain data and tensors."""
-    return {
-        "next_epoch": progress.next_epoch,
-        "skip_steps": progress.skip_steps,
-        "partial": asdict(progress.partial),
-        "epoch_rng": progress.epoch_rng,
-        "torch_rng": torch.get_rng_state(),
-        "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-        "optimizer": optimizer.state_dict(),
-        "schedule": schedule.state_dict(),
-        "scaler": scaler.state_dict() if scaler is not None else None,
-        "rows": progress.rows,
-        "best": {"acc": progress.best_acc, "epoch": progress.best_epoch, "extra": progress.best_extra, "stale": progress.stale},
-        "elapsed": progress.elapsed,
-    }
+def train_one_epoch(state: TrainState, batches: Iterable, recipe: Recipe, on_step: Callable[[dict], None] = lambda info: None,
+                    stop: Callable[[], bool] = lambda: False) -> bool:
+    """Train on ``batches`` of uint8 ``(B, [T,] C, H, W)`` and labels, from ``state.step`` on: the first
+    ``state.step`` batches were trained before an interruption, so only their random draws are made
+    again. ``on_step`` gets the running figures after every batch. Returns True when it stopped early
+    because ``stop()`` became true (on any process), after finishing that step."""
+    recipe.net.train()
+    totals, skip, device = state.totals, state.step, recipe.device
+    t0 = time.perf_counter() - totals.seconds
+    for step, (x, y) in enumerate(_timed(batches, totals), 1):
+        if step <= skip:  # already trained before the interruption: consume the same random draws
+            if recipe.augment:
+                D.random_affine_draws(len(y), state.generator)
+            continue
+        x = x.to(device, non_blocking=True).float().div_(255)  # 0..1
+        if recipe.augment:
+            x = D.random_affine(x, state.generator)
+        x = D.normalize(x, recipe.mean, recipe.std)
+        y = y.to(device, non_blocking=True)
+        with torch.autocast(device.type, dtype=recipe.amp_dtype or torch.float32, enabled=recipe.amp_dtype is not None):
+            logits = recipe.net(x)  # (B, num_classes)
+            loss = recipe.criterion(logits.float(), y)
+        (loss_sum,) = dist.sum_all([loss.item()], recipe.dist, device)  # every process sees a NaN on any
+        if not math.isfinite(loss_sum):
+            raise NonFiniteLoss(loss_sum, step)
+        state.optimizer.zero_grad(set_to_none=True)
+        if state.scaler is not None:  # fp16: scale the loss so small gradients survive, unscale before clipping
+            state.scaler.scale(loss).backward()
+            state.scaler.unscale_(state.optimizer)
+        else:
+            loss.backward()
+        if recipe.clip_grad > 0:
+            nn.utils.clip_grad_norm_(recipe.net.parameters(), recipe.clip_grad)
+        if state.scaler is not None:
+            state.scaler.step(state.optimizer)
+            state.scaler.update()
+        else:
+            state.optimizer.step()
+        state.schedule.step()
+        state.step, totals.seen = step, totals.seen + len(y)
+        totals.loss_sum += loss.item() * len(y)
+        totals.correct += (logits.argmax(1) == y).sum().item()
+        totals.seconds = time.perf_counter() - t0
+        on_step({"step": step, "loss": totals.loss, "acc": totals.acc, "samples_per_s": totals.seen / max(1e-9, totals.seconds)})
+        if dist.any_all(stop(), recipe.dist, device):
+            return True
+    totals.seconds = time.perf_counter() - t0
+    return False
 
 
-def read_resume(run: str | Path) -> tuple[str, ModelConfig, TrainConfig, dict]:
-    """Data path, configs and saved state of a run folder to resume."""
-    from lstmimg.checkpoint import read_payload
-
-    run = Path(run)
-    if not run.is_dir():
-        raise LstmimgError(f"{run}: no such run folder")
-    try:
-        config = json.loads((run / "config.json").read_text())
-    except (OSError, ValueError):
-        raise LstmimgError(f"{run / 'config.json'}: missing or unreadable; cannot resume this run") from None
-    payload = read_payload(run / "last.pt")
-    state = payload.get("train_state")
-    if not isinstance(state, dict):
-        raise LstmimgError(f"{run / 'last.pt'}: holds no training state to resume from")
-    if state["next_epoch"] > config["train"]["epochs"] and (run / "summary.json").is_file():
-        raise LstmimgError(f"{run}: already finished ({config['train']['epochs']} epochs)")
-    return config["data"], ModelConfig.from_dict(config["model"]), TrainConfig.from_dict(config["train"]), {**state, "state_dict": payload["state_dict"]}
+def _timed(batches: Iterable, totals) -> Iterable:
+    """``batches``, adding the time spent waiting for each to ``totals.data_seconds``."""
+    it = iter(batches)
+    while True:
+        t0 = time.perf_counter()
+        try:
+            batch = next(it)
+        except StopIteration:
+            return
+        totals.data_seconds += time.perf_counter() - t0
+        yield batch
 
 
-def restore_state(state: dict, net, optimizer, schedule, generator: torch.Generator) -> TrainProgress:
-    """Put model, optimizer, schedule and RNGs back as they were; returns the run's progress."""
-    net.load_state_dict(state["state_dict"])
-    optimizer.load_state_dict(state["optimizer"])
-    schedule.load_state_dict(state["schedule"])
-    torch.set_rng_state(state["torch_rng"])
-    if state["cuda_rng"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda_rng"])
-    generator.set_state(state["epoch_rng"])
-    best = state["best"]
-    return TrainProgress(
-        next_epoch=state["next_epoch"], skip_steps=state["skip_steps"], partial=EpochProgress(**state["partial"]),
-        epoch_rng=state["epoch_rng"], rows=list(state["rows"]), best_acc=best["acc"], best_epoch=best["epoch"],
-        best_extra=dict(best["extra"]), stale=best["stale"], elapsed=state["elapsed"],
-    )
+class Training:
+    """One run being trained: its task (data), model, processes, run folder and ``TrainState``.
+    ``fit`` drives it epoch by epoch; setting up happens here, in order, so a bad option or folder
+    fails before any decoding."""
+
+    def __init__(self, data, model_cfg: ModelConfig | None, cfg: TrainConfig | None, out, exist_ok: bool, callback: Callback | None, saved: SavedRun | None):
+        if saved is not None:  # the run's own data and settings
+            data, model_cfg, cfg, out, exist_ok = saved.data, saved.model, saved.train, saved.run, True
+        if data is None:
+            raise LstmimgError("no DATA folder given")
+        self.cfg = cfg = cfg or TrainConfig()
+        self.task = task = make_task(data, cfg)
+        model_cfg = model_cfg or ModelConfig(name=DEFAULT_MODELS[task.kind])
+        spec = get_model_spec(model_cfg.name)
+        if spec.kind != task.kind:
+            raise LstmimgError(f"{data}: holds {task.kind}s, but model {model_cfg.name!r} is {article(spec.kind)} {spec.kind} model (try --model {DEFAULT_MODELS[task.kind]})")
+        torch.manual_seed(cfg.seed)
+        self.d, self.device = dist.setup(resolve_device(cfg.device))
+        self.emit = (callback or (lambda event, info: None)) if self.d.main else (lambda event, info: None)
+        self.model_cfg = spec.complete(model_cfg.replace(in_channels=task.channels, img_size=task.size, num_classes=len(task.classes)))
+        model = build_model(self.model_cfg).to(self.device)  # before decoding: a model that cannot be built fails at once
+        self.dir = self._run_folder(out, exist_ok)
+        self._load_data()
+        if saved is None and self.d.main:
+            write_json(self.dir / "config.json", {"data": str(Path(data).resolve()), "kind": task.kind, "model": self.model_cfg.to_dict(), "train": cfg.to_dict(), "versions": versions()})
+        self.meta = {"data": str(Path(data).resolve()), "seed": cfg.seed}
+        if task.kind == "video":  # how clips were cut and scored: inference and eval do the same
+            self.meta.update(clip_len=cfg.clip_len, frame_stride=cfg.frame_stride, val_clips=cfg.val_clips)
+
+        optimizer = make_optimizer(model, cfg)
+        amp_on, amp_dtype = amp_settings(cfg, self.device)
+        self.state = TrainState(model, optimizer, make_schedule(optimizer, cfg, cfg.epochs * task.steps_per_epoch(self.d)), torch.Generator().manual_seed(cfg.seed),
+                                torch.amp.GradScaler("cuda") if amp_on and amp_dtype == torch.float16 else None)
+        if saved is not None:
+            self.state.load_state_dict(saved.state)
+        self.started = time.perf_counter() - self.state.elapsed
+        self.recipe = Recipe(self._prepared(model), self._criterion(), task.mean, task.std, self.device, cfg.augment, cfg.clip_grad, amp_dtype if amp_on else None, self.d)
+        self.emit("start", {
+            "run_dir": str(self.dir), "device": str(self.device), "epochs": cfg.epochs, "steps": task.steps_per_epoch(self.d), "classes": task.classes,
+            "train_size": task.size_of("train"), "val_size": task.size_of("val"), "skipped": task.skipped, "errors": task.errors, "kind": task.kind,
+            "loading": task.loading, "params": sum(p.numel() for p in model.parameters()), "img_size": task.size, "channels": task.channels,
+            "resumed_at": (self.state.epoch, self.state.step) if saved is not None else None,
+            "warnings": [f"{name}/ has no samples of: {', '.join(D.missing_classes(split))} (training goes on; those classes are not scored)"
+                         for name, split in task.splits.items() if name != "train" and D.missing_classes(split)],
+        })
+
+    @contextmanager
+    def explain_write_errors(self):
+        """A file of the run that cannot be written (a full disk) ends training with one line, and the
+        command that goes on once there is room, when ``last.pt`` holds a finished epoch to go on from."""
+        try:
+            yield
+        except WriteError as err:
+            last = self.dir / "last.pt"
+            if last.is_file() and err.path != last:
+                raise LstmimgError(f"{err}; once there is room, resume with: lstmimg train --resume {self.dir}") from None
+            if last.is_file():
+                raise LstmimgError(f"{err}; {last} holds an earlier epoch: once there is room, resume with: lstmimg train --resume {self.dir}") from None
+            raise
+
+    def _run_folder(self, out, exist_ok: bool) -> Path:
+        run = new_run_dir(out, exist_ok=exist_ok) if self.d.main else None
+        if self.d.active:  # every process learns rank 0's run folder
+            shared = [str(run)]
+            torch.distributed.broadcast_object_list(shared, src=0)
+            run = Path(shared[0])
+        return run
+
+    def _load_data(self) -> None:
+        try:
+            self.task.load(lambda split, done, total: self.emit("load", {"split": split, "done": done, "total": total}))
+        except BaseException:
+            if self.d.main and not any(self.dir.iterdir()):
+                self.dir.rmdir()
+            dist.teardown(self.d)
+            raise
+
+    def _criterion(self) -> nn.Module:
+        weight = None
+        if self.cfg.class_weights == "auto":
+            counts = torch.bincount(self.task.sets["train"].labels, minlength=len(self.task.classes)).float().clamp_min(1)
+            weight = (counts.sum() / (len(self.task.classes) * counts)).to(self.device)
+        return nn.CrossEntropyLoss(weight=weight, label_smoothing=self.cfg.label_smoothing)
+
+    def _prepared(self, model: nn.Module) -> nn.Module:
+        """The model as the steps run it: GPU-ready, compiled, wrapped for DDP."""
+        if self.device.type == "cuda":
+            for m in model.modules():  # keep cuDNN's fused LSTM on one contiguous weight buffer
+                if isinstance(m, nn.RNNBase):
+                    m.flatten_parameters()
+            self.task.pin_memory()
+        if self.cfg.compile and hasattr(model, "cnn"):  # in place: the state dict keeps its keys
+            model.cnn.compile()
+        if self.d.active:
+            return torch.nn.parallel.DistributedDataParallel(model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+        return model
+
+    def train_one_epoch(self, stop: Callable[[], bool]) -> bool:
+        """One epoch (or the rest of one); True when a stop signal ended it early."""
+        state, steps = self.state, self.task.steps_per_epoch(self.d)
+        on_step = lambda info: self.emit("step", {"epoch": state.epoch, "steps": steps, **info})  # noqa: E731
+        try:
+            return train_one_epoch(state, self.task.batches(state.generator, self.d), self.recipe, on_step, stop)
+        except torch.cuda.OutOfMemoryError:
+            raise LstmimgError(f"out of GPU memory at --batch-size {self.cfg.batch_size}: try --batch-size {max(1, self.cfg.batch_size // 2)}") from None
+        except NonFiniteLoss as err:
+            last = self.dir / "last.pt"
+            where = f"{last} holds the last good epoch" if last.is_file() else "no checkpoint was saved (no epoch had finished)"
+            raise LstmimgError(f"loss became {err.value} at epoch {state.epoch}, step {err.step}: training stopped; {where} (try a lower --lr than {self.cfg.lr}, or --clip-grad)") from None
+
+    def add_up_epoch(self) -> None:
+        """Every process trained on its own share: sum the epoch's totals."""
+        t = self.state.totals
+        if self.d.active:
+            t.seen, t.loss_sum, t.correct = dist.sum_all([t.seen, t.loss_sum, t.correct], self.d, self.device)
+
+    def validate(self) -> tuple[float, float, dict]:
+        """Val accuracy, loss and extra metrics of the model as it is. Rank 0 scores; every process
+        takes its accuracy, so all make the same early-stopping decision."""
+        acc, loss, extra = 0.0, 0.0, {}
+        if self.d.main:
+            probs, extra = self.task.score(self.state.model, "val", self.device)
+            labels = self.task.sets["val"].labels
+            loss = nn.functional.nll_loss(probs.clamp_min(1e-12).log(), labels).item()
+            acc = (probs.argmax(1) == labels).float().mean().item()
+        return dist.broadcast_float(acc, self.d, self.device), loss, extra
+
+    def _save(self, name: str, meta: dict, with_state: bool = False) -> None:
+        if self.d.main:
+            s, t = self.state, self.task
+            save_checkpoint(self.dir / name, s.model, self.model_cfg, t.classes, t.mean, t.std, t.kind, {**self.meta, **meta}, s.state_dict() if with_state else None)
+
+    def save_last(self, epoch_done: int, meta: dict | None = None) -> None:
+        self.state.elapsed = time.perf_counter() - self.started
+        self._save("last.pt", {"epoch": epoch_done, **(meta or {})}, with_state=True)
+
+    def save_epoch(self, row: dict, improved: bool) -> None:
+        """metrics.csv, then best.pt when this epoch is the best, then last.pt (the state to resume)."""
+        meta = {"epoch": row["epoch"], "val_accuracy": row["val_acc"]}
+        if self.d.main:
+            _write_metrics(self.dir / "metrics.csv", self.state.rows)
+        if improved:
+            self._save("best.pt", meta)
+        self.save_last(row["epoch"], meta)
+
+    def finish(self) -> dict:
+        """Score the best checkpoint, draw the plots and write ``summary.json`` (last: a run with a
+        summary is complete)."""
+        dist.teardown(self.d)
+        s, task = self.state, self.task
+        if not self.d.main:
+            return {"run_dir": str(self.dir), "rank": self.d.rank}
+        best = load_checkpoint(self.dir / "best.pt").model.to(self.device)
+        val_labels = task.sets["val"].labels
+        val_report = classification_report(val_labels, task.score(best, "val", self.device)[0].argmax(1), task.classes)
+        use_amp = self.recipe.amp_dtype is not None
+        summary = {
+            "kind": task.kind, "model": self.model_cfg.name, "val_accuracy": round(s.best_acc, 5),
+            **{f"val_{k}": round(v, 5) for k, v in s.best_extra.items()}, "best_epoch": s.best_epoch,
+            "epochs": len(s.rows), "stopped_early": s.stopped_early, "train_seconds": round(time.perf_counter() - self.started, 2), "classes": task.classes,
+            "best_checkpoint": str(self.dir / "best.pt"), "last_checkpoint": str(self.dir / "last.pt"),
+            "train_samples": task.size_of("train"), "val_samples": task.size_of("val"), "skipped": task.skipped,
+            "img_size": list(task.size), "channels": task.channels, "device": str(self.device), "processes": self.d.world, "seed": self.cfg.seed,
+            "amp": str(self.recipe.amp_dtype).replace("torch.", "") if use_amp else "off", "versions": versions(),
+        }
+        if task.kind == "video":
+            summary["truncated"] = task.truncated
+        if "test" in task.sets:
+            summary["test_accuracy"] = classification_report(task.sets["test"].labels, task.score(best, "test", self.device)[0].argmax(1), task.classes)["accuracy"]
+        from lstmimg.plots import plot_confusion, plot_curves  # matplotlib: only once training is done
+
+        plot_curves(s.rows, self.dir / "curves.png")
+        plot_confusion(val_report["confusion_matrix"], task.classes, self.dir / "confusion_matrix.png")
+        write_json(self.dir / "summary.json", summary)
+        summary["run_dir"] = str(self.dir)
+        self.emit("end", summary)
+        return summary
+
+    def close(self) -> None:
+        """Stop DataLoader workers; leave the process group (an error on one process must not leave
+        the others waiting in a collective)."""
+        self.task.close()
+        dist.teardown(self.d)
+
+
+def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    params = [p for p in model.parameters() if p.requires_grad]
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=cfg.lr, momentum=0.9, nesterov=True, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+def make_schedule(optimizer: torch.optim.Optimizer, cfg: TrainConfig, total_steps: int):
+    """LR factor per batch step: warm-up over the first ``cfg.warmup`` of the steps, then decay.
+
+    - ``onecycle``: cosine rise from lr/25 to lr, then cosine fall to ~0 (the one-cycle policy);
+    - ``cosine``: linear rise from ~0 to lr, then cosine fall to 0;
+    - ``none``: linear warm-up, then constant.
+    """
+    warm = max(1, int(cfg.warmup * total_steps)) if cfg.warmup > 0 else 0
+
+    def factor(step: int) -> float:
+        if step < warm:
+            if cfg.schedule == "onecycle":
+                start = 1 / 25
+                return start + (1 - start) * 0.5 * (1 - math.cos(math.pi * step / warm))
+            return (step + 1) / warm
+        if cfg.schedule == "none":
+            return 1.0
+        progress = min(1.0, (step - warm) / max(1, total_steps - warm))
+        return 0.5 * (1 + math.cos(math.pi * progress))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def amp_settings(cfg: TrainConfig, device: torch.device) -> tuple[bool, torch.dtype]:
+    """Autocast on CUDA when ``cfg.amp``: bf16 where the GPU supports it, else fp16 (needs a scaler)."""
+    if not (cfg.amp and device.type == "cuda"):
+        return False, torch.float32
+    return True, torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+def _write_metrics(path: Path, rows: list[dict]) -> None:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(path, buffer.getvalue())
+

@@ -5,6 +5,9 @@ background thread into a bounded queue, so decoding overlaps the model's work an
 however long the video is. Frames come out RGB uint8 ``(H, W, 3)``, resized when asked, sampled by a
 target rate (``fps``) or a ``stride``. Skipped frames are only grabbed: FFmpeg still decodes them, but
 the colour conversion, resize and copy are saved.
+
+Importing this module changes no process-wide setting; the CLI quiets OpenCV's logging, and
+DataLoader workers turn off OpenCV's thread pool in their own processes (``loaders``).
 """
 
 from __future__ import annotations
@@ -17,19 +20,11 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-os.environ.setdefault("OPENCV_LOG_LEVEL", "OFF")  # our own messages say what went wrong, once
-os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 import cv2
 import numpy as np
 
-# OpenCV's own thread pool does not survive fork(): a DataLoader worker forked after the parent had
-# converted frames hung in cvtColor. Frames are shrunk before they are converted, so going without the
-# pool costs nothing measurable (300 720p frames to 32x32: 0.459-0.566 s without, 0.485-0.574 s with;
-# to 112x112: 0.756-0.850 s vs 0.722-0.867 s); FFmpeg's decoding threads are its own and unaffected.
-cv2.setNumThreads(0)  # 0: no pool at all, every function in the calling thread
-
-from lstmimg.data import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, check_file  # noqa: E402,F401 - re-exported: video files are this module's concern
-from lstmimg.errors import LstmimgError  # noqa: E402
+from lstmimg.data import IMAGE_EXTENSIONS, check_file
+from lstmimg.errors import LstmimgError
 
 CODECS = {".avi": "MJPG", ".webm": "VP80"}  # everything else: mp4v (OpenCV's wheels cannot encode H.264)
 
@@ -53,8 +48,12 @@ class VideoInfo:
 class Frame:
     index: int  # position in the source, counting every decoded frame
     time: float  # seconds from the start (wall clock for live sources)
-    rgb: np.ndarray  # (H, W, 3) uint8, resized if the reader was given a size
+    rgb: np.ndarray | None  # (H, W, 3) uint8, resized if the reader was given a size; None: not a sampled frame
     original: np.ndarray | None = None  # (H0, W0, 3) BGR as decoded, when keep_original
+
+    @property
+    def sampled(self) -> bool:
+        return self.rgb is not None
 
 
 def open_video(source: str | Path) -> tuple[cv2.VideoCapture, VideoInfo]:
@@ -108,9 +107,14 @@ class FrameReader:
 
     ``size`` (H, W) resizes; ``fps`` keeps frames at about that rate (when the source's rate is known);
     ``stride`` keeps every n-th frame; ``max_seconds`` stops a (live) source after that long.
+    ``keep_original`` yields every decoded frame with its ``original`` pixels (to write a labelled
+    copy of the video); frames between the sampled ones then come with ``rgb=None``.
     After iteration, ``frames_decoded`` counts every frame FFmpeg produced and ``truncated`` says whether
-    a file ended before the frame count its container claims.
+    a file ended before the frame count its container claims. The capture is released by the decoding
+    thread when it ends, never while it is inside FFmpeg.
     """
+
+    CLOSE_TIMEOUT = 5.0  # seconds ``close`` waits for the decoding thread
 
     def __init__(
         self,
@@ -168,18 +172,19 @@ class FrameReader:
                 elapsed = time.monotonic() - started
                 if self.max_seconds is not None and elapsed >= self.max_seconds:
                     break
-                if keep:
+                if keep or self.keep_original:
                     ok, bgr = self.cap.retrieve()
                     if not ok or bgr is None:
                         break
                     t = elapsed if self.info.live or not self.info.fps else index / self.info.fps
-                    frame = Frame(index, t, to_rgb(bgr, self.size), bgr if self.keep_original else None)
+                    frame = Frame(index, t, to_rgb(bgr, self.size) if keep else None, bgr if self.keep_original else None)
                     if not self._put(frame):
                         return
                 index += 1
-        except Exception as err:
+        except Exception as err:  # handed to the reading thread, which raises it
             self._put(err)
         finally:
+            self.cap.release()  # here, by the thread that uses it: never while a grab() is running
             self._put(_END)
 
     def __iter__(self) -> Iterator[Frame]:
@@ -195,9 +200,10 @@ class FrameReader:
             raise LstmimgError(f"{self.info.source}: no decodable frame")
 
     def close(self) -> None:
+        """Stop decoding; the thread releases the capture as it ends (at once, or when a blocked grab
+        returns)."""
         self._stop.set()
-        self._thread.join(timeout=5)
-        self.cap.release()
+        self._thread.join(timeout=self.CLOSE_TIMEOUT)
 
     def __enter__(self) -> FrameReader:
         return self
@@ -210,7 +216,7 @@ def read_video(path: str | Path, size: tuple[int, int] | None = None, stride: in
     """All (kept) frames of a file as one uint8 array ``(T, H, W, 3)``, and the finished reader
     (for ``truncated`` and ``frames_decoded``)."""
     with FrameReader(path, size=size, stride=stride) as reader:
-        frames = [f.rgb for f in reader]
+        frames = [f.rgb for f in reader if f.sampled]
     return np.stack(frames), reader
 
 

@@ -14,10 +14,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-from lstmimg.checkpoint import BUNDLED_MODELS, load_checkpoint, save_checkpoint
+from lstmimg.checkpoint import load_checkpoint, save_checkpoint
 from lstmimg.config import TrainConfig
-from lstmimg.engine import fit
+from lstmimg.runs import BUNDLED_MODELS
 from lstmimg.sample import sample_data_dir
+from lstmimg.training import fit
 
 MODELS = {"digits": "image", "clips": "video"}  # sample data folder -> kind
 

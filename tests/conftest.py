@@ -11,6 +11,26 @@ from PIL import Image
 SIZE = 12
 
 
+def run_cli(*args):
+    """``lstmimg ARGS`` in this process through typer's CliRunner (stderr kept apart)."""
+    from typer.testing import CliRunner
+
+    from lstmimg.cli import app
+
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def assert_one_line_error(result, *fragments):
+    """Exit 1 (or 2, the option parser's), one ``error:`` line on stderr naming every fragment (the
+    ``model:`` info line aside), no traceback."""
+    assert result.exit_code in (1, 2), result.output
+    lines = [line for line in result.stderr.strip().splitlines() if not line.startswith("model: ")]
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    for fragment in fragments:
+        assert str(fragment) in lines[0], lines[0]
+    assert "Traceback" not in result.output
+
+
 def pattern(kind: str, rng: np.random.Generator) -> np.ndarray:
     """A 12x12 grey image of a bar whose orientation is the class, at a random offset, with noise."""
     img = rng.integers(0, 40, (SIZE, SIZE)).astype(np.uint8)

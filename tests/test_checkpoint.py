@@ -7,6 +7,8 @@ import pytest
 import torch
 
 from lstmimg import checkpoint as C
+from lstmimg import files as F
+from lstmimg import runs as R
 from lstmimg.config import ModelConfig
 from lstmimg.errors import LstmimgError
 from lstmimg.models import build_model
@@ -110,36 +112,36 @@ def test_damaged_weights(tmp_path):
 
 def test_new_run_dir_never_reuses_a_run(tmp_path):
     base = tmp_path / "runs" / "train"
-    assert [C.new_run_dir(base=base).name for _ in range(3)] == ["exp", "exp2", "exp3"]
+    assert [R.new_run_dir(base=base).name for _ in range(3)] == ["exp", "exp2", "exp3"]
     out = tmp_path / "mine"
-    assert C.new_run_dir(out) == out
+    assert R.new_run_dir(out) == out
     (out / "best.pt").write_bytes(b"keep me")
     with pytest.raises(LstmimgError, match="folder exists and is not empty"):
-        C.new_run_dir(out)
+        R.new_run_dir(out)
     assert (out / "best.pt").read_bytes() == b"keep me"
 
 
 def test_atomic_write_leaves_no_temporary_files(tmp_path):
     target = tmp_path / "f.json"
-    C.write_json(target, {"a": 1})
-    C.write_json(target, {"a": 2})
+    F.write_json(target, {"a": 1})
+    F.write_json(target, {"a": 2})
     assert target.read_text().strip().endswith("}") and [p.name for p in tmp_path.iterdir()] == ["f.json"]
 
 
 def test_resolve_model_prefers_given_then_newest_run_then_bundled(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    if C.BUNDLED_MODEL.is_file():
-        assert C.resolve_model(None) == (C.BUNDLED_MODEL, "bundled digits model")
-    if C.BUNDLED_MODELS["video"].is_file():
-        assert C.resolve_model(None, "video") == (C.BUNDLED_MODELS["video"], "bundled clips model")
+    if R.BUNDLED_MODELS["image"].is_file():
+        assert R.resolve_model(None) == (R.BUNDLED_MODELS["image"], "bundled digits model")
+    if R.BUNDLED_MODELS["video"].is_file():
+        assert R.resolve_model(None, "video") == (R.BUNDLED_MODELS["video"], "bundled clips model")
     for name in ("exp", "exp2"):
         run = tmp_path / "runs" / "train" / name
         run.mkdir(parents=True)
         (run / "best.pt").write_bytes(b"x")
         (run / "summary.json").write_text('{"kind": "image"}')
     os.utime(tmp_path / "runs/train/exp/best.pt", (1e9, 1e9))
-    assert C.resolve_model(None) == (Path("runs/train/exp2/best.pt"), "newest run")
-    assert C.resolve_model(tmp_path / "runs/train/exp")[0] == tmp_path / "runs/train/exp/best.pt"
-    monkeypatch.setitem(C.BUNDLED_MODELS, "video", tmp_path / "absent.pt")
+    assert R.resolve_model(None) == (Path("runs/train/exp2/best.pt"), "newest run")
+    assert R.resolve_model(tmp_path / "runs/train/exp")[0] == tmp_path / "runs/train/exp/best.pt"
+    monkeypatch.setitem(R.BUNDLED_MODELS, "video", tmp_path / "absent.pt")
     with pytest.raises(LstmimgError, match="no video model"):
-        C.resolve_model(None, "video")
+        R.resolve_model(None, "video")

@@ -6,10 +6,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+from conftest import TINY_MODEL, assert_one_line_error, moving_square, write_clip
 from PIL import Image
 from typer.testing import CliRunner
 
+from lstmimg import ModelConfig, TrainConfig, fit
 from lstmimg.cli import app
 
 runner = CliRunner()
@@ -18,15 +21,6 @@ TINY = ["--hidden", "16", "--epochs", "1", "--batch-size", "16"]
 
 def run(*args):
     return runner.invoke(app, [str(a) for a in args])
-
-
-def assert_one_line_error(result, *fragments):
-    assert result.exit_code == 1, result.output
-    lines = [line for line in result.stderr.strip().splitlines() if not line.startswith("model: ")]  # the info line
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    for fragment in fragments:
-        assert str(fragment) in lines[0]
-    assert "Traceback" not in result.output
 
 
 def imported_after(*argv: str) -> set[str]:
@@ -92,21 +86,21 @@ def test_train_predict_eval_on_the_sample_digits(tmp_path, monkeypatch):
 
 
 def test_train_and_predict_table_on_tiny_data(bars, tmp_path):
-    result = run("train", bars, *TINY, "--model", "region_lstm", "--scan", "snake", "--patch", "3", "--load", "stream", "--workers", "1", "--out", tmp_path / "r")
+    result = run("train", bars, *TINY, "--model", "region_lstm", "--scan", "snake", "--patch", "3", "--load", "disk", "--workers", "1", "--out", tmp_path / "r")
     assert result.exit_code == 0, result.output
     config = json.loads((tmp_path / "r" / "config.json").read_text())
-    assert config["model"]["scan"] == "snake" and config["train"]["load"] == "stream" and config["train"]["workers"] == 1
-    assert "72 train (streamed by 1 worker process)" in result.stderr
+    assert config["model"]["scan"] == "snake" and config["train"]["load"] == "disk" and config["train"]["workers"] == 1
+    assert "72 train (from disk by 1 worker process)" in result.stderr
     result = run("predict", bars / "val" / "diagonal", "--model", tmp_path / "r", "--topk", "2")
     assert result.exit_code == 0, result.output
     assert result.stdout.count("diagonal") + result.stdout.count("horizontal") + result.stdout.count("vertical") >= 8
 
 
 def test_predict_uses_the_bundled_model_without_runs(tmp_path, monkeypatch):
-    from lstmimg.checkpoint import BUNDLED_MODEL
+    from lstmimg.runs import BUNDLED_MODELS
     from lstmimg.sample import sample_data_dir
 
-    if not BUNDLED_MODEL.is_file():
+    if not BUNDLED_MODELS["image"].is_file():
         pytest.skip("bundled model not built")
     monkeypatch.chdir(tmp_path)
     images = sorted((sample_data_dir() / "digits" / "val" / "3").iterdir())[:10]
@@ -151,7 +145,7 @@ def test_bad_inputs_get_one_line_and_exit_1(tmp_path, bars, trained_run):
         (["--optimizer", "lion"], "adam, adamw, sgd"),
         (["--img-size", "big"], "--img-size 'big'"),
         (["--class-weights", "yes"], "auto"),
-        (["--load", "disk"], "--load 'disk' is not one of: auto, memory, stream"),
+        (["--load", "stream"], "--load 'stream' is not one of: auto, memory, disk"),
         (["--workers", "-2"], "--workers must be >= 0"),
     ],
 )
@@ -233,7 +227,7 @@ def test_image_model_given_to_video(trained_run, clips):
 
 
 def test_video_uses_the_bundled_clips_model(tmp_path, monkeypatch):
-    from lstmimg.checkpoint import BUNDLED_MODELS
+    from lstmimg.runs import BUNDLED_MODELS
     from lstmimg.sample import sample_data_dir
 
     if not BUNDLED_MODELS["video"].is_file():
@@ -247,3 +241,56 @@ def test_video_uses_the_bundled_clips_model(tmp_path, monkeypatch):
         assert "bundled clips model" in result.stderr
         hits += json.loads(result.stdout)["label"] == motion
     assert hits >= 3
+
+
+@pytest.mark.parametrize("args, message", [
+    (["predict", "x.png", "--batch-size", "0"], "--batch-size must be >= 1"),
+    (["predict", "x.png", "--batch-size", "-3"], "--batch-size must be >= 1"),
+    (["bench", "--model", "foo"], "unknown model 'foo'"),
+    (["bench", "--repeats", "0"], "--repeats must be >= 1"),
+    (["video", "clip.mp4", "--stride", "0"], "--stride must be >= 1"),
+    (["video", "clip.mp4", "--fps", "0"], "--fps must be > 0"),
+])
+def test_bad_options_are_one_line(args, message):
+    assert_one_line_error(run(*args), message)
+
+
+def test_decompression_bomb_in_a_training_folder(bars, tmp_path):
+    Image.new("1", (15000, 15000)).save(bars / "train" / "vertical" / "bomb.png")
+    result = run("train", bars, "--epochs", "1", "--hidden", "8", "--out", tmp_path / "r")
+    assert "Traceback" not in result.output and result.exception is None or isinstance(result.exception, SystemExit), result.output
+    assert result.exit_code == 0, result.output
+    assert "bomb.png" in result.stderr and "decompression-bomb" in result.stderr
+
+
+@pytest.fixture
+def user_folder(tmp_path):
+    root = tmp_path / "我的 照片"
+    rng = np.random.default_rng(0)
+    for name, value in (("一 one", 40), ("seven 7", 200)):
+        folder = root / name
+        folder.mkdir(parents=True)
+        for i in range(12):
+            Image.fromarray((rng.integers(0, 30, (12, 12)) + value).astype(np.uint8)).save(folder / f"IMG {i:03d}.PNG")
+        (folder / "._IMG 000.png").write_bytes(b"\x00\x05\x16\x07 AppleDouble")
+        (folder / ".DS_Store").write_bytes(b"Bud1")
+    return root
+
+
+def test_user_names_and_files(user_folder, tmp_path):
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        summary = fit(user_folder, ModelConfig(**TINY_MODEL), TrainConfig(epochs=1, val_split=0.25), out=tmp_path / "r")
+    assert summary["skipped"] == []
+    assert not [w for w in caught if "Glyph" in str(w.message)]
+    result = run("predict", user_folder / "一 one", "--model", tmp_path / "r", "--json")
+    assert result.exit_code == 0, result.output
+    assert '"一 one"' in result.stdout or '"seven 7"' in result.stdout
+    assert "\\u" not in result.stdout
+
+
+def test_predict_on_a_video_points_to_the_video_command(trained_run, tmp_path):
+    clip = write_clip(tmp_path / "clip.mp4", moving_square(1, 6, np.random.default_rng(0)))
+    assert_one_line_error(run("predict", clip, "--model", trained_run), "clip.mp4", "a video, not an image", "lstmimg video")

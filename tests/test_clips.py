@@ -1,8 +1,14 @@
+
+import json
+import os
+
+import numpy as np
 import pytest
 import torch
-from conftest import TINY_MODEL, TINY_VIDEO_TRAIN
+from conftest import TINY_MODEL, TINY_VIDEO_TRAIN, moving_square, write_clip
+from conftest import run_cli as run
 
-from lstmimg import ModelConfig, TrainConfig, fit
+from lstmimg import ModelConfig, TrainConfig, fit, load_checkpoint
 from lstmimg import clips as V
 from lstmimg.data import VIDEO_EXTENSIONS, detect_kind, split_folder
 from lstmimg.errors import LstmimgError
@@ -129,3 +135,55 @@ def test_frame_cache_filled_by_two_processes_at_once(clips, tmp_path):
     assert len(entries) == 28 and not list((tmp_path / "c").glob("*.tmp"))
     data = V.decode_videos(split_folder(clips, extensions=VIDEO_EXTENSIONS)["train"], (8, 8), cache=tmp_path / "c")
     assert len(data) == 28
+
+
+def test_frame_cache_hashes_each_video_once_per_run(clips, tmp_path, monkeypatch):
+    import hashlib
+
+    calls = []
+    original = hashlib.sha256
+    monkeypatch.setattr(hashlib, "sha256", lambda *a: calls.append(1) or original(*a))
+    train = TrainConfig(**{**TINY_VIDEO_TRAIN, "epochs": 3}, load="disk", workers=0, cache=str(tmp_path / "cache"))
+    fit(clips, ModelConfig(name="lrcn", **TINY_MODEL), train, out=tmp_path / "r")
+    n_files = sum(1 for _ in clips.rglob("*.avi"))
+    assert len(calls) == n_files
+
+
+def test_frame_cache_entry_permissions_and_no_leak(tmp_path, monkeypatch):
+    from lstmimg import clips as V
+
+    video = write_clip(tmp_path / "v.avi", moving_square(1, 6, np.random.default_rng(0)))
+    cache = tmp_path / "cache"
+    old = os.umask(0o022)
+    try:
+        V.decode_cached(video, (16, 16), cache)
+        entries = list(cache.iterdir())
+        assert len(entries) == 1 and entries[0].stat().st_mode & 0o777 == 0o644
+        entries[0].unlink()
+
+        def broken_save(f, arr, *a, **k):
+            f.write(b"partial")
+            raise OSError(28, "No space left on device")
+
+        monkeypatch.setattr(np, "save", broken_save)
+        with pytest.raises((OSError, LstmimgError)):
+            V.decode_cached(video, (16, 16), cache)
+        assert list(cache.iterdir()) == []
+    finally:
+        os.umask(old)
+
+
+def test_video_eval_uses_the_runs_val_clips_and_lrcn_is_one_way(clips, tmp_path, monkeypatch):
+    from lstmimg import clips as V
+    from lstmimg import evaluate
+
+    fit(clips, ModelConfig(name="lrcn", **TINY_MODEL), TrainConfig(**{**TINY_VIDEO_TRAIN, "epochs": 1}, val_clips=2), out=tmp_path / "v")
+    assert load_checkpoint(tmp_path / "v").config.bidirectional is False
+    assert json.loads((tmp_path / "v" / "config.json").read_text())["model"]["bidirectional"] is False
+    counts = []
+    original = V.uniform_clips
+    monkeypatch.setattr(V, "uniform_clips", lambda video, clip_len, stride, count: counts.append(count) or original(video, clip_len, stride, count))
+    evaluate(clips, tmp_path / "v")
+    assert counts and set(counts) == {2}
+    result = run("eval", clips, "--model", tmp_path / "v")
+    assert "20 videos" in result.stdout and "images" not in result.stdout

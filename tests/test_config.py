@@ -42,7 +42,7 @@ def test_bad_model_values_name_the_allowed_ones(kwargs, message):
         ({"class_weights": "balanced"}, "auto"),
         ({"val_split": 1.5}, "--val-split must be in"),
         ({"device": "tpu"}, "auto, cpu, cuda, mps"),
-        ({"load": "disk"}, "--load 'disk' is not one of: auto, memory, stream"),
+        ({"load": "stream"}, "--load 'stream' is not one of: auto, memory, disk"),
         ({"workers": -1}, "--workers must be >= 0"),
     ],
 )

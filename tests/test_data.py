@@ -1,3 +1,6 @@
+
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -190,3 +193,38 @@ def test_huge_jpeg_is_shrunk_while_read(tmp_path):
     img = D.open_image(path, draft=("RGB", (40, 30)))
     assert img.size[0] <= 500  # JPEG decoded at 1/8 scale, not at 12 megapixels
     assert D.load_image(path, 3, (30, 40)).shape == (3, 30, 40)
+
+
+def test_channel_stats_needs_no_float_copy_of_the_set():
+    code = (
+        "import resource, torch\nfrom lstmimg.data import channel_stats\n"
+        "x = torch.randint(0, 256, (3000, 3, 160, 160), dtype=torch.uint8)\n"
+        "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "channel_stats(x)\n"
+        "print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) * 1024 / x.numel())\n"
+    )
+    growth = float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
+    assert growth < 0.5  # bytes of extra peak memory per uint8 value of the set (a float copy is 4)
+
+
+def test_channel_stats_values():
+    from lstmimg.data import channel_stats
+
+    x = torch.randint(0, 256, (50, 3, 9, 7), dtype=torch.uint8)
+    mean, std = channel_stats(x)
+    f = x.double().div(255).transpose(0, 1).reshape(3, -1)
+    assert mean == pytest.approx(f.mean(1).tolist(), abs=1e-6) and std == pytest.approx(f.std(1).tolist(), abs=1e-5)
+
+
+def test_exif_orientation_is_applied(tmp_path):
+    from lstmimg.data import infer_image_format, load_image
+
+    pixels = np.zeros((20, 40, 3), np.uint8)
+    pixels[:, :10] = 255  # a white band on the left of a landscape frame
+    img = Image.fromarray(pixels)
+    exif = img.getexif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise to display
+    img.save(tmp_path / "phone.jpg", exif=exif, quality=95)
+    assert infer_image_format([tmp_path / "phone.jpg"])[1] == (40, 20)
+    arr = load_image(tmp_path / "phone.jpg", 3, (40, 20))
+    assert arr[:, :10].mean() > 200 and arr[:, -10:].mean() < 50  # the band is on top once upright

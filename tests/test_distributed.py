@@ -79,7 +79,7 @@ def test_two_nodes_meet_through_c10d_rendezvous(bars, tmp_path):
     run = tmp_path / "run"
     cmd = [
         sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--nproc_per_node", "1", "--rdzv-backend", "c10d",
-        "--rdzv-endpoint", f"127.0.0.1:{port}", "--rdzv-id", "test", "-m", "lstmimg", "train", str(bars), "--epochs", "2", "--hidden", "16", "--load", "stream", "--workers", "1", "--out", str(run),
+        "--rdzv-endpoint", f"127.0.0.1:{port}", "--rdzv-id", "test", "-m", "lstmimg", "train", str(bars), "--epochs", "2", "--hidden", "16", "--load", "disk", "--workers", "1", "--out", str(run),
     ]
     nodes = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path) for _ in range(2)]
     outputs = [node.communicate(timeout=300) for node in nodes]
@@ -88,3 +88,57 @@ def test_two_nodes_meet_through_c10d_rendezvous(bars, tmp_path):
     summary = json.loads((run / "summary.json").read_text())
     assert summary["processes"] == 2 and summary["epochs"] == 2
     assert sorted(p.name for p in tmp_path.iterdir() if p.name != "bars") == ["run"]
+
+
+DDP_SCRIPT = """
+import os, sys, torch
+import lstmimg.tasks as tasks
+from lstmimg import ModelConfig, TrainConfig, fit
+from lstmimg.errors import LstmimgError
+case = sys.argv[2]
+if os.environ["RANK"] == "1":
+    if case == "patience":  # this rank's own scoring would see a better model every epoch
+        original = tasks.ImageTask.score
+        calls = []
+        def score(self, net, split, device, *a, **k):
+            probs, extra = original(self, net, split, device, *a, **k)
+            calls.append(1)
+            labels = self.sets[split].labels
+            n = min(len(calls) * 4, len(probs))  # right on 4 more samples every epoch
+            wrong = (labels + 1) % probs.shape[1]
+            fake = torch.nn.functional.one_hot(torch.cat([labels[:n], wrong[n:]]), probs.shape[1]).float()
+            return fake, extra
+        tasks.ImageTask.score = score
+    else:  # a non-finite loss on this rank only
+        original_ce = torch.nn.functional.cross_entropy
+        count = []
+        def ce(*a, **k):
+            count.append(1)
+            loss = original_ce(*a, **k)
+            return loss * float("nan") if len(count) == 4 else loss
+        torch.nn.functional.cross_entropy = ce
+try:
+    s = fit(sys.argv[1], ModelConfig(hidden=8, cnn_channels=(4, 8)), TrainConfig(epochs=8, batch_size=8, lr=1e-12, patience=1, augment=False), out=sys.argv[3], exist_ok=True)
+    print("RANK", os.environ["RANK"], "EPOCHS", s.get("epochs"))
+except LstmimgError as e:
+    print("RANK", os.environ["RANK"], "ERROR", e)
+    sys.exit(1)
+"""
+
+
+@pytest.mark.parametrize("case", ["patience", "nan"])
+def test_ranks_decide_together(bars, tmp_path, case):
+    script = tmp_path / "ddp.py"
+    script.write_text(DDP_SCRIPT)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(script), str(bars), case, str(tmp_path / "run")]
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=90)
+    except subprocess.TimeoutExpired:
+        pytest.fail("the ranks did not finish together: one waits in a collective")
+    if case == "patience":
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert sorted(line for line in done.stdout.splitlines() if line.startswith("RANK")) == ["RANK 0 EPOCHS 2", "RANK 1 EPOCHS None"]
+    else:
+        assert done.returncode != 0
+        errors = [line for line in done.stdout.splitlines() if line.startswith("RANK")]
+        assert len(errors) == 2 and all("loss became nan" in line for line in errors), done.stdout + done.stderr[-2000:]

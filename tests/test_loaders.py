@@ -27,12 +27,12 @@ def test_streamed_videos_train_exactly_as_in_memory(clips, tmp_path):
     seen = lambda event, info: loading.append(info["loading"]) if event == "start" else None  # noqa: E731
     fit(clips, model, TrainConfig(**VIDEO_RUN, load="memory"), out=tmp_path / "memory", callback=seen)
     expected = metrics(tmp_path / "memory")
-    fit(clips, model, TrainConfig(**VIDEO_RUN, load="stream", workers=2), out=tmp_path / "w2", callback=seen)
+    fit(clips, model, TrainConfig(**VIDEO_RUN, load="disk", workers=2), out=tmp_path / "w2", callback=seen)
     assert metrics(tmp_path / "w2") == expected
     cache = tmp_path / "cache"
-    fit(clips, model, TrainConfig(**VIDEO_RUN, load="stream", workers=0, cache=str(cache)), out=tmp_path / "w0", callback=seen)
+    fit(clips, model, TrainConfig(**VIDEO_RUN, load="disk", workers=0, cache=str(cache)), out=tmp_path / "w0", callback=seen)
     assert metrics(tmp_path / "w0") == expected
-    assert loading == ["in memory", "streamed by 2 worker processes", "streamed in the main process"]
+    assert loading == ["in memory", "from disk by 2 worker processes", "from disk in the main process"]
     assert len(list(cache.glob("*.npy"))) == 48  # 28 train (filled by the epochs) + 20 val
 
 
@@ -40,13 +40,13 @@ def test_a_warm_cache_means_no_decoding(clips, tmp_path, monkeypatch):
     import lstmimg.video as video
 
     model, cache = ModelConfig(name="lrcn", **TINY_MODEL), str(tmp_path / "cache")
-    fit(clips, model, TrainConfig(**VIDEO_RUN, load="stream", workers=2, cache=cache), out=tmp_path / "cold")
+    fit(clips, model, TrainConfig(**VIDEO_RUN, load="disk", workers=2, cache=cache), out=tmp_path / "cold")
 
     def no_decoding(*args, **kwargs):
         raise AssertionError("decoded a video the cache holds")
 
     monkeypatch.setattr(video, "read_video", no_decoding)  # forked workers inherit it
-    summary = fit(clips, model, TrainConfig(**VIDEO_RUN, load="stream", workers=2, cache=cache), out=tmp_path / "warm")
+    summary = fit(clips, model, TrainConfig(**VIDEO_RUN, load="disk", workers=2, cache=cache), out=tmp_path / "warm")
     assert summary["skipped"] == [] and metrics(tmp_path / "warm") == metrics(tmp_path / "cold")
 
 
@@ -59,9 +59,9 @@ def test_streamed_videos_list_unreadable_and_truncated_files(clips, tmp_path):
     cut = clips / "train" / "left" / "zz_cut.avi"
     cut.write_bytes(full.read_bytes()[: full.stat().st_size // 2])
     model, train = ModelConfig(name="lrcn", **TINY_MODEL), {**VIDEO_RUN, "epochs": 1}
-    summary = fit(clips, model, TrainConfig(**train, load="stream", workers=2, cache=str(tmp_path / "cache")), out=tmp_path / "cached")
+    summary = fit(clips, model, TrainConfig(**train, load="disk", workers=2, cache=str(tmp_path / "cache")), out=tmp_path / "cached")
     assert summary["skipped"] == [str(bad)] and summary["truncated"] == [str(cut)]
-    summary = fit(clips, model, TrainConfig(**train, load="stream", workers=2), out=tmp_path / "plain")
+    summary = fit(clips, model, TrainConfig(**train, load="disk", workers=2), out=tmp_path / "plain")
     assert summary["skipped"] == [str(bad)] and summary["truncated"] in ([], [str(cut)])
 
 
@@ -74,7 +74,7 @@ def test_workers_live_for_the_whole_run(bars, monkeypatch):
 
     monkeypatch.setattr(D, "load_image", worker_pid)
     split = split_folder(bars)["train"]
-    data = L.stream_images(split, 3, (2, 2), workers=2)
+    data = L.disk_images(split, 3, (2, 2), workers=2)
 
     def pids(epoch_batches):
         found = set()
@@ -91,7 +91,7 @@ def test_workers_live_for_the_whole_run(bars, monkeypatch):
 
 def test_streamed_images_with_no_workers_decode_in_this_process(bars, tmp_path):
     fit(bars, ModelConfig(**TINY_MODEL), TrainConfig(epochs=2, batch_size=16, load="memory"), out=tmp_path / "memory")
-    fit(bars, ModelConfig(**TINY_MODEL), TrainConfig(epochs=2, batch_size=16, load="stream", workers=0), out=tmp_path / "w0")
+    fit(bars, ModelConfig(**TINY_MODEL), TrainConfig(epochs=2, batch_size=16, load="disk", workers=0), out=tmp_path / "w0")
     assert metrics(tmp_path / "w0") == metrics(tmp_path / "memory")
 
 

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from lstmimg.errors import LstmimgError
-from lstmimg.regions import regions_to_image, sequence_shape, slice_regions
+from lstmimg.regions import sequence_shape, slice_regions
 
 
 @pytest.fixture
@@ -40,17 +40,6 @@ def test_snake_reverses_every_other_patch_row(image):
 @pytest.mark.parametrize("scan, patch", [("rows", 1), ("cols", 1), ("patches", 2), ("snake", 2)])
 def test_sequence_shape_matches_slicing(image, scan, patch):
     assert slice_regions(image, scan, patch).shape[1:] == sequence_shape(scan, patch, 2, 4, 6)
-
-
-@pytest.mark.parametrize("scan, patch", [("rows", 1), ("cols", 1), ("patches", 2), ("snake", 2)])
-def test_regions_to_image_puts_each_step_on_its_pixels(image, scan, patch):
-    steps = sequence_shape(scan, patch, 2, 4, 6)[0]
-    values = torch.arange(steps, dtype=torch.float32).expand(2, steps)
-    heat = regions_to_image(values, scan, patch, 4, 6)
-    assert heat.shape == (2, 4, 6)
-    # slicing the heatmap as a one-channel image gives back each step's value on all its pixels
-    back = slice_regions(heat[:, None], scan, patch)
-    assert torch.equal(back, values[..., None].expand_as(back))
 
 
 def test_patch_must_divide_the_image(image):

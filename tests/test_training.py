@@ -8,10 +8,13 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
 from conftest import TINY_MODEL, TINY_VIDEO_TRAIN
+from conftest import assert_one_line_error as one_line_error
+from conftest import run_cli as run
 
 from lstmimg import ModelConfig, TrainConfig, fit, load_checkpoint
 from lstmimg.errors import LstmimgError, TrainingInterrupted
@@ -49,7 +52,7 @@ def test_interrupt_and_resume_ends_with_the_same_metrics(bars, tmp_path, where):
     assert all(torch.equal(p, q) for p, q in zip(a.state_dict().values(), b.state_dict().values()))
 
 
-@pytest.mark.parametrize("load", [{"load": "memory"}, {"load": "stream", "workers": 2}])
+@pytest.mark.parametrize("load", [{"load": "memory"}, {"load": "disk", "workers": 2}])
 def test_video_run_resumes_to_the_same_metrics(clips, tmp_path, load):
     train = TrainConfig(**{**TINY_VIDEO_TRAIN, "epochs": 3, "augment": True}, **load)
     model = ModelConfig(name="lrcn", **TINY_MODEL)
@@ -60,10 +63,10 @@ def test_video_run_resumes_to_the_same_metrics(clips, tmp_path, load):
     assert metrics(tmp_path / "cut") == metrics(tmp_path / "straight")
 
 
-def test_resume_refuses_finished_and_foreign_runs(bars, tmp_path):
-    fit(bars, ModelConfig(**TINY_MODEL), TrainConfig(epochs=1), out=tmp_path / "done")
-    with pytest.raises(LstmimgError, match="already finished"):
-        fit(resume=tmp_path / "done")
+def test_resume_of_a_finished_run_trains_nothing_and_refuses_foreign_runs(bars, tmp_path):
+    summary = fit(bars, ModelConfig(**TINY_MODEL), TrainConfig(epochs=1), out=tmp_path / "done")
+    again = fit(resume=tmp_path / "done")
+    assert again["already_finished"] and again["val_accuracy"] == summary["val_accuracy"]
     with pytest.raises(LstmimgError, match="no such run folder"):
         fit(resume=tmp_path / "nope")
     (tmp_path / "empty").mkdir()
@@ -83,7 +86,7 @@ def test_non_finite_loss_stops_with_the_last_good_checkpoint(bars, tmp_path):
                         p.fill_(float("nan"))
 
     explode = Explode()
-    import lstmimg.engine as engine
+    import lstmimg.training as engine
 
     original = engine.build_model
 
@@ -159,3 +162,79 @@ def test_sigkill_at_random_points_never_breaks_the_run(bars, tmp_path):
     assert subprocess.run(cli("--resume", run), capture_output=True, timeout=300).returncode == 0
     assert json.loads((run / "summary.json").read_text())["epochs"] == 30
     assert len(metrics(run)) == 30
+
+
+def test_crash_right_after_an_epoch_checkpoint_resumes_exactly(bars, tmp_path):
+    train = TrainConfig(epochs=4, batch_size=16)
+    fit(bars, ModelConfig(**TINY_MODEL), train, out=tmp_path / "straight")
+
+    def crash(event, info):
+        if event == "epoch" and info["epoch"] == 2:
+            raise RuntimeError("killed")  # as SIGKILL right after epoch 2's last.pt
+
+    with pytest.raises(RuntimeError):
+        fit(bars, ModelConfig(**TINY_MODEL), train, out=tmp_path / "cut", callback=crash)
+    fit(resume=tmp_path / "cut")
+    assert metrics(tmp_path / "cut") == metrics(tmp_path / "straight")
+    a, b = load_checkpoint(tmp_path / "cut" / "last.pt").model, load_checkpoint(tmp_path / "straight" / "last.pt").model
+    assert all(torch.equal(p, q) for p, q in zip(a.state_dict().values(), b.state_dict().values()))
+
+
+def test_resuming_a_run_that_stopped_early_says_finished(bars, tmp_path):
+    out = tmp_path / "r"
+    summary = fit(bars, ModelConfig(**TINY_MODEL), TrainConfig(epochs=10, lr=1e-12, patience=1, augment=False), out=out)
+    assert summary["epochs"] == 2
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    result = run("train", "--resume", out)
+    assert result.exit_code == 0, result.output
+    assert "already finished" in result.output
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+def test_resume_refuses_other_options(trained_run):
+    one_line_error(run("train", "--resume", trained_run, "--epochs", "5", "--lr", "0.1"), "--resume", "--epochs", "--lr")
+
+
+def test_nan_in_the_first_epoch_points_to_no_missing_checkpoint(bars, tmp_path, monkeypatch):
+    import lstmimg.training as engine
+
+    original = engine.build_model
+
+    def poisoned(cfg):
+        net = original(cfg)
+        with torch.no_grad():
+            for p in net.parameters():
+                p.fill_(float("nan"))
+        return net
+
+    monkeypatch.setattr(engine, "build_model", poisoned)
+    with pytest.raises(LstmimgError) as info:
+        fit(bars, ModelConfig(**TINY_MODEL), TrainConfig(epochs=2), out=tmp_path / "r")
+    assert "last.pt" not in str(info.value) and "no checkpoint" in str(info.value)
+
+
+def mount_tiny(path: Path, size: str = "6m") -> bool:
+    path.mkdir()
+    return subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True).returncode == 0
+
+
+@pytest.mark.parametrize("free, resumable", [(900_000, False), (3_400_000, True)])
+def test_full_disk_is_one_line_and_keeps_files_whole(bars, tmp_path, free, resumable):
+    """Training into a 6 MB filesystem: one error line (with the resume command once last.pt holds an
+    epoch), exit 1, no traceback, and every checkpoint there still loads."""
+    disk = tmp_path / "disk"
+    if not mount_tiny(disk):
+        pytest.skip("cannot mount a small tmpfs here (needs root)")
+    try:
+        (disk / "filler").write_bytes(b"\0" * (6 * 1024 * 1024 - free))
+        result = run("train", bars, "--epochs", "30", "--hidden", "64", "--out", disk / "run")
+        assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+        errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+        assert len(errors) == 1 and "last.pt: cannot write: no space left on device" in errors[0], result.stderr
+        assert ("resume with: lstmimg train --resume" in errors[0]) == resumable
+        for name in ("best.pt", "last.pt"):
+            if (disk / "run" / name).exists():
+                load_checkpoint(disk / "run" / name)
+        assert not [p for p in (disk / "run").iterdir() if p.name.endswith(".tmp")]
+    finally:
+        subprocess.run(["umount", str(disk)])

@@ -1,3 +1,8 @@
+
+import subprocess
+import sys
+import threading
+
 import numpy as np
 import pytest
 from conftest import write_clip
@@ -121,3 +126,45 @@ def test_writer_is_atomic_and_readable(tmp_path):
     assert frames.shape == (8, 32, 48, 3)
     assert frames[0, :10, :20].max() > 100  # the label band's text is there
     assert [p.name for p in tmp_path.iterdir()] == ["labelled.mp4"]
+
+
+def test_frame_reader_close_never_releases_during_grab(tmp_path, monkeypatch):
+    import lstmimg.video as VV
+
+    entered, proceed = threading.Event(), threading.Event()
+    log = []
+
+    class SlowCapture:
+        grabbing = False
+
+        def grab(self):
+            self.grabbing = True
+            entered.set()
+            proceed.wait(10)
+            self.grabbing = False
+            return False
+
+        def retrieve(self):
+            return False, None
+
+        def release(self):
+            log.append("release during grab" if self.grabbing else "release")
+
+    info = VV.VideoInfo("fake", 10.0, 5, 16, 16, False)
+    monkeypatch.setattr(VV, "open_video", lambda source: (SlowCapture(), info))
+    monkeypatch.setattr(VV.FrameReader, "CLOSE_TIMEOUT", 0.2, raising=False)
+    reader = VV.FrameReader("fake")
+    assert entered.wait(3)
+    reader.close()
+    proceed.set()
+    reader._thread.join(3)
+    assert log == ["release"]
+
+
+def test_importing_video_changes_no_process_state():
+    code = (
+        "import os, cv2\nn = cv2.getNumThreads(); env = dict(os.environ)\n"
+        "import lstmimg.video, lstmimg.clips, lstmimg.loaders\n"
+        "print(cv2.getNumThreads() == n and dict(os.environ) == env)\n"
+    )
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "True"

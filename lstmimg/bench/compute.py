@@ -56,7 +56,9 @@ class ModelBench:
 
 def bench_model(name: str, device: torch.device, batch: int = 64, steps: int = 10, repeats: int = 5, latency_runs: int = 50, cfg: ModelConfig | None = None) -> ModelBench:
     """Training and inference speed of one model, lstmimg's paths against a minimal plain loop."""
-    from lstmimg.engine import make_optimizer, make_schedule, predict_logits, train_one_epoch
+    from lstmimg.inference import Predictor
+    from lstmimg.training import Recipe, make_optimizer, make_schedule, train_one_epoch
+    from lstmimg.trainstate import TrainState
 
     cfg = cfg or BENCH_SHAPES[name]
     torch.manual_seed(0)
@@ -68,10 +70,12 @@ def bench_model(name: str, device: torch.device, batch: int = 64, steps: int = 1
     optimizer = make_optimizer(model, train_cfg)
     schedule = make_schedule(optimizer, train_cfg, 10_000)
     criterion = nn.CrossEntropyLoss(label_smoothing=train_cfg.label_smoothing)
-    generator = torch.Generator().manual_seed(0)
+    state = TrainState(model, optimizer, schedule, torch.Generator().manual_seed(0))
+    recipe = Recipe(model, criterion, mean, std, device, train_cfg.augment, train_cfg.clip_grad)
 
     def ours():  # lstmimg's training loop, defaults on (augmentation, clipping, schedule)
-        train_one_epoch(model, ((x, y) for _ in range(steps)), optimizer, schedule, criterion, train_cfg, mean, std, device, generator, lambda info: None)
+        state.step = 0
+        train_one_epoch(state, ((x, y) for _ in range(steps)), recipe)
 
     plain_model = build_model(cfg).to(device).train()
     plain_opt = torch.optim.AdamW(plain_model.parameters(), lr=1e-3)
@@ -92,9 +96,10 @@ def bench_model(name: str, device: torch.device, batch: int = 64, steps: int = 1
         with torch.inference_mode():
             plain_model(D.normalize(x.to(device), mean, std))
 
-    infer_t, plain_infer_t = measure_pair(lambda: predict_logits(model, x, mean, std, device, batch), plain_infer, repeats, device)
+    predictor = Predictor(model, mean, std, device)  # the inference path predict, eval and video use
+    infer_t, plain_infer_t = measure_pair(lambda: predictor.probs(x), plain_infer, repeats, device)
     one = x[:1]
-    lat = measure(lambda: predict_logits(model, one, mean, std, device, 1), latency_runs, warmup=3, device=device)
+    lat = measure(lambda: predictor.probs(one), latency_runs, warmup=3, device=device)
     flops = count_flops(model, D.normalize(one.to(device), mean, std))
     return ModelBench(
         model=name,

@@ -7,7 +7,6 @@ commands, so `lstmimg --help` starts at once.
 from __future__ import annotations
 
 import csv
-import json
 import os
 import sys
 from collections.abc import Callable
@@ -20,6 +19,8 @@ from rich.table import Table
 
 from lstmimg.config import DEFAULT_MODELS, ModelConfig, TrainConfig
 from lstmimg.errors import LstmimgError, TrainingInterrupted
+
+RESUME_KEEPS = {"resume", "devices"}  # the only options that go with --resume: the run has its own settings
 
 app = typer.Typer(
     name="lstmimg",
@@ -73,6 +74,7 @@ def bundled_digits() -> Path:
 
 @app.command()
 def train(
+    ctx: typer.Context,
     data: Annotated[Path | None, typer.Argument(help="Class folders of images or videos: a root with train/ + val/ (test/ optional), or class folders only. Default: the bundled digits.")] = None,
     model: Annotated[str | None, typer.Option(help="Model name (see `lstmimg models`). Default: cnn_lstm for images, lrcn for videos.", rich_help_panel=MODEL_PANEL)] = None,
     scan: Annotated[str, typer.Option(help="How the image becomes a sequence: rows, cols, patches, snake.", rich_help_panel=MODEL_PANEL)] = M.scan,
@@ -109,29 +111,37 @@ def train(
     val_split: Annotated[float, typer.Option(help="Fraction held out for val when DATA has no val/.", rich_help_panel=TRAIN_PANEL)] = T.val_split,
     seed: Annotated[int, typer.Option(help="Random seed (data split, init, shuffling, augmentation).", rich_help_panel=TRAIN_PANEL)] = T.seed,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, mps.", rich_help_panel=TRAIN_PANEL)] = T.device,
-    load: Annotated[str, typer.Option(help="Training set: memory (decoded once), stream (decoded per batch by --workers processes; with --cache, videos decode once), auto (stream above 2 GiB decoded).", rich_help_panel=TRAIN_PANEL)] = T.load,
-    workers: Annotated[int | None, typer.Option(help="DataLoader worker processes when streaming (0: the main process), else decoding threads. Default: by size and cores.", rich_help_panel=TRAIN_PANEL)] = T.workers,
+    load: Annotated[str, typer.Option(help="Training set: memory (decoded once), disk (read per batch by --workers processes; with --cache, videos decode once), auto (disk above 2 GiB decoded).", rich_help_panel=TRAIN_PANEL)] = T.load,
+    workers: Annotated[int | None, typer.Option(help="DataLoader worker processes with --load disk (0: the main process), else decoding threads. Default: by size and cores.", rich_help_panel=TRAIN_PANEL)] = T.workers,
     out_dir: Annotated[Path | None, typer.Option("--out", help="Run folder (default: runs/train/exp, exp2, ...).")] = None,
     exist_ok: Annotated[bool, typer.Option(help="Allow --out to be a folder that already holds files (they may be replaced).")] = False,
-    resume: Annotated[Path | None, typer.Option(help="Continue the run in this folder from its last.pt (its own data and settings are used).")] = None,
+    resume: Annotated[Path | None, typer.Option(help="Continue the run in this folder from its last.pt, with its own data and settings (no other option goes with it).")] = None,
     devices: Annotated[int, typer.Option(help="Train on N processes with DistributedDataParallel on this machine (runs torchrun; one per GPU, or gloo on CPU).", rich_help_panel=TRAIN_PANEL)] = 1,
 ):
     """Train a model on a folder of images or videos and write a run folder (checkpoints, metrics, plots)."""
+    given = given_options(ctx)
 
     def work():
-        from lstmimg.cli.render import TrainProgress
+        from lstmimg.cli.render import TrainDisplay
         from lstmimg.data import detect_kind
 
         if devices < 1:
             raise LstmimgError(f"--devices must be >= 1, got {devices}")
+        if resume is not None and given - RESUME_KEEPS:
+            names = ", ".join(f"--{name.replace('_', '-')}" for name in sorted(given - RESUME_KEEPS))
+            raise LstmimgError(f"--resume continues {resume} with its own data and settings; remove {names}")
         if devices > 1 and "WORLD_SIZE" not in os.environ:
             raise typer.Exit(launch_torchrun(devices))
 
-        from lstmimg.engine import fit
+        from lstmimg.training import fit
 
         if resume is not None:  # the run's own data and settings: nothing here to build
-            with TrainProgress(out, err) as progress:
+            with TrainDisplay(out, err) as progress:
                 summary = fit(callback=progress.callback, resume=resume)
+            if summary.get("already_finished"):
+                err.print(f"{resume}: already finished ({summary['epochs']} epochs{', stopped early by --patience' if summary.get('stopped_early') else ''}); nothing to resume", highlight=False, soft_wrap=True)
+                progress.print_summary(summary)
+                return
         else:
             source = data or bundled_digits()
             model_cfg = ModelConfig(
@@ -146,7 +156,7 @@ def train(
                 workers=workers, load=load, img_size=parse_size(img_size), clip_len=clip_len, frame_stride=frame_stride, val_clips=val_clips,
                 cache=str(cache) if cache else None, amp=amp, compile=compile_cnn,
             )
-            with TrainProgress(out, err) as progress:
+            with TrainDisplay(out, err) as progress:
                 summary = fit(source, model_cfg, train_cfg, out_dir, progress.callback, exist_ok=exist_ok)
         if summary.get("rank", 0) == 0:  # under torchrun, rank 0 reports for all
             progress.print_summary(summary)
@@ -167,18 +177,20 @@ def predict(
     """Classify images with a trained model."""
 
     def work():
-        if topk < 1:
-            raise LstmimgError(f"--topk must be >= 1, got {topk}")
-        from lstmimg.checkpoint import load_checkpoint, resolve_model
+        check_min("--topk", topk, 1)
+        check_min("--batch-size", batch_size, 1)
+        from lstmimg.checkpoint import load_checkpoint
         from lstmimg.data import expand_image_paths
-        from lstmimg.engine import predict as predict_images
+        from lstmimg.files import json_text
+        from lstmimg.inference import predict as predict_images
+        from lstmimg.runs import resolve_model
 
         files = expand_image_paths(paths)
         path, why = resolve_model(model, "image")
         err.print(f"model: {path} ({why})", highlight=False, soft_wrap=True)
         results, errors = predict_images(files, load_checkpoint(path, kind="image"), topk, batch_size, device)
         if json_out:
-            sys.stdout.write(json.dumps(results, indent=2) + "\n")
+            sys.stdout.write(json_text(results))
         else:
             table = Table("image", "label", "prob", "top", box=None, header_style="bold")
             for r in results:
@@ -215,7 +227,7 @@ def launch_torchrun(devices: int) -> int:
 def write_predictions_csv(path: Path, results: list[dict]) -> None:
     import io
 
-    from lstmimg.checkpoint import atomic_write_text
+    from lstmimg.files import atomic_write_text
 
     buffer = io.StringIO()
     writer = csv.writer(buffer)
@@ -246,11 +258,20 @@ def video(
     """Classify a video or a live stream: top labels and a timeline of labelled segments."""
 
     def work():
-        if topk < 1:
-            raise LstmimgError(f"--topk must be >= 1, got {topk}")
-        from lstmimg.checkpoint import load_checkpoint, resolve_model
+        check_min("--topk", topk, 1)
+        if stride is not None:
+            check_min("--stride", stride, 1)
+        if fps is not None and fps <= 0:
+            raise LstmimgError(f"--fps must be > 0, got {fps}")
+        if max_seconds is not None and max_seconds <= 0:
+            raise LstmimgError(f"--max-seconds must be > 0, got {max_seconds}")
+        import torch
+
+        from lstmimg.checkpoint import load_checkpoint
         from lstmimg.cli.render import render_video
-        from lstmimg.stream import classify_video, format_time
+        from lstmimg.files import json_text
+        from lstmimg.runs import resolve_model
+        from lstmimg.timeline import classify_video, format_time
         from lstmimg.video import is_live
 
         path, why = resolve_model(model, "video")
@@ -260,15 +281,21 @@ def video(
         on_window = None
         if live and not json_out:
             on_window = lambda w: out.print(f"{format_time(w.start)}  {w.label}  {w.prob:.2f}", highlight=False)  # noqa: E731
-        with render_video.progress(err, enabled=not live) as on_progress:
-            result = classify_video(source, ckpt, window, fps, stride, topk, device, save, max_seconds, on_window, on_progress, carry)
+        threads = torch.get_num_threads()
+        if device == "cpu":  # the decoder needs the other cores; one thread runs these small windows faster (measured)
+            torch.set_num_threads(1)
+        try:
+            with render_video.progress(err, enabled=not live) as on_progress:
+                result = classify_video(source, ckpt, window, fps, stride, topk, device, save, max_seconds, on_window, on_progress, carry)
+        finally:
+            torch.set_num_threads(threads)
         if result["truncated"]:
             err.print(f"[yellow]warning:[/] {source}: truncated: read {result['frames']} of {result['expected_frames']} frames", highlight=False, soft_wrap=True)
         if csv_file:
             write_windows_csv(csv_file, result, ckpt.classes)
         if json_out:
             keep = ("path", "label", "prob", "top", "frames", "segments")
-            sys.stdout.write(json.dumps({k: result[k] for k in keep}, indent=2) + "\n")
+            sys.stdout.write(json_text({k: result[k] for k in keep}))
         else:
             render_video.summary(out, result)
 
@@ -278,7 +305,7 @@ def video(
 def write_windows_csv(path: Path, result: dict, classes: list[str]) -> None:
     import io
 
-    from lstmimg.checkpoint import atomic_write_text
+    from lstmimg.files import atomic_write_text
 
     buffer = io.StringIO()
     writer = csv.writer(buffer)
@@ -299,16 +326,18 @@ def evaluate(
     json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, mps.")] = "auto",
 ):
-    """Accuracy, per-class precision / recall / F1 and the confusion matrix on labelled images."""
+    """Accuracy, per-class precision / recall / F1 and the confusion matrix on labelled images or videos."""
 
     def work():
-        from lstmimg.engine import evaluate as evaluate_folder
+        from lstmimg.files import json_text
+        from lstmimg.inference import evaluate as evaluate_folder
 
         report = evaluate_folder(data, model, split, device)
         if json_out:
-            sys.stdout.write(json.dumps(report, indent=2) + "\n")
+            sys.stdout.write(json_text(report))
             return
-        out.print(f"[bold]{report['data']}[/]  model {report['model']}  {report['samples']} images  accuracy [bold]{report['accuracy']:.4f}[/]", highlight=False)
+        clips = f" ({report['clips_per_video']} clips each)" if report["kind"] == "video" else ""
+        out.print(f"[bold]{report['data']}[/]  model {report['model']}  {report['samples']} {report['kind']}s{clips}  accuracy [bold]{report['accuracy']:.4f}[/]", highlight=False, soft_wrap=True)
         table = Table("class", "precision", "recall", "f1", "support", header_style="bold")
         for row in report["per_class"]:
             table.add_row(row["class"], f"{row['precision']:.3f}", f"{row['recall']:.3f}", f"{row['f1']:.3f}", str(row["support"]))
@@ -336,18 +365,22 @@ def bench(
     """Measure every stage on this machine, side by side with plain PyTorch and OpenCV."""
 
     def work():
-        from lstmimg.bench import report_to_dict, run_bench
-        from lstmimg.cli.render import render_bench
-
+        check_min("--repeats", repeats, 1)
         sections = tuple(s for s in ("models", "backends", "scaling", "video", "startup") if s not in (skip or []))
         unknown = sorted(set(skip or []) - {"models", "backends", "scaling", "video", "startup"})
         if unknown:
             raise LstmimgError(f"--skip {unknown[0]!r} is not one of: models, backends, scaling, video, startup")
+        from lstmimg.bench import report_to_dict, run_bench
+        from lstmimg.cli.render import render_bench
+        from lstmimg.models import get_model_spec
+
+        for name in models_ or []:
+            get_model_spec(name)  # an unknown name fails here, before anything is measured
         with err.status("measuring ...") as status:
             report = run_bench(device, models_, repeats, video=str(video) if video else None, sections=sections, progress=lambda text: status.update(f"measuring {text} ..."), tiny=quick)
         render_bench(out, report)
         if json_file:
-            from lstmimg.checkpoint import write_json
+            from lstmimg.files import write_json
 
             write_json(json_file, report_to_dict(report))
 
@@ -369,5 +402,19 @@ def models():
     run_guarded(work)
 
 
+def check_min(option: str, value: int, low: int) -> None:
+    if value < low:
+        raise LstmimgError(f"{option} must be >= {low}, got {value}")
+
+
+def given_options(ctx: typer.Context) -> set[str]:
+    """Names of the options the user gave on the command line (not left at their defaults)."""
+    return {name for name in ctx.params if ctx.get_parameter_source(name) is not None and ctx.get_parameter_source(name).name not in ("DEFAULT", "DEFAULT_MAP")}
+
+
 def main() -> None:
+    # process-wide settings belong here, not in the library: OpenCV and FFmpeg stay quiet, since our
+    # own messages say what went wrong with a file, once
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "OFF")
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
     app()

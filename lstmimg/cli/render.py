@@ -9,7 +9,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 
-class TrainProgress:
+class TrainDisplay:
     """Turns ``fit`` callback events into a progress bar per epoch and one line per finished epoch."""
 
     def __init__(self, out: Console, err: Console):
@@ -53,7 +53,12 @@ class TrainProgress:
             for warning in info.get("warnings", []):
                 self.err.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
             if info["skipped"]:
-                self.err.print(f"[yellow]warning:[/] skipped {len(info['skipped'])} unreadable files, e.g. {info['skipped'][0]}", highlight=False)
+                n = len(info["skipped"])
+                first = info["errors"][0] if info.get("errors") else info["skipped"][0]
+                self.err.print(f"[yellow]warning:[/] skipped {n} unreadable file{'s' if n > 1 else ''}{', e.g.' if n > 1 else ':'} {first}", highlight=False, soft_wrap=True)
+            if info.get("resumed_at"):
+                epoch, step = info["resumed_at"]
+                self.err.print(f"resuming at epoch {epoch}" + (f", step {step}" if step else ""), highlight=False)
         elif event == "step":
             if info["step"] == 1:
                 self._task(f"epoch {info['epoch']}/{self.epochs}", info["steps"], "")
@@ -118,7 +123,7 @@ class render_video:
 
     @staticmethod
     def summary(out: Console, result: dict) -> None:
-        from lstmimg.stream import format_time
+        from lstmimg.timeline import format_time
 
         out.print(f"[bold]{result['path']}[/]  {result['frames']} frames  label [bold]{result['label']}[/] {result['prob']:.2f}", highlight=False, soft_wrap=True)
         top = Table("label", "prob", box=None, header_style="bold", title="top labels")

@@ -3,10 +3,12 @@ import numpy as np
 import pytest
 import torch
 from conftest import TINY_MODEL, TINY_VIDEO_TRAIN, moving_square, write_clip
+from conftest import assert_one_line_error as one_line_error
+from conftest import run_cli as run
 
 from lstmimg import ModelConfig, TrainConfig, fit
 from lstmimg.errors import LstmimgError
-from lstmimg.stream import Window, classify_video, format_time, merge_segments, parse_window
+from lstmimg.timeline import Window, classify_video, format_time, merge_segments, parse_window
 
 
 @pytest.fixture
@@ -66,9 +68,9 @@ def test_carrying_state_equals_reading_the_whole_clip(pool):
     model = build_model(ModelConfig(name="lrcn", pool=pool, in_channels=3, img_size=(16, 16), num_classes=2, **TINY_MODEL)).eval()
     x = torch.randn(1, 10, 3, 16, 16)
     with torch.inference_mode():
-        _, state = model.stream(x[:, :4])
-        carried, (h, c) = model.stream(x[:, 4:], state)
-        whole, (h_all, c_all) = model.stream(x)
+        _, state = model.forward_window(x[:, :4])
+        carried, (h, c) = model.forward_window(x[:, 4:], state)
+        whole, (h_all, c_all) = model.forward_window(x)
     assert torch.allclose(h, h_all, atol=1e-5) and torch.allclose(c, c_all, atol=1e-5)
     if pool == "last":  # the last state summarises the whole history either way
         assert torch.allclose(carried, whole, atol=1e-5)
@@ -118,3 +120,31 @@ def test_stream_url_runs_as_a_live_source(video_run, tmp_path):
         server.shutdown()
     assert result["path"] == url and len(seen) == len(result["windows"]) >= 1
     assert result["expected_frames"] == 0 and not result["truncated"]  # live: no frame count to compare
+
+
+def test_video_save_writes_every_frame_at_the_source_rate(tmp_path):
+    import cv2
+
+    from lstmimg.sample import sample_data_dir
+
+    source = write_clip(tmp_path / "src.avi", moving_square(1, 30, np.random.default_rng(0), size=32, speed=0), fps=10)
+    result = run("video", source, "--fps", "5", "--save", tmp_path / "out.avi")
+    assert result.exit_code == 0, result.output
+    cap = cv2.VideoCapture(str(tmp_path / "out.avi"))
+    assert cap.get(cv2.CAP_PROP_FPS) == pytest.approx(10)
+    n = 0
+    while cap.grab():
+        n += 1
+    assert n == 30
+    assert sample_data_dir()
+    one_line_error(run("video", source, "--stride", "0"), "--stride must be >= 1")
+
+
+def test_classify_video_leaves_torch_threads_alone(monkeypatch):
+    from lstmimg.sample import sample_data_dir
+    from lstmimg.timeline import classify_video
+
+    calls = []
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: calls.append(n))
+    classify_video(sorted((sample_data_dir() / "clips" / "val" / "left").iterdir())[0])
+    assert calls == []

@@ -115,7 +115,7 @@ def test_fit_refuses_a_run_folder_in_use(trained_run, bars):
 @pytest.mark.parametrize("schedule", ["onecycle", "cosine", "none"])
 @pytest.mark.parametrize("total", [1, 3, 100])
 def test_schedules_warm_up_then_decay(schedule, total):
-    from lstmimg.engine import make_schedule
+    from lstmimg.training import make_schedule
 
     opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
     sched = make_schedule(opt, TrainConfig(schedule=schedule, warmup=0.1), total)
@@ -149,7 +149,7 @@ def test_class_missing_from_val_is_a_warning(bars, tmp_path):
 
 
 def test_out_of_gpu_memory_names_the_batch_size(bars, tmp_path, monkeypatch):
-    import lstmimg.engine as engine
+    import lstmimg.training as engine
 
     def oom(*args, **kwargs):
         raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
@@ -182,7 +182,7 @@ def test_large_training_sets_stream_through_dataloader_workers(bars, tmp_path, m
     monkeypatch.setattr(tasks, "IN_MEMORY_BYTES", 0)
     loading = []
     fit(bars, ModelConfig(**TINY_MODEL), TrainConfig(**TINY_TRAIN, workers=2), out=tmp_path / "streamed", callback=lambda e, i: loading.append(i.get("loading")))
-    assert "streamed by 2 worker processes" in loading
+    assert "from disk by 2 worker processes" in loading
     assert rows(tmp_path / "streamed") == rows(tmp_path / "memory")
     (bars / "train" / "vertical" / "zz_bad.png").write_bytes(b"nope")
     summary = fit(bars, ModelConfig(**TINY_MODEL), TrainConfig(epochs=1, workers=2), out=tmp_path / "bad")
@@ -190,7 +190,7 @@ def test_large_training_sets_stream_through_dataloader_workers(bars, tmp_path, m
 
 
 def test_amp_picks_bf16_where_supported_else_fp16_and_only_on_cuda(monkeypatch):
-    from lstmimg.engine import amp_settings
+    from lstmimg.training import amp_settings
 
     assert amp_settings(TrainConfig(), torch.device("cpu")) == (False, torch.float32)
     assert amp_settings(TrainConfig(amp=False), torch.device("cuda")) == (False, torch.float32)
@@ -203,8 +203,9 @@ def test_amp_picks_bf16_where_supported_else_fp16_and_only_on_cuda(monkeypatch):
 def test_gradient_scaler_steps_match_unscaled_steps():
     """The fp16 path scales the loss, unscales before clipping, then steps: with no overflow the
     weights end where plain fp32 steps take them (the scale is a power of two, undone exactly)."""
-    from lstmimg.engine import make_optimizer, make_schedule, train_one_epoch
     from lstmimg.models import build_model
+    from lstmimg.training import Recipe, make_optimizer, make_schedule, train_one_epoch
+    from lstmimg.trainstate import TrainState
 
     cfg = TrainConfig(epochs=1, batch_size=8, augment=False, clip_grad=0.5)
     gen = torch.Generator().manual_seed(0)
@@ -216,12 +217,28 @@ def test_gradient_scaler_steps_match_unscaled_steps():
         torch.manual_seed(0)
         net = build_model(ModelConfig(in_channels=1, img_size=(12, 12), num_classes=3, dropout=0.0, **TINY_MODEL))
         opt = make_optimizer(net, cfg)
-        part = train_one_epoch(net, batches, opt, make_schedule(opt, cfg, 4), torch.nn.CrossEntropyLoss(), cfg, [0.5], [0.25],
-                               torch.device("cpu"), gen, lambda info: None, scaler=scaler)
-        return net, part
+        state = TrainState(net, opt, make_schedule(opt, cfg, 4), gen, scaler)
+        train_one_epoch(state, batches, Recipe(net, torch.nn.CrossEntropyLoss(), [0.5], [0.25], torch.device("cpu"), False, cfg.clip_grad))
+        return net, state
 
-    plain, plain_part = train(None)
-    scaled, scaled_part = train(torch.amp.GradScaler("cpu", init_scale=2.0**10))
-    assert scaled_part.step == plain_part.step == 4
+    plain, plain_state = train(None)
+    scaled, scaled_state = train(torch.amp.GradScaler("cpu", init_scale=2.0**10))
+    assert scaled_state.step == plain_state.step == 4
     for p, q in zip(plain.parameters(), scaled.parameters()):
         torch.testing.assert_close(p, q, rtol=1e-4, atol=1e-6)
+
+
+def test_pinned_batches(bars, monkeypatch):
+    from lstmimg.tasks import make_task
+
+    def fake_pin(self):
+        out = self.clone()
+        out.pinned_for_test = True
+        return out
+
+    monkeypatch.setattr(torch.Tensor, "pin_memory", fake_pin)
+    task = make_task(bars, TrainConfig(batch_size=16))
+    task.load()
+    task.pin_memory()
+    batches = list(task.batches(torch.Generator().manual_seed(0)))
+    assert batches and all(getattr(x, "pinned_for_test", False) for x, _ in batches)

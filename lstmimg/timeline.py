@@ -1,9 +1,10 @@
-"""Classify a video file or a live stream window by window, carrying the LSTM state across windows.
+"""Classify a video file or a live stream window by window into a timeline, carrying the LSTM state
+from window to window.
 
 The video is read once, in order, by ``video.FrameReader``; every ``window`` sampled frames become one
-clip ``(1, T, C, H, W)`` that the model reads on from the state the previous window left, so memory
-stays constant however long the video is. Consecutive windows with the same label are merged into
-segments of the timeline.
+clip ``(1, T, C, H, W)`` that the model reads on from the state the previous window left
+(``inference.Predictor.probs_carried``), so memory stays constant however long the video is.
+Consecutive windows with the same label are merged into segments of the timeline.
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lstmimg.checkpoint import Checkpoint, load_checkpoint, resolve_model
-from lstmimg.data import normalize
+from lstmimg.checkpoint import Checkpoint, load_checkpoint
 from lstmimg.errors import LstmimgError
+from lstmimg.runs import resolve_model
 
 
 @dataclass
@@ -85,66 +86,67 @@ def classify_video(
 
     Returns ``{"path", "label", "prob", "top", "frames", "sampled_frames", "fps", "truncated",
     "windows", "segments"}`` with times in seconds. ``window`` is frames ("16") or seconds ("2s"),
-    default the model's training clip length; ``stride`` / ``fps`` sample frames (default: the
-    model's training stride). ``save`` writes the video with the current label drawn on each frame.
-    A live source runs until Ctrl-C or ``max_seconds``. ``carry`` passes the LSTM state from each
-    window to the next (context spans windows); without it every window is scored on its own, which
-    follows changes of label faster with a model trained on short clips.
+    default the model's training clip length; frames are sampled every ``stride`` (default: the model's
+    training stride) or at about ``fps``. ``save`` writes a copy of the video, every frame at the
+    source's rate, each labelled with the window it belongs to. A live source runs until Ctrl-C or
+    ``max_seconds``. ``carry`` passes the LSTM state from each window to the next (context spans
+    windows); without it every window is scored on its own, which follows changes of label faster with
+    a model trained on short clips.
     """
-    from lstmimg.engine import resolve_device
+    from lstmimg.inference import Predictor
     from lstmimg.video import FrameReader, VideoWriter, draw_label
 
+    if stride is not None and stride < 1:
+        raise LstmimgError(f"--stride must be >= 1, got {stride}")
     ckpt = model if isinstance(model, Checkpoint) else load_checkpoint(resolve_model(model, "video")[0], kind="video")
-    dev = resolve_device(device)
-    net = ckpt.model.to(dev).eval()
+    predictor = Predictor.from_checkpoint(ckpt, device)
     classes, k = ckpt.classes, max(1, min(topk, len(ckpt.classes)))
-    stride = stride or ckpt.meta.get("frame_stride", 1)
+    stride = stride if stride is not None else ckpt.meta.get("frame_stride", 1)
     reader = FrameReader(source, size=ckpt.config.img_size, fps=fps, stride=stride, keep_original=save is not None, max_seconds=max_seconds)
     writer = None
     windows: list[Window] = []
     weighted = torch.zeros(len(classes))
     state = None
-    buffer: list = []
+    sampled: list = []  # this window's sampled frames
+    pending: list = []  # every frame since the last window, to write with its label
     frame_gap = 1 / reader.output_fps if reader.output_fps else 0.0
 
     def run_window() -> None:
         nonlocal state, weighted, writer
-        clip = torch.from_numpy(np.stack([f.rgb for f in buffer])).permute(0, 3, 1, 2)[None]  # (1, T, 3, H, W)
-        with torch.inference_mode():
-            logits, state = net.stream(normalize(clip.to(dev), ckpt.mean, ckpt.std), state if carry else None)
-        probs = logits.float().softmax(1)[0].cpu()
+        clip = torch.from_numpy(np.stack([f.rgb for f in sampled])).permute(0, 3, 1, 2)[None]  # (1, T, 3, H, W)
+        probs, state = predictor.probs_carried(clip, state if carry else None)
+        probs = probs[0]
         best = int(probs.argmax())
-        w = Window(buffer[0].time, buffer[-1].time + frame_gap, len(buffer), classes[best], round(float(probs[best]), 4), [round(float(p), 4) for p in probs])
+        w = Window(sampled[0].time, sampled[-1].time + frame_gap, len(sampled), classes[best], round(float(probs[best]), 4), [round(float(p), 4) for p in probs])
         windows.append(w)
-        weighted += probs * len(buffer)
+        weighted += probs * len(sampled)
         if save is not None:
-            for f in buffer:
+            for f in pending:
                 if writer is None:
-                    writer = VideoWriter(save, reader.info.fps / stride if reader.info.fps else 25.0, f.original.shape[:2])
+                    writer = VideoWriter(save, reader.info.fps or 25.0, f.original.shape[:2])
                 writer.write(draw_label(f.original, f"{w.label} {w.prob:.2f}"))
         if on_window:
             on_window(w)
-        buffer.clear()
+        sampled.clear()
+        pending.clear()
 
-    threads = torch.get_num_threads()
-    if dev.type == "cpu":  # the decoder needs the other cores; one thread runs these small windows faster (measured)
-        torch.set_num_threads(1)
     try:
         size = parse_window(window, ckpt.meta.get("clip_len", 8), reader.output_fps)
         try:
             for frame in reader:
-                buffer.append(frame)
-                if len(buffer) == size:
-                    run_window()
+                if frame.sampled and len(sampled) == size:
+                    run_window()  # the window is complete once the next one begins, so frames between belong to it
+                pending.append(frame)
+                if frame.sampled:
+                    sampled.append(frame)
                 if on_progress:
                     on_progress(frame.index + 1, reader.info.frame_count)
         except KeyboardInterrupt:
             if not reader.info.live:
                 raise
-        if buffer:
+        if sampled:
             run_window()
     finally:
-        torch.set_num_threads(threads)
         reader.close()
         if writer is not None:
             writer.close(keep=bool(windows))

@@ -1,0 +1,107 @@
+"""Low-level file I/O, below every other module: atomic writes and safe loading of tensor files.
+
+Every file lstmimg writes goes to a temporary name in the same folder, is flushed to disk and renamed
+into place, so an interrupted or failed write (Ctrl-C, a full disk) never leaves a half-written file
+and never damages the one it was to replace. Tensor files are read with ``torch.load(weights_only=True)``,
+so opening one never runs code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import BinaryIO
+
+from lstmimg.errors import LstmimgError
+
+
+class WriteError(LstmimgError):
+    """A file could not be written (full disk, no permission, ...); ``path`` names it. What was there
+    before is unchanged."""
+
+    def __init__(self, path: Path, reason: str):
+        super().__init__(f"{path}: cannot write: {reason}")
+        self.path = path
+
+
+@contextmanager
+def atomic_write(path: str | Path) -> Iterator[BinaryIO]:
+    """A binary file to write ``path`` through: a temporary file beside it, with the permissions a new
+    file gets (umask), renamed over ``path`` when the block ends without an error, removed otherwise.
+    An ``OSError`` becomes ``WriteError`` naming ``path``."""
+    path = Path(path)
+    tmp = None
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual permissions
+        with os.fdopen(fd, "wb") as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        tmp = None
+    except OSError as err:
+        reason = (err.strerror or str(err)).rstrip(".")
+        raise WriteError(path, reason[:1].lower() + reason[1:]) from None
+    finally:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    with atomic_write(path) as f:
+        f.write(data)
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def write_json(path: str | Path, data) -> None:
+    """JSON as UTF-8, non-ASCII text written as it is (class names in any script)."""
+    atomic_write_text(path, json_text(data))
+
+
+def json_text(data) -> str:
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+
+
+def load_tensors(path: str | Path, what: str = "checkpoint"):
+    """What ``torch.save`` wrote to ``path``, loaded without running code; a file that would run code
+    (a pickle that imports something) is refused, a damaged one named."""
+    import torch
+
+    path = Path(path)
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        unsafe = [line.strip() for line in str(err).splitlines() if "GLOBAL" in line]
+        if unsafe:  # the file asks to import something: the way a pickle runs code
+            raise LstmimgError(f"{path}: refused to load: it would run code ({unsafe[0][:160]})") from None
+        raise LstmimgError(f"{path}: not a readable {what} (corrupt, truncated or another format)") from None
+    except Exception:  # torch.load raises many types on damaged files; all mean the same
+        raise LstmimgError(f"{path}: not a readable {what} (corrupt, truncated or another format)") from None
+
+
+def load_state_dict_file(path: str | Path) -> dict:
+    """A plain state dict (e.g. torchvision backbone weights) from a local file, loaded safely."""
+    path = Path(path)
+    if not path.is_file():
+        raise LstmimgError(f"{path}: no such weights file")
+    state = load_tensors(path, "state dict file")
+    if isinstance(state, dict) and "state_dict" in state:
+        state = state["state_dict"]
+    if not isinstance(state, dict):
+        raise LstmimgError(f"{path}: not a state dict")
+    return state

@@ -1,0 +1,230 @@
+"""The one inference path: normalise as in training, batch with bounded prefetch, forward in eval mode.
+
+``Predictor`` is a model ready to classify uint8 input; ``predict`` (image files), ``evaluate``
+(labelled folders), validation during training (``tasks``) and ``lstmimg video`` (``timeline``) all
+classify through it, and decode ahead of it through ``prefetch``, never more than two batches ahead.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from lstmimg import data as D
+from lstmimg.checkpoint import Checkpoint, load_checkpoint
+from lstmimg.config import TrainConfig
+from lstmimg.errors import LstmimgError
+from lstmimg.runs import resolve_model
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """``auto`` picks cuda, then mps, then cpu; an explicit device must exist."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise LstmimgError("--device cuda: no CUDA GPU is available here (try --device cpu)")
+    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise LstmimgError("--device mps: Apple MPS is not available here (try --device cpu)")
+    return torch.device(name)
+
+
+class Predictor:
+    """A model ready to classify: uint8 images ``(B, C, H, W)`` or clips ``(B, T, C, H, W)`` are
+    normalised with the training set's statistics, moved to ``device`` and run in eval mode without
+    autograd. Returns class probabilities on the CPU."""
+
+    def __init__(self, net: nn.Module, mean: Sequence[float], std: Sequence[float], device: torch.device):
+        self.net, self.mean, self.std, self.device = net, list(mean), list(std), device
+
+    @classmethod
+    def from_checkpoint(cls, ckpt: Checkpoint, device: str | torch.device = "cpu") -> Predictor:
+        dev = device if isinstance(device, torch.device) else resolve_device(device)
+        return cls(ckpt.model.to(dev), ckpt.mean, ckpt.std, dev)
+
+    def _input(self, x: torch.Tensor) -> torch.Tensor:
+        self.net.eval()
+        return D.normalize(x.to(self.device, non_blocking=True), self.mean, self.std)
+
+    @torch.inference_mode()
+    def probs(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, K)`` class probabilities for a batch."""
+        return self.net(self._input(x)).float().softmax(1).cpu()
+
+    @torch.inference_mode()
+    def probs_carried(self, clips: torch.Tensor, state=None):
+        """Probabilities for a window of a video ``(B, T, C, H, W)`` read on from the recurrent
+        ``state`` the previous window left (None: from the start), and the state after it."""
+        logits, state = self.net.forward_window(self._input(clips), state)
+        return logits.float().softmax(1).cpu(), state
+
+
+def prefetch(items: Iterable, depth: int = 2) -> Iterator:
+    """``items``, produced on a background thread at most ``depth`` ahead of the consumer (decoding
+    overlaps the model's work, memory stays bounded). An error in the producer is raised here; when the
+    consumer stops (an error, Ctrl-C, ``break``), the producer stops after the item in hand."""
+    slots: queue.Queue = queue.Queue(maxsize=max(1, depth - 1))  # plus the one the producer holds
+    stop = threading.Event()
+    end = object()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                slots.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put((item, None)):
+                    return
+        except BaseException as err:  # handed to the consumer, which raises it
+            put((None, err))
+            return
+        put((end, None))
+
+    thread = threading.Thread(target=produce, name="lstmimg-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item, err = slots.get()
+            if err is not None:
+                raise err
+            if item is end:
+                return
+            yield item
+    finally:
+        stop.set()
+
+
+def image_probs(predictor: Predictor, images: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+    """Probabilities ``(N, K)`` for uint8 images ``(N, C, H, W)`` held in memory."""
+    out = [predictor.probs(images[i : i + batch_size]) for i in range(0, len(images), batch_size)]
+    return torch.cat(out) if out else torch.empty(0)
+
+
+def video_probs(predictor: Predictor, videos: Sequence[torch.Tensor], clip_len: int, stride: int, clips_per_video: int,
+                batch_size: int = 64, shuffler: torch.Generator | None = None) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """Video probabilities ``(N, K)`` (softmax averaged over each video's ``clips_per_video`` evenly
+    spaced clips), and each video's clip probabilities. Clips of several videos share a model call.
+    ``shuffler`` shuffles each clip's frames in time (the order-blind ablation)."""
+    from lstmimg.clips import shuffle_time, uniform_clips
+
+    def batches():
+        pending, owners = [], []
+        for i, video in enumerate(videos):
+            clips = uniform_clips(video, clip_len, stride, clips_per_video)  # (n, T, C, H, W)
+            if shuffler is not None:
+                clips = shuffle_time(clips, shuffler)
+            pending.append(clips)
+            owners += [i] * len(clips)
+            if len(owners) >= batch_size:
+                yield torch.cat(pending), owners
+                pending, owners = [], []
+        if pending:
+            yield torch.cat(pending), owners
+
+    per_video: list[list[torch.Tensor]] = [[] for _ in videos]
+    for clips, owners in prefetch(batches()):
+        for owner, p in zip(owners, predictor.probs(clips)):
+            per_video[owner].append(p)
+    stacked = [torch.stack(ps) for ps in per_video]
+    return torch.stack([p.mean(0) for p in stacked]), stacked
+
+
+def classification_report(targets: torch.Tensor, preds: torch.Tensor, classes: Sequence[str]) -> dict:
+    """Accuracy, per-class precision / recall / F1 / support and the confusion matrix (rows: truth)."""
+    k = len(classes)
+    cm = torch.bincount(targets * k + preds, minlength=k * k).view(k, k)
+    tp = cm.diag().float()
+    precision = tp / cm.sum(0).clamp_min(1)
+    recall = tp / cm.sum(1).clamp_min(1)
+    f1 = 2 * precision * recall / (precision + recall).clamp_min(1e-12)
+    per_class = [
+        {"class": c, "precision": round(precision[i].item(), 4), "recall": round(recall[i].item(), 4), "f1": round(f1[i].item(), 4), "support": int(cm[i].sum())}
+        for i, c in enumerate(classes)
+    ]
+    accuracy = (tp.sum() / max(1, len(targets))).item()
+    return {"accuracy": round(accuracy, 4), "samples": len(targets), "classes": list(classes), "per_class": per_class, "confusion_matrix": cm.tolist()}
+
+
+def predict(
+    paths: Sequence[str | Path],
+    model: str | Path | Checkpoint | None = None,
+    topk: int = 5,
+    batch_size: int = 64,
+    device: str = "cpu",
+) -> tuple[list[dict], list[str]]:
+    """Classify image files. Returns ``(results, errors)``: one result per readable image,
+    ``{"path", "label", "prob", "top": [{"label", "prob"}, ...]}``, and one message per image that could
+    not be read. The next batches are decoded while the model works on this one, two at most."""
+    if batch_size < 1:
+        raise LstmimgError(f"--batch-size must be >= 1, got {batch_size}")
+    ckpt = model if isinstance(model, Checkpoint) else load_checkpoint(resolve_model(model, "image")[0], kind="image")
+    predictor = Predictor.from_checkpoint(ckpt, device)
+    k = max(1, min(topk, len(ckpt.classes)))
+    channels, size = ckpt.config.in_channels, ckpt.config.img_size
+
+    def decoded():
+        for i in range(0, len(paths), batch_size):
+            arrays, ok, errors = [], [], []
+            for path in paths[i : i + batch_size]:
+                try:
+                    arrays.append(D.load_image(path, channels, size))
+                    ok.append(path)
+                except LstmimgError as err:
+                    errors.append(str(err))
+            yield arrays, ok, errors
+
+    results, errors = [], []
+    for arrays, ok, errs in prefetch(decoded()):
+        errors += errs
+        if not arrays:
+            continue
+        top_p, top_i = predictor.probs(torch.from_numpy(np.stack(arrays))).topk(k, dim=1)
+        for path, ps, ids in zip(ok, top_p.tolist(), top_i.tolist()):
+            top = [{"label": ckpt.classes[i], "prob": round(p, 5)} for p, i in zip(ps, ids)]
+            results.append({"path": str(path), "label": top[0]["label"], "prob": top[0]["prob"], "top": top})
+    return results, errors
+
+
+def evaluate(data: str | Path, model: str | Path | None = None, split: str | None = None, device: str = "auto") -> dict:
+    """Accuracy, per-class precision / recall / F1 and the confusion matrix of a model on labelled
+    images or videos (videos scored as in the run's validation: its clip length, stride and clips per
+    video).
+
+    ``data`` is a folder of class folders, or a root with ``train/ val/ test/`` (then ``split``, by
+    default ``test`` if present, else ``val``). ``model`` is a run folder or checkpoint (default: the
+    newest run of the data's kind, else the bundled model).
+    """
+    from lstmimg.tasks import labelled_folder, task_for
+
+    kind = D.detect_kind(data)
+    ckpt = load_checkpoint(resolve_model(model, kind)[0], kind=kind)
+    files = labelled_folder(data, kind, ckpt.classes, split)
+    meta = ckpt.meta
+    cfg = TrainConfig(
+        clip_len=meta.get("clip_len", TrainConfig.clip_len), frame_stride=meta.get("frame_stride", TrainConfig.frame_stride),
+        val_clips=meta.get("val_clips", TrainConfig.val_clips),
+    )
+    task = task_for(kind, {"eval": files}, cfg, ckpt.config.in_channels, ckpt.config.img_size)
+    task.load()
+    task.mean, task.std = ckpt.mean, ckpt.std
+    probs, extra = task.score(ckpt.model, "eval", resolve_device(device))
+    report = classification_report(task.sets["eval"].labels, probs.argmax(1), ckpt.classes)
+    folder = files.paths[0].parent.parent if files.paths else Path(data)
+    if kind == "video":
+        extra["clips_per_video"] = cfg.val_clips
+    return {"data": str(folder), "model": str(ckpt.path), "kind": kind, **report, **extra, "skipped": task.skipped}

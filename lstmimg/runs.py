@@ -1,0 +1,76 @@
+"""Run folders: where a new run goes, which is the newest, and which model a command uses.
+
+Runs live in ``runs/train/exp``, ``exp2``, ... (or a folder given with ``--out``). ``predict``,
+``video`` and ``eval`` use the model given with ``--model``, else the newest run of the right kind,
+else the model that ships with the package.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from lstmimg.checkpoint import checkpoint_path
+from lstmimg.errors import LstmimgError
+
+RUNS_DIR = Path("runs") / "train"
+ASSETS = Path(__file__).parent / "assets"
+BUNDLED_MODELS = {"image": ASSETS / "digits.pt", "video": ASSETS / "clips.pt"}  # made by scripts/train_bundled_model.py
+
+
+def new_run_dir(out: str | Path | None = None, base: Path = RUNS_DIR, name: str = "exp", exist_ok: bool = False) -> Path:
+    """``out`` exactly when given (it must not hold a run already, unless ``exist_ok``), else the next
+    free ``base/exp``, ``exp2``, ``exp3``, ... Never reuses a folder that holds a run unless asked."""
+    if out is not None:
+        run = Path(out)
+        if run.exists() and not run.is_dir():
+            raise LstmimgError(f"{run}: exists and is not a folder; choose another --out")
+        if run.exists() and any(run.iterdir()) and not exist_ok:
+            raise LstmimgError(f"{run}: folder exists and is not empty; choose another --out, or --exist-ok to write into it")
+        _mkdir(run, parents=True, exist_ok=True)
+        return run
+    _mkdir(base, parents=True, exist_ok=True)
+    n = 1
+    while True:
+        run = base / (name if n == 1 else f"{name}{n}")
+        try:
+            run.mkdir()
+            return run
+        except FileExistsError:
+            n += 1
+        except OSError as err:
+            raise LstmimgError(f"{run}: cannot create the run folder ({err.strerror})") from None
+
+
+def _mkdir(folder: Path, **kwargs) -> None:
+    try:
+        folder.mkdir(**kwargs)
+    except OSError as err:
+        raise LstmimgError(f"{folder}: cannot create the run folder ({err.strerror})") from None
+
+
+def latest_run(kind: str, base: Path = RUNS_DIR) -> Path | None:
+    """The newest run folder under ``base`` holding a ``best.pt`` of this kind, by modification time."""
+    if not base.is_dir():
+        return None
+    runs = sorted((p for p in base.iterdir() if (p / "best.pt").is_file()), key=lambda p: (p / "best.pt").stat().st_mtime, reverse=True)
+    for run in runs:
+        try:
+            if json.loads((run / "summary.json").read_text(encoding="utf-8")).get("kind", "image") == kind:
+                return run
+        except (OSError, ValueError):
+            continue
+    return None
+
+
+def resolve_model(source: str | Path | None, kind: str = "image") -> tuple[Path, str]:
+    """Which checkpoint to use, and why: ``source`` when given, else the newest run of this kind under
+    ./runs/train, else the model that ships with the package."""
+    if source is not None:
+        return checkpoint_path(Path(source)), "given"
+    run = latest_run(kind)
+    if run is not None:
+        return checkpoint_path(run), "newest run"
+    if BUNDLED_MODELS[kind].is_file():
+        return BUNDLED_MODELS[kind], f"bundled {BUNDLED_MODELS[kind].stem} model"
+    raise LstmimgError(f"no {kind} model: train one with `lstmimg train` or pass --model")
