@@ -81,6 +81,14 @@ def broadcast_float(value: float, d: Dist, device: torch.device) -> float:
     return t.item()
 
 
+def finish(d: Dist) -> None:
+    """The normal end of a run: wait for every process, then leave the group together (a process
+    that left while another still used the group could abort at exit)."""
+    if d.active and dist.is_initialized():
+        dist.barrier()
+    teardown(d)
+
+
 def teardown(d: Dist) -> None:
     if d.active and dist.is_initialized():
         dist.destroy_process_group()

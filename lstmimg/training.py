@@ -318,7 +318,8 @@ class Training:
     def finish(self) -> dict:
         """Score the best checkpoint, draw the plots and write ``summary.json`` (last: a run with a
         summary is complete)."""
-        dist.teardown(self.d)
+        self.recipe.net = self.state.model  # drop the DDP wrapper: it holds the process group
+        dist.finish(self.d)
         s, task = self.state, self.task
         if not self.d.main:
             return {"run_dir": str(self.dir), "rank": self.d.rank}

@@ -74,12 +74,16 @@ TINY_MODEL = {"hidden": 16, "cnn_channels": (8, 16), "embed": 16}
 TINY_TRAIN = {"epochs": 2, "batch_size": 16}
 
 
-@pytest.fixture
-def trained_run(bars: Path, tmp_path: Path) -> Path:
-    """A run folder of a tiny cnn_lstm trained for 2 epochs on ``bars``."""
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory) -> Path:
+    """A run folder of a tiny cnn_lstm trained for 2 epochs on a copy of ``bars``, made once for the
+    whole session: tests read it and never change it."""
     from lstmimg import ModelConfig, TrainConfig, fit
 
-    summary = fit(bars, ModelConfig(**TINY_MODEL), TrainConfig(**TINY_TRAIN), out=tmp_path / "run")
+    root = tmp_path_factory.mktemp("shared")
+    write_class_folders(root / "bars" / "train", 24, seed=1)
+    write_class_folders(root / "bars" / "val", 8, seed=2)
+    summary = fit(root / "bars", ModelConfig(**TINY_MODEL), TrainConfig(**TINY_TRAIN), out=root / "run")
     return Path(summary["run_dir"])
 
 

@@ -4,12 +4,16 @@ from lstmimg.config import ModelConfig, TrainConfig
 from lstmimg.errors import LstmimgError
 
 
-def test_round_trip_through_plain_dicts():
+def test_round_trip_through_json_as_run_folders_store_it():
+    """config.json turns tuples into lists; the configs read back equal the ones written."""
+    import json
+
     cfg = ModelConfig(name="region_lstm", scan="snake", patch=7, img_size=(28, 28), cnn_channels=[8, 16])
-    again = ModelConfig.from_dict(cfg.to_dict())
+    again = ModelConfig.from_dict(json.loads(json.dumps(cfg.to_dict())))
     assert again == cfg
     assert again.img_size == (28, 28) and again.cnn_channels == (8, 16)
-    assert TrainConfig.from_dict(TrainConfig(epochs=3).to_dict()).epochs == 3
+    train = TrainConfig(epochs=3, img_size=(16, 20), load="disk")
+    assert TrainConfig.from_dict(json.loads(json.dumps(train.to_dict()))) == train
 
 
 def test_unknown_keys_are_rejected():

@@ -43,27 +43,20 @@ def test_pool_last_uses_both_directions_final_states():
     assert torch.allclose(model.reader(seq), expected, atol=1e-6)
 
 
-def test_lstm_computes_the_gate_equations():
-    """Recompute a few steps of the model's own LSTM by hand from its weights:
-    i, f, g, o = gates; c_t = f * c_{t-1} + i * g; h_t = o * tanh(c_t)."""
+def test_sequence_reader_carries_state_across_windows():
+    """What `lstmimg video` relies on: reading a sequence in two windows, the state of the first carried
+    into the second, ends where one pass ends (and pools the same with pool="last")."""
     torch.manual_seed(0)
-    cfg = ModelConfig(name="region_lstm", scan="rows", bidirectional=False, hidden=6, embed=5, img_size=(4, 7), dropout=0.0)
-    model = build_model(cfg).eval()
-    lstm = model.reader.rnn
-    assert isinstance(lstm, nn.LSTM)
-    seq = model.embed(torch.randn(2, 1, 4, 7).reshape(2, 4, 7))  # (B, T=4, 5)
-    out, (h_n, c_n) = lstm(seq)
-    W_ih, W_hh, b = lstm.weight_ih_l0, lstm.weight_hh_l0, lstm.bias_ih_l0 + lstm.bias_hh_l0
-    h = torch.zeros(2, 6)
-    c = torch.zeros(2, 6)
-    for t in range(4):
-        z = seq[:, t] @ W_ih.T + h @ W_hh.T + b  # (B, 4*hidden), PyTorch order i, f, g, o
-        i, f, g, o = z.chunk(4, dim=1)
-        i, f, g, o = torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g), torch.sigmoid(o)
-        c = f * c + i * g
-        h = o * torch.tanh(c)
-        assert torch.allclose(out[:, t], h, atol=1e-6)
-    assert torch.allclose(h_n[0], h, atol=1e-6) and torch.allclose(c_n[0], c, atol=1e-6)
+    cfg = ModelConfig(name="lrcn", hidden=6, layers=2, pool="last", dropout=0.0)
+    reader = build_model(cfg.replace(img_size=(8, 8), in_channels=3, cnn_channels=(4,), embed=5)).reader.eval()
+    assert isinstance(reader.rnn, nn.LSTM) and not reader.rnn.bidirectional and reader.rnn.num_layers == 2
+    seq = torch.randn(2, 9, 5)
+    whole, (h, c) = reader.read(seq)
+    _, state = reader.read(seq[:, :4])
+    carried, (h2, c2) = reader.read(seq[:, 4:], state)
+    torch.testing.assert_close(carried, whole)
+    torch.testing.assert_close(h2, h)
+    torch.testing.assert_close(c2, c)
 
 
 def test_models_use_the_fused_torch_layers():
