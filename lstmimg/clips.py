@@ -185,13 +185,13 @@ def clip_start(draw: float, length: int, clip_len: int, stride: int) -> int:
     return int(draw * max(1, length - span + 1))
 
 
-def random_clips(data: VideoSet, indices: torch.Tensor, draws: torch.Tensor, clip_len: int, stride: int) -> torch.Tensor:
-    """One clip per chosen video, starting where its uniform draw in ``draws`` (one per video of
-    ``data``) puts it: uint8 ``(B, clip_len, C, H, W)``."""
+def random_clips(data: VideoSet, videos: torch.Tensor, draws: torch.Tensor, clip_len: int, stride: int) -> torch.Tensor:
+    """One clip from each of ``videos`` (indices into ``data``, repeats allowed), each starting where
+    its uniform draw in ``draws`` (one per clip) puts it: uint8 ``(B, clip_len, C, H, W)``."""
     clips = []
-    for i in indices.tolist():
+    for i, draw in zip(videos.tolist(), draws.tolist()):
         video = data.videos[i]
-        clips.append(clip_at(video, clip_start(float(draws[i]), len(video), clip_len, stride), clip_len, stride))
+        clips.append(clip_at(video, clip_start(draw, len(video), clip_len, stride), clip_len, stride))
     return torch.stack(clips)
 
 

@@ -102,8 +102,8 @@ class ModelConfig(_Config):
 class TrainConfig(_Config):
     """How to train. Defaults were chosen by measurement on the bundled digits (see README)."""
 
-    epochs: int = 15
-    batch_size: int = 64
+    epochs: int | None = None  # None: 15, more for small sets (plan.py: at least MIN_STEPS optimizer steps)
+    batch_size: int | None = None  # None: fitted to the set (plan.py); with N processes, the global batch
     lr: float = 3e-3
     optimizer: str = "adamw"
     weight_decay: float = 1e-4
@@ -122,6 +122,7 @@ class TrainConfig(_Config):
     img_size: tuple[int, int] | None = None  # resize every image to (H, W); None: from the data
     # video data
     clip_len: int = 8  # frames per training clip
+    clips_per_video: int | None = None  # random clips drawn per video per epoch; None: 1, more for small sets (plan.py)
     frame_stride: int = 2  # take every n-th frame when cutting clips
     val_clips: int = 3  # uniformly spaced clips per val video, their softmax averaged
     shuffle_frames: bool = False  # ablation: shuffle each clip's frames in time (a model blind to order)
@@ -141,8 +142,9 @@ class TrainConfig(_Config):
         _check_choice("device", self.device, DEVICES)
         if self.class_weights not in (None, "auto"):
             raise LstmimgError(f"--class-weights {self.class_weights!r} is not one of: auto")
-        _check_min("epochs", self.epochs, 1)
-        _check_min("batch_size", self.batch_size, 1)
+        for name in ("epochs", "batch_size", "clips_per_video"):
+            if getattr(self, name) is not None:
+                _check_min(name, getattr(self, name), 1)
         _check_min("lr", self.lr, 0, strict=True)
         _check_min("weight_decay", self.weight_decay, 0)
         _check_min("clip_grad", self.clip_grad, 0)

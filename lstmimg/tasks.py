@@ -21,23 +21,29 @@ from lstmimg.config import TrainConfig
 from lstmimg.distributed import Dist, shard
 from lstmimg.errors import LstmimgError
 from lstmimg.inference import Predictor, image_probs, video_probs
+from lstmimg.plan import MAX_IMAGE_SIDE, batches_in, capped_size
 
 Progress = Callable[[str, int, int], None]
 IN_MEMORY_BYTES = 2 * 1024**3  # with --load auto, a training set larger than this decoded is read from disk per batch by workers
 STATS_SAMPLES = {"image": 2000, "video": 64}  # a disk-read training set's mean and std come from this many samples
 
 
+def process_batch(batch_size: int, d: Dist) -> int:
+    """This process's part of the global batch: N processes take one process's steps."""
+    return max(D.MIN_BATCH, -(-batch_size // d.world))
+
+
 def epoch_order(n: int, batch_size: int, generator: torch.Generator, d: Dist) -> list[torch.Tensor]:
     """This process's index batches for one epoch: one shuffled order for all processes, this
-    process's share of it, in batches; a last batch of fewer than ``MIN_BATCH`` samples is dropped."""
-    order = shard(torch.randperm(n, generator=generator), d).split(batch_size)
+    process's share of it, in batches of its part of the global ``batch_size``; a last batch of fewer
+    than ``MIN_BATCH`` samples is dropped."""
+    order = shard(torch.randperm(n, generator=generator), d).split(process_batch(batch_size, d))
     return [idx for idx in order if len(idx) >= D.MIN_BATCH]
 
 
 def steps_per_epoch(n: int, batch_size: int, d: Dist) -> int:
     """How many batches ``epoch_order`` gives (at least 1, for the LR schedule)."""
-    share = n // d.world
-    return max(1, share // batch_size + (share % batch_size >= D.MIN_BATCH))
+    return batches_in(n // d.world, process_batch(batch_size, d))
 
 
 class ImageTask:
@@ -48,9 +54,13 @@ class ImageTask:
     def __init__(self, splits: dict[str, D.Split], cfg: TrainConfig, channels: int | None = None, size: tuple[int, int] | None = None):
         self.splits, self.cfg = splits, cfg
         self.classes = next(iter(splits.values())).classes
+        self.notes: list[str] = []  # what was chosen for the user, for the run's first lines
         if channels is None or size is None:
             channels, found = D.infer_image_format(splits.get("train", next(iter(splits.values()))).paths)
-            size = size or found
+            if size is None:
+                size = capped_size(found)
+                if size != found:
+                    self.notes.append(f"images are {found[0]}x{found[1]}: trained at {size[0]}x{size[1]} (longer side at most {MAX_IMAGE_SIDE}; --img-size to change)")
         self.channels, self.size = channels, tuple(size)
         self.sets: dict = {}
         self.mean: list[float] = []
@@ -116,8 +126,13 @@ class ImageTask:
         """Why each skipped file was skipped (one line each, naming the file)."""
         return [e for s in self.sets.values() for e in s.errors]
 
+    @property
+    def samples_per_epoch(self) -> int:
+        """Training samples an epoch draws: every image once, or ``clips_per_video`` clips per video."""
+        return len(self.sets["train"].labels) * (self.cfg.clips_per_video or 1 if self.kind == "video" else 1)
+
     def steps_per_epoch(self, d: Dist = Dist()) -> int:
-        return steps_per_epoch(len(self.sets["train"].labels), self.cfg.batch_size, d)
+        return steps_per_epoch(self.samples_per_epoch, self.cfg.batch_size, d)
 
     def batches(self, generator: torch.Generator, d: Dist = Dist()) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """Shuffled uint8 batches ``(B, C, H, W)`` of this process's share (``d``) of the training set."""
@@ -144,7 +159,7 @@ class VideoTask(ImageTask):
         self.classes = next(iter(splits.values())).classes
         self.channels = 3
         self.size = tuple(size or cfg.img_size or V.infer_video_size(splits.get("train", next(iter(splits.values()))).paths))
-        self.sets, self.mean, self.std, self.pin = {}, [], [], False
+        self.sets, self.mean, self.std, self.pin, self.notes = {}, [], [], False, []
 
     def load(self, progress: Progress | None = None) -> None:
         cfg = self.cfg
@@ -164,13 +179,13 @@ class VideoTask(ImageTask):
 
     def batches(self, generator: torch.Generator, d: Dist = Dist()) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         data, cfg = self.sets["train"], self.cfg
-        n = len(data.labels)
-        index_batches = epoch_order(n, cfg.batch_size, generator, d)
-        draws = torch.rand(n, generator=generator)  # where each video's clip starts (clips.clip_start)
+        n, items = len(data.labels), self.samples_per_epoch  # item i: a clip of video i % n
+        index_batches = epoch_order(items, cfg.batch_size, generator, d)
+        draws = torch.rand(items, generator=generator)  # where each clip starts (clips.clip_start)
         if isinstance(data, L.DiskSet):
-            clip_batches = data.batches([[(i, float(draws[i])) for i in idx.tolist()] for idx in index_batches])
+            clip_batches = data.batches([[(i % n, float(draws[i])) for i in idx.tolist()] for idx in index_batches])
         else:
-            clip_batches = ((V.random_clips(data, idx, draws, cfg.clip_len, cfg.frame_stride), data.labels[idx]) for idx in index_batches)
+            clip_batches = ((V.random_clips(data, idx % n, draws[idx], cfg.clip_len, cfg.frame_stride), data.labels[idx % n]) for idx in index_batches)
         for clips, labels in clip_batches:  # (B, T, C, H, W), (B,)
             if cfg.shuffle_frames:
                 clips = V.shuffle_time(clips, generator)

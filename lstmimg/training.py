@@ -30,6 +30,7 @@ from lstmimg.errors import LstmimgError, TrainingInterrupted, article
 from lstmimg.files import WriteError, atomic_write_text, write_json
 from lstmimg.inference import classification_report, resolve_device
 from lstmimg.models import build_model, get_model_spec
+from lstmimg.plan import plan_training
 from lstmimg.runs import new_run_dir
 from lstmimg.tasks import make_task
 from lstmimg.trainstate import SavedRun, StopSignals, TrainState, read_run, versions
@@ -190,6 +191,8 @@ class Training:
             raise LstmimgError(f"{data}: holds {task.kind}s, but model {model_cfg.name!r} is {article(spec.kind)} {spec.kind} model (try --model {DEFAULT_MODELS[task.kind]})")
         torch.manual_seed(cfg.seed)
         self.d, self.device = dist.setup(resolve_device(cfg.device))
+        plan = plan_training(cfg, task.kind, len(task.splits["train"].paths), self.d.world)
+        self.cfg = cfg = task.cfg = plan.apply(cfg)  # resolved: config.json records it, --resume reuses it
         self.emit = (callback or (lambda event, info: None)) if self.d.main else (lambda event, info: None)
         self.model_cfg = spec.complete(model_cfg.replace(in_channels=task.channels, img_size=task.size, num_classes=len(task.classes)))
         model = build_model(self.model_cfg).to(self.device)  # before decoding: a model that cannot be built fails at once
@@ -213,7 +216,7 @@ class Training:
             "run_dir": str(self.dir), "device": str(self.device), "epochs": cfg.epochs, "steps": task.steps_per_epoch(self.d), "classes": task.classes,
             "train_size": task.size_of("train"), "val_size": task.size_of("val"), "skipped": task.skipped, "errors": task.errors, "kind": task.kind,
             "loading": task.loading, "params": sum(p.numel() for p in model.parameters()), "img_size": task.size, "channels": task.channels,
-            "resumed_at": (self.state.epoch, self.state.step) if saved is not None else None,
+            "resumed_at": (self.state.epoch, self.state.step) if saved is not None else None, "notes": task.notes + plan.reasons,
             "warnings": [f"{name}/ has no samples of: {', '.join(D.missing_classes(split))} (training goes on; those classes are not scored)"
                          for name, split in task.splits.items() if name != "train" and D.missing_classes(split)],
         })

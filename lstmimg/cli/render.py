@@ -50,6 +50,8 @@ class TrainDisplay:
                 f"{info['channels']}x{h}x{w}",
                 highlight=False,
             )
+            for note in info.get("notes", []):
+                self.err.print(note, highlight=False, soft_wrap=True)
             for warning in info.get("warnings", []):
                 self.err.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
             if info["skipped"]:

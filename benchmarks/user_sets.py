@@ -1,0 +1,171 @@
+"""Sets unlike the bundled ones, as users have them, and what the defaults make of them.
+
+    pip install '.[benchmarks]' && python benchmarks/user_sets.py [--only order|photos] [--json FILE]
+
+- ``order``: 160 training videos (4 classes x 40) of 16 frames at 64x64 whose class lies only in the
+  order of the frames (a bar turning clockwise or anticlockwise, a disc growing or shrinking; any
+  single frame could belong to either class of its pair), 40 val videos. ``lstmimg train`` with its
+  defaults, against a plain PyTorch CNN+LSTM written in a few dozen lines (batch 16, 25 epochs, whole
+  16-frame sequences) on the same data.
+- ``photos``: 200 JPEGs of 640x480 in 4 classes made from scikit-image's real photographs (random crops,
+  zooms, flips and lighting of one photo per class), 40 of them val. ``lstmimg train`` with its
+  defaults: accuracy, wall time and peak memory (max RSS).
+
+Every run is a fresh process timed from outside (``/usr/bin/time``-like wall and max RSS).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+PLAIN = r'''
+import sys, time, cv2, numpy as np, torch
+from pathlib import Path
+from torch import nn
+torch.manual_seed(0)
+def load(split):
+    xs, ys, classes = [], [], sorted(p.name for p in (Path(sys.argv[1]) / split).iterdir())
+    for c, name in enumerate(classes):
+        for f in sorted((Path(sys.argv[1]) / split / name).iterdir()):
+            cap, frames = cv2.VideoCapture(str(f)), []
+            while True:
+                ok, bgr = cap.read()
+                if not ok: break
+                frames.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+            xs.append(np.stack(frames[:16])); ys.append(c)
+    return torch.tensor(np.stack(xs)).permute(0, 1, 4, 2, 3).float() / 255, torch.tensor(ys)
+t0 = time.time()
+(xt, yt), (xv, yv) = load("train"), load("val")
+class Net(nn.Module):
+    def __init__(self, k):
+        super().__init__()
+        self.cnn = nn.Sequential(nn.Conv2d(3, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                                 nn.AdaptiveAvgPool2d(4), nn.Flatten(), nn.Linear(64 * 16, 128), nn.ReLU())
+        self.lstm, self.head = nn.LSTM(128, 128, batch_first=True), nn.Linear(128, k)
+    def forward(self, x):
+        b, t = x.shape[:2]
+        return self.head(self.lstm(self.cnn(x.flatten(0, 1)).view(b, t, -1))[0][:, -1])
+net = Net(int(yt.max()) + 1)
+opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+for epoch in range(25):
+    net.train()
+    for idx in torch.randperm(len(xt)).split(16):
+        loss = nn.functional.cross_entropy(net(xt[idx]), yt[idx])
+        opt.zero_grad(); loss.backward(); opt.step()
+net.eval()
+with torch.no_grad():
+    acc = (net(xv).argmax(1) == yv).float().mean().item()
+print(f"PLAIN {acc:.4f} {time.time() - t0:.1f}")
+'''
+
+
+def order_videos(root: Path, per_class: int, seed: int, frames: int = 16, size: int = 64) -> None:
+    """Videos whose class is only in the order of their frames (see the module docstring)."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:size, :size] - size / 2
+    for name in ("anticlockwise", "clockwise", "grow", "shrink"):
+        folder = root / name
+        folder.mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            writer = cv2.VideoWriter(str(folder / f"{i:03d}.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 10, (size, size))
+            angle, radius = rng.uniform(0, np.pi), rng.uniform(6, 10) if name == "grow" else rng.uniform(22, 26)
+            speed = rng.uniform(0.12, 0.2) * (1 if name == "clockwise" else -1)
+            colour = rng.integers(120, 255, 3)
+            for t in range(frames):
+                img = rng.integers(0, 50, (size, size, 3)).astype(np.uint8)
+                if name in ("clockwise", "anticlockwise"):
+                    a = angle + speed * t
+                    mask = np.abs(xx * np.sin(a) - yy * np.cos(a)) < 2.5
+                    mask &= xx**2 + yy**2 < 26**2
+                else:
+                    r = radius + (1.0 if name == "grow" else -1.0) * t
+                    mask = xx**2 + yy**2 < r**2
+                img[mask] = colour
+                writer.write(img)
+            writer.release()
+
+
+def photo_folder(root: Path, per_class: int, seed: int) -> None:
+    """640x480 JPEGs: crops, zooms, flips and lighting of one real photograph per class."""
+    import skimage.data
+    from PIL import Image, ImageEnhance
+
+    rng = np.random.default_rng(seed)
+    for name in ("astronaut", "coffee", "rocket", "chelsea"):
+        photo = Image.fromarray(getattr(skimage.data, name)())
+        folder = root / name
+        folder.mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            w, h = photo.size
+            scale = rng.uniform(0.55, 0.95)
+            cw, ch = int(w * scale), int(h * scale)
+            x0, y0 = int(rng.integers(0, w - cw + 1)), int(rng.integers(0, h - ch + 1))
+            img = photo.crop((x0, y0, x0 + cw, y0 + ch)).resize((640, 480))
+            if rng.random() < 0.5:
+                img = img.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+            img = ImageEnhance.Brightness(img).enhance(rng.uniform(0.6, 1.4))
+            img.save(folder / f"IMG_{i:04d}.jpg", quality=90)
+
+
+def timed(cmd: list[str]) -> tuple[float, float, str]:
+    """Wall seconds, max RSS (GB) of the child, and its output."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    t0 = time.perf_counter()
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    if done.returncode:
+        raise SystemExit(f"{' '.join(cmd)} failed:\n{done.stderr[-3000:]}")
+    return wall, max(peak, before) / 1024**2, done.stdout + done.stderr
+
+
+def lstmimg_train(data: Path, out: Path, *extra: str) -> dict:
+    wall, rss, text = timed([sys.executable, "-m", "lstmimg", "train", str(data), "--out", str(out), *extra])
+    summary = json.loads((out / "summary.json").read_text())
+    first = [line for line in text.splitlines() if line.startswith(("run ", "images are", "160 ", "200 ", "40 "))]
+    return {"val_accuracy": summary["val_accuracy"], "wall_s": round(wall, 1), "max_rss_gb": round(rss, 2), "epochs": summary["epochs"],
+            "img_size": summary["img_size"], "first_lines": first, "args": list(extra)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--only", choices=["order", "photos"])
+    parser.add_argument("--json")
+    parser.add_argument("--old-defaults", action="store_true", help="also train with the defaults before plan.py (batch 64, 15 epochs)")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="lstmimg-user-sets-"))
+    results: dict = {}
+    if args.only in (None, "order"):
+        order_videos(work / "order" / "train", 40, seed=1)
+        order_videos(work / "order" / "val", 10, seed=2)
+        results["order"] = {"lstmimg": lstmimg_train(work / "order", work / "runs" / "order")}
+        if args.old_defaults:
+            results["order"]["lstmimg_old_defaults"] = lstmimg_train(work / "order", work / "runs" / "order_old", "--batch-size", "64", "--epochs", "15", "--clips-per-video", "1")
+        script = work / "plain.py"
+        script.write_text(PLAIN)
+        wall, _, text = timed([sys.executable, str(script), str(work / "order")])
+        acc = float(text.split("PLAIN")[1].split()[0])
+        results["order"]["plain"] = {"val_accuracy": acc, "wall_s": round(wall, 1)}
+    if args.only in (None, "photos"):
+        photo_folder(work / "photos" / "train", 40, seed=3)
+        photo_folder(work / "photos" / "val", 10, seed=4)
+        results["photos"] = {"lstmimg": lstmimg_train(work / "photos", work / "runs" / "photos")}
+    print(json.dumps(results, indent=2))
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+    print(f"data and runs in {work}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

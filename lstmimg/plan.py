@@ -1,0 +1,79 @@
+"""How big the inputs are and how long training runs, fitted to the data when the user did not say.
+
+A small set trained with a large batch for a fixed number of epochs gets too few optimizer steps:
+160 videos at batch 64 are 3 steps an epoch, 45 in a run, and the learning-rate schedule has decayed
+before the model learns. So, unless given:
+
+- the batch shrinks with the set: about an eighth of an epoch's samples, a power of two from 16 to 64;
+- a run makes at least ``MIN_STEPS`` optimizer steps: image runs get more epochs, video runs draw
+  several clips per video per epoch (each a different random clip);
+- images are trained at most ``MAX_IMAGE_SIDE`` pixels on their longer side (aspect kept): a phone
+  photo's full size costs memory and time and, from scratch, no accuracy.
+
+Explicit options always win. ``Plan.reasons`` says what was chosen and why, for the run's first lines.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from lstmimg.config import TrainConfig
+
+DEFAULT_EPOCHS = 15
+MIN_STEPS = 300  # optimizer steps a run makes at least, when --epochs / --clips-per-video are not given
+MAX_IMAGE_SIDE = 128  # default longer side of images trained from scratch
+
+
+@dataclass
+class Plan:
+    batch_size: int
+    epochs: int
+    clips_per_video: int = 1
+    reasons: list[str] = field(default_factory=list)
+
+    def apply(self, cfg: TrainConfig) -> TrainConfig:
+        """``cfg`` with the planned values filled in (what ``config.json`` records, and ``--resume`` uses)."""
+        return cfg.replace(batch_size=self.batch_size, epochs=self.epochs, clips_per_video=self.clips_per_video)
+
+
+def batches_in(samples: int, batch: int) -> int:
+    """Batches an epoch of ``samples`` makes: a last one of fewer than 2 samples is dropped (it would
+    break batch norm); at least 1, for the LR schedule."""
+    return max(1, samples // batch + (samples % batch >= 2))
+
+
+def auto_batch(samples: int) -> int:
+    """About an eighth of an epoch's samples, as a power of two between 16 and 64."""
+    target = max(1, samples // 8)
+    return int(min(64, max(16, 2 ** math.floor(math.log2(target))))) if target >= 16 else 16
+
+
+def plan_training(cfg: TrainConfig, kind: str, samples: int, world: int = 1) -> Plan:
+    """The batch, epochs and clips per video of a run on ``samples`` training images or videos, over
+    ``world`` processes (which share one global batch, so they take one process's steps)."""
+    batch = cfg.batch_size or auto_batch(samples)
+    reasons = [] if cfg.batch_size else [f"batch {batch}"]
+    clips = cfg.clips_per_video or 1
+    epochs = cfg.epochs or DEFAULT_EPOCHS
+    steps = batches_in(samples * clips, batch)
+    if kind == "video" and not cfg.clips_per_video and not cfg.epochs and steps * epochs < MIN_STEPS:
+        clips = math.ceil(MIN_STEPS / epochs * batch / samples)
+        steps = batches_in(samples * clips, batch)
+        reasons.append(f"{clips} clips per video per epoch")
+    elif not cfg.epochs and steps * epochs < MIN_STEPS:
+        epochs = math.ceil(MIN_STEPS / steps)
+        reasons.append(f"{epochs} epochs")
+    if world > 1:
+        reasons.append(f"the batch shared by {world} processes")
+    noun = "videos" if kind == "video" else "images"
+    head = f"{samples} {noun}: " if reasons else ""
+    why = f" (at least {MIN_STEPS} steps; options given win)" if reasons else ""
+    return Plan(batch, epochs, clips, [f"{head}{', '.join(reasons + [f'{steps} steps/epoch'])}{why}"] if reasons else [])
+
+
+def capped_size(found: tuple[int, int], cap: int = MAX_IMAGE_SIDE) -> tuple[int, int]:
+    """``found`` (H, W) shrunk so its longer side is at most ``cap``, aspect kept."""
+    h, w = found
+    scale = min(1.0, cap / max(h, w))
+    return max(1, round(h * scale)), max(1, round(w * scale))

@@ -1,0 +1,87 @@
+"""Input size and training length fitted to the data, unless the user said otherwise."""
+
+import json
+
+import numpy as np
+import pytest
+from conftest import TINY_MODEL, run_cli
+from PIL import Image
+
+from lstmimg import ModelConfig, TrainConfig, fit
+from lstmimg.plan import MIN_STEPS, auto_batch, capped_size, plan_training
+
+
+@pytest.mark.parametrize("samples, batch", [(40, 16), (160, 16), (320, 32), (840, 64), (4000, 64)])
+def test_the_batch_shrinks_with_the_set(samples, batch):
+    assert auto_batch(samples) == batch
+
+
+def test_small_image_sets_get_enough_steps_and_large_ones_keep_the_defaults():
+    small = plan_training(TrainConfig(), "image", 160)
+    assert small.batch_size == 16 and small.epochs * (160 // 16) >= MIN_STEPS
+    assert small.reasons == [f"160 images: batch 16, {small.epochs} epochs, 10 steps/epoch (at least {MIN_STEPS} steps; options given win)"]
+    digits = plan_training(TrainConfig(), "image", 4000)  # the bundled digits: 62 steps x 15 epochs already
+    assert (digits.batch_size, digits.epochs, digits.clips_per_video) == (64, 15, 1)
+
+
+def test_small_video_sets_draw_several_clips_per_video():
+    plan = plan_training(TrainConfig(), "video", 160)
+    assert plan.epochs == 15 and plan.batch_size == 16 and plan.clips_per_video >= 2
+    assert plan.epochs * (160 * plan.clips_per_video // 16) >= MIN_STEPS
+
+
+def test_options_given_win():
+    plan = plan_training(TrainConfig(epochs=3, batch_size=8), "image", 160)
+    assert (plan.batch_size, plan.epochs, plan.reasons) == (8, 3, [])
+    plan = plan_training(TrainConfig(clips_per_video=1, epochs=2), "video", 160)
+    assert (plan.clips_per_video, plan.epochs) == (1, 2)
+
+
+def test_processes_share_the_global_batch():
+    from lstmimg.distributed import Dist
+    from lstmimg.tasks import steps_per_epoch
+
+    assert steps_per_epoch(4000, 64, Dist(0, 2, 0)) == steps_per_epoch(4000, 64, Dist()) == 63
+
+
+def test_images_are_capped_keeping_their_aspect():
+    assert capped_size((480, 640)) == (96, 128)
+    assert capped_size((3000, 4000)) == (96, 128)
+    assert capped_size((28, 28)) == (28, 28)
+
+
+def test_a_run_says_what_was_chosen_and_records_it(tmp_path):
+    rng = np.random.default_rng(0)
+    for name, value in (("dark", 40), ("light", 200)):
+        (tmp_path / "photos" / name).mkdir(parents=True)
+        for i in range(12):
+            Image.fromarray((rng.integers(0, 40, (240, 320, 3)) + value).astype(np.uint8)).save(tmp_path / "photos" / name / f"{i}.jpg")
+    result = run_cli("train", tmp_path / "photos", "--epochs", "1", "--hidden", "8", "--out", tmp_path / "run")
+    assert result.exit_code == 0, result.output
+    assert "images are 240x320: trained at 96x128 (longer side at most 128; --img-size to change)" in result.stderr
+    assert "22 images: batch 16, 2 steps/epoch" in result.stderr  # the batch was chosen; --epochs was given
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["train"]["batch_size"] == 16 and config["train"]["epochs"] == 1 and config["model"]["img_size"] == [96, 128]
+
+
+def test_a_small_video_run_draws_several_clips_per_video(clips, tmp_path):
+    events = {}
+    fit(clips, ModelConfig(name="lrcn", **TINY_MODEL), TrainConfig(epochs=1, clip_len=5, frame_stride=1), out=tmp_path / "v",
+        callback=lambda e, i: events.setdefault(e, i))
+    config = json.loads((tmp_path / "v" / "config.json").read_text())["train"]
+    assert config["clips_per_video"] == 1 and config["batch_size"] == 16  # --epochs given: the clips stay 1
+    assert events["start"]["steps"] == 2  # 28 clips in batches of 16: 16 and 12
+
+
+def test_several_clips_per_video_read_from_disk_are_the_clips_held_in_memory(clips, tmp_path):
+    import csv
+
+    def rows(run):
+        with open(run / "metrics.csv") as f:
+            return [{k: r[k] for k in ("train_loss", "train_acc", "val_acc")} for r in csv.DictReader(f)]
+
+    train = {"epochs": 2, "batch_size": 8, "clip_len": 5, "frame_stride": 1, "clips_per_video": 3}
+    fit(clips, ModelConfig(name="lrcn", **TINY_MODEL), TrainConfig(**train), out=tmp_path / "memory")
+    fit(clips, ModelConfig(name="lrcn", **TINY_MODEL), TrainConfig(**train, load="disk", workers=0), out=tmp_path / "disk")
+    assert rows(tmp_path / "disk") == rows(tmp_path / "memory")
+    assert json.loads((tmp_path / "memory" / "summary.json").read_text())["train_samples"] == 28  # videos, not clips
