@@ -88,8 +88,8 @@ def load_checkpoint(path: str | Path, kind: str | None = None) -> Checkpoint:
         have = payload.get("kind")
         raise LstmimgError(f"{path}: {article(have)} {have} model, but this command needs {article(kind)} {kind} model")
     try:
-        config = get_model_spec(payload["model"]["name"]).complete(ModelConfig.from_dict({**payload["model"], "backbone_weights": None}))
-        model = build_model(config)
+        config = get_model_spec(payload["model"]["name"]).complete(ModelConfig.from_dict(payload["model"]))
+        model = build_model(config.replace(backbone_weights=None, pretrained=False))  # the weights are in the checkpoint
         model.load_state_dict(payload["state_dict"])
         norm = payload["normalize"]
         return Checkpoint(path, model.eval(), config, list(payload["classes"]), list(norm["mean"]), list(norm["std"]), payload["kind"], payload.get("meta", {}))

@@ -76,7 +76,10 @@ class ModelConfig(_Config):
     # cnn_lstm: small built-in CNN (widths per stage, each stage halves H and W) or a torchvision backbone
     cnn_channels: tuple[int, ...] = (32, 64)
     backbone: str | None = None
-    backbone_weights: str | None = None
+    backbone_weights: str | None = None  # a local state-dict file for the backbone
+    pretrained: bool = False  # the backbone's torchvision weights (backbones.py), normalised as they expect
+    weights: str | None = None  # which torchvision weights with pretrained (None: the backbone's DEFAULT)
+    freeze_backbone: bool = False  # the CNN gets no gradients and keeps its batch-norm statistics
 
     def __post_init__(self):
         self.img_size = tuple(int(s) for s in self.img_size)
@@ -96,6 +99,11 @@ class ModelConfig(_Config):
             raise LstmimgError(f"--dropout must be in [0, 1), got {self.dropout}")
         if not self.cnn_channels or min(self.cnn_channels) < 1:
             raise LstmimgError(f"cnn_channels must be positive widths, got {self.cnn_channels}")
+        for flag in ("pretrained", "freeze_backbone"):
+            if getattr(self, flag) and not self.backbone:
+                raise LstmimgError(f"--{flag.replace('_', '-')} needs --backbone NAME (see `lstmimg backbones`)")
+        if self.pretrained and self.backbone_weights:
+            raise LstmimgError("--pretrained and --backbone-weights both give the backbone's weights: choose one")
 
 
 @dataclass

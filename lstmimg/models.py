@@ -151,41 +151,32 @@ def small_cnn(in_channels: int, widths: tuple[int, ...]) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-def torchvision_backbone(name: str, weights_file: str | None) -> nn.Module:
-    """A torchvision classification network cut before its pooling and classifier, so it returns a
-    feature map. Weights come from ``weights_file`` (a local state dict) or stay random: nothing is
-    downloaded."""
-    import torchvision  # costs over a second: only when a backbone is asked for
-
-    try:
-        net = torchvision.models.get_model(name, weights=None)
-    except ValueError:
-        raise LstmimgError(f"unknown torchvision backbone {name!r}") from None
-    if weights_file:
-        from lstmimg.files import load_state_dict_file
-
-        state = load_state_dict_file(weights_file)
-        try:
-            net.load_state_dict(state)
-        except RuntimeError as err:
-            first = str(err).strip().splitlines()[0]
-            raise LstmimgError(f"{weights_file}: weights do not fit backbone {name!r} ({first})") from None
-    if hasattr(net, "features"):  # mobilenet, efficientnet, vgg, convnext, densenet, ...
-        return net.features
-    if hasattr(net, "layer4"):  # resnet, resnext, wide_resnet, regnet-like
-        return nn.Sequential(*list(net.children())[:-2])
-    raise LstmimgError(f"backbone {name!r} is not supported: use a resnet, mobilenet, efficientnet, vgg or convnext")
-
-
 def build_cnn(cfg: ModelConfig) -> tuple[nn.Module, tuple[int, int, int]]:
     """The CNN of ``cnn_lstm`` and ``lrcn``: the small built-in one, or ``cfg.backbone``; in train mode
     and channels_last. Also returns the shape ``(F, h, w)`` of its feature map for ``cfg.img_size``,
     probed with a dummy image."""
-    cnn = torchvision_backbone(cfg.backbone, cfg.backbone_weights) if cfg.backbone else small_cnn(cfg.in_channels, cfg.cnn_channels)
+    if cfg.backbone:
+        from lstmimg.backbones import build_backbone
+
+        cnn = build_backbone(cfg.backbone, cfg.backbone_weights, cfg.pretrained, cfg.weights)
+    else:
+        cnn = small_cnn(cfg.in_channels, cfg.cnn_channels)
     with torch.no_grad():
         probe = torch.zeros(1, 3 if cfg.backbone else cfg.in_channels, *cfg.img_size)
         _, feat, fh, fw = cnn.eval()(probe).shape
-    return cnn.train().to(memory_format=torch.channels_last), (feat, fh, fw)
+    if cfg.freeze_backbone:
+        cnn.requires_grad_(False)
+    return cnn.train(not cfg.freeze_backbone).to(memory_format=torch.channels_last), (feat, fh, fw)
+
+
+class FrozenCNN:
+    """Mixin: a frozen CNN stays in eval mode (its batch-norm statistics as loaded) when the model trains."""
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        if self.frozen:
+            self.cnn.eval()
+        return self
 
 
 def run_cnn(cnn: nn.Module, x: torch.Tensor, backbone: bool) -> torch.Tensor:
@@ -197,13 +188,13 @@ def run_cnn(cnn: nn.Module, x: torch.Tensor, backbone: bool) -> torch.Tensor:
 
 
 @register_model("cnn_lstm", "image", "CNN feature map read as a sequence (rows or positions) by an LSTM; optional torchvision backbone")
-class CNNLSTM(nn.Module):
+class CNNLSTM(FrozenCNN, nn.Module):
     """A CNN turns the image into a feature map ``(B, F, h, w)``; its rows (or positions, in a scan
     order over the map) are the sequence an LSTM reads."""
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
-        self.scan, self.backbone = cfg.scan, cfg.backbone is not None
+        self.scan, self.backbone, self.frozen = cfg.scan, cfg.backbone is not None, cfg.freeze_backbone
         self.cnn, (feat, fh, fw) = build_cnn(cfg)
         _, region_dim = sequence_shape(cfg.scan, 1, feat, fh, fw)
         self.reader = SequenceReader(region_dim, cfg)
@@ -220,7 +211,7 @@ class CNNLSTM(nn.Module):
 
 
 @register_model("lrcn", "video", "video: a CNN encodes every frame (batched over B*T), an LSTM reads the frames in order (LRCN)", fixed={"bidirectional": False})
-class LRCN(nn.Module):
+class LRCN(FrozenCNN, nn.Module):
     """Long-term recurrent convolutional network over clips ``(B, T, C, H, W)``.
 
     Frames are read forward in time only (the spec fixes ``bidirectional=False``), so the state can be
@@ -231,7 +222,7 @@ class LRCN(nn.Module):
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
-        self.backbone = cfg.backbone is not None
+        self.backbone, self.frozen = cfg.backbone is not None, cfg.freeze_backbone
         self.cnn, (feat, _, _) = build_cnn(cfg)
         self.frame_embed = nn.Sequential(nn.AdaptiveAvgPool2d(4), nn.Flatten(), nn.Linear(feat * 16, cfg.embed), nn.ReLU())
         self.reader = SequenceReader(cfg.embed, cfg)

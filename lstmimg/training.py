@@ -189,6 +189,8 @@ class Training:
         spec = get_model_spec(model_cfg.name)
         if spec.kind != task.kind:
             raise LstmimgError(f"{data}: holds {task.kind}s, but model {model_cfg.name!r} is {article(spec.kind)} {spec.kind} model (try --model {DEFAULT_MODELS[task.kind]})")
+        if model_cfg.pretrained:
+            task.channels = 3  # the weights were trained on RGB: grey images are read as RGB
         torch.manual_seed(cfg.seed)
         self.d, self.device = dist.setup(resolve_device(cfg.device))
         plan = plan_training(cfg, task.kind, len(task.splits["train"].paths), self.d.world)
@@ -198,6 +200,10 @@ class Training:
         model = build_model(self.model_cfg).to(self.device)  # before decoding: a model that cannot be built fails at once
         self.dir = self._run_folder(out, exist_ok)
         self._load_data()
+        if self.model_cfg.pretrained:  # normalised as the weights expect, not with the data's statistics
+            from lstmimg.backbones import normalization
+
+            task.mean, task.std = normalization(self.model_cfg.backbone, self.model_cfg.weights)
         if saved is None and self.d.main:
             write_json(self.dir / "config.json", {"data": str(Path(data).resolve()), "kind": task.kind, "model": self.model_cfg.to_dict(), "train": cfg.to_dict(), "versions": versions()})
         self.meta = {"data": str(Path(data).resolve()), "seed": cfg.seed}

@@ -89,6 +89,9 @@ def train(
     fuse_global: Annotated[bool, typer.Option(help="Join global image features to the LSTM summary.", rich_help_panel=MODEL_PANEL)] = M.fuse_global,
     backbone: Annotated[str | None, typer.Option(help="torchvision backbone for cnn_lstm, e.g. resnet18.", rich_help_panel=MODEL_PANEL)] = None,
     backbone_weights: Annotated[Path | None, typer.Option(help="Local state-dict file for --backbone (nothing is downloaded).", rich_help_panel=MODEL_PANEL)] = None,
+    pretrained: Annotated[bool, typer.Option(help="Start --backbone from its torchvision weights (from torch's hub cache, downloaded once), inputs normalised as they expect.", rich_help_panel=MODEL_PANEL)] = M.pretrained,
+    weights: Annotated[str | None, typer.Option(help="Which torchvision weights with --pretrained, e.g. IMAGENET1K_V1. Default: the backbone's DEFAULT.", rich_help_panel=MODEL_PANEL)] = None,
+    freeze_backbone: Annotated[bool, typer.Option(help="The backbone gets no gradients and keeps its batch-norm statistics; only the LSTM and the head train.", rich_help_panel=MODEL_PANEL)] = M.freeze_backbone,
     img_size: Annotated[str | None, typer.Option(help="Resize images (video frames) to S or HxW. Default: the data's most common size, at most 128 px a side (videos: 112).", rich_help_panel=MODEL_PANEL)] = None,
     clip_len: Annotated[int, typer.Option(help="Videos: frames per training clip.", rich_help_panel=VIDEO_PANEL)] = T.clip_len,
     clips_per_video: Annotated[int | None, typer.Option(help="Videos: random clips drawn per video per epoch. Default: 1, more for small sets (at least 300 steps).", rich_help_panel=VIDEO_PANEL)] = T.clips_per_video,
@@ -148,7 +151,7 @@ def train(
             model_cfg = ModelConfig(
                 name=model or DEFAULT_MODELS[detect_kind(source)], scan=scan, patch=patch, embed=embed, rnn=rnn, hidden=hidden, layers=layers,
                 bidirectional=bidirectional, pool=pool, dropout=dropout, fuse_global=fuse_global, backbone=backbone,
-                backbone_weights=str(backbone_weights) if backbone_weights else None,
+                backbone_weights=str(backbone_weights) if backbone_weights else None, pretrained=pretrained, weights=weights, freeze_backbone=freeze_backbone,
             )
             train_cfg = TrainConfig(
                 epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, weight_decay=weight_decay,
@@ -384,6 +387,22 @@ def bench(
             from lstmimg.files import write_json
 
             write_json(json_file, report_to_dict(report))
+
+    run_guarded(work)
+
+
+@app.command()
+def backbones():
+    """List the torchvision backbones --backbone accepts, with their default weights' figures."""
+
+    def work():
+        from lstmimg.backbones import cache_dir, list_backbones
+
+        table = Table("backbone", "weights", "params", "GFLOPs", "ImageNet top-1", "cached", box=None, header_style="bold")
+        for b in list_backbones():
+            table.add_row(b.name, b.weights, f"{b.params / 1e6:.1f}M", f"{b.gflops:.2f}", f"{b.top1:.1f}", "yes" if b.cached else "-")
+        out.print(table)
+        err.print(f"cache: {cache_dir()} (TORCH_HOME); use with: lstmimg train DATA --backbone NAME --pretrained", highlight=False, soft_wrap=True)
 
     run_guarded(work)
 

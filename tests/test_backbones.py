@@ -1,0 +1,86 @@
+"""Pretrained torchvision backbones through torchvision's weights API, placed in the hub cache by the
+tests (they never download), frozen backbones, and `lstmimg backbones`."""
+
+import time
+
+import pytest
+import torch
+from conftest import assert_one_line_error, run_cli
+
+BACKBONE = "mobilenet_v3_small"  # the smallest supported backbone: 2.5M parameters
+
+
+@pytest.fixture
+def torch_home(tmp_path, monkeypatch):
+    """An empty torch hub cache, and no downloads."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setenv("LSTMIMG_OFFLINE", "1")
+    return tmp_path / "torch"
+
+
+def place_weights(torch_home):
+    """A state dict at the path torchvision's weights API reads, with batch-norm statistics no fresh
+    network has (so "kept as loaded" can be told from "re-initialised")."""
+    import torchvision
+
+    from lstmimg.backbones import cache_dir, weights_for
+
+    torch.manual_seed(0)
+    net = torchvision.models.get_model(BACKBONE, weights=None)
+    state = net.state_dict()
+    for key, value in state.items():
+        if key.endswith("running_mean"):
+            value.uniform_(-0.5, 0.5)
+        elif key.endswith("running_var"):
+            value.uniform_(0.5, 1.5)
+    path = cache_dir() / weights_for(BACKBONE).url.rsplit("/", 1)[1]
+    assert str(path).startswith(str(torch_home))
+    path.parent.mkdir(parents=True)
+    torch.save(state, path)
+    return state
+
+
+def test_pretrained_frozen_backbone_trains_and_keeps_every_loaded_tensor(bars, tmp_path, torch_home):
+    from lstmimg import load_checkpoint
+    from lstmimg.files import load_tensors
+
+    state = place_weights(torch_home)
+    result = run_cli("train", bars, "--backbone", BACKBONE, "--pretrained", "--freeze-backbone", "--epochs", "2", "--hidden", "16", "--img-size", "32", "--out", tmp_path / "r")
+    assert result.exit_code == 0, result.output
+    saved = load_tensors(tmp_path / "r" / "best.pt")
+    cnn = {k[len("cnn."):]: v for k, v in saved["state_dict"].items() if k.startswith("cnn.")}
+    expected = {k[len("features."):]: v for k, v in state.items() if k.startswith("features.")}
+    assert cnn.keys() == expected.keys() and all(torch.equal(cnn[k], expected[k]) for k in cnn)  # batch-norm statistics too
+    assert saved["normalize"] == {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}  # the weights' own, not the data's
+    ckpt = load_checkpoint(tmp_path / "r")  # grey images were read as RGB, and predict does the same
+    assert ckpt.config.in_channels == 3 and ckpt.config.pretrained
+    assert run_cli("predict", bars / "val" / "vertical", "--model", tmp_path / "r").exit_code == 0
+
+
+def test_not_cached_and_offline_is_one_line_at_once(bars, tmp_path, torch_home):
+    started = time.perf_counter()
+    result = run_cli("train", bars, "--backbone", BACKBONE, "--pretrained", "--out", tmp_path / "r")
+    assert time.perf_counter() - started < 30
+    assert_one_line_error(result, "mobilenet_v3_small IMAGENET1K_V1 weights are not in the cache", "https://download.pytorch.org/models/",
+                          str(torch_home / "hub" / "checkpoints"), "--backbone-weights FILE")
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--freeze-backbone"], "--freeze-backbone needs --backbone NAME"),
+    (["--pretrained"], "--pretrained needs --backbone NAME"),
+    (["--backbone", BACKBONE, "--pretrained", "--weights", "IMAGENET9K"], "--weights 'IMAGENET9K' is not one of mobilenet_v3_small's: IMAGENET1K_V1"),
+    (["--backbone", "lenet", "--pretrained"], "unknown torchvision backbone 'lenet'"),
+])
+def test_bad_backbone_options(bars, tmp_path, torch_home, args, message):
+    assert_one_line_error(run_cli("train", bars, *args, "--out", tmp_path / "r"), message)
+
+
+def test_backbones_lists_figures_and_what_is_cached(torch_home):
+    before = run_cli("backbones")
+    assert before.exit_code == 0, before.output
+    row = next(line for line in before.stdout.splitlines() if line.split()[:1] == ["resnet18"])
+    assert row.split()[1:5] == ["IMAGENET1K_V1", "11.7M", "1.81", "69.8"] and row.split()[-1] == "-"
+    place_weights(torch_home)
+    after = run_cli("backbones")
+    assert next(line for line in after.stdout.splitlines() if line.split()[:1] == [BACKBONE]).split()[-1] == "yes"
