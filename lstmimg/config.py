@@ -135,6 +135,7 @@ class TrainConfig(_Config):
     val_clips: int = 3  # uniformly spaced clips per val video, their softmax averaged
     shuffle_frames: bool = False  # ablation: shuffle each clip's frames in time (a model blind to order)
     cache: str | None = None  # folder for decoded video frames, reused across runs
+    feature_cache: bool = True  # a frozen backbone's features computed once, kept in memory (features.py)
     # GPU
     amp: bool = True  # mixed precision on CUDA (bf16 where supported, else fp16 with a gradient scaler)
     compile: bool = False  # torch.compile the CNN part (Dynamo breaks the graph at recurrent layers)

@@ -43,8 +43,9 @@ class Predictor:
     normalised with the training set's statistics, moved to ``device`` and run in eval mode without
     autograd. Returns class probabilities on the CPU."""
 
-    def __init__(self, net: nn.Module, mean: Sequence[float], std: Sequence[float], device: torch.device):
+    def __init__(self, net: nn.Module, mean: Sequence[float], std: Sequence[float], device: torch.device, features: bool = False):
         self.net, self.mean, self.std, self.device = net, list(mean), list(std), device
+        self.features = features  # the input is a frozen backbone's cached features, not images
 
     @classmethod
     def from_checkpoint(cls, ckpt: Checkpoint, device: str | torch.device = "cpu") -> Predictor:
@@ -53,12 +54,15 @@ class Predictor:
 
     def _input(self, x: torch.Tensor) -> torch.Tensor:
         self.net.eval()
+        if self.features:
+            return x.to(self.device, non_blocking=True).float()
         return D.normalize(x.to(self.device, non_blocking=True), self.mean, self.std)
 
     @torch.inference_mode()
     def probs(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, K)`` class probabilities for a batch."""
-        return self.net(self._input(x)).float().softmax(1).cpu()
+        logits = self.net(self._input(x), features=True) if self.features else self.net(self._input(x))
+        return logits.float().softmax(1).cpu()
 
     @torch.inference_mode()
     def probs_carried(self, clips: torch.Tensor, state=None):

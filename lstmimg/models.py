@@ -202,8 +202,10 @@ class CNNLSTM(FrozenCNN, nn.Module):
         extra = feat if cfg.fuse_global else 0
         self.head = nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear(self.reader.out_features + extra, cfg.num_classes))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        fmap = run_cnn(self.cnn, x, self.backbone)  # (B, F, h, w)
+    def forward(self, x: torch.Tensor, features: bool = False) -> torch.Tensor:
+        """Logits for images ``(B, C, H, W)``, or, with ``features``, for the CNN's feature maps of them
+        ``(B, F, h, w)`` computed before (a frozen backbone's, cached)."""
+        fmap = x if features else run_cnn(self.cnn, x, self.backbone)  # (B, F, h, w)
         feats = self.reader(slice_regions(fmap, self.scan, 1))  # sequence over rows or positions
         if self.fuse_global:
             feats = torch.cat([feats, fmap.mean(dim=(2, 3))], dim=1)
@@ -228,13 +230,15 @@ class LRCN(FrozenCNN, nn.Module):
         self.reader = SequenceReader(cfg.embed, cfg)
         self.head = nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear(self.reader.out_features, cfg.num_classes))
 
-    def encode_frames(self, clips: torch.Tensor) -> torch.Tensor:
-        """``(B, T, C, H, W)`` -> per-frame features ``(B, T, embed)``: one CNN call over all B*T frames."""
+    def encode_frames(self, clips: torch.Tensor, features: bool = False) -> torch.Tensor:
+        """``(B, T, C, H, W)`` -> per-frame features ``(B, T, embed)``: one CNN call over all B*T frames
+        (none with ``features``: the clips are the CNN's maps ``(B, T, F, h, w)``, computed before)."""
         b, t = clips.shape[:2]
-        return self.frame_embed(run_cnn(self.cnn, clips.flatten(0, 1), self.backbone)).view(b, t, -1)
+        frames = clips.flatten(0, 1)
+        return self.frame_embed(frames if features else run_cnn(self.cnn, frames, self.backbone)).view(b, t, -1)
 
-    def forward(self, clips: torch.Tensor) -> torch.Tensor:
-        return self.head(self.reader(self.encode_frames(clips)))
+    def forward(self, clips: torch.Tensor, features: bool = False) -> torch.Tensor:
+        return self.head(self.reader(self.encode_frames(clips, features)))
 
     def forward_window(self, clips: torch.Tensor, state=None):
         """Logits for this window ``(B, T, C, H, W)`` read on from ``state`` (the LSTM's ``(h, c)``;

@@ -66,6 +66,7 @@ class ImageTask:
         self.mean: list[float] = []
         self.std: list[float] = []
         self.pin = False  # page-locked batches, so copies to a GPU overlap compute (``pin_memory``)
+        self.features = False  # the sets hold a frozen backbone's features instead of images (features.py)
 
     def from_disk(self, name: str, decoded_bytes: Callable[[], int]) -> bool:
         """Whether split ``name`` is read from disk per batch by DataLoader workers (``loaders``) rather
@@ -146,7 +147,7 @@ class ImageTask:
 
     def score(self, net, split: str, device, batch_size: int = 256) -> tuple[torch.Tensor, dict]:
         """Class probabilities ``(N, K)`` for every sample of ``split``, and extra metrics."""
-        return image_probs(Predictor(net, self.mean, self.std, device), self.sets[split].images, batch_size), {}
+        return image_probs(Predictor(net, self.mean, self.std, device, self.features), self.sets[split].images, batch_size), {}
 
 
 class VideoTask(ImageTask):
@@ -159,7 +160,7 @@ class VideoTask(ImageTask):
         self.classes = next(iter(splits.values())).classes
         self.channels = 3
         self.size = tuple(size or cfg.img_size or V.infer_video_size(splits.get("train", next(iter(splits.values()))).paths))
-        self.sets, self.mean, self.std, self.pin, self.notes = {}, [], [], False, []
+        self.sets, self.mean, self.std, self.pin, self.notes, self.features = {}, [], [], False, [], False
 
     def load(self, progress: Progress | None = None) -> None:
         cfg = self.cfg
@@ -195,7 +196,7 @@ class VideoTask(ImageTask):
         """Video probabilities ``(N, K)`` from ``val_clips`` clips per video, and the clip accuracy."""
         shuffler = torch.Generator().manual_seed(self.cfg.seed) if self.cfg.shuffle_frames else None
         data = self.sets[split]
-        probs, per_video = video_probs(Predictor(net, self.mean, self.std, device), data.videos, self.cfg.clip_len, self.cfg.frame_stride, self.cfg.val_clips, batch_size, shuffler)
+        probs, per_video = video_probs(Predictor(net, self.mean, self.std, device, self.features), data.videos, self.cfg.clip_len, self.cfg.frame_stride, self.cfg.val_clips, batch_size, shuffler)
         hits = sum(int((p.argmax(1) == label).sum()) for p, label in zip(per_video, data.labels.tolist()))
         return probs, {"clip_accuracy": hits / max(1, sum(len(p) for p in per_video))}
 

@@ -100,6 +100,7 @@ class Recipe:
     clip_grad: float  # 0: no clipping
     amp_dtype: torch.dtype | None = None  # autocast dtype on CUDA; None: full precision
     dist: dist.Dist = dist.Dist()
+    features: bool = False  # batches are a frozen backbone's cached features: no scaling, augmentation or normalisation
 
 
 class NonFiniteLoss(Exception):
@@ -122,13 +123,16 @@ def train_one_epoch(state: TrainState, batches: Iterable, recipe: Recipe, on_ste
             if recipe.augment:
                 D.random_affine_draws(len(y), state.generator)
             continue
-        x = x.to(device, non_blocking=True).float().div_(255)  # 0..1
-        if recipe.augment:
-            x = D.random_affine(x, state.generator)
-        x = D.normalize(x, recipe.mean, recipe.std)
+        if recipe.features:
+            x = x.to(device, non_blocking=True).float()  # (B, [T,] F, h, w): what the frozen CNN made of the images
+        else:
+            x = x.to(device, non_blocking=True).float().div_(255)  # 0..1
+            if recipe.augment:
+                x = D.random_affine(x, state.generator)
+            x = D.normalize(x, recipe.mean, recipe.std)
         y = y.to(device, non_blocking=True)
         with torch.autocast(device.type, dtype=recipe.amp_dtype or torch.float32, enabled=recipe.amp_dtype is not None):
-            logits = recipe.net(x)  # (B, num_classes)
+            logits = recipe.net(x, features=True) if recipe.features else recipe.net(x)  # (B, num_classes)
             loss = recipe.criterion(logits.float(), y)
         loss_value = loss.item()
         if recipe.dist.active:  # every process sees a NaN on any
@@ -204,6 +208,8 @@ class Training:
             from lstmimg.backbones import normalization
 
             task.mean, task.std = normalization(self.model_cfg.backbone, self.model_cfg.weights)
+        if self.model_cfg.freeze_backbone and cfg.feature_cache:
+            self._cache_features(model)
         if saved is None and self.d.main:
             write_json(self.dir / "config.json", {"data": str(Path(data).resolve()), "kind": task.kind, "model": self.model_cfg.to_dict(), "train": cfg.to_dict(), "versions": versions()})
         self.meta = {"data": str(Path(data).resolve()), "seed": cfg.seed}
@@ -217,7 +223,8 @@ class Training:
         if saved is not None:
             self.state.load_state_dict(saved.state)
         self.started = time.perf_counter() - self.state.elapsed
-        self.recipe = Recipe(self._prepared(model), self._criterion(), task.mean, task.std, self.device, cfg.augment, cfg.clip_grad, amp_dtype if amp_on else None, self.d)
+        self.recipe = Recipe(self._prepared(model), self._criterion(), task.mean, task.std, self.device, cfg.augment and not task.features, cfg.clip_grad,
+                             amp_dtype if amp_on else None, self.d, task.features)
         self.emit("start", {
             "run_dir": str(self.dir), "device": str(self.device), "epochs": cfg.epochs, "steps": task.steps_per_epoch(self.d), "classes": task.classes,
             "train_size": task.size_of("train"), "val_size": task.size_of("val"), "skipped": task.skipped, "errors": task.errors, "kind": task.kind,
@@ -257,6 +264,17 @@ class Training:
                 self.dir.rmdir()
             dist.teardown(self.d)
             raise
+
+    def _cache_features(self, model: nn.Module) -> None:
+        """A frozen CNN's features of every in-memory split, computed once (features.py)."""
+        from lstmimg.features import cache_features
+        from lstmimg.loaders import DiskSet
+
+        if isinstance(self.task.sets["train"], DiskSet):
+            self.task.notes.append("backbone frozen, training set read from disk: features are computed every epoch")
+            return
+        cache_features(self.task, model, self.device, lambda split, done, total: self.emit("features", {"split": split, "done": done, "total": total}))
+        self.task.notes.append("backbone frozen: its features were computed once and are reused every epoch (augmentation off; --no-feature-cache to train on images)")
 
     def _criterion(self) -> nn.Module:
         weight = None

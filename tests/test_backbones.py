@@ -84,3 +84,32 @@ def test_backbones_lists_figures_and_what_is_cached(torch_home):
     place_weights(torch_home)
     after = run_cli("backbones")
     assert next(line for line in after.stdout.splitlines() if line.split()[:1] == [BACKBONE]).split()[-1] == "yes"
+
+
+@pytest.mark.parametrize("kind", ["image", "video"])
+def test_frozen_features_are_computed_once_and_train_as_the_images_would(bars, clips, tmp_path, torch_home, kind):
+    """With the backbone frozen and augmentation off, training on the cached features is training on
+    the images (up to float16 rounding of the features); the features are made once, up front."""
+    import csv
+
+    from lstmimg import ModelConfig, TrainConfig, fit
+
+    place_weights(torch_home)
+    data, name = (bars, "cnn_lstm") if kind == "image" else (clips, "lrcn")
+    model = ModelConfig(name=name, backbone=BACKBONE, pretrained=True, freeze_backbone=True, hidden=16)
+    train = {"epochs": 3, "batch_size": 8, "augment": False, "img_size": (32, 32), "clip_len": 4, "frame_stride": 1}
+    events = []
+    fit(data, model, TrainConfig(**train), out=tmp_path / "cached", callback=lambda e, i: events.append((e, i)))
+    fit(data, model, TrainConfig(**train, feature_cache=False), out=tmp_path / "images")
+    feature_events = [i for e, i in events if e == "features"]
+    first_step = next(n for n, (e, _) in enumerate(events) if e == "step")
+    assert feature_events and all(n < first_step for n, (e, _) in enumerate(events) if e == "features")  # once, before training
+    start = next(i for e, i in events if e == "start")
+    assert any("features were computed once" in note for note in start["notes"])
+
+    def rows(run):
+        with open(run / "metrics.csv") as f:
+            return [(float(r["train_loss"]), float(r["val_acc"])) for r in csv.DictReader(f)]
+
+    for (loss_c, acc_c), (loss_i, acc_i) in zip(rows(tmp_path / "cached"), rows(tmp_path / "images")):
+        assert loss_c == pytest.approx(loss_i, abs=0.02) and acc_c == pytest.approx(acc_i, abs=0.1)

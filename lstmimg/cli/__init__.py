@@ -92,6 +92,7 @@ def train(
     pretrained: Annotated[bool, typer.Option(help="Start --backbone from its torchvision weights (from torch's hub cache, downloaded once), inputs normalised as they expect.", rich_help_panel=MODEL_PANEL)] = M.pretrained,
     weights: Annotated[str | None, typer.Option(help="Which torchvision weights with --pretrained, e.g. IMAGENET1K_V1. Default: the backbone's DEFAULT.", rich_help_panel=MODEL_PANEL)] = None,
     freeze_backbone: Annotated[bool, typer.Option(help="The backbone gets no gradients and keeps its batch-norm statistics; only the LSTM and the head train.", rich_help_panel=MODEL_PANEL)] = M.freeze_backbone,
+    feature_cache: Annotated[bool, typer.Option(help="With --freeze-backbone: compute the backbone's features once and reuse them every epoch (augmentation off).", rich_help_panel=TRAIN_PANEL)] = T.feature_cache,
     img_size: Annotated[str | None, typer.Option(help="Resize images (video frames) to S or HxW. Default: the data's most common size, at most 128 px a side (videos: 112).", rich_help_panel=MODEL_PANEL)] = None,
     clip_len: Annotated[int, typer.Option(help="Videos: frames per training clip.", rich_help_panel=VIDEO_PANEL)] = T.clip_len,
     clips_per_video: Annotated[int | None, typer.Option(help="Videos: random clips drawn per video per epoch. Default: 1, more for small sets (at least 300 steps).", rich_help_panel=VIDEO_PANEL)] = T.clips_per_video,
@@ -158,7 +159,7 @@ def train(
                 schedule=schedule, warmup=warmup, label_smoothing=label_smoothing, augment=augment, clip_grad=clip_grad,
                 patience=patience, class_weights=class_weights, val_split=val_split, seed=seed, device=device,
                 workers=workers, load=load, img_size=parse_size(img_size), clip_len=clip_len, clips_per_video=clips_per_video, frame_stride=frame_stride, val_clips=val_clips,
-                cache=str(cache) if cache else None, amp=amp, compile=compile_cnn,
+                cache=str(cache) if cache else None, amp=amp, compile=compile_cnn, feature_cache=feature_cache,
             )
             with TrainDisplay(out, err) as progress:
                 summary = fit(source, model_cfg, train_cfg, out_dir, progress.callback, exist_ok=exist_ok)

@@ -26,6 +26,7 @@ class TrainDisplay:
             disable=not err.is_terminal,  # no bar in logs and pipes; the per-epoch lines remain
         )
         self.task = None
+        self.description = ""
         self.epochs = 0
         self.unit = "img/s"
 
@@ -39,6 +40,10 @@ class TrainDisplay:
     def callback(self, event: str, info: dict) -> None:
         if event == "load":
             self._task(f"decode {info['split']}", info["total"], "")
+            self.bar.update(self.task, completed=info["done"])
+        elif event == "features":  # a frozen backbone's features, computed once
+            if self.description != f"backbone features {info['split']}":
+                self._task(f"backbone features {info['split']}", info["total"], "")
             self.bar.update(self.task, completed=info["done"])
         elif event == "start":
             self.epochs = info["epochs"]
@@ -76,6 +81,7 @@ class TrainDisplay:
             )
 
     def _task(self, description: str, total: int, stats: str) -> None:
+        self.description = description
         if self.task is not None:
             self.bar.remove_task(self.task)
         self.task = self.bar.add_task(description, total=total, stats=stats)
