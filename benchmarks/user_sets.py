@@ -1,12 +1,17 @@
 """Sets unlike the bundled ones, as users have them, and what the defaults make of them.
 
-    pip install '.[benchmarks]' && python benchmarks/user_sets.py [--only order|photos] [--json FILE]
+    pip install '.[benchmarks]' && python benchmarks/user_sets.py [--only order|photos|variable|crops] [--json FILE]
 
 - ``order``: 160 training videos (4 classes x 40) of 16 frames at 64x64 whose class lies only in the
   order of the frames (a bar turning clockwise or anticlockwise, a disc growing or shrinking; any
   single frame could belong to either class of its pair), 40 val videos. ``lstmimg train`` with its
   defaults, against a plain PyTorch CNN+LSTM written in a few dozen lines (batch 16, 25 epochs, whole
   16-frame sequences) on the same data.
+- ``variable``: the same kind of videos, 10 to 30 frames each at 96x72 (the motion spread over the
+  whole video whatever its length).
+- ``crops``: 840 crops (40x40 RGB) of 14 of scikit-image's real photographs, one class each, 672 train /
+  168 val, val crops from parts of each photo never seen in training; ``lstmimg train`` with its
+  defaults against a plain CNN+BiLSTM (batch 32, 30 epochs, its best epoch).
 - ``photos``: 200 JPEGs of 640x480 in 4 classes made from scikit-image's real photographs (random crops,
   zooms, flips and lighting of one photo per class), 40 of them val. ``lstmimg train`` with its
   defaults: accuracy, wall time and peak memory (max RSS).
@@ -68,22 +73,27 @@ print(f"PLAIN {acc:.4f} {time.time() - t0:.1f}")
 '''
 
 
-def order_videos(root: Path, per_class: int, seed: int, frames: int = 16, size: int = 64) -> None:
-    """Videos whose class is only in the order of their frames (see the module docstring)."""
+def order_videos(root: Path, per_class: int, seed: int, frames: int | tuple[int, int] = 16, size: int | tuple[int, int] = 64) -> None:
+    """Videos whose class is only in the order of their frames (see the module docstring); ``frames``
+    a count or a (low, high) range, ``size`` a side or (H, W)."""
     import cv2
 
     rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[:size, :size] - size / 2
+    h, w = (size, size) if isinstance(size, int) else size
+    yy, xx = np.mgrid[:h, :w] - np.array([h / 2, w / 2])[:, None, None]
     for name in ("anticlockwise", "clockwise", "grow", "shrink"):
         folder = root / name
         folder.mkdir(parents=True, exist_ok=True)
         for i in range(per_class):
-            writer = cv2.VideoWriter(str(folder / f"{i:03d}.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 10, (size, size))
+            writer = cv2.VideoWriter(str(folder / f"{i:03d}.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 10, (w, h))
+            length = frames if isinstance(frames, int) else int(rng.integers(frames[0], frames[1] + 1))
+            step = 16 / length  # the same motion over the whole video, whatever its length
             angle, radius = rng.uniform(0, np.pi), rng.uniform(6, 10) if name == "grow" else rng.uniform(22, 26)
             speed = rng.uniform(0.12, 0.2) * (1 if name == "clockwise" else -1)
             colour = rng.integers(120, 255, 3)
-            for t in range(frames):
-                img = rng.integers(0, 50, (size, size, 3)).astype(np.uint8)
+            for t in range(length):
+                t = t * step
+                img = rng.integers(0, 50, (h, w, 3)).astype(np.uint8)
                 if name in ("clockwise", "anticlockwise"):
                     a = angle + speed * t
                     mask = np.abs(xx * np.sin(a) - yy * np.cos(a)) < 2.5
@@ -118,6 +128,72 @@ def photo_folder(root: Path, per_class: int, seed: int) -> None:
             img.save(folder / f"IMG_{i:04d}.jpg", quality=90)
 
 
+PHOTOS = ("astronaut", "brick", "camera", "cat", "coffee", "coins", "grass", "gravel", "hubble_deep_field", "immunohistochemistry", "moon", "page", "retina", "rocket")
+
+
+def photo_crops(root: Path, per_class: int, val_per_class: int, seed: int, side: int = 40) -> None:
+    """Crops of 14 of scikit-image's real photographs, one class each, at ``side`` x ``side``: train
+    crops from the left 70% of each photo, val crops from the rest, so val shows parts never trained on."""
+    import skimage.data
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    for name in PHOTOS:
+        photo = Image.fromarray(getattr(skimage.data, name)()).convert("RGB")
+        w, h = photo.size
+        for split, count, (lo, hi) in (("train", per_class, (0.0, 0.7)), ("val", val_per_class, (0.7, 1.0))):
+            folder = root / split / name
+            folder.mkdir(parents=True, exist_ok=True)
+            for i in range(count):
+                size = int(rng.uniform(0.15, 0.3) * min(w, h))
+                x0 = int(rng.uniform(lo * w, max(lo * w, hi * w - size)))
+                y0 = int(rng.integers(0, h - size + 1))
+                photo.crop((x0, y0, x0 + size, y0 + size)).resize((side, side)).save(folder / f"{i:03d}.png")
+
+
+PLAIN_BILSTM = r'''
+import sys, time, numpy as np, torch
+from pathlib import Path
+from PIL import Image
+from torch import nn
+torch.manual_seed(0)
+def load(split):
+    root = Path(sys.argv[1]) / split
+    classes = sorted(p.name for p in root.iterdir())
+    xs, ys = [], []
+    for c, name in enumerate(classes):
+        for f in sorted((root / name).iterdir()):
+            xs.append(np.asarray(Image.open(f).convert("RGB"))); ys.append(c)
+    return torch.tensor(np.stack(xs)).permute(0, 3, 1, 2).float() / 255, torch.tensor(ys)
+t0 = time.time()
+(xt, yt), (xv, yv) = load("train"), load("val")
+mean, std = xt.mean((0, 2, 3), keepdim=True), xt.std((0, 2, 3), keepdim=True)
+xt, xv = (xt - mean) / std, (xv - mean) / std
+class Net(nn.Module):
+    def __init__(self, k):
+        super().__init__()
+        self.cnn = nn.Sequential(nn.Conv2d(3, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
+                                 nn.Conv2d(32, 64, 3, padding=1), nn.BatchNorm2d(64), nn.ReLU(), nn.MaxPool2d(2))
+        self.lstm = nn.LSTM(64 * 10, 128, batch_first=True, bidirectional=True)
+        self.head = nn.Linear(256, k)
+    def forward(self, x):
+        f = self.cnn(x)  # (B, 64, 10, 10): its rows are the sequence
+        return self.head(self.lstm(f.permute(0, 2, 1, 3).flatten(2))[0].mean(1))
+net = Net(int(yt.max()) + 1)
+opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+best = 0.0
+for epoch in range(30):
+    net.train()
+    for idx in torch.randperm(len(xt)).split(32):
+        loss = nn.functional.cross_entropy(net(xt[idx]), yt[idx])
+        opt.zero_grad(); loss.backward(); opt.step()
+    net.eval()
+    with torch.no_grad():
+        best = max(best, (net(xv).argmax(1) == yv).float().mean().item())
+print(f"PLAIN {best:.4f} {time.time() - t0:.1f}")
+'''
+
+
 def timed(cmd: list[str]) -> tuple[float, float, str]:
     """Wall seconds, max RSS (GB) of the child, and its output."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
@@ -140,7 +216,7 @@ def lstmimg_train(data: Path, out: Path, *extra: str) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--only", choices=["order", "photos"])
+    parser.add_argument("--only", choices=["order", "photos", "variable", "crops"])
     parser.add_argument("--json")
     parser.add_argument("--old-defaults", action="store_true", help="also train with the defaults before plan.py (batch 64, 15 epochs)")
     args = parser.parse_args()
@@ -161,6 +237,17 @@ def main() -> None:
         photo_folder(work / "photos" / "train", 40, seed=3)
         photo_folder(work / "photos" / "val", 10, seed=4)
         results["photos"] = {"lstmimg": lstmimg_train(work / "photos", work / "runs" / "photos")}
+    if args.only in (None, "variable"):
+        order_videos(work / "variable" / "train", 40, seed=5, frames=(10, 30), size=(72, 96))
+        order_videos(work / "variable" / "val", 10, seed=6, frames=(10, 30), size=(72, 96))
+        results["variable"] = {"lstmimg": lstmimg_train(work / "variable", work / "runs" / "variable")}
+    if args.only in (None, "crops"):
+        photo_crops(work / "crops", 48, 12, seed=7)
+        results["crops"] = {"lstmimg": lstmimg_train(work / "crops", work / "runs" / "crops")}
+        script = work / "plain_bilstm.py"
+        script.write_text(PLAIN_BILSTM)
+        wall, _, text = timed([sys.executable, str(script), str(work / "crops")])
+        results["crops"]["plain_bilstm_30_epochs_best"] = {"val_accuracy": float(text.split("PLAIN")[1].split()[0]), "wall_s": round(wall, 1)}
     print(json.dumps(results, indent=2))
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
