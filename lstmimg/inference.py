@@ -61,7 +61,8 @@ class Predictor:
     @torch.inference_mode()
     def probs(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, K)`` class probabilities for a batch."""
-        logits = self.net(self._input(x), features=True) if self.features else self.net(self._input(x))
+        x = self._input(x)
+        logits = self.net(x, features=True) if self.features else self.net(x)
         return logits.float().softmax(1).cpu()
 
     @torch.inference_mode()

@@ -19,6 +19,7 @@ import math
 from dataclasses import dataclass, field
 
 from lstmimg.config import TrainConfig
+from lstmimg.data import MIN_BATCH
 
 DEFAULT_EPOCHS = 15
 MIN_STEPS = 300  # optimizer steps a run makes at least, when --epochs / --clips-per-video are not given
@@ -38,9 +39,9 @@ class Plan:
 
 
 def batches_in(samples: int, batch: int) -> int:
-    """Batches an epoch of ``samples`` makes: a last one of fewer than 2 samples is dropped (it would
-    break batch norm); at least 1, for the LR schedule."""
-    return max(1, samples // batch + (samples % batch >= 2))
+    """Batches an epoch of ``samples`` makes: a last one of fewer than ``MIN_BATCH`` samples is dropped
+    (it would break batch norm); at least 1, for the LR schedule."""
+    return max(1, samples // batch + (samples % batch >= MIN_BATCH))
 
 
 def auto_batch(samples: int) -> int:

@@ -62,6 +62,10 @@ class ImageTask:
                 if size != found:
                     self.notes.append(f"images are {found[0]}x{found[1]}: trained at {size[0]}x{size[1]} (longer side at most {MAX_IMAGE_SIDE}; --img-size to change)")
         self.channels, self.size = channels, tuple(size)
+        self._start_state()
+
+    def _start_state(self) -> None:
+        """What both kinds hold before ``load``."""
         self.sets: dict = {}
         self.mean: list[float] = []
         self.std: list[float] = []
@@ -160,7 +164,8 @@ class VideoTask(ImageTask):
         self.classes = next(iter(splits.values())).classes
         self.channels = 3
         self.size = tuple(size or cfg.img_size or V.infer_video_size(splits.get("train", next(iter(splits.values()))).paths))
-        self.sets, self.mean, self.std, self.pin, self.notes, self.features = {}, [], [], False, [], False
+        self.notes: list[str] = []
+        self._start_state()
 
     def load(self, progress: Progress | None = None) -> None:
         cfg = self.cfg

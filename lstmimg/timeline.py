@@ -136,7 +136,8 @@ def classify_video(
             for frame in reader:
                 if frame.sampled and len(sampled) == size:
                     run_window()  # the window is complete once the next one begins, so frames between belong to it
-                pending.append(frame)
+                if save is not None:
+                    pending.append(frame)
                 if frame.sampled:
                     sampled.append(frame)
                 if on_progress:

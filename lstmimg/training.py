@@ -134,11 +134,10 @@ def train_one_epoch(state: TrainState, batches: Iterable, recipe: Recipe, on_ste
         with torch.autocast(device.type, dtype=recipe.amp_dtype or torch.float32, enabled=recipe.amp_dtype is not None):
             logits = recipe.net(x, features=True) if recipe.features else recipe.net(x)  # (B, num_classes)
             loss = recipe.criterion(logits.float(), y)
-        loss_value = loss.item()
-        if recipe.dist.active:  # every process sees a NaN on any
-            (loss_value,) = dist.sum_all([loss_value], recipe.dist, device)
-        if not math.isfinite(loss_value):
-            raise NonFiniteLoss(loss_value, step)
+        local_loss = loss.item()
+        (loss_sum,) = dist.sum_all([local_loss], recipe.dist, device)  # every process sees a NaN on any
+        if not math.isfinite(loss_sum):
+            raise NonFiniteLoss(loss_sum, step)
         state.optimizer.zero_grad(set_to_none=True)
         if state.scaler is not None:  # fp16: scale the loss so small gradients survive, unscale before clipping
             state.scaler.scale(loss).backward()
@@ -154,7 +153,7 @@ def train_one_epoch(state: TrainState, batches: Iterable, recipe: Recipe, on_ste
             state.optimizer.step()
         state.schedule.step()
         state.step, totals.seen = step, totals.seen + len(y)
-        totals.loss_sum += loss.detach().item() * len(y) if recipe.dist.active else loss_value * len(y)
+        totals.loss_sum += local_loss * len(y)
         totals.correct += (logits.argmax(1) == y).sum().item()
         totals.seconds = time.perf_counter() - t0
         on_step({"step": step, "loss": totals.loss, "acc": totals.acc, "samples_per_s": totals.seen / max(1e-9, totals.seconds)})
