@@ -55,23 +55,11 @@ def infer_video_size(paths: Sequence[Path], samples: int = 20) -> tuple[int, int
     return max(1, round(h * scale)), max(1, round(w * scale))
 
 
-_HASHES: dict[tuple, str] = {}  # (path, bytes, mtime) -> content hash: each file is hashed once per process
-
-
 def cache_key(path: Path, size: tuple[int, int]) -> str:
-    """Content hash of the file plus the decode settings: a changed file or size is a new key. The
-    hash is remembered by path, length and modification time, so a run reads each file through it once."""
-    import hashlib
+    """Content hash of the file plus the decode settings: a changed file or size is a new key."""
+    from lstmimg.files import content_hash
 
-    stat = Path(path).stat()
-    seen = (str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
-    if seen not in _HASHES:
-        digest = hashlib.sha256()
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                digest.update(block)
-        _HASHES[seen] = digest.hexdigest()[:32]
-    return f"{_HASHES[seen]}-{size[0]}x{size[1]}-rgb-v2"
+    return f"{content_hash(path)}-{size[0]}x{size[1]}-rgb-v2"
 
 
 def decode_cached(path: Path, size: tuple[int, int], cache: str | Path | None, mmap: bool = False, key: str | None = None) -> tuple[np.ndarray, bool]:

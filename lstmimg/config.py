@@ -134,8 +134,10 @@ class TrainConfig(_Config):
     frame_stride: int = 2  # take every n-th frame when cutting clips
     val_clips: int = 3  # uniformly spaced clips per val video, their softmax averaged
     shuffle_frames: bool = False  # ablation: shuffle each clip's frames in time (a model blind to order)
-    cache: str | None = None  # folder for decoded video frames, reused across runs
+    cache: str | None = None  # folder for decoded video frames and a frozen backbone's features, reused across runs
     feature_cache: bool = True  # a frozen backbone's features computed once, kept in memory (features.py)
+    unfreeze_after: int | None = None  # with a frozen backbone: fine-tune the whole model after this many epochs
+    backbone_lr_scale: float = 0.1  # the backbone's learning rate, as a fraction of --lr, once unfrozen
     # GPU
     amp: bool = True  # mixed precision on CUDA (bf16 where supported, else fp16 with a gradient scaler)
     compile: bool = False  # torch.compile the CNN part (Dynamo breaks the graph at recurrent layers)
@@ -155,6 +157,9 @@ class TrainConfig(_Config):
             if getattr(self, name) is not None:
                 _check_min(name, getattr(self, name), 1)
         _check_min("lr", self.lr, 0, strict=True)
+        _check_min("backbone_lr_scale", self.backbone_lr_scale, 0, strict=True)
+        if self.unfreeze_after is not None:
+            _check_min("unfreeze_after", self.unfreeze_after, 1)
         _check_min("weight_decay", self.weight_decay, 0)
         _check_min("clip_grad", self.clip_grad, 0)
         _check_min("patience", self.patience, 0)

@@ -19,6 +19,24 @@ from typing import BinaryIO
 
 from lstmimg.errors import LstmimgError
 
+_HASHES: dict[tuple, str] = {}  # (path, bytes, mtime) -> content hash: each file is hashed once per process
+
+
+def content_hash(path: str | Path) -> str:
+    """SHA-256 of the file's bytes (32 hex digits), the key of cache entries: a changed file is a new
+    key. Remembered by path, length and modification time, so a run reads each file through it once."""
+    import hashlib
+
+    stat = Path(path).stat()
+    seen = (str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
+    if seen not in _HASHES:
+        digest = hashlib.sha256()
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+        _HASHES[seen] = digest.hexdigest()[:32]
+    return _HASHES[seen]
+
 
 class WriteError(LstmimgError):
     """A file could not be written (full disk, no permission, ...); ``path`` names it. What was there

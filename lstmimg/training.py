@@ -69,6 +69,7 @@ def fit(
     with StopSignals() as stop, closing(run), run.explain_write_errors():
         while state.epoch <= cfg.epochs and not state.stopped_early:
             t0 = time.perf_counter() - state.totals.seconds
+            run.unfreeze_if_due()
             state.start_epoch()
             if run.train_one_epoch(stop.requested):  # a stop signal reached some process
                 run.save_last(epoch_done=state.epoch - 1)
@@ -207,7 +208,10 @@ class Training:
             from lstmimg.backbones import normalization
 
             task.mean, task.std = normalization(self.model_cfg.backbone, self.model_cfg.weights)
-        if self.model_cfg.freeze_backbone and cfg.feature_cache:
+        if cfg.unfreeze_after is not None and not self.model_cfg.freeze_backbone:
+            raise LstmimgError("--unfreeze-after needs --freeze-backbone (the backbone is trained from the start otherwise)")
+        unfrozen = saved is not None and cfg.unfreeze_after is not None and saved.state["epoch"] > cfg.unfreeze_after
+        if self.model_cfg.freeze_backbone and cfg.feature_cache and not unfrozen:
             self._cache_features(model)
         if saved is None and self.d.main:
             write_json(self.dir / "config.json", {"data": str(Path(data).resolve()), "kind": task.kind, "model": self.model_cfg.to_dict(), "train": cfg.to_dict(), "versions": versions()})
@@ -224,6 +228,8 @@ class Training:
         self.started = time.perf_counter() - self.state.elapsed
         self.recipe = Recipe(self._prepared(model), self._criterion(), task.mean, task.std, self.device, cfg.augment and not task.features, cfg.clip_grad,
                              amp_dtype if amp_on else None, self.d, task.features)
+        if unfrozen:
+            self.unfreeze_if_due()
         self.emit("start", {
             "run_dir": str(self.dir), "device": str(self.device), "epochs": cfg.epochs, "steps": task.steps_per_epoch(self.d), "classes": task.classes,
             "train_size": task.size_of("train"), "val_size": task.size_of("val"), "skipped": task.skipped, "errors": task.errors, "kind": task.kind,
@@ -272,8 +278,28 @@ class Training:
         if isinstance(self.task.sets["train"], DiskSet):
             self.task.notes.append("backbone frozen, training set read from disk: features are computed every epoch")
             return
-        cache_features(self.task, model, self.device, lambda split, done, total: self.emit("features", {"split": split, "done": done, "total": total}))
-        self.task.notes.append("backbone frozen: its features were computed once and are reused every epoch (augmentation off; --no-feature-cache to train on images)")
+        report = lambda split, done, total, rate: self.emit("features", {"split": split, "done": done, "total": total, "per_s": rate})  # noqa: E731
+        cache_features(self.task, model, self.device, report, self.cfg.cache, keep=self.cfg.unfreeze_after is not None)
+        where = f" and kept in {Path(self.cfg.cache) / 'features'}" if self.cfg.cache else ""
+        self.task.notes.append(f"backbone frozen: its features were computed once{where} and are reused every epoch (augmentation off; --no-feature-cache to train on images)")
+
+    def unfreeze_if_due(self) -> None:
+        """After ``--unfreeze-after`` epochs: the backbone trains too (at ``--backbone-lr-scale`` of the
+        learning rate; its optimizer group was there from the start), its batch norm in train mode, and
+        the sets hold images again (augmented, if ``--augment``)."""
+        model, cfg = self.state.model, self.cfg
+        if cfg.unfreeze_after is None or not model.frozen or self.state.epoch <= cfg.unfreeze_after:
+            return
+        from lstmimg.features import restore_images
+
+        model.frozen = False
+        model.cnn.requires_grad_(True)
+        if self.task.features:
+            restore_images(self.task)
+        self.recipe.features, self.recipe.augment = False, cfg.augment
+        if self.d.active:  # DDP registers the parameters that need gradients when it wraps the model
+            self.recipe.net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+        self.emit("unfreeze", {"epoch": self.state.epoch, "backbone_lr": cfg.lr * cfg.backbone_lr_scale})
 
     def _criterion(self) -> nn.Module:
         weight = None
@@ -385,7 +411,13 @@ class Training:
 
 
 def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
-    params = [p for p in model.parameters() if p.requires_grad]
+    """The optimizer over the parameters that train. With ``--unfreeze-after``, the frozen backbone is a
+    second group at ``--backbone-lr-scale`` of the learning rate, idle (no gradients) until unfrozen."""
+    params: list = [p for p in model.parameters() if p.requires_grad]
+    if cfg.unfreeze_after is not None and hasattr(model, "cnn"):
+        backbone = list(model.cnn.parameters())
+        ids = {id(p) for p in backbone}
+        params = [{"params": [p for p in params if id(p) not in ids]}, {"params": backbone, "lr": cfg.lr * cfg.backbone_lr_scale}]
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(params, lr=cfg.lr, momentum=0.9, nesterov=True, weight_decay=cfg.weight_decay)
     if cfg.optimizer == "adam":

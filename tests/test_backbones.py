@@ -113,3 +113,74 @@ def test_frozen_features_are_computed_once_and_train_as_the_images_would(bars, c
 
     for (loss_c, acc_c), (loss_i, acc_i) in zip(rows(tmp_path / "cached"), rows(tmp_path / "images")):
         assert loss_c == pytest.approx(loss_i, abs=0.02) and acc_c == pytest.approx(acc_i, abs=0.1)
+
+
+@pytest.mark.parametrize("kind", ["image", "video"])
+def test_disk_feature_cache_is_reused_by_a_later_run_and_keyed_by_settings(bars, clips, tmp_path, torch_home, kind, monkeypatch):
+    """With --cache, a second run with the same settings computes no features (it reads one entry per
+    file) and trains the same; another input size or other weights make new entries."""
+    import csv
+
+    from lstmimg import ModelConfig, TrainConfig, features, fit
+
+    place_weights(torch_home)
+    data, name = (bars, "cnn_lstm") if kind == "image" else (clips, "lrcn")
+    model = ModelConfig(name=name, backbone=BACKBONE, pretrained=True, freeze_backbone=True, hidden=16)
+    train = {"epochs": 2, "batch_size": 8, "img_size": (32, 32), "clip_len": 4, "frame_stride": 1, "cache": str(tmp_path / "cache")}
+    fit(data, model, TrainConfig(**train), out=tmp_path / "first")
+    entries = sorted((tmp_path / "cache" / "features").glob("*.npy"))
+    n_files = sum(1 for p in data.rglob("*") if p.suffix in (".png", ".avi"))
+    assert len(entries) == n_files and not list((tmp_path / "cache" / "features").glob("*.tmp"))
+
+    computed = []
+    original = features.cnn_features
+    monkeypatch.setattr(features, "cnn_features", lambda *a, **k: computed.append(1) or original(*a, **k))
+    events = []
+    fit(data, model, TrainConfig(**train), out=tmp_path / "second", callback=lambda e, i: events.append((e, i)))
+    assert computed == []  # every feature came from the disk cache
+    assert any("kept in" in note for note in next(i for e, i in events if e == "start")["notes"])
+
+    def rows(run):
+        with open(run / "metrics.csv") as f:
+            return [(r["train_loss"], r["val_acc"]) for r in csv.DictReader(f)]
+
+    assert rows(tmp_path / "first") == rows(tmp_path / "second")
+    fit(data, model, TrainConfig(**{**train, "img_size": (24, 24)}), out=tmp_path / "smaller")
+    assert computed and len(list((tmp_path / "cache" / "features").glob("*.npy"))) == 2 * n_files
+
+
+def test_unfreeze_after_fine_tunes_the_backbone_at_its_own_rate_and_resumes(bars, tmp_path, torch_home):
+    """--unfreeze-after 1: epoch 1 trains on cached features with the backbone as loaded; from epoch
+    2 the backbone trains at lr x --backbone-lr-scale, on images. A run stopped after epoch 2 and
+    resumed ends as the straight run does."""
+    from lstmimg import ModelConfig, TrainConfig, fit
+    from lstmimg.files import load_tensors
+
+    state = place_weights(torch_home)
+    model = ModelConfig(name="cnn_lstm", backbone=BACKBONE, pretrained=True, freeze_backbone=True, hidden=16)
+    train = TrainConfig(epochs=3, batch_size=8, img_size=(32, 32), unfreeze_after=1, backbone_lr_scale=0.1, augment=False)
+    events = []
+    fit(bars, model, train, out=tmp_path / "straight", callback=lambda e, i: events.append((e, i)))
+    unfreezes = [i for e, i in events if e == "unfreeze"]
+    assert unfreezes == [{"epoch": 2, "backbone_lr": pytest.approx(train.lr * 0.1)}]
+    last = load_tensors(tmp_path / "straight" / "last.pt")
+    groups = last["train_state"]["optimizer"]["param_groups"]
+    cnn = {k[len("cnn."):]: v for k, v in last["state_dict"].items() if k.startswith("cnn.")}
+    loaded = {k[len("features."):]: v for k, v in state.items() if k.startswith("features.")}
+    assert any(not torch.equal(cnn[k], loaded[k]) for k in cnn if k.endswith("weight"))  # the backbone trained
+    assert [g["initial_lr"] for g in groups] == pytest.approx([train.lr, train.lr * 0.1])
+
+    class StopAfter2:  # a Ctrl-C right after epoch 2 was saved
+        def __call__(self, event, info):
+            if event == "epoch" and info["epoch"] == 2:
+                raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        fit(bars, model, train, out=tmp_path / "stopped", callback=StopAfter2())
+    fit(resume=tmp_path / "stopped")
+    a, b = load_tensors(tmp_path / "straight" / "best.pt"), load_tensors(tmp_path / "stopped" / "best.pt")
+    assert all(torch.equal(a["state_dict"][k], b["state_dict"][k]) for k in a["state_dict"])
+
+
+def test_unfreeze_after_needs_a_frozen_backbone(bars, tmp_path):
+    assert_one_line_error(run_cli("train", bars, "--unfreeze-after", "2", "--out", tmp_path / "r"), "--unfreeze-after needs --freeze-backbone")

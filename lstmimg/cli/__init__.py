@@ -92,13 +92,15 @@ def train(
     pretrained: Annotated[bool, typer.Option(help="Start --backbone from its torchvision weights (from torch's hub cache, downloaded once), inputs normalised as they expect.", rich_help_panel=MODEL_PANEL)] = M.pretrained,
     weights: Annotated[str | None, typer.Option(help="Which torchvision weights with --pretrained, e.g. IMAGENET1K_V1. Default: the backbone's DEFAULT.", rich_help_panel=MODEL_PANEL)] = None,
     freeze_backbone: Annotated[bool, typer.Option(help="The backbone gets no gradients and keeps its batch-norm statistics; only the LSTM and the head train.", rich_help_panel=MODEL_PANEL)] = M.freeze_backbone,
-    feature_cache: Annotated[bool, typer.Option(help="With --freeze-backbone: compute the backbone's features once and reuse them every epoch (augmentation off).", rich_help_panel=TRAIN_PANEL)] = T.feature_cache,
+    feature_cache: Annotated[bool, typer.Option(help="With --freeze-backbone: compute the backbone's features once and reuse them every epoch (augmentation off); with --cache, also across runs.", rich_help_panel=TRAIN_PANEL)] = T.feature_cache,
+    unfreeze_after: Annotated[int | None, typer.Option(help="With --freeze-backbone: after N epochs, fine-tune the whole model (the backbone at --backbone-lr-scale of --lr).", rich_help_panel=TRAIN_PANEL)] = T.unfreeze_after,
+    backbone_lr_scale: Annotated[float, typer.Option(help="The backbone's learning rate once unfrozen, as a fraction of --lr.", rich_help_panel=TRAIN_PANEL)] = T.backbone_lr_scale,
     img_size: Annotated[str | None, typer.Option(help="Resize images (video frames) to S or HxW. Default: the data's most common size, at most 128 px a side (videos: 112).", rich_help_panel=MODEL_PANEL)] = None,
     clip_len: Annotated[int, typer.Option(help="Videos: frames per training clip.", rich_help_panel=VIDEO_PANEL)] = T.clip_len,
     clips_per_video: Annotated[int | None, typer.Option(help="Videos: random clips drawn per video per epoch. Default: 1, more for small sets (at least 300 steps).", rich_help_panel=VIDEO_PANEL)] = T.clips_per_video,
     frame_stride: Annotated[int, typer.Option(help="Videos: take every n-th frame when cutting clips.", rich_help_panel=VIDEO_PANEL)] = T.frame_stride,
     val_clips: Annotated[int, typer.Option(help="Videos: uniformly spaced clips per val video (softmax averaged).", rich_help_panel=VIDEO_PANEL)] = T.val_clips,
-    cache: Annotated[Path | None, typer.Option(help="Videos: keep decoded frames in this folder, keyed by file content and size, for later epochs and runs.", rich_help_panel=VIDEO_PANEL)] = None,
+    cache: Annotated[Path | None, typer.Option(help="Keep decoded video frames, and a frozen backbone's features, in this folder (keyed by file content and settings) for later epochs and runs.", rich_help_panel=VIDEO_PANEL)] = None,
     amp: Annotated[bool, typer.Option(help="Mixed precision on CUDA (bf16 where supported, else fp16 with a gradient scaler); no effect on CPU.", rich_help_panel=TRAIN_PANEL)] = T.amp,
     compile_cnn: Annotated[bool, typer.Option("--compile", help="torch.compile the CNN part (first steps pay the compile; measured no gain on CPU).", rich_help_panel=TRAIN_PANEL)] = T.compile,
     epochs: Annotated[int | None, typer.Option(help="Passes over the training set. Default: 15, more for small sets (at least 300 steps).", rich_help_panel=TRAIN_PANEL)] = T.epochs,
@@ -160,6 +162,7 @@ def train(
                 patience=patience, class_weights=class_weights, val_split=val_split, seed=seed, device=device,
                 workers=workers, load=load, img_size=parse_size(img_size), clip_len=clip_len, clips_per_video=clips_per_video, frame_stride=frame_stride, val_clips=val_clips,
                 cache=str(cache) if cache else None, amp=amp, compile=compile_cnn, feature_cache=feature_cache,
+                unfreeze_after=unfreeze_after, backbone_lr_scale=backbone_lr_scale,
             )
             with TrainDisplay(out, err) as progress:
                 summary = fit(source, model_cfg, train_cfg, out_dir, progress.callback, exist_ok=exist_ok)

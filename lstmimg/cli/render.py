@@ -44,7 +44,9 @@ class TrainDisplay:
         elif event == "features":  # a frozen backbone's features, computed once
             if self.description != f"backbone features {info['split']}":
                 self._task(f"backbone features {info['split']}", info["total"], "")
-            self.bar.update(self.task, completed=info["done"])
+            self.bar.update(self.task, completed=info["done"], stats=f"{info['per_s']:.0f}/s" if info.get("per_s") else "")
+        elif event == "unfreeze":
+            self.err.print(f"epoch {info['epoch']}: backbone unfrozen, fine-tuned at lr {info['backbone_lr']:g}", highlight=False)
         elif event == "start":
             self.epochs = info["epochs"]
             self.unit = "clips/s" if info["kind"] == "video" else "img/s"
