@@ -55,23 +55,28 @@ def infer_video_size(paths: Sequence[Path], samples: int = 20) -> tuple[int, int
     return max(1, round(h * scale)), max(1, round(w * scale))
 
 
-def cache_key(path: Path, size: tuple[int, int]) -> str:
-    """Content hash of the file plus the decode settings: a changed file or size is a new key."""
+def cache_key(path: Path, size: tuple[int, int], motion: str = "none", stride: int = 1) -> str:
+    """Content hash of the file plus the decode settings (size, motion input and the stride it is
+    computed at): a changed file or setting is a new key."""
     from lstmimg.files import content_hash
+    from lstmimg.motion import FLOW_SCALE, PRESET
 
-    return f"{content_hash(path)}-{size[0]}x{size[1]}-rgb-v2"
+    extra = "" if motion == "none" else f"-{motion}{stride}" + (f"-{PRESET}-{FLOW_SCALE:g}" if motion == "flow" else "")
+    return f"{content_hash(path)}-{size[0]}x{size[1]}-rgb{extra}-v2"
 
 
-def decode_cached(path: Path, size: tuple[int, int], cache: str | Path | None, mmap: bool = False, key: str | None = None) -> tuple[np.ndarray, bool]:
-    """Frames ``(T, H, W, 3)`` of ``path`` and whether it was truncated, from the frame cache when it
-    holds them; else decoded, and stored there. An entry is one ``.npy`` file (``KEY.npy``, or
+def decode_cached(path: Path, size: tuple[int, int], cache: str | Path | None, mmap: bool = False, key: str | None = None,
+                  motion: str = "none", stride: int = 1) -> tuple[np.ndarray, bool]:
+    """Frames ``(T, H, W, 3 + k)`` of ``path`` (RGB, then ``motion``'s channels from frame ``t - stride``)
+    and whether it was truncated, from the frame cache when it holds them; else decoded, and stored there. An entry is one ``.npy`` file (``KEY.npy``, or
     ``KEY.truncated.npy``), so ``mmap`` can map it and read only the frames a clip needs. Entries are
     written atomically (``files.atomic_write``), so two processes filling the cache at once never leave
-    a half-written entry, and a failed write leaves nothing. ``key``: ``cache_key(path, size)`` when the
-    caller has it already (DataLoader workers get the keys from the main process)."""
+    a half-written entry, and a failed write leaves nothing. ``key``: ``cache_key(path, size, motion,
+    stride)`` when the caller has it already (DataLoader workers get the keys from the main process)."""
+    from lstmimg.motion import with_motion
     from lstmimg.video import read_video
 
-    key = (key or cache_key(path, size)) if cache else None
+    key = (key or cache_key(path, size, motion, stride)) if cache else None
     if key is not None:
         for truncated in (False, True):
             entry = Path(cache) / f"{key}{'.truncated' if truncated else ''}.npy"
@@ -81,6 +86,7 @@ def decode_cached(path: Path, size: tuple[int, int], cache: str | Path | None, m
                 except (OSError, ValueError):
                     pass  # a damaged entry is decoded again and replaced
     frames, reader = read_video(path, size)
+    frames = with_motion(frames, motion, stride)
     if key is not None:
         from lstmimg.files import atomic_write
 
@@ -114,16 +120,18 @@ def decode_videos(
     progress: Callable[[int, int], None] | None = None,
     cache: str | Path | None = None,
     workers: int | None = None,
+    motion: str = "none",
+    stride: int = 1,
 ) -> VideoSet:
-    """Decode every video of ``split`` (RGB, at ``size``) on ``workers`` threads (None: one per core,
-    up to 4; FFmpeg decodes outside the GIL), through the frame cache when given; unreadable ones are
-    skipped and listed."""
+    """Decode every video of ``split`` (RGB, at ``size``, with ``motion`` input at ``stride``) on
+    ``workers`` threads (None: one per core, up to 4; FFmpeg and OpenCV's flow run outside the GIL),
+    through the frame cache when given; unreadable ones are skipped and listed."""
     import os
     from concurrent.futures import ThreadPoolExecutor
 
     def decode(path: Path):
         try:
-            return decode_cached(path, size, cache)
+            return decode_cached(path, size, cache, motion=motion, stride=stride)
         except LstmimgError as err:
             return str(err)
 
@@ -138,7 +146,7 @@ def decode_videos(
             frames, was_truncated = result
             if was_truncated:
                 truncated.append(path)
-            videos.append(torch.from_numpy(frames).permute(0, 3, 1, 2).contiguous())  # (T, 3, H, W)
+            videos.append(torch.from_numpy(frames).permute(0, 3, 1, 2).contiguous())  # (T, 3 + k, H, W)
             labels.append(label)
             paths.append(path)
             if progress:

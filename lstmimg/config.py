@@ -14,6 +14,8 @@ from typing import Any
 from lstmimg.errors import LstmimgError
 
 SCANS = ("rows", "cols", "patches", "snake")
+MOTIONS = ("none", "diff", "flow")
+FUSIONS = ("early", "two-stream")
 POOLS = ("last", "mean")
 RNNS = ("lstm", "gru", "rnn")
 OPTIMIZERS = ("adam", "adamw", "sgd")
@@ -80,6 +82,9 @@ class ModelConfig(_Config):
     pretrained: bool = False  # the backbone's torchvision weights (backbones.py), normalised as they expect
     weights: str | None = None  # which torchvision weights with pretrained (None: the backbone's DEFAULT)
     freeze_backbone: bool = False  # the CNN gets no gradients and keeps its batch-norm statistics
+    # lrcn: motion beside the RGB frames (motion.py), and how it joins them
+    motion: str = "none"  # none, diff (grey frame difference), flow (OpenCV DIS optical flow)
+    fusion: str = "early"  # early: extra channels of the one frame CNN; two-stream: a second small CNN for motion
 
     def __post_init__(self):
         self.img_size = tuple(int(s) for s in self.img_size)
@@ -90,6 +95,8 @@ class ModelConfig(_Config):
         _check_choice("rnn", self.rnn, RNNS)
         _check_choice("pool", self.pool, POOLS)
         _check_choice("scan", self.scan, SCANS)
+        _check_choice("motion", self.motion, MOTIONS)
+        _check_choice("fusion", self.fusion, FUSIONS)
         for name in ("in_channels", "num_classes", "hidden", "layers", "patch", "embed"):
             _check_min(name, getattr(self, name), 1)
         _check_min("num_classes", self.num_classes, 2)

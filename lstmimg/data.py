@@ -326,16 +326,19 @@ def random_affine(
     degrees: float = AFFINE_RANGES[0],
     translate: float = AFFINE_RANGES[1],
     scale: tuple[float, float] = AFFINE_RANGES[2],
+    motion: str = "none",
 ) -> torch.Tensor:
     """Randomly rotate, shift and scale each image of a float batch ``(B, C, H, W)``; empty area is 0.
 
     Clips ``(B, T, C, H, W)`` get one transform per clip, the same for all its frames, so motion is kept.
+    Frames with ``motion`` channels (0..1 like the rest, motion.py) get their flow vectors turned and
+    scaled with the frame, and no motion in the empty area.
     """
     if x.dim() == 5:
         b, t = x.shape[:2]
         theta = _random_theta(b, generator, degrees, translate, scale).to(x.device).repeat_interleave(t, dim=0)
-        return _warp(x.flatten(0, 1), theta).view(x.shape)
-    return _warp(x, _random_theta(x.shape[0], generator, degrees, translate, scale).to(x.device))
+        return _warp(x.flatten(0, 1), theta, motion).view(x.shape)
+    return _warp(x, _random_theta(x.shape[0], generator, degrees, translate, scale).to(x.device), motion)
 
 
 def random_affine_draws(batch: int, generator: torch.Generator) -> None:
@@ -344,9 +347,19 @@ def random_affine_draws(batch: int, generator: torch.Generator) -> None:
     _random_theta(batch, generator, *AFFINE_RANGES)
 
 
-def _warp(x: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
+def _warp(x: torch.Tensor, theta: torch.Tensor, motion: str = "none") -> torch.Tensor:
+    if motion != "none":
+        from lstmimg.motion import ZERO
+
+        x = torch.cat([x[:, :3], x[:, 3:] - ZERO / 255], dim=1)  # no motion is 0, as the empty area will be
     grid = torch.nn.functional.affine_grid(theta, list(x.shape), align_corners=False)
-    return torch.nn.functional.grid_sample(x, grid, padding_mode="zeros", align_corners=False)
+    out = torch.nn.functional.grid_sample(x, grid, padding_mode="zeros", align_corners=False)
+    if motion != "none":
+        from lstmimg.motion import warp_motion
+
+        out = warp_motion(out, theta, motion)
+        out = torch.cat([out[:, :3], out[:, 3:] + ZERO / 255], dim=1)
+    return out
 
 
 def _random_theta(b: int, generator: torch.Generator, degrees: float, translate: float, scale: tuple[float, float]) -> torch.Tensor:

@@ -225,6 +225,8 @@ def evaluate(data: str | Path, model: str | Path | None = None, split: str | Non
         val_clips=meta.get("val_clips", TrainConfig.val_clips),
     )
     task = task_for(kind, {"eval": files}, cfg, ckpt.config.in_channels, ckpt.config.img_size)
+    if kind == "video":
+        task.set_motion(ckpt.config.motion)  # the same motion input as in training
     task.load()
     task.mean, task.std = ckpt.mean, ckpt.std
     probs, extra = task.score(ckpt.model, "eval", resolve_device(device))

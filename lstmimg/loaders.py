@@ -15,6 +15,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from lstmimg import clips as V
@@ -128,10 +129,10 @@ class VideoClips(torch.utils.data.Dataset):
     last frame and only the clip's frames are converted (``video.read_frames``), placed by the frame
     count in the file's header; a file whose header has no count, or that ends early, is decoded whole."""
 
-    def __init__(self, split: D.Split, size: tuple[int, int], clip_len: int, stride: int, cache: str | None):
-        self.split, self.size, self.clip_len, self.stride, self.cache = split, size, clip_len, stride, cache
+    def __init__(self, split: D.Split, size: tuple[int, int], clip_len: int, stride: int, cache: str | None, motion: str = "none"):
+        self.split, self.size, self.clip_len, self.stride, self.cache, self.motion = split, size, clip_len, stride, cache, motion
         # content hashes made once, here in the main process; the workers get them with the dataset
-        self.keys = [_key(path, size) for path in split.paths] if cache else [None] * len(split.paths)
+        self.keys = [_key(path, size, motion, stride) for path in split.paths] if cache else [None] * len(split.paths)
 
     def __len__(self) -> int:
         return len(self.split.paths)
@@ -144,23 +145,48 @@ class VideoClips(torch.utils.data.Dataset):
             return V.clip_indices(V.clip_start(draw, length, self.clip_len, self.stride), self.clip_len, self.stride, length).tolist()
 
         if self.cache is None:
-            from lstmimg.video import read_frames  # OpenCV only where videos are read
-
             try:
-                return torch.from_numpy(read_frames(path, picked, self.size)).permute(0, 3, 1, 2), label, None, None
+                return torch.from_numpy(self._read_clip(path, picked)).permute(0, 3, 1, 2), label, None, None
             except LstmimgError:
                 pass  # no frame count, ends early, or unreadable: decoded whole below, which tells them apart
         try:
-            frames, truncated = V.decode_cached(path, self.size, self.cache, mmap=True, key=self.keys[i])  # (T, H, W, 3)
+            frames, truncated = V.decode_cached(path, self.size, self.cache, mmap=True, key=self.keys[i], motion=self.motion, stride=self.stride)  # (T, H, W, 3 + k)
         except LstmimgError as err:
             return None, label, (path, str(err)), None
         clip = frames[picked(len(frames))]  # (clip_len, H, W, 3), only these frames read from a mapped entry
         return torch.from_numpy(clip).permute(0, 3, 1, 2), label, None, path if truncated else None
 
 
-def _key(path: Path, size: tuple[int, int]) -> str | None:
+    def _read_clip(self, path: Path, picked) -> np.ndarray:
+        """The clip's frames ``(clip_len, H, W, 3 + k)``, decoding only up to its last one. With motion
+        input, the frame ``stride`` before each is read too, so its motion is what the whole video's
+        (``motion.with_motion``) gives it."""
+        from lstmimg.motion import MotionStream
+        from lstmimg.video import read_frames  # OpenCV only where videos are read
+
+        if self.motion == "none":
+            return read_frames(path, picked, self.size)
+        clip: list[int] = []
+        needed: list[int] = []
+
+        def pick(length: int) -> list[int]:  # read_frames calls it once, with the header's frame count
+            clip[:] = picked(length)
+            needed[:] = sorted(set(clip) | {f - self.stride for f in clip if f >= self.stride})
+            return needed
+
+        read = read_frames(path, pick, self.size)  # (len(needed), H, W, 3)
+        at = {f: n for n, f in enumerate(needed)}
+        out = {}
+        for f in set(clip):
+            stream = MotionStream(self.motion)
+            stream.add(read[at[f - self.stride] if f >= self.stride else at[f]])
+            out[f] = stream.add(read[at[f]])
+        return np.stack([out[f] for f in clip])
+
+
+def _key(path: Path, size: tuple[int, int], motion: str = "none", stride: int = 1) -> str | None:
     try:
-        return V.cache_key(path, size)
+        return V.cache_key(path, size, motion, stride)
     except OSError:
         return None  # unreadable: the worker names it
 
@@ -170,6 +196,6 @@ def disk_images(split: D.Split, channels: int, size: tuple[int, int], workers: i
     return DiskSet(ImageFiles(split, channels, size), split.labels, workers)
 
 
-def disk_clips(split: D.Split, size: tuple[int, int], clip_len: int, stride: int, cache: str | None, workers: int | None) -> DiskSet:
-    """Clips of ``split``'s videos, decoded per batch; items are ``(video index, draw)``."""
-    return DiskSet(VideoClips(split, size, clip_len, stride, cache), split.labels, workers)
+def disk_clips(split: D.Split, size: tuple[int, int], clip_len: int, stride: int, cache: str | None, workers: int | None, motion: str = "none") -> DiskSet:
+    """Clips of ``split``'s videos (with ``motion`` input), decoded per batch; items are ``(video index, draw)``."""
+    return DiskSet(VideoClips(split, size, clip_len, stride, cache, motion), split.labels, workers)

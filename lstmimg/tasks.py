@@ -50,6 +50,7 @@ class ImageTask:
     """Image folders: batches ``(B, C, H, W)``."""
 
     kind = "image"
+    motion = "none"  # videos: motion input beside the RGB frames (``VideoTask.set_motion``)
 
     def __init__(self, splits: dict[str, D.Split], cfg: TrainConfig, channels: int | None = None, size: tuple[int, int] | None = None):
         self.splits, self.cfg = splits, cfg
@@ -167,17 +168,29 @@ class VideoTask(ImageTask):
         self.notes: list[str] = []
         self._start_state()
 
+    def set_motion(self, method: str) -> None:
+        """Frames carry ``method``'s motion channels (motion.py) from now on: set before ``load``."""
+        from lstmimg.motion import channels
+
+        self.motion, self.channels = method, 3 + channels(method)
+
     def load(self, progress: Progress | None = None) -> None:
+        from lstmimg.motion import normalization
+
         cfg = self.cfg
+        decode = dict(cache=cfg.cache, workers=cfg.workers, motion=self.motion, stride=cfg.frame_stride)
         for name, split in self.splits.items():
-            if self.from_disk(name, lambda split=split: V.decoded_bytes(split.paths, self.size)):
-                self.sets[name] = L.disk_clips(split, self.size, cfg.clip_len, cfg.frame_stride, cfg.cache, cfg.workers)
-                self.mean, self.std = V.video_stats(V.decode_videos(_spread(split, STATS_SAMPLES["video"]), self.size, cache=cfg.cache, workers=cfg.workers).videos)
+            if self.from_disk(name, lambda split=split: V.decoded_bytes(split.paths, self.size) * self.channels // 3):
+                self.sets[name] = L.disk_clips(split, self.size, cfg.clip_len, cfg.frame_stride, cfg.cache, cfg.workers, self.motion)
+                self.mean, self.std = V.video_stats(V.decode_videos(_spread(split, STATS_SAMPLES["video"]), self.size, **decode).videos)
                 continue
             report = (lambda done, total, name=name: progress(name, done, total)) if progress else None
-            self.sets[name] = V.decode_videos(split, self.size, report, cache=cfg.cache, workers=cfg.workers)
+            self.sets[name] = V.decode_videos(split, self.size, report, **decode)
         if "train" in self.sets and not self.mean:
             self.mean, self.std = V.video_stats(self.sets["train"].videos)
+        if self.motion != "none" and self.mean:  # fixed scaling for motion, not the data's (motion.normalization)
+            mean, std = normalization(self.motion)
+            self.mean, self.std = self.mean[:3] + mean, self.std[:3] + std
 
     @property
     def truncated(self) -> list[str]:

@@ -94,6 +94,7 @@ def classify_video(
     a model trained on short clips.
     """
     from lstmimg.inference import Predictor
+    from lstmimg.motion import MotionStream
     from lstmimg.video import FrameReader, VideoWriter, draw_label
 
     if stride is not None and stride < 1:
@@ -102,7 +103,8 @@ def classify_video(
     predictor = Predictor.from_checkpoint(ckpt, device)
     classes, k = ckpt.classes, max(1, min(topk, len(ckpt.classes)))
     stride = stride if stride is not None else ckpt.meta.get("frame_stride", 1)
-    reader = FrameReader(source, size=ckpt.config.img_size, fps=fps, stride=stride, keep_original=save is not None, max_seconds=max_seconds)
+    motion = MotionStream(ckpt.config.motion)  # motion between consecutive sampled frames, carried across windows like (h, c)
+    reader = FrameReader(source, size=ckpt.config.img_size, fps=fps, stride=stride, keep_original=save is not None, max_seconds=max_seconds, transform=motion.add)
     writer = None
     windows: list[Window] = []
     weighted = torch.zeros(len(classes))
@@ -113,7 +115,7 @@ def classify_video(
 
     def run_window() -> None:
         nonlocal state, weighted, writer
-        clip = torch.from_numpy(np.stack([f.rgb for f in sampled])).permute(0, 3, 1, 2)[None]  # (1, T, 3, H, W)
+        clip = torch.from_numpy(np.stack([f.rgb for f in sampled])).permute(0, 3, 1, 2)[None]  # (1, T, 3 + motion, H, W)
         probs, state = predictor.probs_carried(clip, state if carry else None)
         probs = probs[0]
         best = int(probs.argmax())

@@ -102,6 +102,7 @@ class Recipe:
     amp_dtype: torch.dtype | None = None  # autocast dtype on CUDA; None: full precision
     dist: dist.Dist = dist.Dist()
     features: bool = False  # batches are a frozen backbone's cached features: no scaling, augmentation or normalisation
+    motion: str = "none"  # the frames' motion channels (motion.py): augmentation turns flow vectors with the frame
 
 
 class NonFiniteLoss(Exception):
@@ -129,7 +130,7 @@ def train_one_epoch(state: TrainState, batches: Iterable, recipe: Recipe, on_ste
         else:
             x = x.to(device, non_blocking=True).float().div_(255)  # 0..1
             if recipe.augment:
-                x = D.random_affine(x, state.generator)
+                x = D.random_affine(x, state.generator, motion=recipe.motion)
             x = D.normalize(x, recipe.mean, recipe.std)
         y = y.to(device, non_blocking=True)
         with torch.autocast(device.type, dtype=recipe.amp_dtype or torch.float32, enabled=recipe.amp_dtype is not None):
@@ -195,6 +196,10 @@ class Training:
             raise LstmimgError(f"{data}: holds {task.kind}s, but model {model_cfg.name!r} is {article(spec.kind)} {spec.kind} model (try --model {DEFAULT_MODELS[task.kind]})")
         if model_cfg.pretrained:
             task.channels = 3  # the weights were trained on RGB: grey images are read as RGB
+        if model_cfg.motion != "none":
+            if task.kind != "video":
+                raise LstmimgError(f"--motion {model_cfg.motion} is for videos; {data} holds images")
+            task.set_motion(model_cfg.motion)
         torch.manual_seed(cfg.seed)
         self.d, self.device = dist.setup(resolve_device(cfg.device))
         plan = plan_training(cfg, task.kind, len(task.splits["train"].paths), self.d.world)
@@ -212,12 +217,17 @@ class Training:
             raise LstmimgError("--unfreeze-after needs --freeze-backbone (the backbone is trained from the start otherwise)")
         unfrozen = saved is not None and cfg.unfreeze_after is not None and saved.state["epoch"] > cfg.unfreeze_after
         if self.model_cfg.freeze_backbone and cfg.feature_cache and not unfrozen:
-            self._cache_features(model)
+            if task.motion != "none":
+                task.notes.append("backbone frozen, but with motion input its features are not cached (the motion stream trains on the frames)")
+            else:
+                self._cache_features(model)
         if saved is None and self.d.main:
             write_json(self.dir / "config.json", {"data": str(Path(data).resolve()), "kind": task.kind, "model": self.model_cfg.to_dict(), "train": cfg.to_dict(), "versions": versions()})
         self.meta = {"data": str(Path(data).resolve()), "seed": cfg.seed}
         if task.kind == "video":  # how clips were cut and scored: inference and eval do the same
-            self.meta.update(clip_len=cfg.clip_len, frame_stride=cfg.frame_stride, val_clips=cfg.val_clips)
+            from lstmimg.motion import settings
+
+            self.meta.update(clip_len=cfg.clip_len, frame_stride=cfg.frame_stride, val_clips=cfg.val_clips, motion=settings(task.motion, cfg.frame_stride))
 
         optimizer = make_optimizer(model, cfg)
         amp_on, amp_dtype = amp_settings(cfg, self.device)
@@ -227,7 +237,7 @@ class Training:
             self.state.load_state_dict(saved.state)
         self.started = time.perf_counter() - self.state.elapsed
         self.recipe = Recipe(self._prepared(model), self._criterion(), task.mean, task.std, self.device, cfg.augment and not task.features, cfg.clip_grad,
-                             amp_dtype if amp_on else None, self.d, task.features)
+                             amp_dtype if amp_on else None, self.d, task.features, task.motion)
         if unfrozen:
             self.unfreeze_if_due()
         self.emit("start", {

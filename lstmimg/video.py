@@ -108,8 +108,9 @@ class FrameReader:
     ``size`` (H, W) resizes; ``fps`` keeps frames at about that rate (when the source's rate is known);
     ``stride`` keeps every n-th frame; ``max_seconds`` stops a (live) source after that long.
     ``keep_original`` yields every decoded frame with its ``original`` pixels (to write a labelled
-    copy of the video); frames between the sampled ones then come with ``rgb=None``.
-    After iteration, ``frames_decoded`` counts every frame FFmpeg produced and ``truncated`` says whether
+    copy of the video); frames between the sampled ones then come with ``rgb=None``. ``transform``
+    (e.g. ``motion.MotionStream.add``) is applied to each sampled frame's ``rgb`` on the decoding
+    thread, in order, so it runs beside the model. After iteration, ``frames_decoded`` counts every frame FFmpeg produced and ``truncated`` says whether
     a file ended before the frame count its container claims. The capture is released by the decoding
     thread when it ends, never while it is inside FFmpeg.
     """
@@ -125,13 +126,14 @@ class FrameReader:
         keep_original: bool = False,
         max_seconds: float | None = None,
         queue_size: int = 32,
+        transform: Callable[[np.ndarray], np.ndarray] | None = None,
     ):
         if stride < 1:
             raise LstmimgError(f"--stride must be >= 1, got {stride}")
         if fps is not None and fps <= 0:
             raise LstmimgError(f"--fps must be > 0, got {fps}")
         self.cap, self.info = open_video(source)
-        self.size, self.keep_original, self.max_seconds = size, keep_original, max_seconds
+        self.size, self.keep_original, self.max_seconds, self.transform = size, keep_original, max_seconds, transform
         self.step = stride
         if fps is not None and self.info.fps > 0:
             self.step = max(1, round(self.info.fps / fps))
@@ -177,7 +179,10 @@ class FrameReader:
                     if not ok or bgr is None:
                         break
                     t = elapsed if self.info.live or not self.info.fps else index / self.info.fps
-                    frame = Frame(index, t, to_rgb(bgr, self.size) if keep else None, bgr if self.keep_original else None)
+                    rgb = to_rgb(bgr, self.size) if keep else None
+                    if rgb is not None and self.transform is not None:
+                        rgb = self.transform(rgb)
+                    frame = Frame(index, t, rgb, bgr if self.keep_original else None)
                     if not self._put(frame):
                         return
                 index += 1
