@@ -1,5 +1,6 @@
 import json
 
+import pytest
 import torch
 from torch import nn
 from typer.testing import CliRunner
@@ -71,12 +72,19 @@ def test_video_and_startup_sections(tmp_path):
     clip = sorted((sample_data_dir() / "clips" / "val" / "up").iterdir())[0]
     v = B.bench_video(clip, repeats=1)
     assert v.frames > 5 and v.decode_fps > 0 and v.end_to_end_fps > 0 and v.ratio > 0
+    assert v.flow_ms_per_frame > 0 and v.flow_end_to_end_fps > 0 and v.flow_ratio > 0
     s = B.bench_startup(repeats=1)
     assert 0 < s.help_s and s.import_torch_s > 0 and s.predict_ratio > 0
 
 
+def test_features_section_times_a_cached_step_against_one_that_runs_the_backbone():
+    f = B.bench_features(torch.device("cpu"), repeats=2, tiny=True)
+    assert f.backbone == "mobilenet_v3_small" and f.frames_per_step == 8 and f.extract_frames_per_s > 0
+    assert 0 < f.step_cached_ms and f.ratio == pytest.approx(f.step_cached_ms / f.step_uncached_ms, rel=1e-2)
+
+
 def test_bench_command_writes_json(tmp_path):
-    result = CliRunner().invoke(app, ["bench", "--quick", "--model", "region_lstm", "--skip", "video", "--skip", "startup", "--skip", "backends", "--json", str(tmp_path / "b.json")])
+    result = CliRunner().invoke(app, ["bench", "--quick", "--model", "region_lstm", "--skip", "video", "--skip", "startup", "--skip", "backends", "--skip", "features", "--json", str(tmp_path / "b.json")])
     assert result.exit_code == 0, result.output
     assert "models" in result.stdout and "scaling" in result.stdout
     data = json.loads((tmp_path / "b.json").read_text())

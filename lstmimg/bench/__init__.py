@@ -17,12 +17,13 @@ from pathlib import Path
 import torch
 
 from lstmimg.bench.compute import BENCH_SHAPES, BackendBench, ModelBench, ScalingRow, bench_backends, bench_model, bench_scaling
+from lstmimg.bench.features import FeatureBench, bench_features
 from lstmimg.bench.io import StartupBench, VideoBench, bench_startup, bench_video, default_clip
 from lstmimg.bench.timing import FLOPS_METHOD, Timing, count_flops, measure, measure_pair
 from lstmimg.models import MODELS
 
 __all__ = [
-    "BENCH_SHAPES", "BackendBench", "BenchReport", "ModelBench", "ScalingRow", "StartupBench", "Timing", "VideoBench",
+    "BENCH_SHAPES", "BackendBench", "BenchReport", "FeatureBench", "bench_features", "ModelBench", "ScalingRow", "StartupBench", "Timing", "VideoBench",
     "bench_backends", "bench_model", "bench_scaling", "bench_startup", "bench_video", "count_flops", "measure",
     "measure_pair", "report_to_dict", "run_bench",
 ]
@@ -36,6 +37,7 @@ class BenchReport:
     backends: list[BackendBench] = field(default_factory=list)
     scaling: list[ScalingRow] = field(default_factory=list)
     video: VideoBench | None = None
+    features: FeatureBench | None = None
     startup: StartupBench | None = None
     seconds: float = 0.0
 
@@ -57,7 +59,7 @@ def run_bench(
     steps: int = 10,
     batch: int = 64,
     video: str | Path | None = None,
-    sections: tuple[str, ...] = ("models", "backends", "scaling", "video", "startup"),
+    sections: tuple[str, ...] = ("models", "backends", "scaling", "video", "features", "startup"),
     progress: Callable[[str], None] | None = None,
     tiny: bool = False,
 ) -> BenchReport:
@@ -88,6 +90,9 @@ def run_bench(
         say("video")
         clip = video or (sorted((sample_data_dir() / "clips" / "val" / "left").iterdir())[0] if tiny else default_clip())
         report.video = bench_video(clip, repeats)
+    if "features" in sections:
+        say("frozen backbone features")
+        report.features = bench_features(dev, repeats, tiny)
     if "startup" in sections:
         say("startup")
         report.startup = bench_startup(1 if tiny else repeats)

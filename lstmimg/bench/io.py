@@ -24,6 +24,10 @@ class VideoBench:
     ratio: float  # end-to-end time / decode-only time
     decode: Timing
     end_to_end: Timing
+    flow_ms_per_frame: float = 0.0  # DIS optical flow (motion.PRESET) between two frames at the model's size
+    decode_ms_per_frame: float = 0.0  # decoding one frame of the clip
+    flow_end_to_end_fps: float = 0.0  # lstmimg video with the same model taking --motion flow (untrained twin)
+    flow_ratio: float = 0.0  # its time / decode-only time
 
 
 def default_clip(folder: Path | None = None, frames: int = 300) -> Path:
@@ -78,9 +82,45 @@ def bench_video(path: str | Path, repeats: int = 3, model: str | Path | None = N
     torch.set_num_threads(1)  # as `lstmimg video` runs on CPU: the decoder gets the other cores
     try:
         e2e_t = measure(lambda: classify_video(path, ckpt), repeats)
+        flow_ckpt = flow_twin(ckpt)
+        flow_t = measure(lambda: classify_video(path, flow_ckpt), repeats)
     finally:
         torch.set_num_threads(threads)
-    return VideoBench(str(path), frames, frames / decode_t.median, frames / resize_t.median, frames / e2e_t.median, round(e2e_t.median / decode_t.median, 3), decode_t, e2e_t)
+    return VideoBench(str(path), frames, frames / decode_t.median, frames / resize_t.median, frames / e2e_t.median, round(e2e_t.median / decode_t.median, 3), decode_t, e2e_t,
+                      round(flow_frame_ms((h, w), repeats), 3), round(decode_t.median / frames * 1000, 3), frames / flow_t.median, round(flow_t.median / decode_t.median, 3))
+
+
+def flow_twin(ckpt):
+    """``ckpt``'s model as it would be trained with ``--motion flow`` (untrained: the timing does not
+    depend on the weights)."""
+    import dataclasses
+
+    from lstmimg.models import build_model
+    from lstmimg.motion import normalization, settings
+
+    config = ckpt.config.replace(motion="flow", in_channels=5)
+    mean, std = normalization("flow")
+    meta = {**ckpt.meta, "motion": settings("flow", ckpt.meta.get("frame_stride", 1))}
+    return dataclasses.replace(ckpt, model=build_model(config).eval(), config=config, mean=ckpt.mean[:3] + mean, std=ckpt.std[:3] + std, meta=meta)
+
+
+def flow_frame_ms(size: tuple[int, int], repeats: int, frames: int = 50) -> float:
+    """Milliseconds of ``motion.MotionStream`` per frame at ``size``, on a panning textured view."""
+    import numpy as np
+
+    from lstmimg.motion import MotionStream
+
+    rng = np.random.default_rng(0)
+    h, w = size
+    texture = rng.integers(0, 255, (h, w + 2 * frames, 3), dtype=np.uint8)
+    views = [np.ascontiguousarray(texture[:, 2 * t : 2 * t + w]) for t in range(frames)]
+
+    def run():
+        stream = MotionStream("flow")
+        for v in views:
+            stream.add(v)
+
+    return measure(run, repeats).median / frames * 1000
 
 
 @dataclass

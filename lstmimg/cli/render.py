@@ -179,6 +179,13 @@ def render_bench(out: Console, report) -> None:
         t = Table("clip", "frames", "decode fps", "decode+resize fps", "lstmimg video fps", "end-to-end / decode", title="video", header_style="bold")
         t.add_row(v.clip, str(v.frames), f"{v.decode_fps:.0f}", f"{v.decode_resize_fps:.0f}", f"{v.end_to_end_fps:.0f}", f"{v.ratio:.2f}")
         out.print(t)
+        out.print(f"motion flow: {v.flow_ms_per_frame:.3f} ms/frame at the model's size against {v.decode_ms_per_frame:.3f} ms to decode a frame; "
+                  f"lstmimg video with --motion flow {v.flow_end_to_end_fps:.0f} fps, {v.flow_ratio:.2f}x decode-only", highlight=False, soft_wrap=True)
+    if report.features:
+        f = report.features
+        t = Table("backbone", "frames", "extract frames/s (once)", "step ms, cached", "step ms, backbone run", "cached / not", title="frozen backbone features", header_style="bold")
+        t.add_row(f"{f.backbone} {f.size}px", str(f.frames_per_step), f"{f.extract_frames_per_s:.0f}", f"{f.step_cached_ms:.2f}", f"{f.step_uncached_ms:.2f}", f"{f.ratio:.3f}")
+        out.print(t)
     if report.startup:
         s = report.startup
         t = Table("command", "seconds", "x import torch", title="start-up (fresh processes, median)", header_style="bold")
