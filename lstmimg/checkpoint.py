@@ -80,9 +80,14 @@ def read_payload(path: Path) -> dict:
 def load_checkpoint(path: str | Path, kind: str | None = None) -> Checkpoint:
     """Load a checkpoint file (or a run folder's best checkpoint) and rebuild its model in eval mode.
 
-    ``kind`` ("image" or "video"), when given, must match the checkpoint's.
+    ``kind`` ("image" or "video"), when given, must match the checkpoint's. A ``.onnx`` file that
+    ``lstmimg export`` wrote loads as a checkpoint whose model runs on ONNX Runtime (export.py).
     """
     path = checkpoint_path(Path(path))
+    if path.suffix.lower() == ".onnx":
+        from lstmimg.export import load_onnx
+
+        return load_onnx(path, kind)
     payload = read_payload(path)
     if kind and payload.get("kind") != kind:
         have = payload.get("kind")

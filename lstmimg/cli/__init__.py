@@ -15,6 +15,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from lstmimg.config import DEFAULT_MODELS, ModelConfig, TrainConfig
@@ -41,10 +42,10 @@ def run_guarded(work: Callable[[], None]) -> None:
     try:
         work()
     except TrainingInterrupted as e:
-        err.print(f"[bold yellow]interrupted:[/] {e}", highlight=False, soft_wrap=True)
+        err.print(f"[bold yellow]interrupted:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
         raise typer.Exit(e.exit_code) from None
     except LstmimgError as e:
-        err.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+        err.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)  # text as it is: "lstmimg[onnx]" is no markup
         raise typer.Exit(1) from None
     except KeyboardInterrupt:
         err.print("interrupted")
@@ -359,6 +360,30 @@ def evaluate(
         out.print(cm)
         if report["skipped"]:
             err.print(f"warning: skipped {len(report['skipped'])} unreadable files, e.g. {report['skipped'][0]}", highlight=False, soft_wrap=True)
+
+    run_guarded(work)
+
+
+@app.command()
+def export(
+    model: Annotated[Path, typer.Argument(help="Run folder or checkpoint to export.")],
+    format_: Annotated[str, typer.Option("--format", help="onnx (the only format: see docs/export.md).")] = "onnx",
+    out_file: Annotated[Path | None, typer.Option("--out", help="Output file. Default: beside the checkpoint, e.g. best.onnx.")] = None,
+    opset: Annotated[int, typer.Option(help="ONNX opset version.")] = 17,
+    verify: Annotated[bool, typer.Option(help="Run ONNX Runtime against PyTorch on real samples; fail above 1e-4.")] = True,
+    overwrite: Annotated[bool, typer.Option(help="Replace --out if it exists.")] = False,
+):
+    """Export a model to ONNX, normalisation inside the graph; video models take and return the LSTM state."""
+
+    def work():
+        from lstmimg.export import TOLERANCE, export_model
+
+        if format_ != "onnx":
+            raise LstmimgError(f"--format {format_!r} is not one of: onnx")
+        with err.status("exporting ..."):
+            result = export_model(model, out_file, opset, verify, overwrite)
+        check = f"; verified against PyTorch on samples from {result['samples_from']}: largest probability difference {result['max_abs_diff']:.1e} (<= {TOLERANCE:g})" if result["verified"] else " (not verified)"
+        out.print(f"wrote {result['path']} ({result['bytes'] / 1e6:.1f} MB, {result['kind']} model, opset {result['opset']}) in {result['seconds']:.1f} s{check}", highlight=False, soft_wrap=True)
 
     run_guarded(work)
 

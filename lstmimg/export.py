@@ -1,0 +1,334 @@
+"""ONNX export (`lstmimg export`) and ONNX Runtime inference of the exported files.
+
+Exported graphs take pixels in 0..1 and normalise inside, so a caller only resizes:
+
+- image models: ``images`` ``(B, C, H, W)`` -> ``logits`` ``(B, K)``;
+- video models: one step over a window, ``frames`` ``(B, T, C, H, W)`` plus the recurrent state
+  ``h0`` (and ``c0`` for an LSTM), each ``(layers, B, hidden)`` (``batch_first`` does not apply to
+  the state) -> ``logits``, ``hn`` (, ``cn``). A caller runs a whole clip, or a stream window by window,
+  feeding ``hn``/``cn`` back as the next ``h0``/``c0``, exactly as ``lstmimg video`` carries them.
+
+B (and T) are dynamic axes. The file's ``metadata_props`` hold everything else inference needs
+(``lstmimg_format``, kind, classes, model config, input size and channels, clip settings, motion
+input), so a ``.onnx`` file is used alone. Motion input (optical flow) is computed outside the graph,
+by OpenCV, as its metadata says. Export uses the TorchScript-based exporter (``dynamo=False``): the
+dynamo exporter, torch's default, breaks graphs at recurrent modules.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from lstmimg.errors import LstmimgError
+
+FORMAT = "lstmimg-onnx-1"
+OPSET = 17
+
+
+class ImageGraph(nn.Module):
+    """What an image export computes: 0..1 pixels, normalised, through the model."""
+
+    def __init__(self, model: nn.Module, mean, std):
+        super().__init__()
+        self.model = model
+        self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1))
+        self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.model((images - self.mean) / self.std)
+
+
+class VideoGraph(ImageGraph):
+    """What a video export computes: one window read on from the given state."""
+
+    def forward(self, frames: torch.Tensor, *state: torch.Tensor):
+        x = (frames - self.mean.unsqueeze(1)) / self.std.unsqueeze(1)
+        logits, new_state = self.model.forward_window(x, state if len(state) == 2 else state[0])
+        return (logits, *new_state) if isinstance(new_state, tuple) else (logits, new_state)
+
+
+class MatrixPool(nn.Module):
+    """``AdaptiveAvgPool2d`` for one known input size, as two matrix products: the same numbers, and
+    an ONNX graph that does not need the size (the exporter cannot pool adaptively over the frames of
+    a clip of dynamic length, whose feature maps it sees as ``(*, F, *, *)``)."""
+
+    def __init__(self, in_size: tuple[int, int], out_size):
+        super().__init__()
+        out = (out_size, out_size) if isinstance(out_size, int) else tuple(out_size)
+        self.register_buffer("rows", self._matrix(in_size[0], out[0]))  # (out_h, in_h)
+        self.register_buffer("cols", self._matrix(in_size[1], out[1]))  # (out_w, in_w)
+
+    @staticmethod
+    def _matrix(n: int, m: int) -> torch.Tensor:
+        weights = torch.zeros(m, n)
+        for i in range(m):  # PyTorch's adaptive windows: [floor(i*n/m), ceil((i+1)*n/m))
+            lo, hi = (i * n) // m, -((-(i + 1) * n) // m)
+            weights[i, lo:hi] = 1.0 / (hi - lo)
+        return weights
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.rows @ x @ self.cols.T  # (N, F, in_h, in_w) -> (N, F, out_h, out_w)
+
+
+def exportable(model: nn.Module, sample: tuple) -> nn.Module:
+    """A copy of ``model`` with every adaptive average pooling replaced by a ``MatrixPool`` for the
+    size it sees on ``sample``."""
+    import copy
+
+    model = copy.deepcopy(model).eval()
+    sizes: dict[str, tuple[int, int]] = {}
+    pools = {name: m for name, m in model.named_modules() if isinstance(m, nn.AdaptiveAvgPool2d)}
+
+    def seen(name: str):
+        def hook(module, args, out) -> None:  # returns None: the output stays as it is
+            sizes.setdefault(name, tuple(args[0].shape[-2:]))
+
+        return hook
+
+    hooks = [m.register_forward_hook(seen(name)) for name, m in pools.items()]
+    with torch.no_grad():
+        model(*sample)
+    for h in hooks:
+        h.remove()
+    for name, pool in pools.items():
+        if name in sizes:
+            parent, _, child = name.rpartition(".")
+            setattr(model.get_submodule(parent) if parent else model, child, MatrixPool(sizes[name], pool.output_size))
+    return model
+
+
+def state_names(config) -> tuple[list[str], list[str]]:
+    """Names of the state inputs and outputs of a video graph."""
+    return (["h0", "c0"], ["hn", "cn"]) if config.rnn == "lstm" else (["h0"], ["hn"])
+
+
+def zero_state(config, batch: int) -> list[torch.Tensor]:
+    """The recurrent state at the start of a video: zeros ``(layers, B, hidden)``, one per state input."""
+    return [torch.zeros(config.layers, batch, config.hidden) for _ in state_names(config)[0]]
+
+
+def metadata(ckpt) -> dict[str, str]:
+    from lstmimg import __version__
+
+    c = ckpt.config
+    meta = {
+        "lstmimg_format": FORMAT, "lstmimg_version": __version__, "kind": ckpt.kind, "classes": json.dumps(ckpt.classes, ensure_ascii=False),
+        "config": json.dumps(c.to_dict(), ensure_ascii=False), "input_size": json.dumps(list(c.img_size)), "channels": str(c.in_channels),
+        "input_range": "0..1 (normalised inside the graph)", "mean": json.dumps(ckpt.mean), "std": json.dumps(ckpt.std),
+    }
+    if ckpt.kind == "image":
+        meta["scan"] = c.scan
+    else:
+        meta.update({k: json.dumps(ckpt.meta[k]) for k in ("clip_len", "frame_stride", "val_clips", "motion") if k in ckpt.meta})
+        meta["state"] = json.dumps({"inputs": state_names(c)[0], "outputs": state_names(c)[1], "shape": ["layers", "batch", "hidden"], "layers": c.layers, "hidden": c.hidden})
+    return meta
+
+
+def export_onnx(ckpt, out: str | Path, opset: int = OPSET) -> Path:
+    """Write ``ckpt``'s model as ONNX to ``out`` (atomically), with its metadata."""
+    import io
+
+    import onnx
+
+    from lstmimg.files import atomic_write_bytes
+
+    model = ckpt.model.eval()
+    c = ckpt.config
+    h, w = c.img_size
+    buffer = io.BytesIO()
+    if ckpt.kind == "image":
+        args = (torch.rand(2, c.in_channels, h, w),)
+        graph = ImageGraph(exportable(model, args), ckpt.mean, ckpt.std).eval()
+        names, outputs, axes = ["images"], ["logits"], {"images": {0: "batch"}, "logits": {0: "batch"}}
+    else:
+        ins, outs = state_names(c)
+        args = (torch.rand(2, 3, c.in_channels, h, w), *zero_state(c, 2))
+        graph = VideoGraph(exportable(model, args[:1]), ckpt.mean, ckpt.std).eval()
+        names, outputs = ["frames", *ins], ["logits", *outs]
+        axes = {"frames": {0: "batch", 1: "time"}, "logits": {0: "batch"}, **{n: {1: "batch"} for n in ins + outs}}
+    import warnings
+
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")  # the exporter's notes on batch_first LSTMs and on its own deprecation
+        torch.onnx.export(graph, args, buffer, input_names=names, output_names=outputs, dynamic_axes=axes, opset_version=opset, dynamo=False)
+    proto = onnx.load_from_string(buffer.getvalue())
+    for key, value in metadata(ckpt).items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    out = Path(out)
+    atomic_write_bytes(out, proto.SerializeToString())
+    return out
+
+
+def _ort():
+    try:
+        import onnxruntime
+    except ImportError:
+        raise LstmimgError("ONNX Runtime is not installed: pip install 'lstmimg[onnx]'") from None
+    return onnxruntime
+
+
+class OnnxNet(nn.Module):
+    """An exported model run by ONNX Runtime behind the interface lstmimg's inference uses: ``forward``
+    for images or whole clips, ``forward_window`` for a window with carried state. Inputs are 0..1
+    (``Predictor`` normalises with mean 0 and std 1, i.e. only scales)."""
+
+    def __init__(self, session, config, kind: str):
+        super().__init__()
+        self.session, self.config, self.kind = session, config, kind
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.kind == "image":
+            return torch.from_numpy(self.session.run(["logits"], {"images": x.float().cpu().numpy()})[0])
+        return self.forward_window(x)[0]
+
+    def forward_window(self, clips: torch.Tensor, state=None):
+        ins, outs = state_names(self.config)
+        if state is None:
+            state = zero_state(self.config, clips.shape[0])
+        state = list(state) if isinstance(state, tuple | list) else [state]
+        feed = {"frames": clips.float().cpu().numpy(), **{n: s.cpu().numpy() for n, s in zip(ins, state)}}
+        logits, *new = (torch.from_numpy(a) for a in self.session.run(["logits", *outs], feed))
+        return logits, (tuple(new) if len(new) == 2 else new[0])
+
+
+def load_onnx(path: Path, kind: str | None = None):
+    """An lstmimg ``.onnx`` file as a ``Checkpoint`` whose model runs on ONNX Runtime."""
+    from lstmimg.checkpoint import Checkpoint
+    from lstmimg.config import ModelConfig
+    from lstmimg.errors import article
+
+    if not path.is_file():
+        raise LstmimgError(f"{path}: no such file")
+    ort = _ort()
+    try:
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as err:  # onnxruntime raises its own exception types for every kind of bad file
+        raise LstmimgError(f"{path}: not a readable ONNX model ({str(err).strip().splitlines()[0][:120]})") from None
+    meta = session.get_modelmeta().custom_metadata_map
+    if meta.get("lstmimg_format") != FORMAT:
+        raise LstmimgError(f"{path}: an ONNX model, but not one lstmimg exported (no {FORMAT} metadata)")
+    have = meta["kind"]
+    if kind and have != kind:
+        raise LstmimgError(f"{path}: {article(have)} {have} model, but this command needs {article(kind)} {kind} model")
+    config = ModelConfig.from_dict(json.loads(meta["config"]))
+    extra = {k: json.loads(meta[k]) for k in ("clip_len", "frame_stride", "val_clips", "motion") if k in meta}
+    channels = config.in_channels
+    return Checkpoint(path, OnnxNet(session, config, have), config, json.loads(meta["classes"]), [0.0] * channels, [1.0] * channels, have, extra)
+
+
+TOLERANCE = 1e-4  # largest absolute difference of probabilities an export may show
+
+
+def verification_samples(ckpt, count: int = 32) -> tuple[torch.Tensor | list[torch.Tensor], str]:
+    """Real inputs to compare on: up to ``count`` images (uint8 ``(N, C, H, W)``) or a few videos
+    (each uint8 ``(T, C, H, W)``, with the model's motion input), from the run's data when it is
+    still there, else from the bundled sample data; and where they came from."""
+    import numpy as np
+
+    from lstmimg import data as D
+    from lstmimg.sample import sample_data_dir
+
+    c = ckpt.config
+    exts = D.IMAGE_EXTENSIONS if ckpt.kind == "image" else D.VIDEO_EXTENSIONS
+    source = Path(ckpt.meta.get("data", ""))
+    if not ckpt.meta.get("data") or not source.is_dir() or not D.files_under(source, exts):
+        source = sample_data_dir() / ("digits" if ckpt.kind == "image" else "clips")
+    files = D.files_under(source, exts)
+    if ckpt.kind == "image":
+        files = files[:: max(1, len(files) // count)][:count]
+        return torch.from_numpy(np.stack([D.load_image(f, c.in_channels, c.img_size) for f in files])), str(source)
+    from lstmimg.clips import decode_cached
+
+    motion = (ckpt.meta.get("motion") or {}).get("method", c.motion)
+    stride = ckpt.meta.get("frame_stride", 1)
+    videos = [torch.from_numpy(decode_cached(f, c.img_size, None, motion=motion, stride=stride)[0]).permute(0, 3, 1, 2) for f in files[:: max(1, len(files) // 6)][:6]]
+    return videos, str(source)
+
+
+def largest_difference(ckpt, exported) -> float:
+    """The largest absolute difference of class probabilities between ``ckpt`` (PyTorch) and
+    ``exported`` (ONNX Runtime) on real samples: images at batch 1 and a full batch; videos as clips
+    of two lengths at two batch sizes, and a long sequence read window by window with the state carried,
+    against ONNX Runtime's own single pass over it."""
+    from lstmimg.inference import Predictor
+
+    torch_side, onnx_side = Predictor.from_checkpoint(ckpt), Predictor.from_checkpoint(exported)
+    samples, _ = verification_samples(ckpt)
+    worst = 0.0
+
+    def compare(a: torch.Tensor, b: torch.Tensor) -> None:
+        nonlocal worst
+        worst = max(worst, float((a - b).abs().max()))
+
+    if ckpt.kind == "image":
+        for batch in (samples[:1], samples):
+            compare(torch_side.probs(batch), onnx_side.probs(batch))
+        return worst
+    clip_len = ckpt.meta.get("clip_len", 8)
+    for length in (clip_len, 2 * clip_len + 1):
+        clips = torch.stack([v[torch.arange(length).clamp(max=len(v) - 1)] for v in samples])  # (N, T, C, H, W)
+        for batch in (clips[:1], clips):
+            compare(torch_side.probs(batch), onnx_side.probs(batch))
+    stream = torch.cat(samples)[None]  # (1, T_total, C, H, W): several videos back to back
+    state_t = state_o = None
+    for start in range(0, stream.shape[1], clip_len):
+        window = stream[:, start : start + clip_len]
+        p_t, state_t = torch_side.probs_carried(window, state_t)
+        p_o, state_o = onnx_side.probs_carried(window, state_o)
+        compare(p_t, p_o)
+    whole, state_whole = onnx_side.probs_carried(stream)
+    as_list = lambda state: list(state) if isinstance(state, tuple) else [state]  # noqa: E731
+    for a, b in zip(as_list(state_whole), as_list(state_o)):
+        compare(a, b)  # window by window, carried, ends in the state of one pass over the whole stream
+    if ckpt.config.pool == "last":
+        compare(whole, p_o)  # and so in the same output, when the output is the last step's
+    return worst
+
+
+def export_model(model: str | Path, out: str | Path | None = None, opset: int = OPSET, verify: bool = True, overwrite: bool = False) -> dict:
+    """Export a run folder or checkpoint to ONNX; returns what was done: ``{"path", "bytes", "seconds",
+    "opset", "kind", "verified", "max_abs_diff", "samples_from"}``. With ``verify``, ONNX Runtime is
+    run against PyTorch on real samples (``largest_difference``); above ``TOLERANCE`` the export fails
+    and no file is left behind. The file is written beside the checkpoint by default (``best.onnx``),
+    and an existing file is replaced only with ``overwrite``."""
+    import os
+    import time
+
+    from lstmimg.checkpoint import checkpoint_path, load_checkpoint
+
+    source = checkpoint_path(Path(model))
+    if source.suffix.lower() == ".onnx":
+        raise LstmimgError(f"{source}: is already an ONNX file; export a run folder or .pt checkpoint")
+    try:
+        import onnx  # noqa: F401
+    except ImportError:
+        raise LstmimgError("exporting to ONNX needs the onnx package: pip install 'lstmimg[onnx]'") from None
+    if verify:
+        _ort()
+    ckpt = load_checkpoint(source)
+    out = Path(out) if out is not None else source.with_suffix(".onnx")
+    if out.exists() and not overwrite:
+        raise LstmimgError(f"{out}: already exists (give another --out, or --overwrite)")
+    started = time.perf_counter()
+    pending = out.with_name(f".{out.name}.unverified")
+    try:
+        export_onnx(ckpt, pending, opset)
+        result = {"path": str(out), "bytes": pending.stat().st_size, "opset": opset, "kind": ckpt.kind, "verified": False, "max_abs_diff": None, "samples_from": None}
+        if verify:
+            result["max_abs_diff"] = largest_difference(ckpt, load_onnx(pending))
+            result["samples_from"] = verification_samples(ckpt, 1)[1]
+            if not result["max_abs_diff"] <= TOLERANCE:
+                raise LstmimgError(f"{out}: ONNX Runtime's probabilities differ from PyTorch's by up to {result['max_abs_diff']:.2e} (more than {TOLERANCE:g}): nothing written")
+            result["verified"] = True
+        os.replace(pending, out)
+    finally:
+        pending.unlink(missing_ok=True)
+    result["seconds"] = round(time.perf_counter() - started, 2)
+    return result
