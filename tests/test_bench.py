@@ -83,8 +83,14 @@ def test_features_section_times_a_cached_step_against_one_that_runs_the_backbone
     assert 0 < f.step_cached_ms and f.ratio == pytest.approx(f.step_cached_ms / f.step_uncached_ms, rel=1e-2)
 
 
+def test_formats_section_measures_pytorch_and_onnx_side_by_side():
+    rows = B.bench_formats(repeats=1, tiny=True)
+    assert [r.format for r in rows] == ["PyTorch (.pt)", "ONNX Runtime (.onnx)"] and all(r.status == "ok" for r in rows)
+    assert rows[0].latency_ratio == 1.0 and rows[1].file_mb > 0 and rows[1].images_per_s > 0
+
+
 def test_bench_command_writes_json(tmp_path):
-    result = CliRunner().invoke(app, ["bench", "--quick", "--model", "region_lstm", "--skip", "video", "--skip", "startup", "--skip", "backends", "--skip", "features", "--json", str(tmp_path / "b.json")])
+    result = CliRunner().invoke(app, ["bench", "--quick", "--model", "region_lstm", "--skip", "video", "--skip", "startup", "--skip", "backends", "--skip", "features", "--skip", "formats", "--json", str(tmp_path / "b.json")])
     assert result.exit_code == 0, result.output
     assert "models" in result.stdout and "scaling" in result.stdout
     data = json.loads((tmp_path / "b.json").read_text())

@@ -18,12 +18,13 @@ import torch
 
 from lstmimg.bench.compute import BENCH_SHAPES, BackendBench, ModelBench, ScalingRow, bench_backends, bench_model, bench_scaling
 from lstmimg.bench.features import FeatureBench, bench_features
+from lstmimg.bench.formats import FormatRow, bench_formats
 from lstmimg.bench.io import StartupBench, VideoBench, bench_startup, bench_video, default_clip
 from lstmimg.bench.timing import FLOPS_METHOD, Timing, count_flops, measure, measure_pair
 from lstmimg.models import MODELS
 
 __all__ = [
-    "BENCH_SHAPES", "BackendBench", "BenchReport", "FeatureBench", "bench_features", "ModelBench", "ScalingRow", "StartupBench", "Timing", "VideoBench",
+    "BENCH_SHAPES", "BackendBench", "BenchReport", "FeatureBench", "FormatRow", "bench_features", "bench_formats", "ModelBench", "ScalingRow", "StartupBench", "Timing", "VideoBench",
     "bench_backends", "bench_model", "bench_scaling", "bench_startup", "bench_video", "count_flops", "measure",
     "measure_pair", "report_to_dict", "run_bench",
 ]
@@ -38,6 +39,7 @@ class BenchReport:
     scaling: list[ScalingRow] = field(default_factory=list)
     video: VideoBench | None = None
     features: FeatureBench | None = None
+    formats: list[FormatRow] = field(default_factory=list)
     startup: StartupBench | None = None
     seconds: float = 0.0
 
@@ -59,7 +61,7 @@ def run_bench(
     steps: int = 10,
     batch: int = 64,
     video: str | Path | None = None,
-    sections: tuple[str, ...] = ("models", "backends", "scaling", "video", "features", "startup"),
+    sections: tuple[str, ...] = ("models", "backends", "scaling", "video", "features", "formats", "startup"),
     progress: Callable[[str], None] | None = None,
     tiny: bool = False,
 ) -> BenchReport:
@@ -93,6 +95,9 @@ def run_bench(
     if "features" in sections:
         say("frozen backbone features")
         report.features = bench_features(dev, repeats, tiny)
+    if "formats" in sections:
+        say("export formats")
+        report.formats = bench_formats(repeats, tiny=tiny)
     if "startup" in sections:
         say("startup")
         report.startup = bench_startup(1 if tiny else repeats)

@@ -395,14 +395,14 @@ def bench(
     models_: Annotated[list[str] | None, typer.Option("--model", help="Only this model (repeatable). Default: every registered model.")] = None,
     video: Annotated[Path | None, typer.Option(help="Clip for the video section. Default: a bundled clip, upscaled to 1280x720 and looped to 300 frames.")] = None,
     repeats: Annotated[int, typer.Option(help="Timed runs per figure (the median is shown, with the spread).")] = 7,
-    skip: Annotated[list[str] | None, typer.Option(help="Skip a section: models, backends, scaling, video, features, startup (repeatable).")] = None,
+    skip: Annotated[list[str] | None, typer.Option(help="Skip a section: models, backends, scaling, video, features, formats, startup (repeatable).")] = None,
     quick: Annotated[bool, typer.Option(help="Tiny sizes and 2 runs: checks that everything runs, in seconds.")] = False,
 ):
     """Measure every stage on this machine, side by side with plain PyTorch and OpenCV."""
 
     def work():
         check_min("--repeats", repeats, 1)
-        known = ("models", "backends", "scaling", "video", "features", "startup")
+        known = ("models", "backends", "scaling", "video", "features", "formats", "startup")
         sections = tuple(s for s in known if s not in (skip or []))
         unknown = sorted(set(skip or []) - set(known))
         if unknown:

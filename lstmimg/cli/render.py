@@ -186,6 +186,15 @@ def render_bench(out: Console, report) -> None:
         t = Table("backbone", "frames", "extract frames/s (once)", "step ms, cached", "step ms, backbone run", "cached / not", title="frozen backbone features", header_style="bold")
         t.add_row(f"{f.backbone} {f.size}px", str(f.frames_per_step), f"{f.extract_frames_per_s:.0f}", f"{f.step_cached_ms:.2f}", f"{f.step_uncached_ms:.2f}", f"{f.ratio:.3f}")
         out.print(t)
+    if report.formats:
+        t = Table("format", "status", "size MB", "val accuracy", "ms, batch 1", "images/s, large batch", "x PyTorch latency", "x PyTorch throughput", title="export formats (bundled digits model)", header_style="bold")
+        for r in report.formats:
+            if r.status != "ok":
+                t.add_row(r.format, r.status, "-", "-", "-", "-", "-", "-")
+                continue
+            acc = f"{r.val_accuracy:.4f}" if r.val_accuracy is not None else "-"
+            t.add_row(r.format, "ok", f"{r.file_mb:.2f}", acc, f"{r.ms_batch1:.3f}", f"{r.images_per_s:.0f}", f"{r.latency_ratio:.2f}", f"{r.throughput_ratio:.2f}")
+        out.print(t)
     if report.startup:
         s = report.startup
         t = Table("command", "seconds", "x import torch", title="start-up (fresh processes, median)", header_style="bold")
