@@ -133,3 +133,30 @@ def test_without_onnxruntime_one_line_says_how_to_install(exported_run, bars, mo
     real_import = builtins.__import__
     monkeypatch.setattr(builtins, "__import__", lambda name, *a, **k: (_ for _ in ()).throw(ImportError(name)) if name == "onnxruntime" else real_import(name, *a, **k))
     assert_one_line_error(run_cli("predict", bars / "val", "--model", exported_run), "pip install 'lstmimg[onnx]'")
+
+
+def test_the_python_snippets_of_the_export_page_run_as_written(tmp_path, monkeypatch):
+    """docs/export.md's image and video snippets, against exports of the bundled models, print what
+    lstmimg predict and lstmimg video print."""
+    import re
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from lstmimg.export import export_model
+    from lstmimg.runs import BUNDLED_MODELS
+    from lstmimg.sample import sample_data_dir
+
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "export.md").read_text(encoding="utf-8")
+    image_snippet, video_snippet = re.findall(r"```python\n(.*?)```", doc, re.S)[:2]
+    export_model(BUNDLED_MODELS["image"], tmp_path / "digits.onnx", verify=False)
+    export_model(BUNDLED_MODELS["video"], tmp_path / "clips.onnx", verify=False)
+    seven = sorted((sample_data_dir() / "digits" / "val" / "7").iterdir())[0]
+    shutil.copy(seven, tmp_path / "seven.png")
+    shutil.copy(sorted((sample_data_dir() / "clips" / "val" / "up").iterdir())[0], tmp_path / "clip.mp4")
+    for snippet, expected in ((image_snippet, run_cli("predict", seven, "--model", tmp_path / "digits.onnx", "--json")),
+                              (video_snippet, run_cli("video", tmp_path / "clip.mp4", "--model", tmp_path / "clips.onnx", "--json"))):
+        printed = subprocess.run([sys.executable, "-c", snippet], cwd=tmp_path, capture_output=True, text=True, check=True).stdout.split()
+        label = json.loads(expected.stdout)
+        assert printed[-1] == (label[0] if isinstance(label, list) else label)["label"]
