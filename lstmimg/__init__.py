@@ -21,6 +21,8 @@ _LAZY = {
     "evaluate": "lstmimg.inference",
     "predict": "lstmimg.inference",
     "classify_video": "lstmimg.timeline",
+    "explain": "lstmimg.explanations",
+    "export_model": "lstmimg.export",
     "load_checkpoint": "lstmimg.checkpoint",
     "slice_regions": "lstmimg.regions",
 }

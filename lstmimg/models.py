@@ -101,6 +101,17 @@ class SequenceReader(nn.Module):
         return torch.cat(list(h_n[-dirs:]), dim=1), new_state  # last layer, both directions
 
 
+def read_prefixes(reader: SequenceReader, seq: torch.Tensor, head: nn.Module, extra: torch.Tensor | None = None) -> torch.Tensor:
+    """Logits after the reader has read the first k steps of ``seq`` ``(B, T, D)``, k = 1..T:
+    ``(B, T, K)``. Each prefix is read on its own, so a bidirectional reader sees only the prefix; the
+    last equals the logits of the whole sequence. ``extra``: features joined to every summary."""
+    out = []
+    for k in range(1, seq.shape[1] + 1):
+        feats = reader(seq[:, :k])
+        out.append(head(feats if extra is None else torch.cat([feats, extra], dim=1)))
+    return torch.stack(out, dim=1)
+
+
 def image_statistics(x: torch.Tensor) -> torch.Tensor:
     """Global colour and texture statistics of ``(B, C, H, W)``: per channel mean, std, and mean
     absolute horizontal and vertical gradient -> ``(B, 4*C)``."""
@@ -122,6 +133,11 @@ class RegionLSTM(nn.Module):
         self.fuse_global = cfg.fuse_global
         extra = 4 * cfg.in_channels if cfg.fuse_global else 0
         self.head = nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear(self.reader.out_features + extra, cfg.num_classes))
+
+    def prefix_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits after reading the first k regions, k = 1..T: ``(B, T, K)`` (the anytime curve)."""
+        seq = self.embed(slice_regions(x, self.scan, self.patch))
+        return read_prefixes(self.reader, seq, self.head, image_statistics(x) if self.fuse_global else None)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         seq = self.embed(slice_regions(x, self.scan, self.patch))  # (B, T, embed)
@@ -202,6 +218,11 @@ class CNNLSTM(FrozenCNN, nn.Module):
         extra = feat if cfg.fuse_global else 0
         self.head = nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear(self.reader.out_features + extra, cfg.num_classes))
 
+    def prefix_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits after reading the first k steps of the feature-map sequence, k = 1..T: ``(B, T, K)``."""
+        fmap = run_cnn(self.cnn, x, self.backbone)
+        return read_prefixes(self.reader, slice_regions(fmap, self.scan, 1), self.head, fmap.mean(dim=(2, 3)) if self.fuse_global else None)
+
     def forward(self, x: torch.Tensor, features: bool = False) -> torch.Tensor:
         """Logits for images ``(B, C, H, W)``, or, with ``features``, for the CNN's feature maps of them
         ``(B, F, h, w)`` computed before (a frozen backbone's, cached)."""
@@ -254,6 +275,10 @@ class LRCN(FrozenCNN, nn.Module):
 
     def forward(self, clips: torch.Tensor, features: bool = False) -> torch.Tensor:
         return self.head(self.reader(self.encode_frames(clips, features)))
+
+    def prefix_logits(self, clips: torch.Tensor) -> torch.Tensor:
+        """Logits after reading the first k frames, k = 1..T: ``(B, T, K)``."""
+        return read_prefixes(self.reader, self.encode_frames(clips), self.head)
 
     def forward_window(self, clips: torch.Tensor, state=None):
         """Logits for this window ``(B, T, C, H, W)`` read on from ``state`` (the LSTM's ``(h, c)``;

@@ -1,4 +1,4 @@
-"""Pictures of a run: training curves and the confusion matrix (matplotlib, imported only here).
+"""Pictures: training curves, the confusion matrix, explanations and video timelines (matplotlib, imported only here).
 
 Figures are made with ``matplotlib.figure.Figure`` and drawn by the Agg canvas directly, so plotting
 never touches pyplot's global backend (a notebook keeps its own). Class names in any script are drawn
@@ -77,4 +77,85 @@ def plot_confusion(matrix: Sequence[Sequence[int]], classes: Sequence[str], path
     ax.set_xticks(range(n), classes, rotation=90 if n > 10 else 0)
     ax.set_yticks(range(n), classes)
     ax.set(xlabel="predicted", ylabel="true", title="validation confusion matrix")
+    _save(fig, path)
+
+
+def _show(ax, image) -> None:
+    """A (C, H, W) 0..1 tensor drawn as an image (grey for one channel)."""
+    pixels = image.permute(1, 2, 0).numpy()
+    ax.imshow(pixels[..., 0] if pixels.shape[2] == 1 else pixels[..., :3], cmap="gray", vmin=0, vmax=1)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def plot_image_explanation(image, result: dict, scan: str, path: Path) -> None:
+    """Three panels: the heatmap over the image, the model's own steps along their scan path shaded by
+    importance, and the anytime curve (the target's probability after k steps)."""
+    import numpy as np
+
+    fig = _figure(figsize=(12, 4))
+    ax_heat, ax_steps, ax_curve = fig.subplots(1, 3)
+    _show(ax_heat, image)
+    ax_heat.imshow(np.array(result["heatmap"]), cmap="jet", alpha=0.45)
+    ax_heat.set_title(f"where: occlusion heatmap ({result['target']})")
+    _show(ax_steps, image)
+    steps = result["steps"]
+    peak = max((s["importance"] for s in steps), default=0) or 1
+    from matplotlib.patches import Rectangle
+
+    for s in steps:
+        y0, x0, y1, x1 = s["box"]
+        ax_steps.add_patch(Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0, y1 - y0, color="red", alpha=0.6 * s["importance"] / peak, linewidth=0))
+    centres = [((b[1] + b[3]) / 2 - 0.5, (b[0] + b[2]) / 2 - 0.5) for b in (s["box"] for s in steps)]
+    if len(centres) > 1:
+        ax_steps.plot(*zip(*centres), color="white", linewidth=0.8, alpha=0.8)
+    ax_steps.set_title(f"its steps ({scan}), by importance")
+    ks = [a["steps"] for a in result["anytime"]]
+    ax_curve.plot(ks, [a["prob"] for a in result["anytime"]], marker="o", markersize=3)
+    ax_curve.set(title=f"anytime: p({result['target']}) after k steps", xlabel="steps read", ylim=(0, 1.02))
+    ax_curve.grid(alpha=0.3)
+    _save(fig, path)
+
+
+def plot_video_explanation(clip, result: dict, classes: Sequence[str], path: Path, strip: int = 12) -> None:
+    """A filmstrip of (up to ``strip``) sampled frames over the frame importance bars and each class's
+    probability as the LSTM reads the frames."""
+    frames = result["frames"]
+    n = len(frames)
+    shown = list(range(n)) if n <= strip else sorted({round(i * (n - 1) / (strip - 1)) for i in range(strip)})
+    fig = _figure(figsize=(max(8, 1.1 * len(shown)), 6))
+    grid = fig.add_gridspec(3, len(shown), height_ratios=[1, 1, 1.4])
+    for n, i in enumerate(shown):
+        ax = fig.add_subplot(grid[0, n])
+        _show(ax, clip[i])
+        ax.set_title(f"{i + 1}", fontsize=8)
+    xs = list(range(1, len(frames) + 1))
+    ax_imp = fig.add_subplot(grid[1, :])
+    ax_imp.bar(xs, [f["importance"] for f in frames], color="tab:red")
+    ax_imp.set(ylabel="importance", title=f"which frames decided {result['target']} (occlusion)")
+    ax_imp.set_xlim(0.5, len(frames) + 0.5)
+    ax_prob = fig.add_subplot(grid[2, :])
+    for k, name in enumerate(classes):
+        ax_prob.plot(xs, [row[k] for row in result["probs"]], label=name, linewidth=2 if name == result["target"] else 1)
+    ax_prob.set(xlabel="frames read", ylabel="probability", ylim=(0, 1.02))
+    ax_prob.set_xlim(0.5, len(frames) + 0.5)
+    ax_prob.grid(alpha=0.3)
+    ax_prob.legend(fontsize=8, ncols=min(4, len(classes)))
+    _save(fig, path)
+
+
+def plot_timeline(result: dict, classes: Sequence[str], path: Path) -> None:
+    """Each class's probability per window over a whole video, its segments shaded by label."""
+    fig = _figure(figsize=(10, 3.5))
+    ax = fig.subplots()
+    windows = result["windows"]
+    colours = {name: f"C{i % 10}" for i, name in enumerate(classes)}
+    mids = [(w["start"] + w["end"]) / 2 for w in windows]
+    for k, name in enumerate(classes):
+        ax.plot(mids, [w["probs"][k] for w in windows], color=colours[name], label=name, marker="o" if len(windows) < 40 else None, markersize=3)
+    for seg in result["segments"]:
+        ax.axvspan(seg["start"], seg["end"], color=colours[seg["label"]], alpha=0.12, linewidth=0)
+    ax.set(xlabel="seconds", ylabel="probability", ylim=(0, 1.02), title=f"{Path(result['path']).name}: {result['label']} {result['prob']:.2f}")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, ncols=min(4, len(classes)))
     _save(fig, path)

@@ -60,3 +60,22 @@ def slice_regions(x: torch.Tensor, scan: str, patch: int = 1) -> torch.Tensor:
             seq = seq[:, _snake_order(gh, gw, x.device)]
         return seq
     raise LstmimgError(f"scan {scan!r} is not one of: {', '.join(SCANS)}")
+
+
+def step_boxes(scan: str, patch: int, grid: tuple[int, int], size: tuple[int, int]) -> list[list[int]]:
+    """Where each step of ``scan`` over a map of ``grid`` (h, w) cells (pixels, or a CNN's feature map)
+    lies in an input of ``size`` (H, W): ``[y0, x0, y1, x1]`` per step, in the scan's order."""
+    gh, gw = grid
+    sy, sx = size[0] / gh, size[1] / gw
+
+    def box(r0: int, c0: int, r1: int, c1: int) -> list[int]:
+        return [round(r0 * sy), round(c0 * sx), round(r1 * sy), round(c1 * sx)]
+
+    if scan == "rows":
+        return [box(r, 0, r + 1, gw) for r in range(gh)]
+    if scan == "cols":
+        return [box(0, c, gh, c + 1) for c in range(gw)]
+    ph, pw = gh // patch, gw // patch
+    cells = [box(r * patch, c * patch, (r + 1) * patch, (c + 1) * patch) for r in range(ph) for c in range(pw)]
+    order = _snake_order(ph, pw).tolist() if scan == "snake" else range(len(cells))
+    return [cells[i] for i in order]

@@ -263,6 +263,7 @@ def video(
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object to stdout.")] = False,
     csv_file: Annotated[Path | None, typer.Option("--csv", help="Write the per-window rows to this CSV file.")] = None,
     save: Annotated[Path | None, typer.Option(help="Write the video with the current label drawn on each frame (.mp4, .avi).")] = None,
+    plot: Annotated[Path | None, typer.Option(help="Draw each class's probability over the video, segments shaded, to this PNG.")] = None,
     max_seconds: Annotated[float | None, typer.Option(help="Stop after this many seconds (live sources run until Ctrl-C otherwise).")] = None,
     carry: Annotated[bool, typer.Option(help="Carry the LSTM state from window to window (--no-carry: score each window alone).")] = True,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, mps.")] = "cpu",
@@ -305,6 +306,10 @@ def video(
             err.print(f"[yellow]warning:[/] {source}: truncated: read {result['frames']} of {result['expected_frames']} frames", highlight=False, soft_wrap=True)
         if csv_file:
             write_windows_csv(csv_file, result, ckpt.classes)
+        if plot:
+            from lstmimg.plots import plot_timeline
+
+            plot_timeline(result, ckpt.classes, plot)
         if json_out:
             keep = ("path", "label", "prob", "top", "frames", "segments")
             sys.stdout.write(json_text({k: result[k] for k in keep}))
@@ -360,6 +365,43 @@ def evaluate(
         out.print(cm)
         if report["skipped"]:
             err.print(f"warning: skipped {len(report['skipped'])} unreadable files, e.g. {report['skipped'][0]}", highlight=False, soft_wrap=True)
+
+    run_guarded(work)
+
+
+@app.command()
+def explain(
+    paths: Annotated[list[Path], typer.Argument(help="Image or video files (the model's kind decides).")],
+    model: Annotated[Path | None, typer.Option(help="Run folder or checkpoint. Default: the newest run of the first file's kind, else the bundled model.")] = None,
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Write a picture per input to this folder (NAME.explain.png).")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON array, an object per input.")] = False,
+    target: Annotated[str | None, typer.Option(help="Explain this class instead of the predicted one.")] = None,
+    frame_baseline: Annotated[str, typer.Option(help="Videos: an occluded frame becomes the clip's mean frame (mean) or the frame before (hold).")] = "mean",
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda, mps.")] = "cpu",
+):
+    """Which regions or frames decided, and how the decision formed as the model read the sequence."""
+
+    def work():
+        from lstmimg.explanations import explain as explain_inputs
+        from lstmimg.explanations import public
+        from lstmimg.files import json_text
+
+        results = explain_inputs(paths, model, target, out_dir, device, frame_baseline)
+        if json_out:
+            sys.stdout.write(json_text([public(r) for r in results]))
+            return
+        for r in results:
+            line = f"[bold]{r['path']}[/]  label {r['label']} {r['prob']:.2f}  explaining {r['target']}"
+            if "frames" in r:
+                top = sorted(r["frames"], key=lambda f: -f["importance"])[:3]
+                line += "  frames that decided most: " + ", ".join(f"{f['index']} ({f['importance']:.2f})" for f in top)
+            else:
+                top = sorted(r["steps"], key=lambda s: -s["importance"])[:3]
+                sure = next((a["steps"] for a in r["anytime"] if abs(a["prob"] - r["anytime"][-1]["prob"]) < 0.05), len(r["anytime"]))
+                line += f"  steps that decided most: {', '.join(str(s['step']) for s in top)} of {len(r['steps'])}; within 0.05 of its final probability after {sure} steps"
+            out.print(line, highlight=False, soft_wrap=True)
+            if r.get("picture"):
+                out.print(f"  picture: {r['picture']}", highlight=False, soft_wrap=True)
 
     run_guarded(work)
 
