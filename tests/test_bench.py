@@ -73,6 +73,7 @@ def test_video_and_startup_sections(tmp_path):
     v = B.bench_video(clip, repeats=1)
     assert v.frames > 5 and v.decode_fps > 0 and v.end_to_end_fps > 0 and v.ratio > 0
     assert v.flow_ms_per_frame > 0 and v.flow_end_to_end_fps > 0 and v.flow_ratio > 0
+    assert v.onnx_end_to_end_fps > 0 and v.onnx_ratio > 0
     s = B.bench_startup(repeats=1)
     assert 0 < s.help_s and s.import_torch_s > 0 and s.predict_ratio > 0
 

@@ -28,6 +28,8 @@ class VideoBench:
     decode_ms_per_frame: float = 0.0  # decoding one frame of the clip
     flow_end_to_end_fps: float = 0.0  # lstmimg video with the same model taking --motion flow (untrained twin)
     flow_ratio: float = 0.0  # its time / decode-only time
+    onnx_end_to_end_fps: float = 0.0  # lstmimg video with the model exported to ONNX (0: ONNX Runtime not installed)
+    onnx_ratio: float = 0.0  # its time / decode-only time
 
 
 def default_clip(folder: Path | None = None, frames: int = 300) -> Path:
@@ -84,10 +86,30 @@ def bench_video(path: str | Path, repeats: int = 3, model: str | Path | None = N
         e2e_t = measure(lambda: classify_video(path, ckpt), repeats)
         flow_ckpt = flow_twin(ckpt)
         flow_t = measure(lambda: classify_video(path, flow_ckpt), repeats)
+        onnx_t = onnx_video_time(path, ckpt, repeats)
     finally:
         torch.set_num_threads(threads)
     return VideoBench(str(path), frames, frames / decode_t.median, frames / resize_t.median, frames / e2e_t.median, round(e2e_t.median / decode_t.median, 3), decode_t, e2e_t,
-                      round(flow_frame_ms((h, w), repeats), 3), round(decode_t.median / frames * 1000, 3), frames / flow_t.median, round(flow_t.median / decode_t.median, 3))
+                      round(flow_frame_ms((h, w), repeats), 3), round(decode_t.median / frames * 1000, 3), frames / flow_t.median, round(flow_t.median / decode_t.median, 3),
+                      frames / onnx_t if onnx_t else 0.0, round(onnx_t / decode_t.median, 3) if onnx_t else 0.0)
+
+
+def onnx_video_time(path, ckpt, repeats: int) -> float:
+    """Median seconds of ``lstmimg video`` on ``path`` with ``ckpt`` exported to ONNX; 0 without ONNX Runtime."""
+    import tempfile
+
+    from lstmimg.checkpoint import load_checkpoint
+    from lstmimg.errors import LstmimgError
+    from lstmimg.timeline import classify_video
+
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            from lstmimg.export import export_model
+
+            onnx_ckpt = load_checkpoint(export_model(ckpt.path, Path(tmp) / "video.onnx", verify=False)["path"], kind="video")
+        except (ImportError, LstmimgError):
+            return 0.0
+        return measure(lambda: classify_video(path, onnx_ckpt), repeats).median
 
 
 def flow_twin(ckpt):

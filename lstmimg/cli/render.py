@@ -181,6 +181,8 @@ def render_bench(out: Console, report) -> None:
         out.print(t)
         out.print(f"motion flow: {v.flow_ms_per_frame:.3f} ms/frame at the model's size against {v.decode_ms_per_frame:.3f} ms to decode a frame; "
                   f"lstmimg video with --motion flow {v.flow_end_to_end_fps:.0f} fps, {v.flow_ratio:.2f}x decode-only", highlight=False, soft_wrap=True)
+        if v.onnx_end_to_end_fps:
+            out.print(f"lstmimg video with the model exported to ONNX: {v.onnx_end_to_end_fps:.0f} fps, {v.onnx_ratio:.2f}x decode-only", highlight=False, soft_wrap=True)
     if report.features:
         f = report.features
         t = Table("backbone", "frames", "extract frames/s (once)", "step ms, cached", "step ms, backbone run", "cached / not", title="frozen backbone features", header_style="bold")
