@@ -93,7 +93,7 @@ def load_checkpoint(path: str | Path, kind: str | None = None) -> Checkpoint:
         have = payload.get("kind")
         raise LstmimgError(f"{path}: {article(have)} {have} model, but this command needs {article(kind)} {kind} model")
     try:
-        config = get_model_spec(payload["model"]["name"]).complete(ModelConfig.from_dict(payload["model"]))
+        config = get_model_spec(payload["model"]["name"]).complete(ModelConfig.from_dict({"motion": "none", **payload["model"]}))  # older files: no motion
         model = build_model(config.replace(backbone_weights=None, pretrained=False))  # the weights are in the checkpoint
         model.load_state_dict(payload["state_dict"])
         norm = payload["normalize"]

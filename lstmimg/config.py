@@ -14,7 +14,8 @@ from typing import Any
 from lstmimg.errors import LstmimgError
 
 SCANS = ("rows", "cols", "patches", "snake")
-MOTIONS = ("none", "diff", "flow")
+MOTIONS = ("auto", "none", "diff", "flow")
+DEFAULT_MOTION = {"image": "none", "video": "flow"}  # measured: benchmarks/motion.py, docs/motion.md
 FUSIONS = ("early", "two-stream")
 POOLS = ("last", "mean")
 RNNS = ("lstm", "gru", "rnn")
@@ -83,7 +84,7 @@ class ModelConfig(_Config):
     weights: str | None = None  # which torchvision weights with pretrained (None: the backbone's DEFAULT)
     freeze_backbone: bool = False  # the CNN gets no gradients and keeps its batch-norm statistics
     # lrcn: motion beside the RGB frames (motion.py), and how it joins them
-    motion: str = "none"  # none, diff (grey frame difference), flow (OpenCV DIS optical flow)
+    motion: str = "auto"  # none, diff (grey frame difference), flow (OpenCV DIS optical flow); auto: DEFAULT_MOTION of the data's kind
     fusion: str = "early"  # early: extra channels of the one frame CNN; two-stream: a second small CNN for motion
 
     def __post_init__(self):

@@ -246,7 +246,7 @@ class LRCN(FrozenCNN, nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.backbone, self.frozen = cfg.backbone is not None, cfg.freeze_backbone
-        self.motion = cfg.in_channels - 3 if cfg.motion != "none" else 0  # motion channels after RGB (motion.py)
+        self.motion = cfg.in_channels - 3 if cfg.motion in ("diff", "flow") else 0  # motion channels after RGB (motion.py)
         self.two_stream = bool(self.motion) and (cfg.fusion == "two-stream" or self.backbone)  # a backbone takes RGB only
         self.cnn, (feat, _, _) = build_cnn(cfg.replace(in_channels=3) if self.two_stream else cfg)
         self.frame_embed = nn.Sequential(nn.AdaptiveAvgPool2d(4), nn.Flatten(), nn.Linear(feat * 16, cfg.embed), nn.ReLU())

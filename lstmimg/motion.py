@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 METHODS = ("none", "diff", "flow")
-CHANNELS = {"none": 0, "diff": 1, "flow": 2}
+CHANNELS = {"auto": 0, "none": 0, "diff": 1, "flow": 2}  # "auto" left in a config that fit never resolved: no motion
 ZERO = 128  # the uint8 value of no motion
 FLOW_SCALE = 8.0  # uint8 units per pixel of flow
 DIFF_SCALE = 0.5  # uint8 units per grey level of difference
@@ -60,7 +60,7 @@ class MotionStream:
         self.engine = _flow_engine() if method == "flow" else None
 
     def add(self, rgb: np.ndarray) -> np.ndarray:
-        if self.method == "none":
+        if not channels(self.method):
             return rgb
         grey = _grey(rgb)
         prev, self.prev = (self.prev if self.prev is not None else grey), grey
@@ -74,7 +74,7 @@ class MotionStream:
 def with_motion(frames: np.ndarray, method: str, stride: int) -> np.ndarray:
     """RGB frames ``(T, H, W, 3)`` uint8 with each frame's motion from frame ``t - stride`` appended:
     ``(T, H, W, 3 + k)``. Frames before ``stride`` have zero motion."""
-    if method == "none" or len(frames) == 0:
+    if not channels(method) or len(frames) == 0:
         return frames
     streams = [MotionStream(method) for _ in range(min(stride, len(frames)))]  # frames t, t+stride, ... form one stream
     return np.stack([streams[t % stride].add(frame) for t, frame in enumerate(frames)])
@@ -107,7 +107,7 @@ def normalization(method: str) -> tuple[list[float], list[float]]:
 
 def settings(method: str, stride: int) -> dict:
     """What a checkpoint records of its motion input, so inference and exports compute the same."""
-    if method == "none":
+    if not channels(method):
         return {"method": "none"}
     out = {"method": method, "stride": stride, "zero": ZERO}
     if method == "flow":

@@ -25,7 +25,7 @@ from torch import nn
 from lstmimg import data as D
 from lstmimg import distributed as dist
 from lstmimg.checkpoint import load_checkpoint, save_checkpoint
-from lstmimg.config import DEFAULT_MODELS, ModelConfig, TrainConfig
+from lstmimg.config import DEFAULT_MODELS, DEFAULT_MOTION, ModelConfig, TrainConfig
 from lstmimg.errors import LstmimgError, TrainingInterrupted, article
 from lstmimg.files import WriteError, atomic_write_text, write_json
 from lstmimg.inference import classification_report, resolve_device
@@ -196,6 +196,12 @@ class Training:
             raise LstmimgError(f"{data}: holds {task.kind}s, but model {model_cfg.name!r} is {article(spec.kind)} {spec.kind} model (try --model {DEFAULT_MODELS[task.kind]})")
         if model_cfg.pretrained:
             task.channels = 3  # the weights were trained on RGB: grey images are read as RGB
+        if model_cfg.motion == "auto":
+            motion = DEFAULT_MOTION[task.kind]
+            if motion != "none" and model_cfg.freeze_backbone and cfg.feature_cache:  # keep the frozen features cacheable
+                motion = "none"
+                task.notes.append("backbone frozen: no motion input by default, so its features can be cached (--motion flow adds it, without the feature cache)")
+            model_cfg = model_cfg.replace(motion=motion)
         if model_cfg.motion != "none":
             if task.kind != "video":
                 raise LstmimgError(f"--motion {model_cfg.motion} is for videos; {data} holds images")
@@ -212,7 +218,8 @@ class Training:
         if self.model_cfg.pretrained:  # normalised as the weights expect, not with the data's statistics
             from lstmimg.backbones import normalization
 
-            task.mean, task.std = normalization(self.model_cfg.backbone, self.model_cfg.weights)
+            mean, std = normalization(self.model_cfg.backbone, self.model_cfg.weights)
+            task.mean, task.std = mean + task.mean[3:], std + task.std[3:]  # motion channels keep their fixed scaling
         if cfg.unfreeze_after is not None and not self.model_cfg.freeze_backbone:
             raise LstmimgError("--unfreeze-after needs --freeze-backbone (the backbone is trained from the start otherwise)")
         unfrozen = saved is not None and cfg.unfreeze_after is not None and saved.state["epoch"] > cfg.unfreeze_after

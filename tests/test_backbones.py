@@ -96,7 +96,7 @@ def test_frozen_features_are_computed_once_and_train_as_the_images_would(bars, c
 
     place_weights(torch_home)
     data, name = (bars, "cnn_lstm") if kind == "image" else (clips, "lrcn")
-    model = ModelConfig(name=name, backbone=BACKBONE, pretrained=True, freeze_backbone=True, hidden=16)
+    model = ModelConfig(name=name, backbone=BACKBONE, pretrained=True, freeze_backbone=True, hidden=16, motion="none")  # the same input with and without the cache
     train = {"epochs": 3, "batch_size": 8, "augment": False, "img_size": (32, 32), "clip_len": 4, "frame_stride": 1}
     events = []
     fit(data, model, TrainConfig(**train), out=tmp_path / "cached", callback=lambda e, i: events.append((e, i)))
@@ -184,3 +184,22 @@ def test_unfreeze_after_fine_tunes_the_backbone_at_its_own_rate_and_resumes(bars
 
 def test_unfreeze_after_needs_a_frozen_backbone(bars, tmp_path):
     assert_one_line_error(run_cli("train", bars, "--unfreeze-after", "2", "--out", tmp_path / "r"), "--unfreeze-after needs --freeze-backbone")
+
+
+def test_a_frozen_backbone_keeps_its_feature_cache_and_flow_joins_in_its_own_stream(clips, tmp_path, torch_home):
+    """Videos default to flow input, except with a frozen backbone whose features are cached (it says
+    so); asked for, flow goes through its own small CNN (a backbone takes RGB), normalised with the
+    weights' statistics for RGB and motion's fixed ones for flow."""
+    from lstmimg import ModelConfig, TrainConfig, fit, load_checkpoint
+    from lstmimg.motion import normalization
+
+    place_weights(torch_home)
+    train = TrainConfig(epochs=1, batch_size=8, img_size=(32, 32), clip_len=4, frame_stride=1)
+    events = []
+    fit(clips, ModelConfig(name="lrcn", backbone=BACKBONE, pretrained=True, freeze_backbone=True, hidden=16), train, out=tmp_path / "cached", callback=lambda e, i: events.append((e, i)))
+    notes = next(i for e, i in events if e == "start")["notes"]
+    assert load_checkpoint(tmp_path / "cached").config.motion == "none" and any("no motion input by default" in n for n in notes)
+    fit(clips, ModelConfig(name="lrcn", backbone=BACKBONE, pretrained=True, freeze_backbone=True, hidden=16, motion="flow"), train, out=tmp_path / "flow")
+    ckpt = load_checkpoint(tmp_path / "flow")
+    assert ckpt.config.motion == "flow" and ckpt.model.two_stream
+    assert ckpt.mean == pytest.approx([0.485, 0.456, 0.406] + normalization("flow")[0]) and ckpt.std[3:] == pytest.approx(normalization("flow")[1])

@@ -126,4 +126,22 @@ def test_train_with_flow_records_it_and_video_eval_compute_the_same(clips, tmp_p
 
 def test_motion_is_for_video_models(bars, tmp_path):
     assert_one_line_error(run_cli("train", bars, "--motion", "flow", "--out", tmp_path / "r"), "--motion flow is for videos")
-    assert_one_line_error(run_cli("train", bars, "--motion", "optical", "--out", tmp_path / "r"), "--motion 'optical' is not one of: none, diff, flow")
+    assert_one_line_error(run_cli("train", bars, "--motion", "optical", "--out", tmp_path / "r"), "--motion 'optical' is not one of: auto, none, diff, flow")
+
+
+def test_videos_default_to_flow_images_to_none_and_older_checkpoints_read_as_none(clips, bars, tmp_path):
+    from lstmimg import ModelConfig, TrainConfig, fit, load_checkpoint
+    from lstmimg.checkpoint import save_checkpoint
+    from lstmimg.files import load_tensors
+
+    fit(clips, ModelConfig(name="lrcn", **TINY_MODEL), TrainConfig(**{**TINY_VIDEO_TRAIN, "epochs": 1}), out=tmp_path / "v")
+    fit(bars, ModelConfig(**TINY_MODEL), TrainConfig(epochs=1, batch_size=16), out=tmp_path / "i")
+    assert load_checkpoint(tmp_path / "v").config.motion == "flow" and load_checkpoint(tmp_path / "i").config.motion == "none"
+    old = load_tensors(tmp_path / "i" / "best.pt")  # as written before motion input existed
+    del old["model"]["motion"], old["model"]["fusion"]
+    ckpt = load_checkpoint(tmp_path / "i")
+    save_checkpoint(tmp_path / "old.pt", ckpt.model, ckpt.config, ckpt.classes, ckpt.mean, ckpt.std)
+    payload = load_tensors(tmp_path / "old.pt")
+    payload["model"] = old["model"]
+    torch.save(payload, tmp_path / "old.pt")
+    assert load_checkpoint(tmp_path / "old.pt").config.motion == "none"

@@ -96,7 +96,7 @@ def train(
     feature_cache: Annotated[bool, typer.Option(help="With --freeze-backbone: compute the backbone's features once and reuse them every epoch (augmentation off); with --cache, also across runs.", rich_help_panel=TRAIN_PANEL)] = T.feature_cache,
     unfreeze_after: Annotated[int | None, typer.Option(help="With --freeze-backbone: after N epochs, fine-tune the whole model (the backbone at --backbone-lr-scale of --lr).", rich_help_panel=TRAIN_PANEL)] = T.unfreeze_after,
     backbone_lr_scale: Annotated[float, typer.Option(help="The backbone's learning rate once unfrozen, as a fraction of --lr.", rich_help_panel=TRAIN_PANEL)] = T.backbone_lr_scale,
-    motion: Annotated[str, typer.Option(help="Videos: motion beside the RGB frames: none, diff (frame differences), flow (OpenCV DIS optical flow).", rich_help_panel=VIDEO_PANEL)] = M.motion,
+    motion: Annotated[str, typer.Option(help="Videos: motion beside the RGB frames: none, diff (frame differences), flow (OpenCV DIS optical flow). Default: flow for videos (measured, docs/motion.md).", rich_help_panel=VIDEO_PANEL)] = M.motion,
     fusion: Annotated[str, typer.Option(help="Videos with --motion: early (extra channels of the frame CNN) or two-stream (a second small CNN for motion).", rich_help_panel=VIDEO_PANEL)] = M.fusion,
     img_size: Annotated[str | None, typer.Option(help="Resize images (video frames) to S or HxW. Default: the data's most common size, at most 128 px a side (videos: 112).", rich_help_panel=MODEL_PANEL)] = None,
     clip_len: Annotated[int, typer.Option(help="Videos: frames per training clip.", rich_help_panel=VIDEO_PANEL)] = T.clip_len,
