@@ -48,7 +48,7 @@ def main() -> None:
     results = {}
     for name, extra in (("feature_cache", []), ("no_feature_cache", ["--no-feature-cache"])):
         out = work / "runs" / name
-        cmd = [sys.executable, "-m", "lstmimg", "train", str(work / "order"), "--backbone", "resnet18", "--pretrained", "--freeze-backbone",
+        cmd = [sys.executable, "-m", "lstmimg", "train", str(work / "order"), "--backbone", "resnet18", "--pretrained", "--freeze-backbone", "--motion", "none",
                "--img-size", "112", "--epochs", str(args.epochs), "--out", str(out), *extra]
         t0 = time.perf_counter()
         subprocess.run(cmd, env=env, check=True, capture_output=True)

@@ -102,7 +102,7 @@ def test_anytime_curve_ends_at_the_prediction_and_steps_cover_the_scan(image_run
     image = sorted((root / "real" / "val" / "vertical").iterdir())[0]
     ckpt = load_checkpoint(runs["real"])
     [r] = explain([image], ckpt, target="horizontal")
-    x = torch.from_numpy(np.asarray(Image.open(image)))[None, None]
+    x = torch.from_numpy(np.array(Image.open(image)))[None, None]
     full = Predictor.from_checkpoint(ckpt).probs(x)[0, ckpt.classes.index("horizontal")]
     assert r["target"] == "horizontal" and r["anytime"][-1]["prob"] == pytest.approx(float(full), abs=1e-5)
     assert [s["step"] for s in r["steps"]] == list(range(1, len(r["anytime"]) + 1))
