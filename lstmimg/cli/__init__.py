@@ -1,7 +1,8 @@
 """The `lstmimg` command: a thin typer + rich layer over the library.
 
-This is the only module that imports typer or rich. torch, torchvision and cv2 are imported inside the
-commands, so `lstmimg --help` starts at once.
+The cli package is the only place that imports typer or rich: the training and inference commands
+are here, the ones that explain, export and measure models in ``tools``, the rendering in ``render``.
+torch, torchvision and cv2 are imported inside the commands, so `lstmimg --help` starts at once.
 """
 
 from __future__ import annotations
@@ -369,134 +370,6 @@ def evaluate(
     run_guarded(work)
 
 
-@app.command()
-def explain(
-    paths: Annotated[list[Path], typer.Argument(help="Image or video files (the model's kind decides).")],
-    model: Annotated[Path | None, typer.Option(help="Run folder or checkpoint. Default: the newest run of the first file's kind, else the bundled model.")] = None,
-    out_dir: Annotated[Path | None, typer.Option("--out", help="Write a picture per input to this folder (NAME.explain.png).")] = None,
-    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON array, an object per input.")] = False,
-    target: Annotated[str | None, typer.Option(help="Explain this class instead of the predicted one.")] = None,
-    frame_baseline: Annotated[str, typer.Option(help="Videos: an occluded frame becomes the clip's mean frame (mean) or the frame before (hold).")] = "mean",
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda, mps.")] = "cpu",
-):
-    """Which regions or frames decided, and how the decision formed as the model read the sequence."""
-
-    def work():
-        from lstmimg.explanations import explain as explain_inputs
-        from lstmimg.explanations import public
-        from lstmimg.files import json_text
-
-        results = explain_inputs(paths, model, target, out_dir, device, frame_baseline)
-        if json_out:
-            sys.stdout.write(json_text([public(r) for r in results]))
-            return
-        for r in results:
-            line = f"[bold]{r['path']}[/]  label {r['label']} {r['prob']:.2f}  explaining {r['target']}"
-            if "frames" in r:
-                top = sorted(r["frames"], key=lambda f: -f["importance"])[:3]
-                line += "  frames that decided most: " + ", ".join(f"{f['index']} ({f['importance']:.2f})" for f in top)
-            else:
-                top = sorted(r["steps"], key=lambda s: -s["importance"])[:3]
-                sure = next((a["steps"] for a in r["anytime"] if abs(a["prob"] - r["anytime"][-1]["prob"]) < 0.05), len(r["anytime"]))
-                line += f"  steps that decided most: {', '.join(str(s['step']) for s in top)} of {len(r['steps'])}; within 0.05 of its final probability after {sure} steps"
-            out.print(line, highlight=False, soft_wrap=True)
-            if r.get("picture"):
-                out.print(f"  picture: {r['picture']}", highlight=False, soft_wrap=True)
-
-    run_guarded(work)
-
-
-@app.command()
-def export(
-    model: Annotated[Path, typer.Argument(help="Run folder or checkpoint to export.")],
-    format_: Annotated[str, typer.Option("--format", help="onnx (the only format: see docs/export.md).")] = "onnx",
-    out_file: Annotated[Path | None, typer.Option("--out", help="Output file. Default: beside the checkpoint, e.g. best.onnx.")] = None,
-    opset: Annotated[int, typer.Option(help="ONNX opset version.")] = 17,
-    verify: Annotated[bool, typer.Option(help="Run ONNX Runtime against PyTorch on real samples; fail above 1e-4.")] = True,
-    overwrite: Annotated[bool, typer.Option(help="Replace --out if it exists.")] = False,
-):
-    """Export a model to ONNX, normalisation inside the graph; video models take and return the LSTM state."""
-
-    def work():
-        from lstmimg.export import TOLERANCE, export_model
-
-        if format_ != "onnx":
-            raise LstmimgError(f"--format {format_!r} is not one of: onnx")
-        with err.status("exporting ..."):
-            result = export_model(model, out_file, opset, verify, overwrite)
-        check = f"; verified against PyTorch on samples from {result['samples_from']}: largest probability difference {result['max_abs_diff']:.1e} (<= {TOLERANCE:g})" if result["verified"] else " (not verified)"
-        out.print(f"wrote {result['path']} ({result['bytes'] / 1e6:.1f} MB, {result['kind']} model, opset {result['opset']}) in {result['seconds']:.1f} s{check}", highlight=False, soft_wrap=True)
-
-    run_guarded(work)
-
-
-@app.command()
-def bench(
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda, mps (GPU timings synchronise).")] = "cpu",
-    json_file: Annotated[Path | None, typer.Option("--json", help="Also write the report as JSON to this file.")] = None,
-    models_: Annotated[list[str] | None, typer.Option("--model", help="Only this model (repeatable). Default: every registered model.")] = None,
-    video: Annotated[Path | None, typer.Option(help="Clip for the video section. Default: a bundled clip, upscaled to 1280x720 and looped to 300 frames.")] = None,
-    repeats: Annotated[int, typer.Option(help="Timed runs per figure (the median is shown, with the spread).")] = 7,
-    skip: Annotated[list[str] | None, typer.Option(help="Skip a section: models, backends, scaling, video, features, formats, startup (repeatable).")] = None,
-    quick: Annotated[bool, typer.Option(help="Tiny sizes and 2 runs: checks that everything runs, in seconds.")] = False,
-):
-    """Measure every stage on this machine, side by side with plain PyTorch and OpenCV."""
-
-    def work():
-        check_min("--repeats", repeats, 1)
-        known = ("models", "backends", "scaling", "video", "features", "formats", "startup")
-        sections = tuple(s for s in known if s not in (skip or []))
-        unknown = sorted(set(skip or []) - set(known))
-        if unknown:
-            raise LstmimgError(f"--skip {unknown[0]!r} is not one of: {', '.join(known)}")
-        from lstmimg.bench import report_to_dict, run_bench
-        from lstmimg.cli.render import render_bench
-        from lstmimg.models import get_model_spec
-
-        for name in models_ or []:
-            get_model_spec(name)  # an unknown name fails here, before anything is measured
-        with err.status("measuring ...") as status:
-            report = run_bench(device, models_, repeats, video=str(video) if video else None, sections=sections, progress=lambda text: status.update(f"measuring {text} ..."), tiny=quick)
-        render_bench(out, report)
-        if json_file:
-            from lstmimg.files import write_json
-
-            write_json(json_file, report_to_dict(report))
-
-    run_guarded(work)
-
-
-@app.command()
-def backbones():
-    """List the torchvision backbones --backbone accepts, with their default weights' figures."""
-
-    def work():
-        from lstmimg.backbones import cache_dir, list_backbones
-
-        table = Table("backbone", "weights", "params", "GFLOPs", "ImageNet top-1", "cached", box=None, header_style="bold")
-        for b in list_backbones():
-            table.add_row(b.name, b.weights, f"{b.params / 1e6:.1f}M", f"{b.gflops:.2f}", f"{b.top1:.1f}", "yes" if b.cached else "-")
-        out.print(table)
-        err.print(f"cache: {cache_dir()} (TORCH_HOME); use with: lstmimg train DATA --backbone NAME --pretrained", highlight=False, soft_wrap=True)
-
-    run_guarded(work)
-
-
-@app.command()
-def models():
-    """List the registered models."""
-
-    def work():
-        from lstmimg.models import list_models
-
-        table = Table("model", "input", "description", box=None, header_style="bold")
-        for spec in list_models():
-            table.add_row(spec.name, spec.kind, spec.description)
-        out.print(table)
-
-    run_guarded(work)
-
-
 def check_min(option: str, value: int, low: int) -> None:
     if value < low:
         raise LstmimgError(f"{option} must be >= {low}, got {value}")
@@ -505,6 +378,9 @@ def check_min(option: str, value: int, low: int) -> None:
 def given_options(ctx: typer.Context) -> set[str]:
     """Names of the options the user gave on the command line (not left at their defaults)."""
     return {name for name in ctx.params if ctx.get_parameter_source(name) is not None and ctx.get_parameter_source(name).name not in ("DEFAULT", "DEFAULT_MAP")}
+
+
+from lstmimg.cli import tools  # noqa: E402, F401  (registers explain, export, bench, backbones, models)
 
 
 def main() -> None:
