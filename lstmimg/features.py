@@ -78,14 +78,16 @@ def _items(data) -> list[torch.Tensor]:
     return [data.images[i : i + 1] for i in range(len(data.images))] if hasattr(data, "images") else data.videos
 
 
-def split_features(data, compute: Callable[[torch.Tensor], torch.Tensor], disk: DiskFeatures | None, report: Callable[[int, int], None]) -> list[torch.Tensor]:
+def split_features(data, compute: Callable[[torch.Tensor], torch.Tensor], disk: DiskFeatures | None, report: Callable[[int, int, int], None]) -> list[torch.Tensor]:
     """The features of every sample of ``data`` (an in-memory image or video set), read from ``disk``
-    where it holds them, else computed (images in batches of 64) and stored there."""
+    where it holds them, else computed (images in batches of 64) and stored there. ``report(done,
+    total, computed)`` counts images or frames: all done so far, and those the CNN computed."""
     items = _items(data)
     out: list[torch.Tensor | None] = [disk.get(p) if disk else None for p in data.paths]
     todo = [i for i, f in enumerate(out) if f is None]
     total, done = sum(len(x) for x in items), sum(len(items[i]) for i, f in enumerate(out) if f is not None)
-    report(done, total)
+    computed = 0
+    report(done, total, computed)
     group = 64 if hasattr(data, "images") else 1  # images a batch at a time, videos one by one
     for start in range(0, len(todo), group):
         idx = todo[start : start + group]
@@ -96,8 +98,8 @@ def split_features(data, compute: Callable[[torch.Tensor], torch.Tensor], disk: 
             offset += len(items[i])
             if disk:
                 disk.put(data.paths[i], out[i])
-        done += len(feats)
-        report(done, total)
+        done, computed = done + len(feats), computed + len(feats)
+        report(done, total, computed)
     return out
 
 
@@ -111,11 +113,10 @@ def cache_features(task, model: nn.Module, device: torch.device, progress: Progr
     compute = lambda x: cnn_features(model.cnn, x, task.mean, task.std, device, model.backbone)  # noqa: E731
     task.raw = {}
     for name, data in task.sets.items():
-        started, first = time.perf_counter(), [None]
+        started = time.perf_counter()
 
-        def rate_report(done: int, total: int, name=name, started=started, first=first) -> None:
-            first[0] = done if first[0] is None else first[0]  # what the disk cache held is not computing speed
-            report(name, done, total, (done - first[0]) / max(1e-9, time.perf_counter() - started))
+        def rate_report(done: int, total: int, computed: int, name=name, started=started) -> None:
+            report(name, done, total, computed / max(1e-9, time.perf_counter() - started))  # what the disk held is not speed
 
         feats = split_features(data, compute, disk, rate_report)
         if hasattr(data, "images"):
