@@ -117,8 +117,7 @@ def _image(ckpt: Checkpoint, predictor: Predictor, path: Path, target: str | Non
     heat /= count.clamp_min(1)
     step_boxes = model_steps(ckpt)
     steps = [{"step": i + 1, "box": box, "importance": round(d, 6)} for i, (box, d) in enumerate(zip(step_boxes, _drops(predictor, occluded(step_boxes), t, base)))]
-    with torch.inference_mode():
-        along = ckpt.model.eval().prefix_logits(D.normalize(x[None].to(predictor.device), ckpt.mean, ckpt.std)).float().softmax(-1)[0, :, t].cpu()
+    along = predictor.prefix_probs(x[None])[0, :, t]
     return {"path": str(path), **head, "method": "occlusion: patches of 1/8 of the side at half-patch stride, replaced by the training mean",
             "heatmap": [[round(v, 6) for v in row] for row in heat.tolist()], "steps": steps,
             "anytime": [{"steps": k + 1, "prob": round(float(p), 6)} for k, p in enumerate(along)], "image": x}
@@ -160,8 +159,7 @@ def _video(ckpt: Checkpoint, predictor: Predictor, path: Path, target: str | Non
         importance[s0 : s0 + width] += drop
         count[s0 : s0 + width] += 1
     drops = (importance / count.clamp_min(1)).tolist()
-    with torch.inference_mode():
-        along = ckpt.model.eval().prefix_logits(D.normalize(clip[None].to(predictor.device), ckpt.mean, ckpt.std)).float().softmax(-1)[0].cpu()  # (T, K)
+    along = predictor.prefix_probs(clip[None])[0]  # (T, K)
     cap, info = open_video(path)
     cap.release()
     fps = info.fps or 0.0

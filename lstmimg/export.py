@@ -226,21 +226,30 @@ def load_onnx(path: Path, kind: str | None = None):
 TOLERANCE = 1e-4  # largest absolute difference of probabilities an export may show
 
 
-def verification_samples(ckpt, count: int = 32) -> tuple[torch.Tensor | list[torch.Tensor], str]:
-    """Real inputs to compare on: up to ``count`` images (uint8 ``(N, C, H, W)``) or a few videos
-    (each uint8 ``(T, C, H, W)``, with the model's motion input), from the run's data when it is
-    still there, else from the bundled sample data; and where they came from."""
-    import numpy as np
-
+def sample_source(ckpt) -> Path:
+    """Where verification takes its samples: the run's data when it is still there, else the bundled
+    sample data of the model's kind."""
     from lstmimg import data as D
     from lstmimg.sample import sample_data_dir
 
-    c = ckpt.config
     exts = D.IMAGE_EXTENSIONS if ckpt.kind == "image" else D.VIDEO_EXTENSIONS
     source = Path(ckpt.meta.get("data", ""))
     if not ckpt.meta.get("data") or not source.is_dir() or not D.files_under(source, exts):
         source = sample_data_dir() / ("digits" if ckpt.kind == "image" else "clips")
-    files = D.files_under(source, exts)
+    return source
+
+
+def verification_samples(ckpt, count: int = 32) -> tuple[torch.Tensor | list[torch.Tensor], str]:
+    """Real inputs to compare on (from ``sample_source``): up to ``count`` images (uint8 ``(N, C, H,
+    W)``) or a few videos (each uint8 ``(T, C, H, W)``, with the model's motion input); and where they
+    came from."""
+    import numpy as np
+
+    from lstmimg import data as D
+
+    c = ckpt.config
+    source = sample_source(ckpt)
+    files = D.files_under(source, D.IMAGE_EXTENSIONS if ckpt.kind == "image" else D.VIDEO_EXTENSIONS)
     if ckpt.kind == "image":
         files = files[:: max(1, len(files) // count)][:count]
         return torch.from_numpy(np.stack([D.load_image(f, c.in_channels, c.img_size) for f in files])), str(source)
@@ -323,7 +332,7 @@ def export_model(model: str | Path, out: str | Path | None = None, opset: int = 
         result = {"path": str(out), "bytes": pending.stat().st_size, "opset": opset, "kind": ckpt.kind, "verified": False, "max_abs_diff": None, "samples_from": None}
         if verify:
             result["max_abs_diff"] = largest_difference(ckpt, load_onnx(pending))
-            result["samples_from"] = verification_samples(ckpt, 1)[1]
+            result["samples_from"] = str(sample_source(ckpt))
             if not result["max_abs_diff"] <= TOLERANCE:
                 raise LstmimgError(f"{out}: ONNX Runtime's probabilities differ from PyTorch's by up to {result['max_abs_diff']:.2e} (more than {TOLERANCE:g}): nothing written")
             result["verified"] = True

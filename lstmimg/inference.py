@@ -66,6 +66,12 @@ class Predictor:
         return logits.float().softmax(1).cpu()
 
     @torch.inference_mode()
+    def prefix_probs(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, T, K)`` class probabilities after the model has read the first k steps (or frames) of
+        each input, k = 1..T (the model's ``prefix_logits``)."""
+        return self.net.prefix_logits(self._input(x)).float().softmax(-1).cpu()
+
+    @torch.inference_mode()
     def probs_carried(self, clips: torch.Tensor, state=None):
         """Probabilities for a window of a video ``(B, T, C, H, W)`` read on from the recurrent
         ``state`` the previous window left (None: from the start), and the state after it."""
