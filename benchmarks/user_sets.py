@@ -173,16 +173,16 @@ t0 = time.time()
 mean, std = xt.mean((0, 2, 3), keepdim=True), xt.std((0, 2, 3), keepdim=True)
 xt, xv = (xt - mean) / std, (xv - mean) / std
 class Net(nn.Module):
-    def __init__(self, k):
+    def __init__(self, k, w):
         super().__init__()
         self.cnn = nn.Sequential(nn.Conv2d(3, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
                                  nn.Conv2d(32, 64, 3, padding=1), nn.BatchNorm2d(64), nn.ReLU(), nn.MaxPool2d(2))
-        self.lstm = nn.LSTM(64 * 10, 128, batch_first=True, bidirectional=True)
+        self.lstm = nn.LSTM(64 * (w // 4), 128, batch_first=True, bidirectional=True)
         self.head = nn.Linear(256, k)
     def forward(self, x):
-        f = self.cnn(x)  # (B, 64, 10, 10): its rows are the sequence
+        f = self.cnn(x)  # (B, 64, H/4, W/4): its rows are the sequence
         return self.head(self.lstm(f.permute(0, 2, 1, 3).flatten(2))[0].mean(1))
-net = Net(int(yt.max()) + 1)
+net = Net(int(yt.max()) + 1, xt.shape[-1])
 opt = torch.optim.Adam(net.parameters(), lr=1e-3)
 best = 0.0
 for epoch in range(30):

@@ -328,7 +328,8 @@ def random_affine(
     scale: tuple[float, float] = AFFINE_RANGES[2],
     motion: str = "none",
 ) -> torch.Tensor:
-    """Randomly rotate, shift and scale each image of a float batch ``(B, C, H, W)``; empty area is 0.
+    """Randomly rotate, shift and scale each image of a float batch ``(B, C, H, W)``; the area brought
+    in from outside is the image's reflection.
 
     Clips ``(B, T, C, H, W)`` get one transform per clip, the same for all its frames, so motion is kept.
     Frames with ``motion`` channels (0..1 like the rest, motion.py) get their flow vectors turned and
@@ -348,18 +349,18 @@ def random_affine_draws(batch: int, generator: torch.Generator) -> None:
 
 
 def _warp(x: torch.Tensor, theta: torch.Tensor, motion: str = "none") -> torch.Tensor:
-    if motion != "none":
-        from lstmimg.motion import ZERO
-
-        x = torch.cat([x[:, :3], x[:, 3:] - ZERO / 255], dim=1)  # no motion is 0, as the empty area will be
+    """``x`` ``(N, C, H, W)`` warped by ``theta``. The area the warp brings in from outside the image is
+    its reflection: a photo has no black border, and a black edge the model could learn from never
+    appears at inference (measured: benchmarks/image_defaults.py). Motion channels get no motion there."""
     grid = torch.nn.functional.affine_grid(theta, list(x.shape), align_corners=False)
-    out = torch.nn.functional.grid_sample(x, grid, padding_mode="zeros", align_corners=False)
-    if motion != "none":
-        from lstmimg.motion import warp_motion
+    if motion == "none":
+        return torch.nn.functional.grid_sample(x, grid, padding_mode="reflection", align_corners=False)
+    from lstmimg.motion import ZERO, warp_motion
 
-        out = warp_motion(out, theta, motion)
-        out = torch.cat([out[:, :3], out[:, 3:] + ZERO / 255], dim=1)
-    return out
+    rgb = torch.nn.functional.grid_sample(x[:, :3], grid, padding_mode="reflection", align_corners=False)
+    moved = torch.nn.functional.grid_sample(x[:, 3:] - ZERO / 255, grid, padding_mode="zeros", align_corners=False)  # no motion is 0 outside
+    out = warp_motion(torch.cat([rgb, moved], 1), theta, motion)
+    return torch.cat([out[:, :3], out[:, 3:] + ZERO / 255], dim=1)
 
 
 def _random_theta(b: int, generator: torch.Generator, degrees: float, translate: float, scale: tuple[float, float]) -> torch.Tensor:

@@ -156,6 +156,16 @@ def test_random_affine_moves_pixels_but_keeps_shape_and_is_seeded():
     assert a.sum(dim=(1, 2, 3)).sub(16).abs().max() < 6  # the blob survives, roughly the same mass
 
 
+def test_random_affine_fills_the_border_with_the_image_not_black():
+    """A zoomed-out or shifted photo shows its own reflection at the edge, never a black band the model
+    would only see in training."""
+    x = torch.rand(2, 3, 16, 16) * 0.5 + 0.5  # a bright texture: 0.5..1 everywhere
+    zoom_out = torch.tensor([[[1.5, 0.0, 0.3], [0.0, 1.5, 0.0]]]).repeat(2, 1, 1)
+    out = D._warp(x, zoom_out)
+    assert out.min() >= 0.5 - 1e-5
+    assert out.shape == x.shape
+
+
 def test_expand_image_paths(tmp_path, bars):
     files = D.expand_image_paths([str(bars / "val"), str(bars / "train" / "vertical" / "000.png"), str(bars / "train" / "diagonal" / "00*.png")])
     assert len(files) == 24 + 1 + 10
