@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from user_sets import PLAIN_BILSTM, lstmimg_train, photo_crops, timed  # noqa: E402
+from user_sets import PLAIN_BILSTM, lstmimg_train, photo_crops, timed
 
 VARIANTS = {
     "default": [],
