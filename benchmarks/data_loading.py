@@ -31,6 +31,7 @@ from lstmimg import clips as V
 from lstmimg import data as D
 from lstmimg import loaders as L
 from lstmimg.config import TrainConfig
+from lstmimg.plan import MAX_VIDEO_SIDE, capped_size
 from lstmimg.sample import sample_data_dir
 from lstmimg.training import fit
 
@@ -91,7 +92,7 @@ def video_epochs(work: Path) -> dict:
         cached_data = statistics.median(e["data_seconds"] for e in out[f"stream_{workers}_workers_cache"]["epochs"][1:])
         out[f"speedup_epochs_2_3_{workers}_workers"] = {"epoch": round(plain / cached, 2), "data_wait": round(plain_data / max(cached_data, 1e-3), 2)}
     splits = D.split_folder(data, extensions=D.VIDEO_EXTENSIONS)
-    size = V.infer_video_size(splits["train"].paths)
+    size = capped_size(V.infer_video_size(splits["train"].paths), MAX_VIDEO_SIDE)  # what lstmimg train reads them at
     train = splits["train"]
     draws = torch.rand(len(train.paths), generator=torch.Generator().manual_seed(0)).tolist()
     batches = [[(i, draws[i]) for i in b.tolist()] for b in torch.randperm(len(train.paths), generator=torch.Generator().manual_seed(0)).split(64)]
@@ -142,7 +143,7 @@ def long_videos(work: Path, per_class: int = 12, frames: int = 300) -> dict:
                     writer.write(frame)
                 writer.release()
     split = D.split_folder(root, extensions=D.VIDEO_EXTENSIONS)["train"]
-    count, size = len(split.paths), V.infer_video_size(split.paths)
+    count, size = len(split.paths), capped_size(V.infer_video_size(split.paths), MAX_VIDEO_SIDE)
     clip_len, stride = TrainConfig.clip_len, TrainConfig.frame_stride
     draws = torch.rand(count, generator=torch.Generator().manual_seed(1)).tolist()
     cache = work / "long_cache"

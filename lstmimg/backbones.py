@@ -83,6 +83,11 @@ def normalization(name: str, weights: str | None = None) -> tuple[list[float], l
     return list(transforms.mean), list(transforms.std)
 
 
+def weights_side(name: str, weights: str | None = None) -> int:
+    """The image side the weights were trained at (their transforms' crop size, 224 for most)."""
+    return int(weights_for(name, weights).transforms().crop_size[0])
+
+
 def feature_extractor(net: nn.Module, name: str) -> nn.Module:
     """A torchvision classifier cut before its pooling and classifier, so it returns a feature map."""
     if hasattr(net, "features"):  # mobilenet, efficientnet, vgg, convnext, densenet, ...

@@ -19,8 +19,6 @@ import torch
 from lstmimg.data import Split
 from lstmimg.errors import LstmimgError
 
-MAX_SIDE = 112  # default frame size: the data's own, shrunk so that its longer side is at most this
-
 
 @dataclass
 class VideoSet:
@@ -39,7 +37,7 @@ class VideoSet:
 
 
 def infer_video_size(paths: Sequence[Path], samples: int = 20) -> tuple[int, int]:
-    """The most common frame size (H, W) among a spread of videos, shrunk to ``MAX_SIDE`` at most."""
+    """The most common frame size (H, W) among a spread of videos."""
     from lstmimg.video import probe_size  # OpenCV only where videos are read
 
     sizes: Counter = Counter()
@@ -50,9 +48,7 @@ def infer_video_size(paths: Sequence[Path], samples: int = 20) -> tuple[int, int
             continue
     if not sizes:
         raise LstmimgError(f"{paths[0].parent}: none of the sampled videos could be opened")
-    h, w = sizes.most_common(1)[0][0]
-    scale = min(1.0, MAX_SIDE / max(h, w))
-    return max(1, round(h * scale)), max(1, round(w * scale))
+    return sizes.most_common(1)[0][0]
 
 
 def cache_key(path: Path, size: tuple[int, int], motion: str = "none", stride: int = 1) -> str:

@@ -7,8 +7,10 @@ before the model learns. So, unless given:
 - the batch shrinks with the set: about an eighth of an epoch's samples, a power of two from 16 to 64;
 - a run makes at least ``MIN_STEPS`` optimizer steps: image runs get more epochs, video runs draw
   several clips per video per epoch (each a different random clip);
-- images are trained at most ``MAX_IMAGE_SIDE`` pixels on their longer side (aspect kept): a phone
-  photo's full size costs memory and time and, from scratch, no accuracy.
+- inputs are shrunk to a longer side of at most ``MAX_IMAGE_SIDE`` (images) or ``MAX_VIDEO_SIDE`` (video
+  frames) pixels, aspect kept: a phone photo's full size costs memory and time and, from scratch, no
+  accuracy. With ``--pretrained`` images get the side the weights were trained at (224 for most of
+  torchvision's), video frames at most ``PRETRAINED_VIDEO_SIDE`` (``input_side``).
 
 Explicit options always win. ``Plan.reasons`` says what was chosen and why, for the run's first lines.
 """
@@ -18,12 +20,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from lstmimg.config import TrainConfig
+from lstmimg.config import ModelConfig, TrainConfig
 from lstmimg.data import MIN_BATCH
 
 DEFAULT_EPOCHS = 15
 MIN_STEPS = 300  # optimizer steps a run makes at least, when --epochs / --clips-per-video are not given
 MAX_IMAGE_SIDE = 128  # default longer side of images trained from scratch
+MAX_VIDEO_SIDE = 112  # default longer side of video frames
+PRETRAINED_VIDEO_SIDE = 160  # with pretrained weights: measured, benchmarks/backbone_size.py
 
 
 @dataclass
@@ -71,6 +75,20 @@ def plan_training(cfg: TrainConfig, kind: str, samples: int, world: int = 1) -> 
     head = f"{samples} {noun}: " if reasons else ""
     why = f" (at least {MIN_STEPS} steps; options given win)" if reasons else ""
     return Plan(batch, epochs, clips, [f"{head}{', '.join(reasons + [f'{steps} steps/epoch'])}{why}"] if reasons else [])
+
+
+def input_side(kind: str, model_cfg: ModelConfig | None = None) -> tuple[int, str]:
+    """The longer side a run's ``kind`` of inputs ("image" or "video") is shrunk to by default, and why
+    (for the run's first lines): the weights' own size with ``--pretrained``, else the measured cap."""
+    if model_cfg is not None and model_cfg.pretrained:
+        from lstmimg.backbones import weights_side
+
+        side = weights_side(model_cfg.backbone, model_cfg.weights)
+        if kind == "video" and side > PRETRAINED_VIDEO_SIDE:
+            return PRETRAINED_VIDEO_SIDE, f"longer side at most {PRETRAINED_VIDEO_SIDE} with pretrained weights, for the cost of every frame"
+        return side, f"{model_cfg.backbone}'s weights were trained at {side}"
+    side = MAX_VIDEO_SIDE if kind == "video" else MAX_IMAGE_SIDE
+    return side, f"longer side at most {side}"
 
 
 def capped_size(found: tuple[int, int], cap: int = MAX_IMAGE_SIDE) -> tuple[int, int]:

@@ -17,11 +17,11 @@ import torch
 from lstmimg import clips as V
 from lstmimg import data as D
 from lstmimg import loaders as L
-from lstmimg.config import TrainConfig
+from lstmimg.config import ModelConfig, TrainConfig
 from lstmimg.distributed import Dist, shard
 from lstmimg.errors import LstmimgError
 from lstmimg.inference import Predictor, image_probs, video_probs
-from lstmimg.plan import MAX_IMAGE_SIDE, batches_in, capped_size
+from lstmimg.plan import batches_in, capped_size, input_side
 
 Progress = Callable[[str, int, int], None]
 IN_MEMORY_BYTES = 2 * 1024**3  # with --load auto, a training set larger than this decoded is read from disk per batch by workers
@@ -52,18 +52,27 @@ class ImageTask:
     kind = "image"
     motion = "none"  # videos: motion input beside the RGB frames (``VideoTask.set_motion``)
 
-    def __init__(self, splits: dict[str, D.Split], cfg: TrainConfig, channels: int | None = None, size: tuple[int, int] | None = None):
+    def __init__(self, splits: dict[str, D.Split], cfg: TrainConfig, channels: int | None = None, size: tuple[int, int] | None = None, model: ModelConfig | None = None):
         self.splits, self.cfg = splits, cfg
         self.classes = next(iter(splits.values())).classes
         self.notes: list[str] = []  # what was chosen for the user, for the run's first lines
         if channels is None or size is None:
-            channels, found = D.infer_image_format(splits.get("train", next(iter(splits.values()))).paths)
+            channels, found = D.infer_image_format(self._train_paths())
             if size is None:
-                size = capped_size(found)
-                if size != found:
-                    self.notes.append(f"images are {found[0]}x{found[1]}: trained at {size[0]}x{size[1]} (longer side at most {MAX_IMAGE_SIDE}; --img-size to change)")
+                size = self._fitted(found, model)
         self.channels, self.size = channels, tuple(size)
         self._start_state()
+
+    def _train_paths(self) -> list[Path]:
+        return self.splits.get("train", next(iter(self.splits.values()))).paths
+
+    def _fitted(self, found: tuple[int, int], model: ModelConfig | None) -> tuple[int, int]:
+        """``found`` (H, W) shrunk to the default side for ``model`` (plan.input_side), saying so."""
+        side, why = input_side(self.kind, model)
+        size = capped_size(found, side)
+        if size != found:
+            self.notes.append(f"{self.kind}s are {found[0]}x{found[1]}: trained at {size[0]}x{size[1]} ({why}; --img-size to change)")
+        return size
 
     def _start_state(self) -> None:
         """What both kinds hold before ``load``."""
@@ -160,12 +169,12 @@ class VideoTask(ImageTask):
 
     kind = "video"
 
-    def __init__(self, splits: dict[str, D.Split], cfg: TrainConfig, channels: int | None = None, size: tuple[int, int] | None = None):
+    def __init__(self, splits: dict[str, D.Split], cfg: TrainConfig, channels: int | None = None, size: tuple[int, int] | None = None, model: ModelConfig | None = None):
         self.splits, self.cfg = splits, cfg
         self.classes = next(iter(splits.values())).classes
         self.channels = 3
-        self.size = tuple(size or cfg.img_size or V.infer_video_size(splits.get("train", next(iter(splits.values()))).paths))
         self.notes: list[str] = []
+        self.size = tuple(size or cfg.img_size or self._fitted(V.infer_video_size(self._train_paths()), model))
         self._start_state()
 
     def set_motion(self, method: str) -> None:
@@ -225,16 +234,17 @@ def _spread(split: D.Split, count: int) -> D.Split:
     return D.Split(split.paths[::step], split.labels[::step], split.classes)
 
 
-def task_for(kind: str, splits: dict[str, D.Split], cfg: TrainConfig, channels: int | None = None, size: tuple[int, int] | None = None) -> ImageTask:
-    """The task of this kind ("image" or "video") over these splits."""
-    return (VideoTask if kind == "video" else ImageTask)(splits, cfg, channels, size)
+def task_for(kind: str, splits: dict[str, D.Split], cfg: TrainConfig, channels: int | None = None, size: tuple[int, int] | None = None, model: ModelConfig | None = None) -> ImageTask:
+    """The task of this kind ("image" or "video") over these splits; ``model``: the network asked for,
+    whose pretrained weights choose the default input size."""
+    return (VideoTask if kind == "video" else ImageTask)(splits, cfg, channels, size, model)
 
 
-def make_task(root: str | Path, cfg: TrainConfig) -> ImageTask:
+def make_task(root: str | Path, cfg: TrainConfig, model: ModelConfig | None = None) -> ImageTask:
     """The task for a training data root: its splits found, its input format inferred."""
     kind = D.detect_kind(root)
     extensions = D.VIDEO_EXTENSIONS if kind == "video" else D.IMAGE_EXTENSIONS
-    return task_for(kind, D.split_folder(root, cfg.val_split, cfg.seed, extensions), cfg, size=cfg.img_size)
+    return task_for(kind, D.split_folder(root, cfg.val_split, cfg.seed, extensions), cfg, size=cfg.img_size, model=model)
 
 
 def labelled_folder(root: str | Path, kind: str, classes: list[str], split: str | None = None) -> D.Split:

@@ -190,7 +190,7 @@ class Training:
         if data is None:
             raise LstmimgError("no DATA folder given")
         self.cfg = cfg = cfg or TrainConfig()
-        self.task = task = make_task(data, cfg)
+        self.task = task = make_task(data, cfg, model_cfg)
         model_cfg = model_cfg or ModelConfig(name=DEFAULT_MODELS[task.kind])
         spec = get_model_spec(model_cfg.name)
         if spec.kind != task.kind:

@@ -57,6 +57,26 @@ def test_pretrained_frozen_backbone_trains_and_keeps_every_loaded_tensor(bars, t
     assert run_cli("predict", bars / "val" / "vertical", "--model", tmp_path / "r").exit_code == 0
 
 
+def test_pretrained_photos_are_trained_at_the_weights_size(tmp_path, torch_home):
+    """Photos larger than the weights' 224 are read at 224 on their longer side (not the scratch cap of
+    128), the run says why, and predict reads them the same way."""
+    import numpy as np
+    from PIL import Image
+
+    from lstmimg import load_checkpoint
+
+    place_weights(torch_home)
+    rng = np.random.default_rng(0)
+    for name, value in (("dark", 40), ("light", 200)):
+        (tmp_path / "photos" / name).mkdir(parents=True)
+        for i in range(10):
+            Image.fromarray((rng.integers(0, 40, (300, 400, 3)) + value).astype(np.uint8)).save(tmp_path / "photos" / name / f"{i}.jpg")
+    result = run_cli("train", tmp_path / "photos", "--backbone", BACKBONE, "--pretrained", "--freeze-backbone", "--epochs", "1", "--hidden", "8", "--out", tmp_path / "r")
+    assert result.exit_code == 0, result.output
+    assert f"images are 300x400: trained at 168x224 ({BACKBONE}'s weights were trained at 224; --img-size to change)" in result.stderr
+    assert load_checkpoint(tmp_path / "r").config.img_size == (168, 224)
+
+
 def test_not_cached_and_offline_is_one_line_at_once(bars, tmp_path, torch_home):
     started = time.perf_counter()
     result = run_cli("train", bars, "--backbone", BACKBONE, "--pretrained", "--out", tmp_path / "r")

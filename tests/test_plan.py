@@ -50,6 +50,34 @@ def test_images_are_capped_keeping_their_aspect():
     assert capped_size((28, 28)) == (28, 28)
 
 
+def test_default_side_is_the_cap_from_scratch_and_the_weights_size_when_pretrained():
+    from lstmimg.plan import MAX_IMAGE_SIDE, MAX_VIDEO_SIDE, PRETRAINED_VIDEO_SIDE, input_side
+
+    assert input_side("image") == (MAX_IMAGE_SIDE, f"longer side at most {MAX_IMAGE_SIDE}")
+    assert input_side("video", ModelConfig(name="lrcn")) == (MAX_VIDEO_SIDE, f"longer side at most {MAX_VIDEO_SIDE}")
+    pretrained = ModelConfig(backbone="resnet18", pretrained=True)
+    assert input_side("image", pretrained) == (224, "resnet18's weights were trained at 224")  # the weights' transforms' crop size
+    assert input_side("image", pretrained.replace(backbone="efficientnet_b3")) == (300, "efficientnet_b3's weights were trained at 300")
+    assert input_side("video", pretrained)[0] == PRETRAINED_VIDEO_SIDE < 224
+    assert input_side("image", ModelConfig(backbone="resnet18"))[0] == MAX_IMAGE_SIDE  # random weights: the cap
+
+
+def test_large_video_frames_are_shrunk_to_the_video_cap_and_the_run_says_so(tmp_path):
+    from conftest import write_clip
+
+    from lstmimg.tasks import make_task
+
+    rng = np.random.default_rng(0)
+    for name in ("a", "b"):
+        for i in range(2):
+            (tmp_path / "v" / name).mkdir(parents=True, exist_ok=True)
+            write_clip(tmp_path / "v" / name / f"{i}.avi", [rng.integers(0, 255, (240, 320), dtype=np.uint8) for _ in range(3)])
+    task = make_task(tmp_path / "v", TrainConfig())
+    assert task.size == (84, 112)
+    assert task.notes == ["videos are 240x320: trained at 84x112 (longer side at most 112; --img-size to change)"]
+    assert make_task(tmp_path / "v", TrainConfig(img_size=(60, 80))).notes == []
+
+
 def test_a_run_says_what_was_chosen_and_records_it(tmp_path):
     rng = np.random.default_rng(0)
     for name, value in (("dark", 40), ("light", 200)):
