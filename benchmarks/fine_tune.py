@@ -6,7 +6,8 @@ This machine cannot download ImageNet weights, so the "pretrained" backbone is m
 torchvision resnet18 trained on 48x48 crops of 7 of scikit-image's real photographs (the source task).
 The target task is crops of the 7 other photographs (``user_sets.photo_crops``: val crops from parts
 of each photo never trained on). On the target, ``lstmimg train --model cnn_lstm --backbone resnet18
---backbone-weights SOURCE`` is run frozen throughout, frozen for 10 epochs and then fine-tuned with
+--backbone-weights SOURCE`` is run frozen throughout (with its cached features, so without augmentation,
+and with ``--no-feature-cache``, augmented), frozen for 10 epochs and then fine-tuned with
 ``--unfreeze-after 10`` at several ``--backbone-lr-scale``, and from scratch (random backbone), each in
 a fresh process: val accuracy and wall time.
 """
@@ -76,7 +77,9 @@ def train(data: Path, out: Path, *extra: str) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--json")
-    parser.add_argument("--scales", default="0.01,0.1,1")
+    parser.add_argument("--scales", default="0.01,0.1,1", help="comma-separated --backbone-lr-scale values; empty: none")
+    parser.add_argument("--seeds", default="0", help="comma-separated seeds of the frozen runs")
+    parser.add_argument("--no-scratch", action="store_true")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="lstmimg-fine-tune-"))
     photo_crops(work / "source", 64, 16, seed=11, side=48, photos=SOURCE)
@@ -84,9 +87,14 @@ def main() -> None:
     weights = work / "source_resnet18.pt"
     results: dict = {"source_val_accuracy": round(pretrain(work / "source", weights), 4)}
     w = ["--backbone-weights", str(weights)]
-    results["scratch"] = train(work / "target", work / "runs" / "scratch")
-    results["frozen"] = train(work / "target", work / "runs" / "frozen", *w, "--freeze-backbone")
-    for scale in args.scales.split(","):
+    if not args.no_scratch:
+        results["scratch"] = train(work / "target", work / "runs" / "scratch")
+    for seed in args.seeds.split(","):
+        tag = "" if seed == "0" else f"_seed{seed}"
+        results[f"frozen{tag}"] = train(work / "target", work / "runs" / f"frozen{seed}", *w, "--freeze-backbone", "--seed", seed)
+        # augmentation needs the images, so the backbone runs every epoch: what cached (un-augmented) features give up
+        results[f"frozen_no_feature_cache{tag}"] = train(work / "target", work / "runs" / f"frozen_aug{seed}", *w, "--freeze-backbone", "--no-feature-cache", "--seed", seed)
+    for scale in filter(None, args.scales.split(",")):
         results[f"unfreeze_after_10_scale_{scale}"] = train(work / "target", work / "runs" / f"s{scale}", *w, "--freeze-backbone", "--unfreeze-after", "10", "--backbone-lr-scale", scale)
     print(json.dumps(results, indent=2))
     if args.json:
