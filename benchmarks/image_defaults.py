@@ -67,6 +67,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", default="default,plain", help=f"comma-separated: plain, {', '.join(VARIANTS)}")
     parser.add_argument("--sets", help="comma-separated subset of the sets")
+    parser.add_argument("--seed", type=int, default=0, help="training seed of every run (the sets stay the same)")
     parser.add_argument("--json")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="lstmimg-image-defaults-"))
@@ -79,10 +80,10 @@ def main() -> None:
     for name, data in sets.items():
         for run in args.runs.split(","):
             if run == "plain":
-                wall, _, text = timed([sys.executable, str(script), str(data)])
+                wall, _, text = timed([sys.executable, str(script), str(data), str(args.seed)])
                 out = {"val_accuracy": float(text.split("PLAIN")[1].split()[0]), "wall_s": round(wall, 1)}
             else:
-                out = lstmimg_train(data, work / "runs" / f"{name}-{run}", *VARIANTS[run])
+                out = lstmimg_train(data, work / "runs" / f"{name}-{run}", *VARIANTS[run], "--seed", str(args.seed))
             results.setdefault(name, {})[run] = out
             print(f"{name:8s} {run:12s} {out['val_accuracy']:.4f} {out['wall_s']:6.1f} s", flush=True)
     means = {run: {"val_accuracy": round(float(np.mean([r[run]["val_accuracy"] for r in results.values()])), 4),

@@ -159,7 +159,7 @@ import sys, time, numpy as np, torch
 from pathlib import Path
 from PIL import Image
 from torch import nn
-torch.manual_seed(0)
+torch.manual_seed(int(sys.argv[2]) if len(sys.argv) > 2 else 0)
 def load(split):
     root = Path(sys.argv[1]) / split
     classes = sorted(p.name for p in root.iterdir())
