@@ -5,8 +5,8 @@ split held in memory is run through the CNN once, and its images (or frames) are
 feature maps ``(F, h, w)``, kept in float16. Clips are then cut from the per-frame maps exactly as they
 were from the frames. Augmentation is off while features are cached (a random affine of the image
 cannot be applied to its features); ``--no-feature-cache`` trains on the images, augmented, which
-measured worse with a frozen backbone (benchmarks/fine_tune.py, docs/own-data.md), so no augmented
-views are cached either.
+measured no better with a frozen backbone (benchmarks/fine_tune.py, docs/own-data.md), so no
+augmented views are cached either.
 
 With ``--cache DIR`` the features of each file are also kept on disk, in ``DIR/features/``, one
 ``.npy`` entry per image or video, keyed by the file's content and a fingerprint of everything that
