@@ -27,7 +27,7 @@ DEFAULT_EPOCHS = 15
 MIN_STEPS = 300  # optimizer steps a run makes at least, when --epochs / --clips-per-video are not given
 MAX_IMAGE_SIDE = 128  # default longer side of images trained from scratch
 MAX_VIDEO_SIDE = 112  # default longer side of video frames
-PRETRAINED_VIDEO_SIDE = 160  # with pretrained weights: measured, benchmarks/backbone_size.py
+PRETRAINED_VIDEO_SIDE = 160  # with pretrained weights: a frozen resnet18 frame costs half what it does at 224 (benchmarks/backbone_size.py)
 
 
 @dataclass
