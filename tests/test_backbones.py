@@ -59,7 +59,7 @@ def test_pretrained_frozen_backbone_trains_and_keeps_every_loaded_tensor(bars, t
 
 def test_pretrained_photos_are_trained_at_the_weights_size(tmp_path, torch_home):
     """Photos larger than the weights' 224 are read at 224 on their longer side (not the scratch cap of
-    128), the run says why, and predict reads them the same way."""
+    128), the run says why, and the checkpoint records the size (what predict, eval and video read at)."""
     import numpy as np
     from PIL import Image
 
