@@ -51,7 +51,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--json")
     args = parser.parse_args()
-    from lstmimg.backbones import build_backbone
+    from lstmimg.models.backbones import build_backbone
 
     results: dict = {"threads": torch.get_num_threads()}
     for name in args.backbones.split(","):

@@ -27,13 +27,14 @@ from pathlib import Path
 
 import torch
 
-from lstmimg import clips as V
-from lstmimg import data as D
-from lstmimg import loaders as L
 from lstmimg.config import TrainConfig
-from lstmimg.plan import MAX_VIDEO_SIDE, capped_size
+from lstmimg.data import clips as V
+from lstmimg.data import loaders as L
+from lstmimg.data.folders import VIDEO_EXTENSIONS, split_folder
+from lstmimg.data.images import decode_split
+from lstmimg.engine.plan import MAX_VIDEO_SIDE, capped_size
+from lstmimg.engine.training import fit
 from lstmimg.sample import sample_data_dir
-from lstmimg.training import fit
 
 
 def epochs(run: Path) -> list[dict]:
@@ -52,13 +53,13 @@ def rates(one_pass, passes: int = 3) -> list[float]:
 
 
 def image_rates(work: Path) -> dict:
-    split = D.split_folder(sample_data_dir() / "digits")["train"]
+    split = split_folder(sample_data_dir() / "digits")["train"]
     order = torch.randperm(len(split.paths), generator=torch.Generator().manual_seed(0))
     batches = [b.tolist() for b in order.split(64)]
     out = {"images": len(split.paths)}
-    D.decode_split(split, 1, (28, 28))  # files into the page cache first, for every way alike
+    decode_split(split, 1, (28, 28))  # files into the page cache first, for every way alike
     t0 = time.perf_counter()
-    D.decode_split(split, 1, (28, 28))
+    decode_split(split, 1, (28, 28))
     out["decode_into_memory_img_per_s"] = round(len(split.paths) / (time.perf_counter() - t0), 1)
     for workers in (0, 1, 2):
         data = L.disk_images(split, 1, (28, 28), workers)
@@ -91,7 +92,7 @@ def video_epochs(work: Path) -> dict:
         plain_data = statistics.median(e["data_seconds"] for e in out[f"stream_{workers}_workers_no_cache"]["epochs"][1:])
         cached_data = statistics.median(e["data_seconds"] for e in out[f"stream_{workers}_workers_cache"]["epochs"][1:])
         out[f"speedup_epochs_2_3_{workers}_workers"] = {"epoch": round(plain / cached, 2), "data_wait": round(plain_data / max(cached_data, 1e-3), 2)}
-    splits = D.split_folder(data, extensions=D.VIDEO_EXTENSIONS)
+    splits = split_folder(data, extensions=VIDEO_EXTENSIONS)
     size = capped_size(V.infer_video_size(splits["train"].paths), MAX_VIDEO_SIDE)  # what lstmimg train reads them at
     train = splits["train"]
     draws = torch.rand(len(train.paths), generator=torch.Generator().manual_seed(0)).tolist()
@@ -142,7 +143,7 @@ def long_videos(work: Path, per_class: int = 12, frames: int = 300) -> dict:
                     frame[:, x : x + 20] = 255
                     writer.write(frame)
                 writer.release()
-    split = D.split_folder(root, extensions=D.VIDEO_EXTENSIONS)["train"]
+    split = split_folder(root, extensions=VIDEO_EXTENSIONS)["train"]
     count, size = len(split.paths), capped_size(V.infer_video_size(split.paths), MAX_VIDEO_SIDE)
     clip_len, stride = TrainConfig.clip_len, TrainConfig.frame_stride
     draws = torch.rand(count, generator=torch.Generator().manual_seed(1)).tolist()

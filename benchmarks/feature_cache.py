@@ -35,7 +35,7 @@ def main() -> None:
     import torch
     import torchvision
 
-    from lstmimg.backbones import weights_for
+    from lstmimg.models.backbones import weights_for
 
     work = Path(tempfile.mkdtemp(prefix="lstmimg-feature-cache-"))
     order_videos(work / "order" / "train", 40, seed=1)

@@ -119,7 +119,7 @@ def flow_cost(repeats: int = 200) -> dict:
     """Milliseconds per frame: DIS flow at each preset and size, against decoding a 64x64 MJPG frame."""
     import cv2
 
-    from lstmimg import motion as M
+    from lstmimg.data import motion as M
 
     rng = np.random.default_rng(0)
     photo = _photo("astronaut")

@@ -18,8 +18,8 @@ from pathlib import Path
 import torch
 
 from lstmimg.config import ModelConfig, TrainConfig
+from lstmimg.engine.training import fit
 from lstmimg.sample import sample_data_dir
-from lstmimg.training import fit
 
 VARIANTS = {
     "default (cnn_lstm)": ({}, {}),

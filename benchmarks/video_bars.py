@@ -78,8 +78,8 @@ def spread(values: list[float]) -> str:
 
 def train_bars() -> dict:
     from lstmimg.config import TrainConfig
+    from lstmimg.engine.training import fit
     from lstmimg.sample import sample_data_dir
-    from lstmimg.training import fit
 
     data = sample_data_dir() / "clips"
     out = {}
@@ -93,7 +93,7 @@ def train_bars() -> dict:
 
 
 def speed_bars(work: Path, runs: int) -> dict:
-    from lstmimg.timeline import classify_video
+    from lstmimg.engine.timeline import classify_video
 
     clip = make_h264(work / "720p_20s.mp4", 20, 1280, 720)
     frames = plain_read(clip)
@@ -128,7 +128,7 @@ def sampling_bars(work: Path, runs: int) -> dict:
     """What sparse sampling saves: grab() still decodes every frame; only retrieve() is skipped."""
     import cv2
 
-    from lstmimg.video import FrameReader
+    from lstmimg.data.video_io import FrameReader
 
     clip = make_h264(work / "720p_20s.mp4", 20, 1280, 720)
 

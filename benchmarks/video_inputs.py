@@ -30,10 +30,10 @@ def main() -> None:
     import torch
 
     from lstmimg.bench.io import flow_twin
-    from lstmimg.checkpoint import load_checkpoint
-    from lstmimg.export import export_model
+    from lstmimg.engine.export import export_model
+    from lstmimg.engine.loading import load_checkpoint
+    from lstmimg.engine.timeline import classify_video
     from lstmimg.runs import BUNDLED_MODELS
-    from lstmimg.timeline import classify_video
 
     args.work.mkdir(parents=True, exist_ok=True)
     clip = make_h264(args.work / "720p_20s.mp4", 20, 1280, 720)

@@ -14,17 +14,17 @@ from lstmimg.errors import LstmimgError
 __version__ = "0.1.0"
 
 _LAZY = {
-    "build_model": "lstmimg.models",
-    "list_models": "lstmimg.models",
-    "register_model": "lstmimg.models",
-    "fit": "lstmimg.training",
-    "evaluate": "lstmimg.inference",
-    "predict": "lstmimg.inference",
-    "classify_video": "lstmimg.timeline",
-    "explain": "lstmimg.explanations",
-    "export_model": "lstmimg.export",
-    "load_checkpoint": "lstmimg.checkpoint",
-    "slice_regions": "lstmimg.regions",
+    "build_model": "lstmimg.models.registry",
+    "list_models": "lstmimg.models.registry",
+    "register_model": "lstmimg.models.registry",
+    "fit": "lstmimg.engine.training",
+    "evaluate": "lstmimg.engine.evaluation",
+    "predict": "lstmimg.engine.inference",
+    "classify_video": "lstmimg.engine.timeline",
+    "explain": "lstmimg.engine.explanations",
+    "export_model": "lstmimg.engine.export",
+    "load_checkpoint": "lstmimg.engine.loading",
+    "slice_regions": "lstmimg.models.regions",
 }
 
 __all__ = ["ModelConfig", "TrainConfig", "LstmimgError", "__version__", *_LAZY]

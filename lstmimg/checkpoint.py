@@ -7,8 +7,9 @@ A checkpoint is a plain dict saved with ``torch.save`` and read back with
      "model": ModelConfig.to_dict(), "classes": [...], "normalize": {"mean": [...], "std": [...]},
      "state_dict": {...tensors...}, "meta": {...plain numbers and strings...}}
 
-``last.pt`` also holds ``train_state`` (``training.TrainState.state_dict``), what ``--resume`` needs.
-Files are written atomically (``files.atomic_write``).
+``last.pt`` also holds ``train_state`` (``engine.trainstate.TrainState.state_dict``), what ``--resume``
+needs. Files are written atomically (``files.atomic_write``). This module knows the format only: a model
+is rebuilt from a checkpoint (or an exported ``.onnx`` file) by ``engine.loading.load_checkpoint``.
 """
 
 from __future__ import annotations
@@ -21,9 +22,8 @@ import torch
 from torch import nn
 
 from lstmimg.config import ModelConfig
-from lstmimg.errors import LstmimgError, article
+from lstmimg.errors import LstmimgError
 from lstmimg.files import atomic_write_bytes, load_tensors
-from lstmimg.models import build_model, get_model_spec
 
 FORMAT = "lstmimg"
 VERSION = 1
@@ -75,33 +75,6 @@ def read_payload(path: Path) -> dict:
     if payload.get("version") != VERSION:
         raise LstmimgError(f"{path}: lstmimg checkpoint format version {payload.get('version')!r}; this lstmimg reads version {VERSION}")
     return payload
-
-
-def load_checkpoint(path: str | Path, kind: str | None = None) -> Checkpoint:
-    """Load a checkpoint file (or a run folder's best checkpoint) and rebuild its model in eval mode.
-
-    ``kind`` ("image" or "video"), when given, must match the checkpoint's. A ``.onnx`` file that
-    ``lstmimg export`` wrote loads as a checkpoint whose model runs on ONNX Runtime (export.py).
-    """
-    path = checkpoint_path(Path(path))
-    if path.suffix.lower() == ".onnx":
-        from lstmimg.export import load_onnx
-
-        return load_onnx(path, kind)
-    payload = read_payload(path)
-    if kind and payload.get("kind") != kind:
-        have = payload.get("kind")
-        raise LstmimgError(f"{path}: {article(have)} {have} model, but this command needs {article(kind)} {kind} model")
-    try:
-        config = get_model_spec(payload["model"]["name"]).complete(ModelConfig.from_dict({"motion": "none", **payload["model"]}))  # older files: no motion
-        model = build_model(config.replace(backbone_weights=None, pretrained=False))  # the weights are in the checkpoint
-        model.load_state_dict(payload["state_dict"])
-        norm = payload["normalize"]
-        return Checkpoint(path, model.eval(), config, list(payload["classes"]), list(norm["mean"]), list(norm["std"]), payload["kind"], payload.get("meta", {}))
-    except LstmimgError as err:
-        raise LstmimgError(f"{path}: {err}") from None
-    except (KeyError, TypeError, RuntimeError) as err:
-        raise LstmimgError(f"{path}: damaged lstmimg checkpoint ({type(err).__name__})") from None
 
 
 def checkpoint_path(path: Path) -> Path:

@@ -23,6 +23,7 @@ OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("cosine", "onecycle", "none")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 LOADS = ("auto", "memory", "disk")
+MIN_BATCH = 2  # a training batch of one sample breaks batch norm: such a batch is dropped
 DEFAULT_MODELS = {"image": "cnn_lstm", "video": "lrcn"}  # what `train` builds when --model is not given
 
 

@@ -14,11 +14,12 @@ import sys
 import tempfile
 from pathlib import Path
 
-from lstmimg.checkpoint import load_checkpoint, save_checkpoint
+from lstmimg.checkpoint import save_checkpoint
 from lstmimg.config import TrainConfig
+from lstmimg.engine.loading import load_checkpoint
+from lstmimg.engine.training import fit
 from lstmimg.runs import BUNDLED_MODELS
 from lstmimg.sample import sample_data_dir
-from lstmimg.training import fit
 
 MODELS = {"digits": "image", "clips": "video"}  # sample data folder -> kind
 

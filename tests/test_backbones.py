@@ -23,7 +23,7 @@ def place_weights(torch_home):
     network has (so "kept as loaded" can be told from "re-initialised")."""
     import torchvision
 
-    from lstmimg.backbones import cache_dir, weights_for
+    from lstmimg.models.backbones import cache_dir, weights_for
 
     torch.manual_seed(0)
     net = torchvision.models.get_model(BACKBONE, weights=None)
@@ -141,7 +141,8 @@ def test_disk_feature_cache_is_reused_by_a_later_run_and_keyed_by_settings(bars,
     file) and trains the same; another input size or other weights make new entries."""
     import csv
 
-    from lstmimg import ModelConfig, TrainConfig, features, fit
+    from lstmimg import ModelConfig, TrainConfig, fit
+    from lstmimg.engine import features
 
     place_weights(torch_home)
     data, name = (bars, "cnn_lstm") if kind == "image" else (clips, "lrcn")
@@ -211,7 +212,7 @@ def test_a_frozen_backbone_keeps_its_feature_cache_and_flow_joins_in_its_own_str
     so); asked for, flow goes through its own small CNN (a backbone takes RGB), normalised with the
     weights' statistics for RGB and motion's fixed ones for flow."""
     from lstmimg import ModelConfig, TrainConfig, fit, load_checkpoint
-    from lstmimg.motion import normalization
+    from lstmimg.data.motion import normalization
 
     place_weights(torch_home)
     train = TrainConfig(epochs=1, batch_size=8, img_size=(32, 32), clip_len=4, frame_stride=1)

@@ -10,8 +10,9 @@ from lstmimg import checkpoint as C
 from lstmimg import files as F
 from lstmimg import runs as R
 from lstmimg.config import ModelConfig
+from lstmimg.engine.loading import load_checkpoint
 from lstmimg.errors import LstmimgError
-from lstmimg.models import build_model
+from lstmimg.models.registry import build_model
 
 CFG = ModelConfig(name="region_lstm", img_size=(8, 8), num_classes=3, hidden=4, embed=4)
 
@@ -28,7 +29,7 @@ def test_round_trip_rebuilds_the_same_model(tmp_path):
     model = build_model(CFG).eval()
     path = tmp_path / "m.pt"
     C.save_checkpoint(path, model, CFG, ["a", "b", "c"], [0.5], [0.25], meta={"epoch": 3})
-    ckpt = C.load_checkpoint(path)
+    ckpt = load_checkpoint(path)
     x = torch.randn(2, 1, 8, 8)
     assert torch.equal(ckpt.model(x), model(x))
     assert ckpt.config == CFG and ckpt.classes == ["a", "b", "c"] and ckpt.mean == [0.5] and ckpt.meta == {"epoch": 3}
@@ -42,9 +43,9 @@ def test_run_folder_resolves_to_best_then_last(tmp_path):
     run = tmp_path / "run"
     run.mkdir()
     with pytest.raises(LstmimgError, match="run folder has no best.pt or last.pt"):
-        C.load_checkpoint(run)
+        load_checkpoint(run)
     os.replace(path, run / "last.pt")
-    assert C.load_checkpoint(run).path == run / "last.pt"
+    assert load_checkpoint(run).path == run / "last.pt"
 
 
 class RunsACommand:
@@ -65,7 +66,7 @@ def test_crafted_pickle_is_refused_and_never_runs(tmp_path, writer):
     else:
         path.write_bytes(pickle.dumps(payload, protocol=2))
     with pytest.raises(LstmimgError, match="evil.pt: refused to load: it would run code .*GLOBAL posix.system"):
-        C.load_checkpoint(path)
+        load_checkpoint(path)
     assert not marker.exists()
 
 
@@ -75,30 +76,30 @@ def test_garbage_files(tmp_path, size):
     for seed in range(20):
         path.write_bytes(random.Random(seed).randbytes(size))
         with pytest.raises(LstmimgError, match="junk.pt: not a readable checkpoint"):
-            C.load_checkpoint(path)
+            load_checkpoint(path)
 
 
 def test_truncated_checkpoint(tmp_path):
     path = saved(tmp_path)
     path.write_bytes(path.read_bytes()[:2000])
     with pytest.raises(LstmimgError, match="model.pt: not a readable checkpoint"):
-        C.load_checkpoint(path)
+        load_checkpoint(path)
 
 
 def test_other_tools_and_versions_and_kinds(tmp_path):
     other = tmp_path / "other.pt"
     torch.save({"state_dict": {"w": torch.zeros(2)}}, other)
     with pytest.raises(LstmimgError, match="other.pt: not an lstmimg checkpoint"):
-        C.load_checkpoint(other)
+        load_checkpoint(other)
     path = saved(tmp_path)
     raw = torch.load(path, weights_only=True)
     torch.save({**raw, "version": 99}, tmp_path / "future.pt")
     with pytest.raises(LstmimgError, match="format version 99; this lstmimg reads version 1"):
-        C.load_checkpoint(tmp_path / "future.pt")
+        load_checkpoint(tmp_path / "future.pt")
     with pytest.raises(LstmimgError, match="an image model, but this command needs a video model"):
-        C.load_checkpoint(path, kind="video")
+        load_checkpoint(path, kind="video")
     with pytest.raises(LstmimgError, match="no such checkpoint"):
-        C.load_checkpoint(tmp_path / "missing.pt")
+        load_checkpoint(tmp_path / "missing.pt")
 
 
 def test_damaged_weights(tmp_path):
@@ -107,7 +108,7 @@ def test_damaged_weights(tmp_path):
     raw["state_dict"].pop(next(iter(raw["state_dict"])))
     torch.save(raw, path)
     with pytest.raises(LstmimgError, match="damaged lstmimg checkpoint"):
-        C.load_checkpoint(path)
+        load_checkpoint(path)
 
 
 def test_new_run_dir_never_reuses_a_run(tmp_path):

@@ -9,8 +9,8 @@ from conftest import TINY_MODEL, TINY_VIDEO_TRAIN, moving_square, write_clip
 from conftest import run_cli as run
 
 from lstmimg import ModelConfig, TrainConfig, fit, load_checkpoint
-from lstmimg import clips as V
-from lstmimg.data import VIDEO_EXTENSIONS, detect_kind, split_folder
+from lstmimg.data import clips as V
+from lstmimg.data.folders import VIDEO_EXTENSIONS, detect_kind, split_folder
 from lstmimg.errors import LstmimgError
 
 
@@ -97,7 +97,7 @@ def test_frame_cache_is_reused_and_invalidated(clips, tmp_path, monkeypatch):
     import numpy as np
     from conftest import moving_square, write_clip
 
-    import lstmimg.video as video
+    import lstmimg.data.video_io as video
 
     path = sorted((clips / "train" / "left").iterdir())[0]
     cache = tmp_path / "cache"
@@ -127,7 +127,7 @@ def test_frame_cache_filled_by_two_processes_at_once(clips, tmp_path):
     import sys
 
     code = (
-        "import sys; from pathlib import Path; from lstmimg import clips as V; from lstmimg.data import split_folder, VIDEO_EXTENSIONS;"
+        "import sys; from pathlib import Path; from lstmimg.data import clips as V; from lstmimg.data.folders import split_folder, VIDEO_EXTENSIONS;"
         "s = split_folder(sys.argv[1], extensions=VIDEO_EXTENSIONS)['train']; V.decode_videos(s, (8, 8), cache=sys.argv[2])"
     )
     procs = [subprocess.Popen([sys.executable, "-c", code, str(clips), str(tmp_path / "c")]) for _ in range(2)]
@@ -151,7 +151,7 @@ def test_frame_cache_hashes_each_video_once_per_run(clips, tmp_path, monkeypatch
 
 
 def test_frame_cache_entry_permissions_and_no_leak(tmp_path, monkeypatch):
-    from lstmimg import clips as V
+    from lstmimg.data import clips as V
 
     video = write_clip(tmp_path / "v.avi", moving_square(1, 6, np.random.default_rng(0)))
     cache = tmp_path / "cache"
@@ -175,15 +175,15 @@ def test_frame_cache_entry_permissions_and_no_leak(tmp_path, monkeypatch):
 
 
 def test_video_eval_uses_the_runs_val_clips_and_lrcn_is_one_way(clips, tmp_path, monkeypatch):
-    from lstmimg import clips as V
     from lstmimg import evaluate
+    from lstmimg.engine import inference
 
     fit(clips, ModelConfig(name="lrcn", **TINY_MODEL), TrainConfig(**{**TINY_VIDEO_TRAIN, "epochs": 1}, val_clips=2), out=tmp_path / "v")
     assert load_checkpoint(tmp_path / "v").config.bidirectional is False
     assert json.loads((tmp_path / "v" / "config.json").read_text())["model"]["bidirectional"] is False
     counts = []
-    original = V.uniform_clips
-    monkeypatch.setattr(V, "uniform_clips", lambda video, clip_len, stride, count: counts.append(count) or original(video, clip_len, stride, count))
+    original = inference.uniform_clips
+    monkeypatch.setattr(inference, "uniform_clips", lambda video, clip_len, stride, count: counts.append(count) or original(video, clip_len, stride, count))
     evaluate(clips, tmp_path / "v")
     assert counts and set(counts) == {2}
     result = run("eval", clips, "--model", tmp_path / "v")

@@ -8,12 +8,14 @@ import pytest
 import torch
 from PIL import Image
 
-from lstmimg import data as D
+from lstmimg.data.augment import _warp, random_affine
+from lstmimg.data.folders import expand_image_paths, split_folder
+from lstmimg.data.images import channel_stats, decode_split, infer_image_format, load_image, normalize, open_image
 from lstmimg.errors import LstmimgError
 
 
 def test_split_folder_with_train_and_val(bars):
-    splits = D.split_folder(bars)
+    splits = split_folder(bars)
     assert set(splits) == {"train", "val"}
     assert splits["train"].classes == ["diagonal", "horizontal", "vertical"]
     assert len(splits["train"].paths) == 72 and len(splits["val"].paths) == 24
@@ -21,9 +23,9 @@ def test_split_folder_with_train_and_val(bars):
 
 
 def test_class_folders_only_get_a_deterministic_stratified_split(flat_bars):
-    a = D.split_folder(flat_bars, val_split=0.25, seed=5)
-    b = D.split_folder(flat_bars, val_split=0.25, seed=5)
-    c = D.split_folder(flat_bars, val_split=0.25, seed=6)
+    a = split_folder(flat_bars, val_split=0.25, seed=5)
+    b = split_folder(flat_bars, val_split=0.25, seed=5)
+    c = split_folder(flat_bars, val_split=0.25, seed=6)
     assert a["val"].paths == b["val"].paths != c["val"].paths
     assert sorted(a["val"].labels) == [0] * 5 + [1] * 5 + [2] * 5
     assert not set(a["val"].paths) & set(a["train"].paths)
@@ -33,7 +35,7 @@ def test_class_folders_only_get_a_deterministic_stratified_split(flat_bars):
 def test_test_split_is_found_and_uses_train_classes(bars):
     (bars / "test" / "vertical").mkdir(parents=True)
     Image.new("L", (12, 12)).save(bars / "test" / "vertical" / "x.png")
-    splits = D.split_folder(bars)
+    splits = split_folder(bars)
     assert splits["test"].labels == [2]
 
 
@@ -49,14 +51,14 @@ def test_bad_folders(tmp_path, make, message):
     root = tmp_path / "data"
     make(root)
     with pytest.raises(LstmimgError, match=message) as info:
-        D.split_folder(root)
+        split_folder(root)
     assert str(root) in str(info.value)
 
 
 def test_val_class_missing_from_train(bars):
     (bars / "val" / "circle").mkdir()
     with pytest.raises(LstmimgError, match="classes not in .*train: circle"):
-        D.split_folder(bars)
+        split_folder(bars)
 
 
 def save(img: Image.Image, path: Path, **kw) -> Path:
@@ -71,8 +73,8 @@ def test_every_common_pillow_mode_converts(tmp_path, mode):
     img = rgb.convert("L").convert(mode) if mode in ("I;16", "I", "F", "1", "LA") else rgb.convert(mode)
     ext = ".tiff" if mode in ("I", "F", "CMYK", "I;16") else ".png"
     path = save(img, tmp_path / f"img{ext}")
-    gray = D.load_image(path, 1, (7, 5))
-    color = D.load_image(path, 3, (7, 5))
+    gray = load_image(path, 1, (7, 5))
+    color = load_image(path, 3, (7, 5))
     assert gray.shape == (1, 7, 5) and color.shape == (3, 7, 5)
     assert gray.dtype == color.dtype == np.uint8
 
@@ -81,7 +83,7 @@ def test_sixteen_bit_is_scaled_not_clipped(tmp_path):
     arr = np.full((4, 4), 65535, dtype=np.uint16)
     arr[0, 0] = 0
     path = save(Image.fromarray(arr), tmp_path / "deep.png")
-    out = D.load_image(path, 1, (4, 4))
+    out = load_image(path, 1, (4, 4))
     assert out[0, 1, 1] == 255 and out[0, 0, 0] == 0
 
 
@@ -90,12 +92,12 @@ def test_first_frame_of_gif_and_tiff(tmp_path):
     for ext in (".gif", ".tiff"):
         path = tmp_path / f"anim{ext}"
         frames[0].save(path, save_all=True, append_images=frames[1:])
-        assert abs(int(D.load_image(path, 1, (6, 6))[0, 3, 3]) - 200) <= 2
+        assert abs(int(load_image(path, 1, (6, 6))[0, 3, 3]) - 200) <= 2
 
 
 def test_transparent_pixels_become_white(tmp_path):
     path = save(Image.new("RGBA", (4, 4), (0, 0, 0, 0)), tmp_path / "clear.png")
-    assert (D.load_image(path, 3, (4, 4)) == 255).all()
+    assert (load_image(path, 3, (4, 4)) == 255).all()
 
 
 @pytest.mark.parametrize(
@@ -107,7 +109,7 @@ def test_bad_image_files(tmp_path, content, message):
     if content is not None:
         path.write_bytes(content)
     with pytest.raises(LstmimgError, match=f"{path}: {message}"):
-        D.load_image(path, 1, (8, 8))
+        load_image(path, 1, (8, 8))
 
 
 def test_truncated_image(tmp_path):
@@ -116,14 +118,14 @@ def test_truncated_image(tmp_path):
     cut = tmp_path / "cut.png"
     cut.write_bytes(full.read_bytes()[:600])
     with pytest.raises(LstmimgError, match="cut.png: cannot decode image"):
-        D.load_image(cut, 1, (8, 8))
+        load_image(cut, 1, (8, 8))
 
 
 def test_decode_split_skips_and_lists_unreadable_files(bars):
     bad = bars / "train" / "vertical" / "broken.png"
     bad.write_bytes(b"\x89PNG broken")
-    split = D.split_folder(bars)["train"]
-    images = D.decode_split(split, 1, (12, 12))
+    split = split_folder(bars)["train"]
+    images = decode_split(split, 1, (12, 12))
     assert images.images.shape == (72, 1, 12, 12) and images.images.dtype == torch.uint8
     assert images.skipped == [bad]
     assert images.labels.tolist().count(2) == 24
@@ -133,24 +135,24 @@ def test_infer_format_takes_grey_and_the_common_size(tmp_path):
     for i in range(3):
         Image.new("L", (20, 10)).save(tmp_path / f"{i}.png")
     Image.new("L", (8, 8)).save(tmp_path / "odd.png")
-    assert D.infer_image_format(sorted(tmp_path.iterdir())) == (1, (10, 20))
+    assert infer_image_format(sorted(tmp_path.iterdir())) == (1, (10, 20))
     Image.new("RGB", (20, 10)).save(tmp_path / "color.png")
-    assert D.infer_image_format(sorted(tmp_path.iterdir()))[0] == 3
+    assert infer_image_format(sorted(tmp_path.iterdir()))[0] == 3
 
 
 def test_normalize_and_channel_stats():
     images = torch.tensor([[[[0, 255]]], [[[255, 255]]]], dtype=torch.uint8)  # (2, 1, 1, 2)
-    mean, std = D.channel_stats(images)
+    mean, std = channel_stats(images)
     assert mean == pytest.approx([0.75])
-    x = D.normalize(images, mean, std)
+    x = normalize(images, mean, std)
     assert x.mean().item() == pytest.approx(0.0, abs=1e-6)
 
 
 def test_random_affine_moves_pixels_but_keeps_shape_and_is_seeded():
     x = torch.zeros(4, 1, 16, 16)
     x[:, :, 6:10, 6:10] = 1
-    a = D.random_affine(x, torch.Generator().manual_seed(0))
-    b = D.random_affine(x, torch.Generator().manual_seed(0))
+    a = random_affine(x, torch.Generator().manual_seed(0))
+    b = random_affine(x, torch.Generator().manual_seed(0))
     assert a.shape == x.shape and torch.equal(a, b)
     assert not torch.allclose(a, x)
     assert a.sum(dim=(1, 2, 3)).sub(16).abs().max() < 6  # the blob survives, roughly the same mass
@@ -161,21 +163,21 @@ def test_random_affine_fills_the_border_with_the_image_not_black():
     would only see in training."""
     x = torch.rand(2, 3, 16, 16) * 0.5 + 0.5  # a bright texture: 0.5..1 everywhere
     zoom_out = torch.tensor([[[1.5, 0.0, 0.3], [0.0, 1.5, 0.0]]]).repeat(2, 1, 1)
-    out = D._warp(x, zoom_out)
+    out = _warp(x, zoom_out)
     assert out.min() >= 0.5 - 1e-5
     assert out.shape == x.shape
 
 
 def test_expand_image_paths(tmp_path, bars):
-    files = D.expand_image_paths([str(bars / "val"), str(bars / "train" / "vertical" / "000.png"), str(bars / "train" / "diagonal" / "00*.png")])
+    files = expand_image_paths([str(bars / "val"), str(bars / "train" / "vertical" / "000.png"), str(bars / "train" / "diagonal" / "00*.png")])
     assert len(files) == 24 + 1 + 10
     with pytest.raises(LstmimgError, match="no such file or folder"):
-        D.expand_image_paths([str(tmp_path / "nope.png")])
+        expand_image_paths([str(tmp_path / "nope.png")])
     with pytest.raises(LstmimgError, match="pattern matches no files"):
-        D.expand_image_paths([str(tmp_path / "*.jpg")])
+        expand_image_paths([str(tmp_path / "*.jpg")])
     (tmp_path / "empty").mkdir()
     with pytest.raises(LstmimgError, match="folder has no images"):
-        D.expand_image_paths([str(tmp_path / "empty")])
+        expand_image_paths([str(tmp_path / "empty")])
 
 
 def png_claiming(width: int, height: int) -> bytes:
@@ -194,20 +196,20 @@ def test_decompression_bomb_is_refused(tmp_path):
     path = tmp_path / "bomb.png"
     path.write_bytes(png_claiming(50_000, 50_000))  # 2,500 megapixels in 80 bytes
     with pytest.raises(LstmimgError, match=r"bomb.png: refused: Image size \(2500000000 pixels\) exceeds limit .*decompression-bomb guard"):
-        D.load_image(path, 1, (8, 8))
+        load_image(path, 1, (8, 8))
 
 
 def test_huge_jpeg_is_shrunk_while_read(tmp_path):
     path = tmp_path / "big.jpg"
     Image.new("RGB", (4000, 3000), (200, 30, 30)).save(path, quality=80)
-    img = D.open_image(path, draft=("RGB", (40, 30)))
+    img = open_image(path, draft=("RGB", (40, 30)))
     assert img.size[0] <= 500  # JPEG decoded at 1/8 scale, not at 12 megapixels
-    assert D.load_image(path, 3, (30, 40)).shape == (3, 30, 40)
+    assert load_image(path, 3, (30, 40)).shape == (3, 30, 40)
 
 
 def test_channel_stats_needs_no_float_copy_of_the_set():
     code = (
-        "import resource, torch\nfrom lstmimg.data import channel_stats\n"
+        "import resource, torch\nfrom lstmimg.data.images import channel_stats\n"
         "x = torch.randint(0, 256, (3000, 3, 160, 160), dtype=torch.uint8)\n"
         "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
         "channel_stats(x)\n"
@@ -218,7 +220,7 @@ def test_channel_stats_needs_no_float_copy_of_the_set():
 
 
 def test_channel_stats_values():
-    from lstmimg.data import channel_stats
+    from lstmimg.data.images import channel_stats
 
     x = torch.randint(0, 256, (50, 3, 9, 7), dtype=torch.uint8)
     mean, std = channel_stats(x)
@@ -227,7 +229,7 @@ def test_channel_stats_values():
 
 
 def test_exif_orientation_is_applied(tmp_path):
-    from lstmimg.data import infer_image_format, load_image
+    from lstmimg.data.images import infer_image_format, load_image
 
     pixels = np.zeros((20, 40, 3), np.uint8)
     pixels[:, :10] = 255  # a white band on the left of a landscape frame

@@ -8,7 +8,7 @@ import sys
 import pytest
 import torch
 
-from lstmimg.distributed import Dist, shard
+from lstmimg.engine.distributed import Dist, shard
 
 
 def test_shards_split_an_epoch_evenly_without_overlap():
@@ -21,7 +21,7 @@ def test_shards_split_an_epoch_evenly_without_overlap():
 
 @pytest.mark.slow
 def test_two_gloo_processes_train_one_run(tmp_path):
-    from lstmimg.checkpoint import load_checkpoint
+    from lstmimg.engine.loading import load_checkpoint
     from lstmimg.sample import sample_data_dir
 
     data = sample_data_dir() / "digits"
@@ -92,23 +92,23 @@ def test_two_nodes_meet_through_c10d_rendezvous(bars, tmp_path):
 
 DDP_SCRIPT = """
 import os, sys, torch
-import lstmimg.tasks as tasks
+import lstmimg.engine.training as training
 from lstmimg import ModelConfig, TrainConfig, fit
 from lstmimg.errors import LstmimgError
 case = sys.argv[2]
 if os.environ["RANK"] == "1":
     if case == "patience":  # this rank's own scoring would see a better model every epoch
-        original = tasks.ImageTask.score
+        original = training.score_split
         calls = []
-        def score(self, net, split, device, *a, **k):
-            probs, extra = original(self, net, split, device, *a, **k)
+        def score(net, data, split, *a, **k):
+            probs, extra = original(net, data, split, *a, **k)
             calls.append(1)
-            labels = self.sets[split].labels
+            labels = data.sets[split].labels
             n = min(len(calls) * 4, len(probs))  # right on 4 more samples every epoch
             wrong = (labels + 1) % probs.shape[1]
             fake = torch.nn.functional.one_hot(torch.cat([labels[:n], wrong[n:]]), probs.shape[1]).float()
             return fake, extra
-        tasks.ImageTask.score = score
+        training.score_split = score
     else:  # a non-finite loss on this rank only
         original_ce = torch.nn.functional.cross_entropy
         count = []

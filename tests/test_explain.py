@@ -96,7 +96,7 @@ def test_image_heatmaps_put_their_weight_on_the_deciding_block(image_runs):
 
 def test_anytime_curve_ends_at_the_prediction_and_steps_cover_the_scan(image_runs):
     from lstmimg import explain, load_checkpoint
-    from lstmimg.inference import Predictor
+    from lstmimg.engine.inference import Predictor
 
     root, runs = image_runs
     image = sorted((root / "real" / "val" / "vertical").iterdir())[0]

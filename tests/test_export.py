@@ -18,7 +18,7 @@ def random_checkpoint(path, data, kind, **config):
     verification takes its samples); parity does not need trained weights."""
     from lstmimg.checkpoint import save_checkpoint
     from lstmimg.config import ModelConfig
-    from lstmimg.models import build_model, get_model_spec
+    from lstmimg.models.registry import build_model, get_model_spec
 
     torch.manual_seed(0)
     channels = 1 if kind == "image" else 3 + {"none": 0, "diff": 1, "flow": 2}[config.get("motion", "none")]
@@ -34,7 +34,7 @@ def random_checkpoint(path, data, kind, **config):
     {"name": "cnn_lstm", "scan": "patches", "bidirectional": True, "rnn": "gru"},
 ], ids=lambda c: "-".join(str(v) for v in c.values()))
 def test_image_models_export_and_match_pytorch(bars, tmp_path, config):
-    from lstmimg.export import export_model
+    from lstmimg.engine.export import export_model
 
     result = export_model(random_checkpoint(tmp_path / "m.pt", bars, "image", **config))
     assert result["verified"] and result["max_abs_diff"] <= 1e-4 and str(bars) == result["samples_from"]
@@ -51,7 +51,7 @@ def test_video_models_take_and_return_the_state(clips, tmp_path, config):
     state fed back gives what PyTorch gives, and ends in the state of one pass."""
     import onnxruntime as ort
 
-    from lstmimg.export import export_model
+    from lstmimg.engine.export import export_model
 
     result = export_model(random_checkpoint(tmp_path / "v.pt", clips, "video", **config))
     assert result["verified"] and result["max_abs_diff"] <= 1e-4
@@ -104,7 +104,7 @@ def test_video_with_the_onnx_file_matches_window_by_window_on_a_long_video(clips
 
 
 def test_a_failed_verification_leaves_nothing_and_keeps_what_was_there(trained_run, tmp_path, monkeypatch):
-    from lstmimg import export
+    from lstmimg.engine import export
 
     out = tmp_path / "m.onnx"
     out.write_bytes(b"the user's file")
@@ -118,7 +118,11 @@ def test_bad_onnx_inputs_are_one_line_each(trained_run, exported_run, tmp_path, 
     not_onnx.write_text("hello")
     assert_one_line_error(run_cli("predict", bars / "val", "--model", not_onnx), str(not_onnx), "not a readable ONNX model")
     foreign = tmp_path / "foreign.onnx"
-    torch.onnx.export(torch.nn.Linear(3, 2), (torch.rand(1, 3),), str(foreign), dynamo=False)
+    import onnx
+    from onnx import TensorProto, helper
+
+    x, y = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3]), helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3])
+    onnx.save(helper.make_model(helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "foreign", [x], [y])), str(foreign))
     assert_one_line_error(run_cli("predict", bars / "val", "--model", foreign), str(foreign), "not one lstmimg exported")
     clip = write_clip(tmp_path / "c.avi", moving_square(1, 6, np.random.default_rng(0)))
     assert_one_line_error(run_cli("video", clip, "--model", exported_run), str(exported_run), "an image model, but this command needs a video model")
@@ -144,7 +148,7 @@ def test_the_python_snippets_of_the_export_page_run_as_written(tmp_path, monkeyp
     import sys
     from pathlib import Path
 
-    from lstmimg.export import export_model
+    from lstmimg.engine.export import export_model
     from lstmimg.runs import BUNDLED_MODELS
     from lstmimg.sample import sample_data_dir
 

@@ -99,7 +99,7 @@ def test_predict_files_and_reports_unreadable_ones(trained_run, bars, tmp_path):
     assert len(errors) == 1 and "bad.png: not an image" in errors[0]
     # the same numbers as evaluating the model directly
     ckpt = load_checkpoint(trained_run)
-    from lstmimg.data import load_image, normalize
+    from lstmimg.data.images import load_image, normalize
 
     x = normalize(torch.from_numpy(load_image(paths[0], 1, (12, 12)))[None], ckpt.mean, ckpt.std)
     assert results[0]["prob"] == pytest.approx(ckpt.model(x).softmax(1).max().item(), abs=1e-4)
@@ -115,7 +115,7 @@ def test_fit_refuses_a_run_folder_in_use(trained_run, bars):
 @pytest.mark.parametrize("schedule", ["onecycle", "cosine", "none"])
 @pytest.mark.parametrize("total", [1, 3, 100])
 def test_schedules_warm_up_then_decay(schedule, total):
-    from lstmimg.training import make_schedule
+    from lstmimg.engine.training import make_schedule
 
     opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
     sched = make_schedule(opt, TrainConfig(schedule=schedule, warmup=0.1), total)
@@ -149,7 +149,7 @@ def test_class_missing_from_val_is_a_warning(bars, tmp_path):
 
 
 def test_out_of_gpu_memory_names_the_batch_size(bars, tmp_path, monkeypatch):
-    import lstmimg.training as engine
+    import lstmimg.engine.training as engine
 
     def oom(*args, **kwargs):
         raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
@@ -172,14 +172,14 @@ def test_large_training_sets_stream_through_dataloader_workers(bars, tmp_path, m
     batches in the same order, so the same metrics; unreadable files are still skipped and listed."""
     import csv as csv_module
 
-    import lstmimg.tasks as tasks
+    import lstmimg.data.dataset as dataset
 
     def rows(run):
         with open(run / "metrics.csv") as f:
             return [{k: r[k] for k in ("train_loss", "train_acc", "val_loss", "val_acc")} for r in csv_module.DictReader(f)]
 
     fit(bars, ModelConfig(**TINY_MODEL), TrainConfig(**TINY_TRAIN), out=tmp_path / "memory")
-    monkeypatch.setattr(tasks, "IN_MEMORY_BYTES", 0)
+    monkeypatch.setattr(dataset, "IN_MEMORY_BYTES", 0)
     loading = []
     fit(bars, ModelConfig(**TINY_MODEL), TrainConfig(**TINY_TRAIN, workers=2), out=tmp_path / "streamed", callback=lambda e, i: loading.append(i.get("loading")))
     assert "from disk by 2 worker processes" in loading
@@ -190,7 +190,7 @@ def test_large_training_sets_stream_through_dataloader_workers(bars, tmp_path, m
 
 
 def test_amp_picks_bf16_where_supported_else_fp16_and_only_on_cuda(monkeypatch):
-    from lstmimg.training import amp_settings
+    from lstmimg.engine.training import amp_settings
 
     assert amp_settings(TrainConfig(), torch.device("cpu")) == (False, torch.float32)
     assert amp_settings(TrainConfig(amp=False), torch.device("cuda")) == (False, torch.float32)
@@ -203,9 +203,9 @@ def test_amp_picks_bf16_where_supported_else_fp16_and_only_on_cuda(monkeypatch):
 def test_gradient_scaler_steps_match_unscaled_steps():
     """The fp16 path scales the loss, unscales before clipping, then steps: with no overflow the
     weights end where plain fp32 steps take them (the scale is a power of two, undone exactly)."""
-    from lstmimg.models import build_model
-    from lstmimg.training import Recipe, make_optimizer, make_schedule, train_one_epoch
-    from lstmimg.trainstate import TrainState
+    from lstmimg.engine.training import Recipe, make_optimizer, make_schedule, train_one_epoch
+    from lstmimg.engine.trainstate import TrainState
+    from lstmimg.models.registry import build_model
 
     cfg = TrainConfig(epochs=1, batch_size=8, augment=False, clip_grad=0.5)
     gen = torch.Generator().manual_seed(0)
@@ -229,7 +229,8 @@ def test_gradient_scaler_steps_match_unscaled_steps():
 
 
 def test_pinned_batches(bars, monkeypatch):
-    from lstmimg.tasks import make_task
+    from lstmimg.data.dataset import describe
+    from lstmimg.engine.batches import train_batches
 
     def fake_pin(self):
         out = self.clone()
@@ -237,8 +238,9 @@ def test_pinned_batches(bars, monkeypatch):
         return out
 
     monkeypatch.setattr(torch.Tensor, "pin_memory", fake_pin)
-    task = make_task(bars, TrainConfig(batch_size=16))
-    task.load()
-    task.pin_memory()
-    batches = list(task.batches(torch.Generator().manual_seed(0)))
+    cfg = TrainConfig(batch_size=16)
+    data = describe(bars, cfg)
+    data.load(cfg)
+    data.pin_memory()
+    batches = list(train_batches(data, cfg, torch.Generator().manual_seed(0)))
     assert batches and all(getattr(x, "pinned_for_test", False) for x, _ in batches)

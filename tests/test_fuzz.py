@@ -11,11 +11,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from lstmimg.checkpoint import load_checkpoint, save_checkpoint
+from lstmimg.checkpoint import save_checkpoint
 from lstmimg.config import ModelConfig
-from lstmimg.data import load_image
+from lstmimg.data.images import load_image
+from lstmimg.engine.loading import load_checkpoint
 from lstmimg.errors import LstmimgError
-from lstmimg.models import build_model
+from lstmimg.models.registry import build_model
 
 FUZZ = settings(max_examples=2000, deadline=5000, derandomize=True, database=None, suppress_health_check=list(HealthCheck))
 
@@ -83,7 +84,7 @@ def video_seed_bytes(tmp_path_factory):
 @FUZZ
 @given(data=st.data())
 def test_fuzz_video_loader(scratch, video_seed_bytes, data):
-    from lstmimg.video import read_video
+    from lstmimg.data.video_io import read_video
 
     raw = data.draw(mutated(video_seed_bytes))
     path = scratch / ("v" + data.draw(st.sampled_from([".avi", ".mp4"])))

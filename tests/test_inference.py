@@ -9,13 +9,13 @@ from lstmimg import load_checkpoint
 
 def test_predict_decodes_at_most_two_batches_ahead_of_the_model(trained_run, bars, monkeypatch):
     """A slow model must not let decoding run ahead over every file (memory would grow with the list)."""
-    import lstmimg.data as D
-    from lstmimg import inference as engine
+    import lstmimg.data.images as images_module
+    from lstmimg.engine import inference as engine
 
     images = sorted((bars / "train" / "vertical").iterdir())[:20]
     decoded, ahead = [], []
-    original = D.load_image
-    monkeypatch.setattr(D, "load_image", lambda path, *a, **k: decoded.append(path) or original(path, *a, **k))
+    original = images_module.load_image
+    monkeypatch.setattr(engine, "load_image", lambda path, *a, **k: decoded.append(path) or original(path, *a, **k))
     ckpt = load_checkpoint(trained_run)
     inner = ckpt.model
 
@@ -34,7 +34,7 @@ def test_predict_decodes_at_most_two_batches_ahead_of_the_model(trained_run, bar
 def test_prefetch_hands_on_errors_and_stops_its_producer():
     import pytest
 
-    from lstmimg.inference import prefetch
+    from lstmimg.engine.inference import prefetch
 
     def failing():
         yield 1

@@ -8,9 +8,8 @@ import torch
 from conftest import TINY_MODEL, TINY_VIDEO_TRAIN, moving_square, write_clip
 
 from lstmimg import ModelConfig, TrainConfig, fit
-from lstmimg import data as D
-from lstmimg import loaders as L
-from lstmimg.data import split_folder
+from lstmimg.data import loaders as L
+from lstmimg.data.folders import split_folder
 
 VIDEO_RUN = {**TINY_VIDEO_TRAIN, "epochs": 3}
 
@@ -37,7 +36,7 @@ def test_streamed_videos_train_exactly_as_in_memory(clips, tmp_path):
 
 
 def test_a_warm_cache_means_no_decoding(clips, tmp_path, monkeypatch):
-    import lstmimg.video as video
+    import lstmimg.data.video_io as video
 
     model, cache = ModelConfig(name="lrcn", **TINY_MODEL), str(tmp_path / "cache")
     fit(clips, model, TrainConfig(**VIDEO_RUN, load="disk", workers=2, cache=cache), out=tmp_path / "cold")
@@ -72,7 +71,7 @@ def test_workers_live_for_the_whole_run(bars, monkeypatch):
         pid = os.getpid()
         return np.array([pid // 65536, pid // 256 % 256, pid % 256], dtype=np.uint8).reshape(3, 1, 1).repeat(2, 1).repeat(2, 2)
 
-    monkeypatch.setattr(D, "load_image", worker_pid)
+    monkeypatch.setattr(L, "load_image", worker_pid)
     split = split_folder(bars)["train"]
     data = L.disk_images(split, 3, (2, 2), workers=2)
 

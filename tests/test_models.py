@@ -4,7 +4,7 @@ from torch import nn
 
 from lstmimg.config import ModelConfig
 from lstmimg.errors import LstmimgError
-from lstmimg.models import MODELS, build_model, list_models, register_model
+from lstmimg.models.registry import MODELS, build_model, list_models, register_model
 
 IMAGE_MODELS = [spec.name for spec in list_models() if spec.kind == "image"]
 
@@ -139,7 +139,7 @@ def test_channels_last_fast_path_gives_the_same_outputs(name):
         for _pname, p in list(m.named_parameters(recurse=False)):
             p.data = p.data.contiguous()
     x = torch.randn(2, 3, 16, 16) if name == "cnn_lstm" else torch.randn(2, 4, 3, 16, 16)
-    import lstmimg.models as models_module
+    import lstmimg.models.layers as models_module
 
     with torch.no_grad():
         fast_out = fast(x)

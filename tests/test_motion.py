@@ -7,7 +7,7 @@ import pytest
 import torch
 from conftest import TINY_MODEL, TINY_VIDEO_TRAIN, assert_one_line_error, moving_square, run_cli, write_clip
 
-from lstmimg import motion as M
+from lstmimg.data import motion as M
 
 
 def textured(size=48, seed=0) -> np.ndarray:
@@ -61,9 +61,9 @@ def test_a_stream_fed_window_by_window_gives_the_whole_video_motion():
 def test_clips_read_from_disk_match_the_decoded_video(tmp_path):
     """A clip read alone (only its frames and the ones before them decoded) has the motion the whole
     decoded video gives those frames, wherever it starts, also when it runs past the end."""
-    from lstmimg import clips as V
-    from lstmimg.data import Split
-    from lstmimg.loaders import VideoClips
+    from lstmimg.data import clips as V
+    from lstmimg.data.folders import Split
+    from lstmimg.data.loaders import VideoClips
 
     rng = np.random.default_rng(0)
     path = write_clip(tmp_path / "v.avi", moving_square(1, 12, rng, size=32))
@@ -78,7 +78,7 @@ def test_clips_read_from_disk_match_the_decoded_video(tmp_path):
 
 
 def test_frame_cache_keys_the_motion_and_its_stride(tmp_path):
-    from lstmimg import clips as V
+    from lstmimg.data import clips as V
 
     path = write_clip(tmp_path / "v.avi", moving_square(1, 6, np.random.default_rng(0)))
     keys = {V.cache_key(path, (16, 16)), V.cache_key(path, (16, 16), "flow", 1), V.cache_key(path, (16, 16), "flow", 2), V.cache_key(path, (16, 16), "diff", 2)}
@@ -91,25 +91,25 @@ def test_frame_cache_keys_the_motion_and_its_stride(tmp_path):
 def test_augmentation_turns_flow_with_the_frame():
     """Rotating a clip 90 degrees and then computing its flow gives (about) the flow of the clip,
     turned by random_affine: the vectors rotate with the pixels; the empty border has no motion."""
-    from lstmimg import data as D
+    from lstmimg.data.augment import _warp
 
     frames = panned(2.0, frames=2)
     x = torch.from_numpy(M.with_motion(frames, "flow", 1)).permute(0, 3, 1, 2).float().div(255)  # (2, 5, H, W)
 
     theta = torch.tensor([[[0.0, -1.0, 0.0], [1.0, 0.0, 0.0]]]).repeat(2, 1, 1)
-    turned = D._warp(x, theta, "flow")
+    turned = _warp(x, theta, "flow")
     rgb = (turned[:, :3] * 255).round().byte().permute(0, 2, 3, 1).numpy()
     recomputed = decoded_flow(M.with_motion(rgb, "flow", 1))[1, 12:36, 12:36]
     carried = (turned[1, 3:5, 12:36, 12:36].permute(1, 2, 0).numpy() * 255 - M.ZERO) / M.FLOW_SCALE
     assert np.median(np.abs(carried[..., 0] - recomputed[..., 0])) < 0.5 and np.median(np.abs(carried[..., 1] - recomputed[..., 1])) < 0.5
     assert abs(np.median(carried[..., 1])) > 1.5 and abs(np.median(carried[..., 0])) < 0.5  # (2, 0) turned to (0, +-2)
-    shrunk = D._warp(x, torch.tensor([[[2.0, 0.0, 0.0], [0.0, 2.0, 0.0]]]).repeat(2, 1, 1), "flow")  # zoom out: a border
+    shrunk = _warp(x, torch.tensor([[[2.0, 0.0, 0.0], [0.0, 2.0, 0.0]]]).repeat(2, 1, 1), "flow")  # zoom out: a border
     assert torch.allclose(shrunk[1, 3:, 0, 0], torch.full((2,), M.ZERO / 255))
 
 
 def test_train_with_flow_records_it_and_video_eval_compute_the_same(clips, tmp_path):
     from lstmimg import ModelConfig, TrainConfig, evaluate, fit, load_checkpoint
-    from lstmimg.timeline import classify_video
+    from lstmimg.engine.timeline import classify_video
 
     for fusion in ("early", "two-stream"):
         run = tmp_path / fusion

@@ -8,7 +8,7 @@ from conftest import TINY_MODEL, run_cli
 from PIL import Image
 
 from lstmimg import ModelConfig, TrainConfig, fit
-from lstmimg.plan import MIN_STEPS, auto_batch, capped_size, plan_training
+from lstmimg.engine.plan import MIN_STEPS, auto_batch, capped_size, plan_training
 
 
 @pytest.mark.parametrize("samples, batch", [(40, 16), (160, 16), (320, 32), (840, 64), (4000, 64)])
@@ -38,8 +38,8 @@ def test_options_given_win():
 
 
 def test_processes_share_the_global_batch():
-    from lstmimg.distributed import Dist
-    from lstmimg.tasks import steps_per_epoch
+    from lstmimg.engine.batches import steps_per_epoch
+    from lstmimg.engine.distributed import Dist
 
     assert steps_per_epoch(4000, 64, Dist(0, 2, 0)) == steps_per_epoch(4000, 64, Dist()) == 63
 
@@ -51,7 +51,7 @@ def test_images_are_capped_keeping_their_aspect():
 
 
 def test_default_side_is_the_cap_from_scratch_and_the_weights_size_when_pretrained():
-    from lstmimg.plan import MAX_IMAGE_SIDE, MAX_VIDEO_SIDE, PRETRAINED_VIDEO_SIDE, input_side
+    from lstmimg.engine.plan import MAX_IMAGE_SIDE, MAX_VIDEO_SIDE, PRETRAINED_VIDEO_SIDE, input_side
 
     assert input_side("image") == (MAX_IMAGE_SIDE, f"longer side at most {MAX_IMAGE_SIDE}")
     assert input_side("video", ModelConfig(name="lrcn")) == (MAX_VIDEO_SIDE, f"longer side at most {MAX_VIDEO_SIDE}")
@@ -65,17 +65,23 @@ def test_default_side_is_the_cap_from_scratch_and_the_weights_size_when_pretrain
 def test_large_video_frames_are_shrunk_to_the_video_cap_and_the_run_says_so(tmp_path):
     from conftest import write_clip
 
-    from lstmimg.tasks import make_task
+    from lstmimg.data.dataset import describe
+    from lstmimg.engine.plan import plan_input
+
+    def planned(cfg):
+        data = describe(tmp_path / "v", cfg)
+        return data, plan_input(data, ModelConfig(name="lrcn"), cfg)[1]
 
     rng = np.random.default_rng(0)
     for name in ("a", "b"):
         for i in range(2):
             (tmp_path / "v" / name).mkdir(parents=True, exist_ok=True)
             write_clip(tmp_path / "v" / name / f"{i}.avi", [rng.integers(0, 255, (240, 320), dtype=np.uint8) for _ in range(3)])
-    task = make_task(tmp_path / "v", TrainConfig())
-    assert task.size == (84, 112)
-    assert task.notes == ["videos are 240x320: trained at 84x112 (longer side at most 112; --img-size to change)"]
-    assert make_task(tmp_path / "v", TrainConfig(img_size=(60, 80))).notes == []
+    data, notes = planned(TrainConfig())
+    assert data.size == (84, 112)
+    assert notes == ["videos are 240x320: trained at 84x112 (longer side at most 112; --img-size to change)"]
+    data, notes = planned(TrainConfig(img_size=(60, 80)))
+    assert data.size == (60, 80) and notes == []
 
 
 def test_a_run_says_what_was_chosen_and_records_it(tmp_path):

@@ -19,7 +19,7 @@ def test_fit_leaves_the_matplotlib_backend_alone(bars, tmp_path):
 def test_cjk_labels_use_an_installed_font_that_has_them_and_never_warn(tmp_path):
     import warnings
 
-    from lstmimg.plots import font_families, plot_confusion
+    from lstmimg.engine.plots import font_families, plot_confusion
 
     assert font_families(installed={"Noto Sans CJK JP", "Comic Neue"}) == ["DejaVu Sans", "Noto Sans CJK JP"]
     assert font_families(installed=set()) == ["DejaVu Sans"]

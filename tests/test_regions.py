@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from lstmimg.errors import LstmimgError
-from lstmimg.regions import sequence_shape, slice_regions
+from lstmimg.models.regions import sequence_shape, slice_regions
 
 
 @pytest.fixture

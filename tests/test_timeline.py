@@ -7,8 +7,8 @@ from conftest import assert_one_line_error as one_line_error
 from conftest import run_cli as run
 
 from lstmimg import ModelConfig, TrainConfig, fit
+from lstmimg.engine.timeline import Window, classify_video, format_time, merge_segments, parse_window
 from lstmimg.errors import LstmimgError
-from lstmimg.timeline import Window, classify_video, format_time, merge_segments, parse_window
 
 
 @pytest.fixture
@@ -62,7 +62,7 @@ def test_carried_state_keeps_a_long_video_of_one_class(video_run, tmp_path):
 
 @pytest.mark.parametrize("pool", ["last", "mean"])
 def test_carrying_state_equals_reading_the_whole_clip(pool):
-    from lstmimg.models import build_model
+    from lstmimg.models.registry import build_model
 
     torch.manual_seed(0)
     model = build_model(ModelConfig(name="lrcn", pool=pool, in_channels=3, img_size=(16, 16), num_classes=2, **TINY_MODEL)).eval()
@@ -80,7 +80,7 @@ def test_save_writes_a_labelled_video(video_run, clips, tmp_path):
     source = next((clips / "val" / "right").iterdir())
     out = tmp_path / "labelled.mp4"
     result = classify_video(source, video_run, stride=1, save=out)
-    from lstmimg.video import read_video
+    from lstmimg.data.video_io import read_video
 
     frames, _ = read_video(out)
     assert len(frames) == result["sampled_frames"]
@@ -141,8 +141,8 @@ def test_video_save_writes_every_frame_at_the_source_rate(tmp_path):
 
 
 def test_classify_video_leaves_torch_threads_alone(monkeypatch):
+    from lstmimg.engine.timeline import classify_video
     from lstmimg.sample import sample_data_dir
-    from lstmimg.timeline import classify_video
 
     calls = []
     monkeypatch.setattr(torch, "set_num_threads", lambda n: calls.append(n))

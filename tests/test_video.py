@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from conftest import write_clip
 
+from lstmimg.data.video_io import FrameReader, VideoWriter, draw_label, is_live, open_video, read_video
 from lstmimg.errors import LstmimgError
-from lstmimg.video import FrameReader, VideoWriter, draw_label, is_live, open_video, read_video
 
 
 @pytest.fixture
@@ -48,7 +48,7 @@ def test_short_clip(tmp_path):
 
 
 def test_read_frames_reads_only_the_frames_picked(tmp_path):
-    from lstmimg.video import read_frames
+    from lstmimg.data.video_io import read_frames
 
     rng = np.random.default_rng(3)
     path = write_clip(tmp_path / "v.avi", [rng.integers(0, 255, (24, 32), dtype=np.uint8) for _ in range(20)])
@@ -129,7 +129,7 @@ def test_writer_is_atomic_and_readable(tmp_path):
 
 
 def test_frame_reader_close_never_releases_during_grab(tmp_path, monkeypatch):
-    import lstmimg.video as VV
+    import lstmimg.data.video_io as VV
 
     entered, proceed = threading.Event(), threading.Event()
     log = []
@@ -164,7 +164,7 @@ def test_frame_reader_close_never_releases_during_grab(tmp_path, monkeypatch):
 def test_importing_video_changes_no_process_state():
     code = (
         "import os, cv2\nn = cv2.getNumThreads(); env = dict(os.environ)\n"
-        "import lstmimg.video, lstmimg.clips, lstmimg.loaders\n"
+        "import lstmimg.data.video_io, lstmimg.data.clips, lstmimg.data.loaders\n"
         "print(cv2.getNumThreads() == n and dict(os.environ) == env)\n"
     )
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "True"

@@ -21,7 +21,7 @@ from lstmimg.bench.features import FeatureBench, bench_features
 from lstmimg.bench.formats import FormatRow, bench_formats
 from lstmimg.bench.io import StartupBench, VideoBench, bench_startup, bench_video, default_clip
 from lstmimg.bench.timing import FLOPS_METHOD, Timing, count_flops, measure, measure_pair
-from lstmimg.models import MODELS
+from lstmimg.models.registry import MODELS
 
 __all__ = [
     "BENCH_SHAPES", "BackendBench", "BenchReport", "FeatureBench", "FormatRow", "bench_features", "bench_formats", "ModelBench", "ScalingRow", "StartupBench", "Timing", "VideoBench",
@@ -66,7 +66,7 @@ def run_bench(
     tiny: bool = False,
 ) -> BenchReport:
     """Run the chosen sections and return the report. ``tiny`` shrinks every size (for tests)."""
-    from lstmimg.inference import resolve_device
+    from lstmimg.engine.inference import resolve_device
     from lstmimg.sample import sample_data_dir
 
     dev = resolve_device(device)

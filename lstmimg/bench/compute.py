@@ -12,10 +12,10 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from lstmimg import data as D
 from lstmimg.bench.timing import Timing, count_flops, measure, measure_pair
 from lstmimg.config import ModelConfig, TrainConfig
-from lstmimg.models import MODELS, build_model
+from lstmimg.data.images import normalize
+from lstmimg.models.registry import MODELS, build_model
 
 # The default size of each registered model, as `lstmimg train` builds it on the bundled data.
 BENCH_SHAPES = {
@@ -56,9 +56,9 @@ class ModelBench:
 
 def bench_model(name: str, device: torch.device, batch: int = 64, steps: int = 10, repeats: int = 5, latency_runs: int = 50, cfg: ModelConfig | None = None) -> ModelBench:
     """Training and inference speed of one model, lstmimg's paths against a minimal plain loop."""
-    from lstmimg.inference import Predictor
-    from lstmimg.training import Recipe, make_optimizer, make_schedule, train_one_epoch
-    from lstmimg.trainstate import TrainState
+    from lstmimg.engine.inference import Predictor
+    from lstmimg.engine.training import Recipe, make_optimizer, make_schedule, train_one_epoch
+    from lstmimg.engine.trainstate import TrainState
 
     cfg = cfg or BENCH_SHAPES[name]
     torch.manual_seed(0)
@@ -79,7 +79,7 @@ def bench_model(name: str, device: torch.device, batch: int = 64, steps: int = 1
 
     plain_model = build_model(cfg).to(device).train()
     plain_opt = torch.optim.AdamW(plain_model.parameters(), lr=1e-3)
-    xf, yd = D.normalize(x.to(device), mean, std), y.to(device)
+    xf, yd = normalize(x.to(device), mean, std), y.to(device)
 
     def plain():  # the textbook loop: forward, loss, backward, step
         for _ in range(steps):
@@ -94,13 +94,13 @@ def bench_model(name: str, device: torch.device, batch: int = 64, steps: int = 1
 
     def plain_infer():
         with torch.inference_mode():
-            plain_model(D.normalize(x.to(device), mean, std))
+            plain_model(normalize(x.to(device), mean, std))
 
     predictor = Predictor(model, mean, std, device)  # the inference path predict, eval and video use
     infer_t, plain_infer_t = measure_pair(lambda: predictor.probs(x), plain_infer, repeats, device)
     one = x[:1]
     lat = measure(lambda: predictor.probs(one), latency_runs, warmup=3, device=device)
-    flops = count_flops(model, D.normalize(one.to(device), mean, std))
+    flops = count_flops(model, normalize(one.to(device), mean, std))
     return ModelBench(
         model=name,
         params=sum(p.numel() for p in model.parameters()),
@@ -147,17 +147,18 @@ def _backends(model: nn.Module, x: torch.Tensor, device: torch.device) -> dict[s
         return torch.compile(model)
 
     def onnxruntime():
-        import io
+        import warnings
 
         import onnxruntime as ort
 
-        buffer = io.BytesIO()
-        torch.onnx.export(model, (x,), buffer, input_names=["x"], output_names=["logits"], dynamo=False)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            program = torch.onnx.export(model, (x,), input_names=["x"], output_names=["logits"], dynamo=True, verbose=False)  # this one input shape
         options = ort.SessionOptions()
         options.intra_op_num_threads = torch.get_num_threads()
         # idle ORT threads spin by default and would steal the CPU from whatever is measured next
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        session = ort.InferenceSession(buffer.getvalue(), options, providers=["CPUExecutionProvider"])
+        session = ort.InferenceSession(program.model_proto.SerializeToString(), options, providers=["CPUExecutionProvider"])
         return lambda inp: torch.from_numpy(session.run(None, {"x": inp.cpu().numpy()})[0])
 
     def bf16_autocast():
@@ -171,7 +172,7 @@ def _backends(model: nn.Module, x: torch.Tensor, device: torch.device) -> dict[s
         return run
 
     def contiguous_nchw():  # the layout lstmimg used before channels_last became its default
-        import lstmimg.models as models_module
+        import lstmimg.models.layers as models_module
 
         plain = build_model_like(model)
         for p in plain.parameters():
@@ -212,7 +213,7 @@ def bench_backends(name: str, device: torch.device, batch: int = 64, repeats: in
     cfg = cfg or BENCH_SHAPES[name]
     torch.manual_seed(0)
     model = build_model(cfg).to(device)
-    x = D.normalize(sample_input(cfg, batch).to(device), [0.5] * cfg.in_channels, [0.25] * cfg.in_channels)
+    x = normalize(sample_input(cfg, batch).to(device), [0.5] * cfg.in_channels, [0.25] * cfg.in_channels)
     with torch.no_grad():  # batch-norm statistics as after training: a fresh model's ran 2x slower on CPU (measured)
         model.train()(x)
     model.eval()

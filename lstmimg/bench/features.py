@@ -27,10 +27,10 @@ class FeatureBench:
 def bench_features(device: torch.device, repeats: int = 5, tiny: bool = False) -> FeatureBench:
     """A frozen torchvision backbone (random weights: the timing does not depend on them) under
     ``lrcn`` on clips of 4 x 8 frames: extraction, then a step with and without the cache."""
-    from lstmimg import data as D
     from lstmimg.config import ModelConfig
-    from lstmimg.features import cnn_features
-    from lstmimg.models import build_model
+    from lstmimg.data.images import normalize
+    from lstmimg.engine.features import cnn_features
+    from lstmimg.models.registry import build_model
 
     backbone, size, clips, frames = ("mobilenet_v3_small", 32, 2, 4) if tiny else ("resnet18", 112, 4, 8)
     cfg = ModelConfig(name="lrcn", backbone=backbone, freeze_backbone=True, img_size=(size, size), in_channels=3, num_classes=4)
@@ -42,7 +42,7 @@ def bench_features(device: torch.device, repeats: int = 5, tiny: bool = False) -
     extract = measure(lambda: cnn_features(model.cnn, video, mean, std, device, True), repeats, device=device)
     feats = cnn_features(model.cnn, video, mean, std, device, True)
     feats = feats.view(clips, frames, *feats.shape[1:]).to(device)
-    x = D.normalize(video.to(device), mean, std).view(clips, frames, 3, size, size)
+    x = normalize(video.to(device), mean, std).view(clips, frames, 3, size, size)
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-3)
     model.train()
 

@@ -39,8 +39,8 @@ def default_clip(folder: Path | None = None, frames: int = 300) -> Path:
 
     import cv2
 
+    from lstmimg.data.video_io import VideoWriter, read_video
     from lstmimg.sample import sample_data_dir
-    from lstmimg.video import VideoWriter, read_video
 
     path = (folder or Path(tempfile.gettempdir())) / "lstmimg-bench-720p.mp4"
     if path.is_file():
@@ -57,9 +57,9 @@ def bench_video(path: str | Path, repeats: int = 3, model: str | Path | None = N
     """Decode-only, decode+resize and `lstmimg video` end to end on one clip."""
     import cv2
 
-    from lstmimg.checkpoint import load_checkpoint
+    from lstmimg.engine.loading import load_checkpoint
+    from lstmimg.engine.timeline import classify_video
     from lstmimg.runs import resolve_model
-    from lstmimg.timeline import classify_video
 
     ckpt = load_checkpoint(resolve_model(model, "video")[0], kind="video")
     h, w = ckpt.config.img_size
@@ -98,13 +98,13 @@ def onnx_video_time(path, ckpt, repeats: int) -> float:
     """Median seconds of ``lstmimg video`` on ``path`` with ``ckpt`` exported to ONNX; 0 without ONNX Runtime."""
     import tempfile
 
-    from lstmimg.checkpoint import load_checkpoint
+    from lstmimg.engine.loading import load_checkpoint
+    from lstmimg.engine.timeline import classify_video
     from lstmimg.errors import LstmimgError
-    from lstmimg.timeline import classify_video
 
     with tempfile.TemporaryDirectory() as tmp:
         try:
-            from lstmimg.export import export_model
+            from lstmimg.engine.export import export_model
 
             onnx_ckpt = load_checkpoint(export_model(ckpt.path, Path(tmp) / "video.onnx", verify=False)["path"], kind="video")
         except (ImportError, LstmimgError):
@@ -117,8 +117,8 @@ def flow_twin(ckpt):
     depend on the weights)."""
     import dataclasses
 
-    from lstmimg.models import build_model
-    from lstmimg.motion import normalization, settings
+    from lstmimg.data.motion import normalization, settings
+    from lstmimg.models.registry import build_model
 
     config = ckpt.config.replace(motion="flow", in_channels=5)
     mean, std = normalization("flow")
@@ -130,7 +130,7 @@ def flow_frame_ms(size: tuple[int, int], repeats: int, frames: int = 50) -> floa
     """Milliseconds of ``motion.MotionStream`` per frame at ``size``, on a panning textured view."""
     import numpy as np
 
-    from lstmimg.motion import MotionStream
+    from lstmimg.data.motion import MotionStream
 
     rng = np.random.default_rng(0)
     h, w = size

@@ -133,7 +133,7 @@ class render_video:
 
     @staticmethod
     def summary(out: Console, result: dict) -> None:
-        from lstmimg.timeline import format_time
+        from lstmimg.engine.timeline import format_time
 
         out.print(f"[bold]{result['path']}[/]  {result['frames']} frames  label [bold]{result['label']}[/] {result['prob']:.2f}", highlight=False, soft_wrap=True)
         top = Table("label", "prob", box=None, header_style="bold", title="top labels")

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from lstmimg.cli import app, check_min, err, out, run_guarded
+from lstmimg.cli.base import app, check_min, err, out, run_guarded
 from lstmimg.errors import LstmimgError
 
 
@@ -26,8 +26,8 @@ def explain(
     """Which regions or frames decided, and how the decision formed as the model read the sequence."""
 
     def work():
-        from lstmimg.explanations import explain as explain_inputs
-        from lstmimg.explanations import public
+        from lstmimg.engine.explanations import explain as explain_inputs
+        from lstmimg.engine.explanations import public
         from lstmimg.files import json_text
 
         results = explain_inputs(paths, model, target, out_dir, device, frame_baseline)
@@ -55,14 +55,14 @@ def export(
     model: Annotated[Path, typer.Argument(help="Run folder or checkpoint to export.")],
     format_: Annotated[str, typer.Option("--format", help="onnx (the only format: see docs/export.md).")] = "onnx",
     out_file: Annotated[Path | None, typer.Option("--out", help="Output file. Default: beside the checkpoint, e.g. best.onnx.")] = None,
-    opset: Annotated[int, typer.Option(help="ONNX opset version.")] = 17,
+    opset: Annotated[int, typer.Option(help="ONNX opset version (below 18, image models go through the legacy TorchScript exporter).")] = 18,
     verify: Annotated[bool, typer.Option(help="Run ONNX Runtime against PyTorch on real samples; fail above 1e-4.")] = True,
     overwrite: Annotated[bool, typer.Option(help="Replace --out if it exists.")] = False,
 ):
     """Export a model to ONNX, normalisation inside the graph; video models take and return the LSTM state."""
 
     def work():
-        from lstmimg.export import TOLERANCE, export_model
+        from lstmimg.engine.export import TOLERANCE, export_model
 
         if format_ != "onnx":
             raise LstmimgError(f"--format {format_!r} is not one of: onnx")
@@ -95,7 +95,7 @@ def bench(
             raise LstmimgError(f"--skip {unknown[0]!r} is not one of: {', '.join(known)}")
         from lstmimg.bench import report_to_dict, run_bench
         from lstmimg.cli.render import render_bench
-        from lstmimg.models import get_model_spec
+        from lstmimg.models.registry import get_model_spec
 
         for name in models_ or []:
             get_model_spec(name)  # an unknown name fails here, before anything is measured
@@ -115,7 +115,7 @@ def backbones():
     """List the torchvision backbones --backbone accepts, with their default weights' figures."""
 
     def work():
-        from lstmimg.backbones import cache_dir, list_backbones
+        from lstmimg.models.backbones import cache_dir, list_backbones
 
         table = Table("backbone", "weights", "params", "GFLOPs", "ImageNet top-1", "cached", box=None, header_style="bold")
         for b in list_backbones():
@@ -131,7 +131,7 @@ def models():
     """List the registered models."""
 
     def work():
-        from lstmimg.models import list_models
+        from lstmimg.models.registry import list_models
 
         table = Table("model", "input", "description", box=None, header_style="bold")
         for spec in list_models():

@@ -22,19 +22,26 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from lstmimg import data as D
-from lstmimg import distributed as dist
-from lstmimg.checkpoint import load_checkpoint, save_checkpoint
-from lstmimg.config import DEFAULT_MODELS, DEFAULT_MOTION, ModelConfig, TrainConfig
+from lstmimg.checkpoint import save_checkpoint
+from lstmimg.config import DEFAULT_MODELS, ModelConfig, TrainConfig
+from lstmimg.data.augment import random_affine, random_affine_draws
+from lstmimg.data.dataset import describe
+from lstmimg.data.folders import missing_classes
+from lstmimg.data.images import normalize
+from lstmimg.data.loaders import DiskSet
+from lstmimg.data.motion import settings as motion_settings
+from lstmimg.engine import distributed as dist
+from lstmimg.engine.batches import epoch_steps, train_batches
+from lstmimg.engine.evaluation import classification_report, score_split
+from lstmimg.engine.inference import resolve_device
+from lstmimg.engine.loading import load_checkpoint
+from lstmimg.engine.optim import amp_settings, make_optimizer, make_schedule
+from lstmimg.engine.plan import plan_input, plan_training
+from lstmimg.engine.trainstate import SavedRun, StopSignals, TrainState, read_run, versions
 from lstmimg.errors import LstmimgError, TrainingInterrupted, article
 from lstmimg.files import WriteError, atomic_write_text, write_json
-from lstmimg.inference import classification_report, resolve_device
-from lstmimg.models import build_model, get_model_spec
-from lstmimg.optim import amp_settings, make_optimizer, make_schedule
-from lstmimg.plan import plan_training
+from lstmimg.models.registry import build_model, get_model_spec
 from lstmimg.runs import new_run_dir
-from lstmimg.tasks import make_task
-from lstmimg.trainstate import SavedRun, StopSignals, TrainState, read_run, versions
 
 Callback = Callable[[str, dict], None]
 
@@ -124,15 +131,15 @@ def train_one_epoch(state: TrainState, batches: Iterable, recipe: Recipe, on_ste
     for step, (x, y) in enumerate(_timed(batches, totals), 1):
         if step <= skip:  # already trained before the interruption: consume the same random draws
             if recipe.augment:
-                D.random_affine_draws(len(y), state.generator)
+                random_affine_draws(len(y), state.generator)
             continue
         if recipe.features:
             x = x.to(device, non_blocking=True).float()  # (B, [T,] F, h, w): what the frozen CNN made of the images
         else:
             x = x.to(device, non_blocking=True).float().div_(255)  # 0..1
             if recipe.augment:
-                x = D.random_affine(x, state.generator, motion=recipe.motion)
-            x = D.normalize(x, recipe.mean, recipe.std)
+                x = random_affine(x, state.generator, motion=recipe.motion)
+            x = normalize(x, recipe.mean, recipe.std)
         y = y.to(device, non_blocking=True)
         with torch.autocast(device.type, dtype=recipe.amp_dtype or torch.float32, enabled=recipe.amp_dtype is not None):
             logits = recipe.net(x, features=True) if recipe.features else recipe.net(x)  # (B, num_classes)
@@ -180,7 +187,7 @@ def _timed(batches: Iterable, totals) -> Iterable:
 
 
 class Training:
-    """One run being trained: its task (data), model, processes, run folder and ``TrainState``.
+    """One run being trained: its data (``TrainingData``), model, processes, run folder and ``TrainState``.
     ``fit`` drives it epoch by epoch; setting up happens here, in order, so a bad option or folder
     fails before any decoding."""
 
@@ -190,71 +197,58 @@ class Training:
         if data is None:
             raise LstmimgError("no DATA folder given")
         self.cfg = cfg = cfg or TrainConfig()
-        self.task = task = make_task(data, cfg, model_cfg)
-        model_cfg = model_cfg or ModelConfig(name=DEFAULT_MODELS[task.kind])
+        self.data = data = describe(data, cfg)
+        model_cfg = model_cfg or ModelConfig(name=DEFAULT_MODELS[data.kind])
         spec = get_model_spec(model_cfg.name)
-        if spec.kind != task.kind:
-            raise LstmimgError(f"{data}: holds {task.kind}s, but model {model_cfg.name!r} is {article(spec.kind)} {spec.kind} model (try --model {DEFAULT_MODELS[task.kind]})")
-        if model_cfg.pretrained:
-            task.channels = 3  # the weights were trained on RGB: grey images are read as RGB
-        if model_cfg.motion == "auto":
-            motion = DEFAULT_MOTION[task.kind]
-            if motion != "none" and model_cfg.freeze_backbone and cfg.feature_cache:  # keep the frozen features cacheable
-                motion = "none"
-                task.notes.append("backbone frozen: no motion input by default, so its features can be cached (--motion flow adds it, without the feature cache)")
-            model_cfg = model_cfg.replace(motion=motion)
-        if model_cfg.motion != "none":
-            if task.kind != "video":
-                raise LstmimgError(f"--motion {model_cfg.motion} is for videos; {data} holds images")
-            task.set_motion(model_cfg.motion)
+        if spec.kind != data.kind:
+            raise LstmimgError(f"{data.root}: holds {data.kind}s, but model {model_cfg.name!r} is {article(spec.kind)} {spec.kind} model (try --model {DEFAULT_MODELS[data.kind]})")
+        model_cfg, self.notes = plan_input(data, model_cfg, cfg)
         torch.manual_seed(cfg.seed)
         self.d, self.device = dist.setup(resolve_device(cfg.device))
-        plan = plan_training(cfg, task.kind, len(task.splits["train"].paths), self.d.world)
-        self.cfg = cfg = task.cfg = plan.apply(cfg)  # resolved: config.json records it, --resume reuses it
+        plan = plan_training(cfg, data.kind, len(data.splits["train"].paths), self.d.world)
+        self.cfg = cfg = plan.apply(cfg)  # resolved: config.json records it, --resume reuses it
         self.emit = (callback or (lambda event, info: None)) if self.d.main else (lambda event, info: None)
-        self.model_cfg = spec.complete(model_cfg.replace(in_channels=task.channels, img_size=task.size, num_classes=len(task.classes)))
+        self.model_cfg = spec.complete(model_cfg.replace(in_channels=data.channels, img_size=data.size, num_classes=len(data.classes)))
         model = build_model(self.model_cfg).to(self.device)  # before decoding: a model that cannot be built fails at once
         self.dir = self._run_folder(out, exist_ok)
         self._load_data()
         if self.model_cfg.pretrained:  # normalised as the weights expect, not with the data's statistics
-            from lstmimg.backbones import normalization
+            from lstmimg.models.backbones import normalization
 
             mean, std = normalization(self.model_cfg.backbone, self.model_cfg.weights)
-            task.mean, task.std = mean + task.mean[3:], std + task.std[3:]  # motion channels keep their fixed scaling
+            data.mean, data.std = mean + data.mean[3:], std + data.std[3:]  # motion channels keep their fixed scaling
         if cfg.unfreeze_after is not None and not self.model_cfg.freeze_backbone:
             raise LstmimgError("--unfreeze-after needs --freeze-backbone (the backbone is trained from the start otherwise)")
         unfrozen = saved is not None and cfg.unfreeze_after is not None and saved.state["epoch"] > cfg.unfreeze_after
         if self.model_cfg.freeze_backbone and cfg.feature_cache and not unfrozen:
-            if task.motion != "none":
-                task.notes.append("backbone frozen, but with motion input its features are not cached (the motion stream trains on the frames)")
+            if data.motion != "none":
+                self.notes.append("backbone frozen, but with motion input its features are not cached (the motion stream trains on the frames)")
             else:
                 self._cache_features(model)
         if saved is None and self.d.main:
-            write_json(self.dir / "config.json", {"data": str(Path(data).resolve()), "kind": task.kind, "model": self.model_cfg.to_dict(), "train": cfg.to_dict(), "versions": versions()})
-        self.meta = {"data": str(Path(data).resolve()), "seed": cfg.seed}
-        if task.kind == "video":  # how clips were cut and scored: inference and eval do the same
-            from lstmimg.motion import settings
-
-            self.meta.update(clip_len=cfg.clip_len, frame_stride=cfg.frame_stride, val_clips=cfg.val_clips, motion=settings(task.motion, cfg.frame_stride))
+            write_json(self.dir / "config.json", {"data": str(data.root.resolve()), "kind": data.kind, "model": self.model_cfg.to_dict(), "train": cfg.to_dict(), "versions": versions()})
+        self.meta = {"data": str(data.root.resolve()), "seed": cfg.seed}
+        if data.kind == "video":  # how clips were cut and scored: inference and eval do the same
+            self.meta.update(clip_len=cfg.clip_len, frame_stride=cfg.frame_stride, val_clips=cfg.val_clips, motion=motion_settings(data.motion, cfg.frame_stride))
 
         optimizer = make_optimizer(model, cfg)
         amp_on, amp_dtype = amp_settings(cfg, self.device)
-        self.state = TrainState(model, optimizer, make_schedule(optimizer, cfg, cfg.epochs * task.steps_per_epoch(self.d)), torch.Generator().manual_seed(cfg.seed),
+        self.state = TrainState(model, optimizer, make_schedule(optimizer, cfg, cfg.epochs * epoch_steps(data, cfg, self.d)), torch.Generator().manual_seed(cfg.seed),
                                 torch.amp.GradScaler("cuda") if amp_on and amp_dtype == torch.float16 else None)
         if saved is not None:
             self.state.load_state_dict(saved.state)
         self.started = time.perf_counter() - self.state.elapsed
-        self.recipe = Recipe(self._prepared(model), self._criterion(), task.mean, task.std, self.device, cfg.augment and not task.features, cfg.clip_grad,
-                             amp_dtype if amp_on else None, self.d, task.features, task.motion)
+        self.recipe = Recipe(self._prepared(model), self._criterion(), data.mean, data.std, self.device, cfg.augment and not data.features, cfg.clip_grad,
+                             amp_dtype if amp_on else None, self.d, data.features, data.motion)
         if unfrozen:
             self.unfreeze_if_due()
         self.emit("start", {
-            "run_dir": str(self.dir), "device": str(self.device), "epochs": cfg.epochs, "steps": task.steps_per_epoch(self.d), "classes": task.classes,
-            "train_size": task.size_of("train"), "val_size": task.size_of("val"), "skipped": task.skipped, "errors": task.errors, "kind": task.kind,
-            "loading": task.loading, "params": sum(p.numel() for p in model.parameters()), "img_size": task.size, "channels": task.channels,
-            "resumed_at": (self.state.epoch, self.state.step) if saved is not None else None, "notes": task.notes + plan.reasons,
-            "warnings": [f"{name}/ has no samples of: {', '.join(D.missing_classes(split))} (training goes on; those classes are not scored)"
-                         for name, split in task.splits.items() if name != "train" and D.missing_classes(split)],
+            "run_dir": str(self.dir), "device": str(self.device), "epochs": cfg.epochs, "steps": epoch_steps(data, cfg, self.d), "classes": data.classes,
+            "train_size": data.size_of("train"), "val_size": data.size_of("val"), "skipped": data.skipped, "errors": data.errors, "kind": data.kind,
+            "loading": data.loading, "params": sum(p.numel() for p in model.parameters()), "img_size": data.size, "channels": data.channels,
+            "resumed_at": (self.state.epoch, self.state.step) if saved is not None else None, "notes": self.notes + plan.reasons,
+            "warnings": [f"{name}/ has no samples of: {', '.join(missing_classes(split))} (training goes on; those classes are not scored)"
+                         for name, split in data.splits.items() if name != "train" and missing_classes(split)],
         })
 
     @contextmanager
@@ -281,7 +275,7 @@ class Training:
 
     def _load_data(self) -> None:
         try:
-            self.task.load(lambda split, done, total: self.emit("load", {"split": split, "done": done, "total": total}))
+            self.data.load(self.cfg, lambda split, done, total: self.emit("load", {"split": split, "done": done, "total": total}))
         except BaseException:
             if self.d.main and not any(self.dir.iterdir()):
                 self.dir.rmdir()
@@ -289,17 +283,16 @@ class Training:
             raise
 
     def _cache_features(self, model: nn.Module) -> None:
-        """A frozen CNN's features of every in-memory split, computed once (features.py)."""
-        from lstmimg.features import cache_features
-        from lstmimg.loaders import DiskSet
+        """A frozen CNN's features of every in-memory split, computed once (``engine.features``)."""
+        from lstmimg.engine.features import cache_features
 
-        if isinstance(self.task.sets["train"], DiskSet):
-            self.task.notes.append("backbone frozen, training set read from disk: features are computed every epoch")
+        if isinstance(self.data.sets["train"], DiskSet):
+            self.notes.append("backbone frozen, training set read from disk: features are computed every epoch")
             return
         report = lambda split, done, total, rate: self.emit("features", {"split": split, "done": done, "total": total, "per_s": rate})  # noqa: E731
-        cache_features(self.task, model, self.device, report, self.cfg.cache, keep=self.cfg.unfreeze_after is not None)
+        cache_features(self.data, model, self.device, report, self.cfg.cache, keep=self.cfg.unfreeze_after is not None)
         where = f" and kept in {Path(self.cfg.cache) / 'features'}" if self.cfg.cache else ""
-        self.task.notes.append(f"backbone frozen: its features were computed once{where} and are reused every epoch (augmentation off; --no-feature-cache to train on images)")
+        self.notes.append(f"backbone frozen: its features were computed once{where} and are reused every epoch (augmentation off; --no-feature-cache to train on images)")
 
     def unfreeze_if_due(self) -> None:
         """After ``--unfreeze-after`` epochs: the backbone trains too (at ``--backbone-lr-scale`` of the
@@ -308,12 +301,12 @@ class Training:
         model, cfg = self.state.model, self.cfg
         if cfg.unfreeze_after is None or not model.frozen or self.state.epoch <= cfg.unfreeze_after:
             return
-        from lstmimg.features import restore_images
+        from lstmimg.engine.features import restore_images
 
         model.frozen = False
         model.cnn.requires_grad_(True)
-        if self.task.features:
-            restore_images(self.task)
+        if self.data.features:
+            restore_images(self.data)
         self.recipe.features, self.recipe.augment = False, cfg.augment
         if self.d.active:  # DDP registers the parameters that need gradients when it wraps the model
             self.recipe.net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
@@ -322,8 +315,8 @@ class Training:
     def _criterion(self) -> nn.Module:
         weight = None
         if self.cfg.class_weights == "auto":
-            counts = torch.bincount(self.task.sets["train"].labels, minlength=len(self.task.classes)).float().clamp_min(1)
-            weight = (counts.sum() / (len(self.task.classes) * counts)).to(self.device)
+            counts = torch.bincount(self.data.sets["train"].labels, minlength=len(self.data.classes)).float().clamp_min(1)
+            weight = (counts.sum() / (len(self.data.classes) * counts)).to(self.device)
         return nn.CrossEntropyLoss(weight=weight, label_smoothing=self.cfg.label_smoothing)
 
     def _prepared(self, model: nn.Module) -> nn.Module:
@@ -332,7 +325,7 @@ class Training:
             for m in model.modules():  # keep cuDNN's fused LSTM on one contiguous weight buffer
                 if isinstance(m, nn.RNNBase):
                     m.flatten_parameters()
-            self.task.pin_memory()
+            self.data.pin_memory()
         if self.cfg.compile and hasattr(model, "cnn"):  # in place: the state dict keeps its keys
             model.cnn.compile()
         if self.d.active:
@@ -341,10 +334,10 @@ class Training:
 
     def train_one_epoch(self, stop: Callable[[], bool]) -> bool:
         """One epoch (or the rest of one); True when a stop signal ended it early."""
-        state, steps = self.state, self.task.steps_per_epoch(self.d)
+        state, steps = self.state, epoch_steps(self.data, self.cfg, self.d)
         on_step = lambda info: self.emit("step", {"epoch": state.epoch, "steps": steps, **info})  # noqa: E731
         try:
-            return train_one_epoch(state, self.task.batches(state.generator, self.d), self.recipe, on_step, stop)
+            return train_one_epoch(state, train_batches(self.data, self.cfg, state.generator, self.d), self.recipe, on_step, stop)
         except torch.cuda.OutOfMemoryError:
             raise LstmimgError(f"out of GPU memory at --batch-size {self.cfg.batch_size}: try --batch-size {max(1, self.cfg.batch_size // 2)}") from None
         except NonFiniteLoss as err:
@@ -363,15 +356,15 @@ class Training:
         takes its accuracy, so all make the same early-stopping decision."""
         acc, loss, extra = 0.0, 0.0, {}
         if self.d.main:
-            probs, extra = self.task.score(self.state.model, "val", self.device)
-            labels = self.task.sets["val"].labels
+            probs, extra = score_split(self.state.model, self.data, "val", self.cfg, self.device)
+            labels = self.data.sets["val"].labels
             loss = nn.functional.nll_loss(probs.clamp_min(1e-12).log(), labels).item()
             acc = (probs.argmax(1) == labels).float().mean().item()
         return dist.broadcast_float(acc, self.d, self.device), loss, extra
 
     def _save(self, name: str, meta: dict, with_state: bool = False) -> None:
         if self.d.main:
-            s, t = self.state, self.task
+            s, t = self.state, self.data
             save_checkpoint(self.dir / name, s.model, self.model_cfg, t.classes, t.mean, t.std, t.kind, {**self.meta, **meta}, s.state_dict() if with_state else None)
 
     def save_last(self, epoch_done: int, meta: dict | None = None) -> None:
@@ -392,30 +385,30 @@ class Training:
         summary is complete)."""
         self.recipe.net = self.state.model  # drop the DDP wrapper: it holds the process group
         dist.finish(self.d)
-        s, task = self.state, self.task
+        s, data = self.state, self.data
         if not self.d.main:
             return {"run_dir": str(self.dir), "rank": self.d.rank}
         best = load_checkpoint(self.dir / "best.pt").model.to(self.device)
-        val_labels = task.sets["val"].labels
-        val_report = classification_report(val_labels, task.score(best, "val", self.device)[0].argmax(1), task.classes)
+        val_labels = data.sets["val"].labels
+        val_report = classification_report(val_labels, score_split(best, data, "val", self.cfg, self.device)[0].argmax(1), data.classes)
         use_amp = self.recipe.amp_dtype is not None
         summary = {
-            "kind": task.kind, "model": self.model_cfg.name, "val_accuracy": round(s.best_acc, 5),
+            "kind": data.kind, "model": self.model_cfg.name, "val_accuracy": round(s.best_acc, 5),
             **{f"val_{k}": round(v, 5) for k, v in s.best_extra.items()}, "best_epoch": s.best_epoch,
-            "epochs": len(s.rows), "stopped_early": s.stopped_early, "train_seconds": round(time.perf_counter() - self.started, 2), "classes": task.classes,
+            "epochs": len(s.rows), "stopped_early": s.stopped_early, "train_seconds": round(time.perf_counter() - self.started, 2), "classes": data.classes,
             "best_checkpoint": str(self.dir / "best.pt"), "last_checkpoint": str(self.dir / "last.pt"),
-            "train_samples": task.size_of("train"), "val_samples": task.size_of("val"), "skipped": task.skipped,
-            "img_size": list(task.size), "channels": task.channels, "device": str(self.device), "processes": self.d.world, "seed": self.cfg.seed,
+            "train_samples": data.size_of("train"), "val_samples": data.size_of("val"), "skipped": data.skipped,
+            "img_size": list(data.size), "channels": data.channels, "device": str(self.device), "processes": self.d.world, "seed": self.cfg.seed,
             "amp": str(self.recipe.amp_dtype).replace("torch.", "") if use_amp else "off", "versions": versions(),
         }
-        if task.kind == "video":
-            summary["truncated"] = task.truncated
-        if "test" in task.sets:
-            summary["test_accuracy"] = classification_report(task.sets["test"].labels, task.score(best, "test", self.device)[0].argmax(1), task.classes)["accuracy"]
-        from lstmimg.plots import plot_confusion, plot_curves  # matplotlib: only once training is done
+        if data.kind == "video":
+            summary["truncated"] = data.truncated
+        if "test" in data.sets:
+            summary["test_accuracy"] = classification_report(data.sets["test"].labels, score_split(best, data, "test", self.cfg, self.device)[0].argmax(1), data.classes)["accuracy"]
+        from lstmimg.engine.plots import plot_confusion, plot_curves  # matplotlib: only once training is done
 
         plot_curves(s.rows, self.dir / "curves.png")
-        plot_confusion(val_report["confusion_matrix"], task.classes, self.dir / "confusion_matrix.png")
+        plot_confusion(val_report["confusion_matrix"], data.classes, self.dir / "confusion_matrix.png")
         write_json(self.dir / "summary.json", summary)
         summary["run_dir"] = str(self.dir)
         self.emit("end", summary)
@@ -424,7 +417,7 @@ class Training:
     def close(self) -> None:
         """Stop DataLoader workers; leave the process group (an error on one process must not leave
         the others waiting in a collective)."""
-        self.task.close()
+        self.data.close()
         dist.teardown(self.d)
 
 

@@ -24,10 +24,12 @@ from pathlib import Path
 
 import torch
 
-from lstmimg import data as D
-from lstmimg.checkpoint import Checkpoint, load_checkpoint
+from lstmimg.checkpoint import Checkpoint
+from lstmimg.data.folders import VIDEO_EXTENSIONS, check_file
+from lstmimg.data.images import load_image
+from lstmimg.engine.inference import Predictor
+from lstmimg.engine.loading import load_checkpoint
 from lstmimg.errors import LstmimgError
-from lstmimg.inference import Predictor
 from lstmimg.runs import resolve_model
 
 MAX_FRAMES = 64  # sampled frames of a video explained (the first ones)
@@ -53,7 +55,7 @@ def explain(
     if isinstance(model, Checkpoint):
         ckpt = model
     else:
-        kind = "video" if Path(paths[0]).suffix.lower() in D.VIDEO_EXTENSIONS else "image"
+        kind = "video" if Path(paths[0]).suffix.lower() in VIDEO_EXTENSIONS else "image"
         ckpt = load_checkpoint(resolve_model(model, kind)[0], kind=None if model else kind)
     if not hasattr(ckpt.model, "prefix_logits"):
         raise LstmimgError(f"{ckpt.path}: explain needs the PyTorch checkpoint (an .onnx file cannot read prefixes of its sequence)")
@@ -63,7 +65,7 @@ def explain(
     results = []
     for path in paths:
         path = Path(path)
-        D.check_file(path, "a video" if ckpt.kind == "video" else "an image")
+        check_file(path, "a video" if ckpt.kind == "video" else "an image")
         result = _video(ckpt, predictor, path, target, frame_baseline) if ckpt.kind == "video" else _image(ckpt, predictor, path, target)
         if out is not None:
             result["picture"] = str(_picture(ckpt, result, Path(out)))
@@ -97,7 +99,7 @@ def _drops(predictor: Predictor, images: torch.Tensor, t: int, base: float, batc
 def _image(ckpt: Checkpoint, predictor: Predictor, path: Path, target: str | None) -> dict:
     c = ckpt.config
     h, w = c.img_size
-    x = torch.from_numpy(D.load_image(path, c.in_channels, (h, w))).float().div(255)  # (C, H, W), 0..1
+    x = torch.from_numpy(load_image(path, c.in_channels, (h, w))).float().div(255)  # (C, H, W), 0..1
     probs = predictor.probs(x[None])[0]
     t, head = _target(ckpt, probs, target)
     base = float(probs[t])
@@ -125,12 +127,12 @@ def _image(ckpt: Checkpoint, predictor: Predictor, path: Path, target: str | Non
 
 def model_steps(ckpt: Checkpoint) -> list[list[int]]:
     """The input area of each step of the model's own sequence, in its order: ``[y0, x0, y1, x1]``."""
-    from lstmimg.regions import step_boxes
+    from lstmimg.models.regions import step_boxes
 
     c = ckpt.config
     if c.name == "region_lstm":
         return step_boxes(c.scan, c.patch, c.img_size, c.img_size)
-    from lstmimg.models import run_cnn
+    from lstmimg.models.layers import run_cnn
 
     with torch.inference_mode():
         fmap = run_cnn(ckpt.model.cnn, torch.zeros(1, c.in_channels, *c.img_size), ckpt.model.backbone)
@@ -138,8 +140,8 @@ def model_steps(ckpt: Checkpoint) -> list[list[int]]:
 
 
 def _video(ckpt: Checkpoint, predictor: Predictor, path: Path, target: str | None, baseline: str) -> dict:
-    from lstmimg.clips import decode_cached
-    from lstmimg.video import open_video
+    from lstmimg.data.clips import decode_cached
+    from lstmimg.data.video_io import open_video
 
     c = ckpt.config
     stride = ckpt.meta.get("frame_stride", 1)
@@ -170,7 +172,7 @@ def _video(ckpt: Checkpoint, predictor: Predictor, path: Path, target: str | Non
 
 
 def _picture(ckpt: Checkpoint, result: dict, out: Path) -> Path:
-    from lstmimg.plots import plot_image_explanation, plot_video_explanation
+    from lstmimg.engine.plots import plot_image_explanation, plot_video_explanation
 
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{Path(result['path']).stem}.explain.png"

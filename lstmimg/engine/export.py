@@ -11,8 +11,9 @@ Exported graphs take pixels in 0..1 and normalise inside, so a caller only resiz
 B (and T) are dynamic axes. The file's ``metadata_props`` hold everything else inference needs
 (``lstmimg_format``, kind, classes, model config, input size and channels, clip settings, motion
 input), so a ``.onnx`` file is used alone. Motion input (optical flow) is computed outside the graph,
-by OpenCV, as its metadata says. Export uses the TorchScript-based exporter (``dynamo=False``): the
-dynamo exporter, torch's default, breaks graphs at recurrent modules.
+by OpenCV, as its metadata says. Image models are exported with torch.export (``dynamo=True``); video
+models with the TorchScript-based exporter, which alone keeps the number of frames dynamic
+(``_graph_bytes`` says why).
 """
 
 from __future__ import annotations
@@ -23,10 +24,11 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from lstmimg.engine.onnx import FORMAT, load_onnx, ort, state_names, zero_state
 from lstmimg.errors import LstmimgError
 
-FORMAT = "lstmimg-onnx-1"
-OPSET = 17
+OPSET = 18  # the torch.export-based exporter writes 18; converting its graphs down to 17 fails (ReduceMean axes)
+DYNAMO_MIN_OPSET = 18
 
 
 class ImageGraph(nn.Module):
@@ -101,16 +103,6 @@ def exportable(model: nn.Module, sample: tuple) -> nn.Module:
     return model
 
 
-def state_names(config) -> tuple[list[str], list[str]]:
-    """Names of the state inputs and outputs of a video graph."""
-    return (["h0", "c0"], ["hn", "cn"]) if config.rnn == "lstm" else (["h0"], ["hn"])
-
-
-def zero_state(config, batch: int) -> list[torch.Tensor]:
-    """The recurrent state at the start of a video: zeros ``(layers, B, hidden)``, one per state input."""
-    return [torch.zeros(config.layers, batch, config.hidden) for _ in state_names(config)[0]]
-
-
 def metadata(ckpt) -> dict[str, str]:
     from lstmimg import __version__
 
@@ -129,33 +121,13 @@ def metadata(ckpt) -> dict[str, str]:
 
 
 def export_onnx(ckpt, out: str | Path, opset: int = OPSET) -> Path:
-    """Write ``ckpt``'s model as ONNX to ``out`` (atomically), with its metadata."""
-    import io
-
+    """Write ``ckpt``'s model as ONNX to ``out`` (atomically), with its metadata. Image models go through
+    the torch.export-based exporter; video models through the TorchScript-based one (``_graph_bytes``)."""
     import onnx
 
     from lstmimg.files import atomic_write_bytes
 
-    model = ckpt.model.eval()
-    c = ckpt.config
-    h, w = c.img_size
-    buffer = io.BytesIO()
-    if ckpt.kind == "image":
-        args = (torch.rand(2, c.in_channels, h, w),)
-        graph = ImageGraph(exportable(model, args), ckpt.mean, ckpt.std).eval()
-        names, outputs, axes = ["images"], ["logits"], {"images": {0: "batch"}, "logits": {0: "batch"}}
-    else:
-        ins, outs = state_names(c)
-        args = (torch.rand(2, 3, c.in_channels, h, w), *zero_state(c, 2))
-        graph = VideoGraph(exportable(model, args[:1]), ckpt.mean, ckpt.std).eval()
-        names, outputs = ["frames", *ins], ["logits", *outs]
-        axes = {"frames": {0: "batch", 1: "time"}, "logits": {0: "batch"}, **{n: {1: "batch"} for n in ins + outs}}
-    import warnings
-
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")  # the exporter's notes on batch_first LSTMs and on its own deprecation
-        torch.onnx.export(graph, args, buffer, input_names=names, output_names=outputs, dynamic_axes=axes, opset_version=opset, dynamo=False)
-    proto = onnx.load_from_string(buffer.getvalue())
+    proto = onnx.load_from_string(_graph_bytes(ckpt, opset))
     for key, value in metadata(ckpt).items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value
@@ -164,63 +136,39 @@ def export_onnx(ckpt, out: str | Path, opset: int = OPSET) -> Path:
     return out
 
 
-def _ort():
-    try:
-        import onnxruntime
-    except ImportError:
-        raise LstmimgError("ONNX Runtime is not installed: pip install 'lstmimg[onnx]'") from None
-    return onnxruntime
+def _graph_bytes(ckpt, opset: int) -> bytes:
+    """The model's ONNX graph, batch (and for videos time) dynamic.
 
+    Image models: torch.export (``dynamo=True``), the supported exporter, at opset 18 or later (below
+    18 its graphs do not convert). Video models, and image models at an opset below 18, keep the
+    TorchScript-based exporter (``dynamo=False``, deprecated): torch.export decomposes ``nn.LSTM`` into
+    one step per frame, so the number of frames becomes a constant of the graph, while a video graph must
+    take windows of any length. The TorchScript exporter writes ONNX's own LSTM op, which loops over any T.
+    """
+    import io
+    import warnings
 
-class OnnxNet(nn.Module):
-    """An exported model run by ONNX Runtime behind the interface lstmimg's inference uses: ``forward``
-    for images or whole clips, ``forward_window`` for a window with carried state. Inputs are 0..1
-    (``Predictor`` normalises with mean 0 and std 1, i.e. only scales)."""
-
-    def __init__(self, session, config, kind: str):
-        super().__init__()
-        self.session, self.config, self.kind = session, config, kind
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.kind == "image":
-            return torch.from_numpy(self.session.run(["logits"], {"images": x.float().cpu().numpy()})[0])
-        return self.forward_window(x)[0]
-
-    def forward_window(self, clips: torch.Tensor, state=None):
-        ins, outs = state_names(self.config)
-        if state is None:
-            state = zero_state(self.config, clips.shape[0])
-        state = list(state) if isinstance(state, tuple | list) else [state]
-        feed = {"frames": clips.float().cpu().numpy(), **{n: s.cpu().numpy() for n, s in zip(ins, state)}}
-        logits, *new = (torch.from_numpy(a) for a in self.session.run(["logits", *outs], feed))
-        return logits, (tuple(new) if len(new) == 2 else new[0])
-
-
-def load_onnx(path: Path, kind: str | None = None):
-    """An lstmimg ``.onnx`` file as a ``Checkpoint`` whose model runs on ONNX Runtime."""
-    from lstmimg.checkpoint import Checkpoint
-    from lstmimg.config import ModelConfig
-    from lstmimg.errors import article
-
-    if not path.is_file():
-        raise LstmimgError(f"{path}: no such file")
-    ort = _ort()
-    try:
-        options = ort.SessionOptions()
-        options.log_severity_level = 3
-        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    except Exception as err:  # onnxruntime raises its own exception types for every kind of bad file
-        raise LstmimgError(f"{path}: not a readable ONNX model ({str(err).strip().splitlines()[0][:120]})") from None
-    meta = session.get_modelmeta().custom_metadata_map
-    if meta.get("lstmimg_format") != FORMAT:
-        raise LstmimgError(f"{path}: an ONNX model, but not one lstmimg exported (no {FORMAT} metadata)")
-    have = meta["kind"]
-    if kind and have != kind:
-        raise LstmimgError(f"{path}: {article(have)} {have} model, but this command needs {article(kind)} {kind} model")
-    config = ModelConfig.from_dict(json.loads(meta["config"]))
-    extra = {k: json.loads(meta[k]) for k in ("clip_len", "frame_stride", "val_clips", "motion") if k in meta}
-    channels = config.in_channels
-    return Checkpoint(path, OnnxNet(session, config, have), config, json.loads(meta["classes"]), [0.0] * channels, [1.0] * channels, have, extra)
+    model, c = ckpt.model.eval(), ckpt.config
+    h, w = c.img_size
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")  # the exporters' notes on batch_first LSTMs and on the legacy exporter's deprecation
+        if ckpt.kind == "image":
+            args = (torch.rand(2, c.in_channels, h, w),)
+            graph = ImageGraph(exportable(model, args), ckpt.mean, ckpt.std).eval()
+            if opset >= DYNAMO_MIN_OPSET:
+                program = torch.onnx.export(graph, args, input_names=["images"], output_names=["logits"], dynamic_shapes={"images": {0: torch.export.Dim("batch")}},
+                                            opset_version=opset, dynamo=True, verbose=False)
+                return program.model_proto.SerializeToString()
+            names, outputs, axes = ["images"], ["logits"], {"images": {0: "batch"}, "logits": {0: "batch"}}
+        else:
+            ins, outs = state_names(c)
+            args = (torch.rand(2, 3, c.in_channels, h, w), *zero_state(c, 2))
+            graph = VideoGraph(exportable(model, args[:1]), ckpt.mean, ckpt.std).eval()
+            names, outputs = ["frames", *ins], ["logits", *outs]
+            axes = {"frames": {0: "batch", 1: "time"}, "logits": {0: "batch"}, **{n: {1: "batch"} for n in ins + outs}}
+        buffer = io.BytesIO()
+        torch.onnx.export(graph, args, buffer, input_names=names, output_names=outputs, dynamic_axes=axes, opset_version=opset, dynamo=False)
+        return buffer.getvalue()
 
 
 TOLERANCE = 1e-4  # largest absolute difference of probabilities an export may show
@@ -229,12 +177,12 @@ TOLERANCE = 1e-4  # largest absolute difference of probabilities an export may s
 def sample_source(ckpt) -> Path:
     """Where verification takes its samples: the run's data when it is still there, else the bundled
     sample data of the model's kind."""
-    from lstmimg import data as D
+    from lstmimg.data.folders import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, files_under
     from lstmimg.sample import sample_data_dir
 
-    exts = D.IMAGE_EXTENSIONS if ckpt.kind == "image" else D.VIDEO_EXTENSIONS
+    exts = IMAGE_EXTENSIONS if ckpt.kind == "image" else VIDEO_EXTENSIONS
     source = Path(ckpt.meta.get("data", ""))
-    if not ckpt.meta.get("data") or not source.is_dir() or not D.files_under(source, exts):
+    if not ckpt.meta.get("data") or not source.is_dir() or not files_under(source, exts):
         source = sample_data_dir() / ("digits" if ckpt.kind == "image" else "clips")
     return source
 
@@ -245,15 +193,16 @@ def verification_samples(ckpt, count: int = 32) -> tuple[torch.Tensor | list[tor
     came from."""
     import numpy as np
 
-    from lstmimg import data as D
+    from lstmimg.data.folders import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, files_under
+    from lstmimg.data.images import load_image
 
     c = ckpt.config
     source = sample_source(ckpt)
-    files = D.files_under(source, D.IMAGE_EXTENSIONS if ckpt.kind == "image" else D.VIDEO_EXTENSIONS)
+    files = files_under(source, IMAGE_EXTENSIONS if ckpt.kind == "image" else VIDEO_EXTENSIONS)
     if ckpt.kind == "image":
         files = files[:: max(1, len(files) // count)][:count]
-        return torch.from_numpy(np.stack([D.load_image(f, c.in_channels, c.img_size) for f in files])), str(source)
-    from lstmimg.clips import decode_cached
+        return torch.from_numpy(np.stack([load_image(f, c.in_channels, c.img_size) for f in files])), str(source)
+    from lstmimg.data.clips import decode_cached
 
     motion = (ckpt.meta.get("motion") or {}).get("method", c.motion)
     stride = ckpt.meta.get("frame_stride", 1)
@@ -266,7 +215,7 @@ def largest_difference(ckpt, exported) -> float:
     ``exported`` (ONNX Runtime) on real samples: images at batch 1 and a full batch; videos as clips
     of two lengths at two batch sizes, and a long sequence read window by window with the state carried,
     against ONNX Runtime's own single pass over it."""
-    from lstmimg.inference import Predictor
+    from lstmimg.engine.inference import Predictor
 
     torch_side, onnx_side = Predictor.from_checkpoint(ckpt), Predictor.from_checkpoint(exported)
     samples, _ = verification_samples(ckpt)
@@ -310,17 +259,19 @@ def export_model(model: str | Path, out: str | Path | None = None, opset: int = 
     import os
     import time
 
-    from lstmimg.checkpoint import checkpoint_path, load_checkpoint
+    from lstmimg.checkpoint import checkpoint_path
+    from lstmimg.engine.loading import load_checkpoint
 
     source = checkpoint_path(Path(model))
     if source.suffix.lower() == ".onnx":
         raise LstmimgError(f"{source}: is already an ONNX file; export a run folder or .pt checkpoint")
     try:
         import onnx  # noqa: F401
-    except ImportError:
-        raise LstmimgError("exporting to ONNX needs the onnx package: pip install 'lstmimg[onnx]'") from None
+        import onnxscript  # noqa: F401  (torch.export-based export)
+    except ImportError as missing:
+        raise LstmimgError(f"exporting to ONNX needs the {missing.name} package: pip install 'lstmimg[onnx]'") from None
     if verify:
-        _ort()
+        ort()
     ckpt = load_checkpoint(source)
     out = Path(out) if out is not None else source.with_suffix(".onnx")
     if out.exists() and not overwrite:

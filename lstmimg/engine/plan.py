@@ -12,7 +12,8 @@ before the model learns. So, unless given:
   accuracy. With ``--pretrained`` images get the side the weights were trained at (224 for most of
   torchvision's), video frames at most ``PRETRAINED_VIDEO_SIDE`` (``input_side``).
 
-Explicit options always win. ``Plan.reasons`` says what was chosen and why, for the run's first lines.
+Explicit options always win. ``Plan.reasons`` says what was chosen and why, for the run's first lines;
+``plan_input`` fixes how the model reads the data (size, channels, motion input) and says why too.
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from lstmimg.config import ModelConfig, TrainConfig
-from lstmimg.data import MIN_BATCH
+from lstmimg.config import DEFAULT_MOTION, MIN_BATCH, ModelConfig, TrainConfig
+from lstmimg.data.dataset import TrainingData
+from lstmimg.errors import LstmimgError
 
 DEFAULT_EPOCHS = 15
 MIN_STEPS = 300  # optimizer steps a run makes at least, when --epochs / --clips-per-video are not given
@@ -77,11 +79,39 @@ def plan_training(cfg: TrainConfig, kind: str, samples: int, world: int = 1) -> 
     return Plan(batch, epochs, clips, [f"{head}{', '.join(reasons + [f'{steps} steps/epoch'])}{why}"] if reasons else [])
 
 
+def plan_input(data: TrainingData, model_cfg: ModelConfig, cfg: TrainConfig) -> tuple[ModelConfig, list[str]]:
+    """Fix how the model reads ``data`` before it is loaded: the input size (``cfg.img_size``, else the
+    files' size shrunk to ``input_side``), 3 channels for pretrained weights (grey images read as RGB),
+    the motion input (``--motion auto``: ``DEFAULT_MOTION`` for the data's kind, none when a frozen
+    backbone's features are to be cached). Returns the model config with its motion resolved, and notes
+    for the run's first lines."""
+    notes = []
+    if not cfg.img_size:
+        side, why = input_side(data.kind, model_cfg)
+        data.size = capped_size(data.found_size, side)
+        if data.size != data.found_size:
+            (h, w), (th, tw) = data.found_size, data.size
+            notes.append(f"{data.kind}s are {h}x{w}: trained at {th}x{tw} ({why}; --img-size to change)")
+    if model_cfg.pretrained:
+        data.channels = 3  # the weights were trained on RGB: grey images are read as RGB
+    if model_cfg.motion == "auto":
+        motion = DEFAULT_MOTION[data.kind]
+        if motion != "none" and model_cfg.freeze_backbone and cfg.feature_cache:  # keep the frozen features cacheable
+            motion = "none"
+            notes.append("backbone frozen: no motion input by default, so its features can be cached (--motion flow adds it, without the feature cache)")
+        model_cfg = model_cfg.replace(motion=motion)
+    if model_cfg.motion != "none":
+        if data.kind != "video":
+            raise LstmimgError(f"--motion {model_cfg.motion} is for videos; {data.root} holds images")
+        data.set_motion(model_cfg.motion)
+    return model_cfg, notes
+
+
 def input_side(kind: str, model_cfg: ModelConfig | None = None) -> tuple[int, str]:
     """The longer side a run's ``kind`` of inputs ("image" or "video") is shrunk to by default, and why
     (for the run's first lines): the weights' own size with ``--pretrained``, else the measured cap."""
     if model_cfg is not None and model_cfg.pretrained:
-        from lstmimg.backbones import weights_side
+        from lstmimg.models.backbones import weights_side
 
         side = weights_side(model_cfg.backbone, model_cfg.weights)
         if kind == "video" and side > PRETRAINED_VIDEO_SIDE:

@@ -1,8 +1,9 @@
 """The one inference path: normalise as in training, batch with bounded prefetch, forward in eval mode.
 
 ``Predictor`` is a model ready to classify uint8 input; ``predict`` (image files), ``evaluate``
-(labelled folders), validation during training (``tasks``) and ``lstmimg video`` (``timeline``) all
-classify through it, and decode ahead of it through ``prefetch``, never more than two batches ahead.
+(labelled folders) and validation during training (``evaluation``), ``lstmimg video`` (``timeline``),
+``explain`` and export verification all classify through it, and decode ahead of it through
+``prefetch``, never more than two batches ahead.
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from lstmimg import data as D
-from lstmimg.checkpoint import Checkpoint, load_checkpoint
-from lstmimg.config import TrainConfig
+from lstmimg.checkpoint import Checkpoint
+from lstmimg.data.clips import shuffle_time, uniform_clips
+from lstmimg.data.images import load_image, normalize
+from lstmimg.engine.loading import load_checkpoint
 from lstmimg.errors import LstmimgError
 from lstmimg.runs import resolve_model
 
@@ -56,7 +58,7 @@ class Predictor:
         self.net.eval()
         if self.features:
             return x.to(self.device, non_blocking=True).float()
-        return D.normalize(x.to(self.device, non_blocking=True), self.mean, self.std)
+        return normalize(x.to(self.device, non_blocking=True), self.mean, self.std)
 
     @torch.inference_mode()
     def probs(self, x: torch.Tensor) -> torch.Tensor:
@@ -131,8 +133,6 @@ def video_probs(predictor: Predictor, videos: Sequence[torch.Tensor], clip_len: 
     """Video probabilities ``(N, K)`` (softmax averaged over each video's ``clips_per_video`` evenly
     spaced clips), and each video's clip probabilities. Clips of several videos share a model call.
     ``shuffler`` shuffles each clip's frames in time (the order-blind ablation)."""
-    from lstmimg.clips import shuffle_time, uniform_clips
-
     def batches():
         pending, owners = [], []
         for i, video in enumerate(videos):
@@ -153,22 +153,6 @@ def video_probs(predictor: Predictor, videos: Sequence[torch.Tensor], clip_len: 
             per_video[owner].append(p)
     stacked = [torch.stack(ps) for ps in per_video]
     return torch.stack([p.mean(0) for p in stacked]), stacked
-
-
-def classification_report(targets: torch.Tensor, preds: torch.Tensor, classes: Sequence[str]) -> dict:
-    """Accuracy, per-class precision / recall / F1 / support and the confusion matrix (rows: truth)."""
-    k = len(classes)
-    cm = torch.bincount(targets * k + preds, minlength=k * k).view(k, k)
-    tp = cm.diag().float()
-    precision = tp / cm.sum(0).clamp_min(1)
-    recall = tp / cm.sum(1).clamp_min(1)
-    f1 = 2 * precision * recall / (precision + recall).clamp_min(1e-12)
-    per_class = [
-        {"class": c, "precision": round(precision[i].item(), 4), "recall": round(recall[i].item(), 4), "f1": round(f1[i].item(), 4), "support": int(cm[i].sum())}
-        for i, c in enumerate(classes)
-    ]
-    accuracy = (tp.sum() / max(1, len(targets))).item()
-    return {"accuracy": round(accuracy, 4), "samples": len(targets), "classes": list(classes), "per_class": per_class, "confusion_matrix": cm.tolist()}
 
 
 def predict(
@@ -193,7 +177,7 @@ def predict(
             arrays, ok, errors = [], [], []
             for path in paths[i : i + batch_size]:
                 try:
-                    arrays.append(D.load_image(path, channels, size))
+                    arrays.append(load_image(path, channels, size))
                     ok.append(path)
                 except LstmimgError as err:
                     errors.append(str(err))
@@ -209,35 +193,3 @@ def predict(
             top = [{"label": ckpt.classes[i], "prob": round(p, 5)} for p, i in zip(ps, ids)]
             results.append({"path": str(path), "label": top[0]["label"], "prob": top[0]["prob"], "top": top})
     return results, errors
-
-
-def evaluate(data: str | Path, model: str | Path | None = None, split: str | None = None, device: str = "auto") -> dict:
-    """Accuracy, per-class precision / recall / F1 and the confusion matrix of a model on labelled
-    images or videos (videos scored as in the run's validation: its clip length, stride and clips per
-    video).
-
-    ``data`` is a folder of class folders, or a root with ``train/ val/ test/`` (then ``split``, by
-    default ``test`` if present, else ``val``). ``model`` is a run folder or checkpoint (default: the
-    newest run of the data's kind, else the bundled model).
-    """
-    from lstmimg.tasks import labelled_folder, task_for
-
-    kind = D.detect_kind(data)
-    ckpt = load_checkpoint(resolve_model(model, kind)[0], kind=kind)
-    files = labelled_folder(data, kind, ckpt.classes, split)
-    meta = ckpt.meta
-    cfg = TrainConfig(
-        clip_len=meta.get("clip_len", TrainConfig.clip_len), frame_stride=meta.get("frame_stride", TrainConfig.frame_stride),
-        val_clips=meta.get("val_clips", TrainConfig.val_clips),
-    )
-    task = task_for(kind, {"eval": files}, cfg, ckpt.config.in_channels, ckpt.config.img_size)
-    if kind == "video":
-        task.set_motion(ckpt.config.motion)  # the same motion input as in training
-    task.load()
-    task.mean, task.std = ckpt.mean, ckpt.std
-    probs, extra = task.score(ckpt.model, "eval", resolve_device(device))
-    report = classification_report(task.sets["eval"].labels, probs.argmax(1), ckpt.classes)
-    folder = files.paths[0].parent.parent if files.paths else Path(data)
-    if kind == "video":
-        extra["clips_per_video"] = cfg.val_clips
-    return {"data": str(folder), "model": str(ckpt.path), "kind": kind, **report, **extra, "skipped": task.skipped}

@@ -25,9 +25,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from lstmimg import data as D
+from lstmimg.data.dataset import TrainingData
+from lstmimg.data.images import normalize
 from lstmimg.files import atomic_write, content_hash
-from lstmimg.models import run_cnn
+from lstmimg.models.layers import run_cnn
 
 Progress = Callable[[str, int, int, float], None]  # split, done, total, items per second
 FORMAT = "features-v1"
@@ -37,7 +38,7 @@ FORMAT = "features-v1"
 def cnn_features(cnn: nn.Module, images: torch.Tensor, mean, std, device: torch.device, backbone: bool, batch: int = 64) -> torch.Tensor:
     """Feature maps ``(N, F, h, w)`` (float16, CPU) of uint8 images ``(N, C, H, W)``."""
     cnn.eval()
-    out = [run_cnn(cnn, D.normalize(images[i : i + batch].to(device), mean, std), backbone).half().cpu() for i in range(0, len(images), batch)]
+    out = [run_cnn(cnn, normalize(images[i : i + batch].to(device), mean, std), backbone).half().cpu() for i in range(0, len(images), batch)]
     return torch.cat(out).contiguous()
 
 
@@ -105,37 +106,37 @@ def split_features(data, compute: Callable[[torch.Tensor], torch.Tensor], disk: 
     return out
 
 
-def cache_features(task, model: nn.Module, device: torch.device, progress: Progress | None = None, cache: str | Path | None = None, keep: bool = False) -> None:
-    """Replace the images (or video frames) of every split ``task`` holds in memory by the frozen CNN's
-    features of them; from then on the task hands out features (``task.features``). ``cache``: a folder
+def cache_features(data: TrainingData, model: nn.Module, device: torch.device, progress: Progress | None = None, cache: str | Path | None = None, keep: bool = False) -> None:
+    """Replace the images (or video frames) of every split ``data`` holds in memory by the frozen CNN's
+    features of them; from then on ``data`` hands out features (``data.features``). ``cache``: a folder
     whose ``features/`` keeps them across runs. ``keep``: hold on to the images too, so ``restore_images``
     can bring them back (for ``--unfreeze-after``)."""
     report = progress or (lambda split, done, total, rate: None)
-    disk = DiskFeatures(Path(cache) / "features", fingerprint(model.cnn, task.size, task.channels, task.mean, task.std)) if cache else None
-    compute = lambda x: cnn_features(model.cnn, x, task.mean, task.std, device, model.backbone)  # noqa: E731
-    task.raw = {}
-    for name, data in task.sets.items():
+    disk = DiskFeatures(Path(cache) / "features", fingerprint(model.cnn, data.size, data.channels, data.mean, data.std)) if cache else None
+    compute = lambda x: cnn_features(model.cnn, x, data.mean, data.std, device, model.backbone)  # noqa: E731
+    data.raw = {}
+    for name, held in data.sets.items():
         started = time.perf_counter()
 
         def rate_report(done: int, total: int, computed: int, name=name, started=started) -> None:
             report(name, done, total, computed / max(1e-9, time.perf_counter() - started))  # what the disk held is not speed
 
-        feats = split_features(data, compute, disk, rate_report)
-        if hasattr(data, "images"):
-            task.raw[name] = data.images if keep else None
-            data.images = torch.cat(feats)
+        feats = split_features(held, compute, disk, rate_report)
+        if hasattr(held, "images"):
+            data.raw[name] = held.images if keep else None
+            held.images = torch.cat(feats)
         else:
-            task.raw[name] = data.videos if keep else None
-            data.videos = feats
-    task.features = True
+            data.raw[name] = held.videos if keep else None
+            held.videos = feats
+    data.features = True
 
 
-def restore_images(task) -> None:
+def restore_images(data: TrainingData) -> None:
     """Undo ``cache_features(keep=True)``: the sets hold images (or frames) again."""
-    for name, raw in task.raw.items():
-        data = task.sets[name]
-        if hasattr(data, "images"):
-            data.images = raw
+    for name, raw in data.raw.items():
+        held = data.sets[name]
+        if hasattr(held, "images"):
+            held.images = raw
         else:
-            data.videos = raw
-    task.raw, task.features = {}, False
+            held.videos = raw
+    data.raw, data.features = {}, False

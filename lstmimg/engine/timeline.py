@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lstmimg.checkpoint import Checkpoint, load_checkpoint
+from lstmimg.checkpoint import Checkpoint
+from lstmimg.engine.loading import load_checkpoint
 from lstmimg.errors import LstmimgError
 from lstmimg.runs import resolve_model
 
@@ -93,9 +94,9 @@ def classify_video(
     windows); without it every window is scored on its own, which follows changes of label faster with
     a model trained on short clips.
     """
-    from lstmimg.inference import Predictor
-    from lstmimg.motion import MotionStream
-    from lstmimg.video import FrameReader, VideoWriter, draw_label
+    from lstmimg.data.motion import MotionStream
+    from lstmimg.data.video_io import FrameReader, VideoWriter, draw_label
+    from lstmimg.engine.inference import Predictor
 
     if stride is not None and stride < 1:
         raise LstmimgError(f"--stride must be >= 1, got {stride}")

@@ -1,6 +1,6 @@
 """Video datasets: class folders of clips decoded into memory, clip sampling, video-level scoring.
 
-Every video is decoded once (``lstmimg.video``) to uint8 frames ``(T, C, H, W)`` at the model's size.
+Every video is decoded once (``lstmimg.data.video_io``) to uint8 frames ``(T, C, H, W)`` at the model's size.
 Training draws one random clip of ``clip_len`` frames at ``frame_stride`` per video per epoch;
 validation takes ``val_clips`` uniformly spaced clips per video and averages their softmax. A video
 shorter than a clip repeats its last frame.
@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lstmimg.data import Split
+from lstmimg.data.folders import Split
 from lstmimg.errors import LstmimgError
 
 
@@ -38,7 +38,7 @@ class VideoSet:
 
 def infer_video_size(paths: Sequence[Path], samples: int = 20) -> tuple[int, int]:
     """The most common frame size (H, W) among a spread of videos."""
-    from lstmimg.video import probe_size  # OpenCV only where videos are read
+    from lstmimg.data.video_io import probe_size  # OpenCV only where videos are read
 
     sizes: Counter = Counter()
     for path in paths[:: max(1, len(paths) // samples)]:
@@ -54,8 +54,8 @@ def infer_video_size(paths: Sequence[Path], samples: int = 20) -> tuple[int, int
 def cache_key(path: Path, size: tuple[int, int], motion: str = "none", stride: int = 1) -> str:
     """Content hash of the file plus the decode settings (size, motion input and the stride it is
     computed at): a changed file or setting is a new key."""
+    from lstmimg.data.motion import FLOW_SCALE, PRESET
     from lstmimg.files import content_hash
-    from lstmimg.motion import FLOW_SCALE, PRESET
 
     extra = "" if motion == "none" else f"-{motion}{stride}" + (f"-{PRESET}-{FLOW_SCALE:g}" if motion == "flow" else "")
     return f"{content_hash(path)}-{size[0]}x{size[1]}-rgb{extra}-v2"
@@ -69,8 +69,8 @@ def decode_cached(path: Path, size: tuple[int, int], cache: str | Path | None, m
     written atomically (``files.atomic_write``), so two processes filling the cache at once never leave
     a half-written entry, and a failed write leaves nothing. ``key``: ``cache_key(path, size, motion,
     stride)`` when the caller has it already (DataLoader workers get the keys from the main process)."""
-    from lstmimg.motion import with_motion
-    from lstmimg.video import read_video
+    from lstmimg.data.motion import with_motion
+    from lstmimg.data.video_io import read_video
 
     key = (key or cache_key(path, size, motion, stride)) if cache else None
     if key is not None:
@@ -96,7 +96,7 @@ def decode_cached(path: Path, size: tuple[int, int], cache: str | Path | None, m
 def decoded_bytes(paths: Sequence[Path], size: tuple[int, int], samples: int = 20) -> int:
     """About how many bytes ``paths`` take decoded at ``size``: the mean frame count of a spread of
     them (from their headers) times their number."""
-    from lstmimg.video import open_video
+    from lstmimg.data.video_io import open_video
 
     counts = []
     for path in paths[:: max(1, len(paths) // samples)]:

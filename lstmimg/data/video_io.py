@@ -23,7 +23,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from lstmimg.data import IMAGE_EXTENSIONS, check_file
+from lstmimg.data.folders import IMAGE_EXTENSIONS, check_file
 from lstmimg.errors import LstmimgError
 
 CODECS = {".avi": "MJPG", ".webm": "VP80"}  # everything else: mp4v (OpenCV's wheels cannot encode H.264)

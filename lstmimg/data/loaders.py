@@ -18,8 +18,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lstmimg import clips as V
-from lstmimg import data as D
+from lstmimg.config import MIN_BATCH
+from lstmimg.data import clips as V
+from lstmimg.data.folders import Split
+from lstmimg.data.images import load_image
 from lstmimg.errors import LstmimgError
 
 
@@ -85,7 +87,7 @@ class DiskSet:
                     self.skipped.append(path)
                     self.errors.append(error)
             self.truncated += [p for p in truncated if p not in self.truncated]
-            if len(labels) >= D.MIN_BATCH:
+            if len(labels) >= MIN_BATCH:
                 yield samples, labels
 
     def close(self) -> None:
@@ -105,7 +107,7 @@ def _collate(items):
 class ImageFiles(torch.utils.data.Dataset):
     """Images decoded one by one: item ``i`` is file ``i`` of ``split``, uint8 ``(C, H, W)``."""
 
-    def __init__(self, split: D.Split, channels: int, size: tuple[int, int]):
+    def __init__(self, split: Split, channels: int, size: tuple[int, int]):
         self.split, self.channels, self.size = split, channels, size
 
     def __len__(self) -> int:
@@ -114,7 +116,7 @@ class ImageFiles(torch.utils.data.Dataset):
     def __getitem__(self, i: int):
         path, label = self.split.paths[i], self.split.labels[i]
         try:
-            return torch.from_numpy(D.load_image(path, self.channels, self.size)), label, None, None
+            return torch.from_numpy(load_image(path, self.channels, self.size)), label, None, None
         except LstmimgError as err:
             return None, label, (path, str(err)), None
 
@@ -129,7 +131,7 @@ class VideoClips(torch.utils.data.Dataset):
     last frame and only the clip's frames are converted (``video.read_frames``), placed by the frame
     count in the file's header; a file whose header has no count, or that ends early, is decoded whole."""
 
-    def __init__(self, split: D.Split, size: tuple[int, int], clip_len: int, stride: int, cache: str | None, motion: str = "none"):
+    def __init__(self, split: Split, size: tuple[int, int], clip_len: int, stride: int, cache: str | None, motion: str = "none"):
         self.split, self.size, self.clip_len, self.stride, self.cache, self.motion = split, size, clip_len, stride, cache, motion
         # content hashes made once, here in the main process; the workers get them with the dataset
         self.keys = [_key(path, size, motion, stride) for path in split.paths] if cache else [None] * len(split.paths)
@@ -161,8 +163,8 @@ class VideoClips(torch.utils.data.Dataset):
         """The clip's frames ``(clip_len, H, W, 3 + k)``, decoding only up to its last one. With motion
         input, the frame ``stride`` before each is read too, so its motion is what the whole video's
         (``motion.with_motion``) gives it."""
-        from lstmimg.motion import MotionStream
-        from lstmimg.video import read_frames  # OpenCV only where videos are read
+        from lstmimg.data.motion import MotionStream
+        from lstmimg.data.video_io import read_frames  # OpenCV only where videos are read
 
         if self.motion == "none":
             return read_frames(path, picked, self.size)
@@ -191,11 +193,11 @@ def _key(path: Path, size: tuple[int, int], motion: str = "none", stride: int = 
         return None  # unreadable: the worker names it
 
 
-def disk_images(split: D.Split, channels: int, size: tuple[int, int], workers: int | None) -> DiskSet:
+def disk_images(split: Split, channels: int, size: tuple[int, int], workers: int | None) -> DiskSet:
     """``split``'s images, decoded per batch; items are file indices."""
     return DiskSet(ImageFiles(split, channels, size), split.labels, workers)
 
 
-def disk_clips(split: D.Split, size: tuple[int, int], clip_len: int, stride: int, cache: str | None, workers: int | None, motion: str = "none") -> DiskSet:
+def disk_clips(split: Split, size: tuple[int, int], clip_len: int, stride: int, cache: str | None, workers: int | None, motion: str = "none") -> DiskSet:
     """Clips of ``split``'s videos (with ``motion`` input), decoded per batch; items are ``(video index, draw)``."""
     return DiskSet(VideoClips(split, size, clip_len, stride, cache, motion), split.labels, workers)

@@ -1,0 +1,44 @@
+"""What every command shares: the typer app, the two consoles, and the guard that turns a library error
+into one red line and an exit code."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from lstmimg.errors import LstmimgError, TrainingInterrupted
+
+app = typer.Typer(
+    name="lstmimg",
+    help="Classify images and videos with LSTMs: train, predict, eval.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+out = Console()
+
+err = Console(stderr=True)
+
+
+def run_guarded(work: Callable[[], None]) -> None:
+    """Run a command body: LstmimgError becomes one red line and exit code 1; Ctrl-C exits 130."""
+    try:
+        work()
+    except TrainingInterrupted as e:
+        err.print(f"[bold yellow]interrupted:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
+        raise typer.Exit(e.exit_code) from None
+    except LstmimgError as e:
+        err.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)  # text as it is: "lstmimg[onnx]" is no markup
+        raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        raise typer.Exit(130) from None
+
+
+def check_min(option: str, value: int, low: int) -> None:
+    if value < low:
+        raise LstmimgError(f"{option} must be >= {low}, got {value}")

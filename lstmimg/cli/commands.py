@@ -1,0 +1,344 @@
+"""The commands that train and classify: train, predict, video, eval."""
+
+from __future__ import annotations
+
+import csv
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from lstmimg.cli.base import app, check_min, err, out, run_guarded
+from lstmimg.config import DEFAULT_MODELS, ModelConfig, TrainConfig
+from lstmimg.errors import LstmimgError
+
+RESUME_KEEPS = {"resume", "devices"}  # the only options that go with --resume: the run has its own settings
+
+
+M, T = ModelConfig, TrainConfig  # defaults live in lstmimg/config.py, once
+MODEL_PANEL, TRAIN_PANEL, VIDEO_PANEL = "Model", "Training", "Video data"
+
+
+def parse_size(text: str | None) -> tuple[int, int] | None:
+    """'28' -> (28, 28); '32x48' -> (32, 48) as (H, W)."""
+    if text is None:
+        return None
+    try:
+        parts = [int(p) for p in text.lower().split("x")]
+    except ValueError:
+        parts = []
+    if len(parts) == 1:
+        parts *= 2
+    if len(parts) != 2 or min(parts) < 1:
+        raise LstmimgError(f"--img-size {text!r}: give one size (28) or HxW (32x48) in pixels")
+    return parts[0], parts[1]
+
+
+def bundled_digits() -> Path:
+    from lstmimg.sample import sample_data_dir
+
+    return sample_data_dir() / "digits"
+
+
+@app.command()
+def train(
+    ctx: typer.Context,
+    data: Annotated[Path | None, typer.Argument(help="Class folders of images or videos: a root with train/ + val/ (test/ optional), or class folders only. Default: the bundled digits.")] = None,
+    model: Annotated[str | None, typer.Option(help="Model name (see `lstmimg models`). Default: cnn_lstm for images, lrcn for videos.", rich_help_panel=MODEL_PANEL)] = None,
+    scan: Annotated[str, typer.Option(help="How the image becomes a sequence: rows, cols, patches, snake.", rich_help_panel=MODEL_PANEL)] = M.scan,
+    patch: Annotated[int, typer.Option(help="Patch side for --scan patches/snake (region_lstm).", rich_help_panel=MODEL_PANEL)] = M.patch,
+    embed: Annotated[int, typer.Option(help="Region embedding size (region_lstm).", rich_help_panel=MODEL_PANEL)] = M.embed,
+    rnn: Annotated[str, typer.Option(help="Recurrent cell: lstm, gru, rnn.", rich_help_panel=MODEL_PANEL)] = M.rnn,
+    hidden: Annotated[int, typer.Option(help="Hidden units per direction.", rich_help_panel=MODEL_PANEL)] = M.hidden,
+    layers: Annotated[int, typer.Option(help="Stacked recurrent layers.", rich_help_panel=MODEL_PANEL)] = M.layers,
+    bidirectional: Annotated[bool, typer.Option(help="Read the sequence both ways.", rich_help_panel=MODEL_PANEL)] = M.bidirectional,
+    pool: Annotated[str, typer.Option(help="Sequence summary: last (final state) or mean (over steps).", rich_help_panel=MODEL_PANEL)] = M.pool,
+    dropout: Annotated[float, typer.Option(help="Dropout before the classifier.", rich_help_panel=MODEL_PANEL)] = M.dropout,
+    fuse_global: Annotated[bool, typer.Option(help="Join global image features to the LSTM summary.", rich_help_panel=MODEL_PANEL)] = M.fuse_global,
+    backbone: Annotated[str | None, typer.Option(help="torchvision backbone for cnn_lstm, e.g. resnet18.", rich_help_panel=MODEL_PANEL)] = None,
+    backbone_weights: Annotated[Path | None, typer.Option(help="Local state-dict file for --backbone (nothing is downloaded).", rich_help_panel=MODEL_PANEL)] = None,
+    pretrained: Annotated[bool, typer.Option(help="Start --backbone from its torchvision weights (from torch's hub cache, downloaded once), inputs normalised as they expect.", rich_help_panel=MODEL_PANEL)] = M.pretrained,
+    weights: Annotated[str | None, typer.Option(help="Which torchvision weights with --pretrained, e.g. IMAGENET1K_V1. Default: the backbone's DEFAULT.", rich_help_panel=MODEL_PANEL)] = None,
+    freeze_backbone: Annotated[bool, typer.Option(help="The backbone gets no gradients and keeps its batch-norm statistics; only the LSTM and the head train.", rich_help_panel=MODEL_PANEL)] = M.freeze_backbone,
+    feature_cache: Annotated[bool, typer.Option(help="With --freeze-backbone: compute the backbone's features once and reuse them every epoch (augmentation off); with --cache, also across runs.", rich_help_panel=TRAIN_PANEL)] = T.feature_cache,
+    unfreeze_after: Annotated[int | None, typer.Option(help="With --freeze-backbone: after N epochs, fine-tune the whole model (the backbone at --backbone-lr-scale of --lr).", rich_help_panel=TRAIN_PANEL)] = T.unfreeze_after,
+    backbone_lr_scale: Annotated[float, typer.Option(help="The backbone's learning rate once unfrozen, as a fraction of --lr.", rich_help_panel=TRAIN_PANEL)] = T.backbone_lr_scale,
+    motion: Annotated[str, typer.Option(help="Videos: motion beside the RGB frames: none, diff (frame differences), flow (OpenCV DIS optical flow). Default: flow for videos (measured, docs/motion.md).", rich_help_panel=VIDEO_PANEL)] = M.motion,
+    fusion: Annotated[str, typer.Option(help="Videos with --motion: early (extra channels of the frame CNN) or two-stream (a second small CNN for motion).", rich_help_panel=VIDEO_PANEL)] = M.fusion,
+    img_size: Annotated[str | None, typer.Option(help="Resize images (video frames) to S or HxW. Default: the data's most common size, at most 128 px a side (videos: 112).", rich_help_panel=MODEL_PANEL)] = None,
+    clip_len: Annotated[int, typer.Option(help="Videos: frames per training clip.", rich_help_panel=VIDEO_PANEL)] = T.clip_len,
+    clips_per_video: Annotated[int | None, typer.Option(help="Videos: random clips drawn per video per epoch. Default: 1, more for small sets (at least 300 steps).", rich_help_panel=VIDEO_PANEL)] = T.clips_per_video,
+    frame_stride: Annotated[int, typer.Option(help="Videos: take every n-th frame when cutting clips.", rich_help_panel=VIDEO_PANEL)] = T.frame_stride,
+    val_clips: Annotated[int, typer.Option(help="Videos: uniformly spaced clips per val video (softmax averaged).", rich_help_panel=VIDEO_PANEL)] = T.val_clips,
+    cache: Annotated[Path | None, typer.Option(help="Keep decoded video frames, and a frozen backbone's features, in this folder (keyed by file content and settings) for later epochs and runs.", rich_help_panel=VIDEO_PANEL)] = None,
+    amp: Annotated[bool, typer.Option(help="Mixed precision on CUDA (bf16 where supported, else fp16 with a gradient scaler); no effect on CPU.", rich_help_panel=TRAIN_PANEL)] = T.amp,
+    compile_cnn: Annotated[bool, typer.Option("--compile", help="torch.compile the CNN part (first steps pay the compile; measured no gain on CPU).", rich_help_panel=TRAIN_PANEL)] = T.compile,
+    epochs: Annotated[int | None, typer.Option(help="Passes over the training set. Default: 15, more for small sets (at least 300 steps).", rich_help_panel=TRAIN_PANEL)] = T.epochs,
+    batch_size: Annotated[int | None, typer.Option(help="Samples per step (with --devices N, shared by the processes). Default: an eighth of the set, 16 to 64.", rich_help_panel=TRAIN_PANEL)] = T.batch_size,
+    lr: Annotated[float, typer.Option(help="Peak learning rate.", rich_help_panel=TRAIN_PANEL)] = T.lr,
+    optimizer: Annotated[str, typer.Option(help="adam, adamw, sgd.", rich_help_panel=TRAIN_PANEL)] = T.optimizer,
+    weight_decay: Annotated[float, typer.Option(help="Weight decay.", rich_help_panel=TRAIN_PANEL)] = T.weight_decay,
+    schedule: Annotated[str, typer.Option(help="LR schedule: onecycle, cosine (after warm-up), none.", rich_help_panel=TRAIN_PANEL)] = T.schedule,
+    warmup: Annotated[float, typer.Option(help="Fraction of steps spent warming up the LR.", rich_help_panel=TRAIN_PANEL)] = T.warmup,
+    label_smoothing: Annotated[float, typer.Option(help="Label smoothing of the loss.", rich_help_panel=TRAIN_PANEL)] = T.label_smoothing,
+    augment: Annotated[bool, typer.Option(help="Random affine: small rotation, shift, scale (never flips).", rich_help_panel=TRAIN_PANEL)] = T.augment,
+    clip_grad: Annotated[float, typer.Option(help="Clip the gradient norm to this (0: off).", rich_help_panel=TRAIN_PANEL)] = T.clip_grad,
+    patience: Annotated[int, typer.Option(help="Stop after N epochs without a better val accuracy (0: never).", rich_help_panel=TRAIN_PANEL)] = T.patience,
+    class_weights: Annotated[str | None, typer.Option(help="'auto': weight the loss by inverse class frequency.", rich_help_panel=TRAIN_PANEL)] = None,
+    val_split: Annotated[float, typer.Option(help="Fraction held out for val when DATA has no val/.", rich_help_panel=TRAIN_PANEL)] = T.val_split,
+    seed: Annotated[int, typer.Option(help="Random seed (data split, init, shuffling, augmentation).", rich_help_panel=TRAIN_PANEL)] = T.seed,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda, mps.", rich_help_panel=TRAIN_PANEL)] = T.device,
+    load: Annotated[str, typer.Option(help="Training set: memory (decoded once), disk (read per batch by --workers processes; with --cache, videos decode once), auto (disk above 2 GiB decoded).", rich_help_panel=TRAIN_PANEL)] = T.load,
+    workers: Annotated[int | None, typer.Option(help="DataLoader worker processes with --load disk (0: the main process), else decoding threads. Default: by size and cores.", rich_help_panel=TRAIN_PANEL)] = T.workers,
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Run folder (default: runs/train/exp, exp2, ...).")] = None,
+    exist_ok: Annotated[bool, typer.Option(help="Allow --out to be a folder that already holds files (they may be replaced).")] = False,
+    resume: Annotated[Path | None, typer.Option(help="Continue the run in this folder from its last.pt, with its own data and settings (no other option goes with it).")] = None,
+    devices: Annotated[int, typer.Option(help="Train on N processes with DistributedDataParallel on this machine (runs torchrun; one per GPU, or gloo on CPU).", rich_help_panel=TRAIN_PANEL)] = 1,
+):
+    """Train a model on a folder of images or videos and write a run folder (checkpoints, metrics, plots)."""
+    given = given_options(ctx)
+
+    def work():
+        from lstmimg.cli.render import TrainDisplay
+        from lstmimg.data.folders import detect_kind
+
+        if devices < 1:
+            raise LstmimgError(f"--devices must be >= 1, got {devices}")
+        if resume is not None and given - RESUME_KEEPS:
+            names = ", ".join(f"--{name.replace('_', '-')}" for name in sorted(given - RESUME_KEEPS))
+            raise LstmimgError(f"--resume continues {resume} with its own data and settings; remove {names}")
+        if devices > 1 and "WORLD_SIZE" not in os.environ:
+            raise typer.Exit(launch_torchrun(devices))
+
+        from lstmimg.engine.training import fit
+
+        if resume is not None:  # the run's own data and settings: nothing here to build
+            with TrainDisplay(out, err) as progress:
+                summary = fit(callback=progress.callback, resume=resume)
+            if summary.get("already_finished"):
+                err.print(f"{resume}: already finished ({summary['epochs']} epochs{', stopped early by --patience' if summary.get('stopped_early') else ''}); nothing to resume", highlight=False, soft_wrap=True)
+                progress.print_summary(summary)
+                return
+        else:
+            source = data or bundled_digits()
+            model_cfg = ModelConfig(
+                name=model or DEFAULT_MODELS[detect_kind(source)], scan=scan, patch=patch, embed=embed, rnn=rnn, hidden=hidden, layers=layers,
+                bidirectional=bidirectional, pool=pool, dropout=dropout, fuse_global=fuse_global, backbone=backbone,
+                backbone_weights=str(backbone_weights) if backbone_weights else None, pretrained=pretrained, weights=weights, freeze_backbone=freeze_backbone,
+                motion=motion, fusion=fusion,
+            )
+            train_cfg = TrainConfig(
+                epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, weight_decay=weight_decay,
+                schedule=schedule, warmup=warmup, label_smoothing=label_smoothing, augment=augment, clip_grad=clip_grad,
+                patience=patience, class_weights=class_weights, val_split=val_split, seed=seed, device=device,
+                workers=workers, load=load, img_size=parse_size(img_size), clip_len=clip_len, clips_per_video=clips_per_video, frame_stride=frame_stride, val_clips=val_clips,
+                cache=str(cache) if cache else None, amp=amp, compile=compile_cnn, feature_cache=feature_cache,
+                unfreeze_after=unfreeze_after, backbone_lr_scale=backbone_lr_scale,
+            )
+            with TrainDisplay(out, err) as progress:
+                summary = fit(source, model_cfg, train_cfg, out_dir, progress.callback, exist_ok=exist_ok)
+        if summary.get("rank", 0) == 0:  # under torchrun, rank 0 reports for all
+            progress.print_summary(summary)
+
+    run_guarded(work)
+
+
+@app.command()
+def predict(
+    paths: Annotated[list[str], typer.Argument(help="Image files, folders (recursive) or glob patterns.")],
+    model: Annotated[Path | None, typer.Option(help="Run folder or checkpoint. Default: newest run in ./runs/train, else the bundled digits model.")] = None,
+    topk: Annotated[int, typer.Option(help="How many top classes to show.")] = 5,
+    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON array to stdout instead of a table.")] = False,
+    csv_file: Annotated[Path | None, typer.Option("--csv", help="Also write the rows to this CSV file.")] = None,
+    batch_size: Annotated[int, typer.Option(help="Images per model call.")] = 64,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda, mps.")] = "cpu",
+):
+    """Classify images with a trained model."""
+
+    def work():
+        check_min("--topk", topk, 1)
+        check_min("--batch-size", batch_size, 1)
+        from lstmimg.data.folders import expand_image_paths
+        from lstmimg.engine.inference import predict as predict_images
+        from lstmimg.engine.loading import load_checkpoint
+        from lstmimg.files import json_text
+        from lstmimg.runs import resolve_model
+
+        files = expand_image_paths(paths)
+        path, why = resolve_model(model, "image")
+        err.print(f"model: {path} ({why})", highlight=False, soft_wrap=True)
+        results, errors = predict_images(files, load_checkpoint(path, kind="image"), topk, batch_size, device)
+        if json_out:
+            sys.stdout.write(json_text(results))
+        else:
+            table = Table("image", "label", "prob", "top", box=None, header_style="bold")
+            for r in results:
+                top = "  ".join(f"{t['label']} {t['prob']:.3f}" for t in r["top"][1:])
+                table.add_row(r["path"], r["label"], f"{r['prob']:.3f}", top)
+            out.print(table)
+        if csv_file:
+            write_predictions_csv(csv_file, results)
+        for message in errors:
+            err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+        if errors:
+            raise typer.Exit(1)
+
+    run_guarded(work)
+
+
+def launch_torchrun(devices: int) -> int:
+    """Run this same `lstmimg train` command under torchrun with ``devices`` processes; its exit code."""
+    import subprocess
+
+    args, skip = [], False
+    for arg in sys.argv[2:]:  # drop --devices N / --devices=N
+        if skip:
+            skip = False
+        elif arg == "--devices":
+            skip = True
+        elif not arg.startswith("--devices="):
+            args.append(arg)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={devices}", "-m", "lstmimg", "train", *args]
+    err.print(f"starting {devices} processes: {' '.join(cmd[1:])}", highlight=False, soft_wrap=True)
+    return subprocess.run(cmd).returncode
+
+
+def write_predictions_csv(path: Path, results: list[dict]) -> None:
+    import io
+
+    from lstmimg.files import atomic_write_text
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["path", "label", "prob", "top_labels", "top_probs"])
+    for r in results:
+        writer.writerow([r["path"], r["label"], r["prob"], ";".join(t["label"] for t in r["top"]), ";".join(str(t["prob"]) for t in r["top"])])
+    try:
+        atomic_write_text(path, buffer.getvalue())
+    except OSError as e:
+        raise LstmimgError(f"{path}: cannot write CSV ({e.strerror})") from None
+
+
+@app.command()
+def video(
+    source: Annotated[str, typer.Argument(help="A video file, a webcam index (0) or a stream URL (rtsp://, http://).")],
+    model: Annotated[Path | None, typer.Option(help="Run folder or checkpoint. Default: newest video run in ./runs/train, else the bundled clips model.")] = None,
+    window: Annotated[str | None, typer.Option(help="Window per timeline row: frames (16) or seconds (2s). Default: the model's clip length.")] = None,
+    fps: Annotated[float | None, typer.Option(help="Sample frames at about this rate.")] = None,
+    stride: Annotated[int | None, typer.Option(help="Sample every n-th frame (default: the model's training stride).")] = None,
+    topk: Annotated[int, typer.Option(help="How many top labels to show for the whole video.")] = 5,
+    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object to stdout.")] = False,
+    csv_file: Annotated[Path | None, typer.Option("--csv", help="Write the per-window rows to this CSV file.")] = None,
+    save: Annotated[Path | None, typer.Option(help="Write the video with the current label drawn on each frame (.mp4, .avi).")] = None,
+    plot: Annotated[Path | None, typer.Option(help="Draw each class's probability over the video, segments shaded, to this PNG.")] = None,
+    max_seconds: Annotated[float | None, typer.Option(help="Stop after this many seconds (live sources run until Ctrl-C otherwise).")] = None,
+    carry: Annotated[bool, typer.Option(help="Carry the LSTM state from window to window (--no-carry: score each window alone).")] = True,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda, mps.")] = "cpu",
+):
+    """Classify a video or a live stream: top labels and a timeline of labelled segments."""
+
+    def work():
+        check_min("--topk", topk, 1)
+        if stride is not None:
+            check_min("--stride", stride, 1)
+        if fps is not None and fps <= 0:
+            raise LstmimgError(f"--fps must be > 0, got {fps}")
+        if max_seconds is not None and max_seconds <= 0:
+            raise LstmimgError(f"--max-seconds must be > 0, got {max_seconds}")
+        import torch
+
+        from lstmimg.cli.render import render_video
+        from lstmimg.data.video_io import is_live
+        from lstmimg.engine.loading import load_checkpoint
+        from lstmimg.engine.timeline import classify_video, format_time
+        from lstmimg.files import json_text
+        from lstmimg.runs import resolve_model
+
+        path, why = resolve_model(model, "video")
+        ckpt = load_checkpoint(path, kind="video")
+        err.print(f"model: {path} ({why})", highlight=False, soft_wrap=True)
+        live = is_live(source)
+        on_window = None
+        if live and not json_out:
+            on_window = lambda w: out.print(f"{format_time(w.start)}  {w.label}  {w.prob:.2f}", highlight=False)  # noqa: E731
+        threads = torch.get_num_threads()
+        if device == "cpu":  # the decoder needs the other cores; one thread runs these small windows faster (measured)
+            torch.set_num_threads(1)
+        try:
+            with render_video.progress(err, enabled=not live) as on_progress:
+                result = classify_video(source, ckpt, window, fps, stride, topk, device, save, max_seconds, on_window, on_progress, carry)
+        finally:
+            torch.set_num_threads(threads)
+        if result["truncated"]:
+            err.print(f"[yellow]warning:[/] {source}: truncated: read {result['frames']} of {result['expected_frames']} frames", highlight=False, soft_wrap=True)
+        if csv_file:
+            write_windows_csv(csv_file, result, ckpt.classes)
+        if plot:
+            from lstmimg.engine.plots import plot_timeline
+
+            plot_timeline(result, ckpt.classes, plot)
+        if json_out:
+            keep = ("path", "label", "prob", "top", "frames", "segments")
+            sys.stdout.write(json_text({k: result[k] for k in keep}))
+        else:
+            render_video.summary(out, result)
+
+    run_guarded(work)
+
+
+def write_windows_csv(path: Path, result: dict, classes: list[str]) -> None:
+    import io
+
+    from lstmimg.files import atomic_write_text
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["start", "end", "frames", "label", "prob", *classes])
+    for w in result["windows"]:
+        writer.writerow([round(w["start"], 3), round(w["end"], 3), w["frames"], w["label"], w["prob"], *w["probs"]])
+    try:
+        atomic_write_text(path, buffer.getvalue())
+    except OSError as e:
+        raise LstmimgError(f"{path}: cannot write CSV ({e.strerror})") from None
+
+
+@app.command("eval")
+def evaluate(
+    data: Annotated[Path, typer.Argument(help="Folder of class folders, or a root with train/ val/ test/.")],
+    model: Annotated[Path | None, typer.Option(help="Run folder or checkpoint (default as for predict).")] = None,
+    split: Annotated[str | None, typer.Option(help="Which split of a root to use (default: test if present, else val).")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda, mps.")] = "auto",
+):
+    """Accuracy, per-class precision / recall / F1 and the confusion matrix on labelled images or videos."""
+
+    def work():
+        from lstmimg.engine.evaluation import evaluate as evaluate_folder
+        from lstmimg.files import json_text
+
+        report = evaluate_folder(data, model, split, device)
+        if json_out:
+            sys.stdout.write(json_text(report))
+            return
+        clips = f" ({report['clips_per_video']} clips each)" if report["kind"] == "video" else ""
+        out.print(f"[bold]{report['data']}[/]  model {report['model']}  {report['samples']} {report['kind']}s{clips}  accuracy [bold]{report['accuracy']:.4f}[/]", highlight=False, soft_wrap=True)
+        table = Table("class", "precision", "recall", "f1", "support", header_style="bold")
+        for row in report["per_class"]:
+            table.add_row(row["class"], f"{row['precision']:.3f}", f"{row['recall']:.3f}", f"{row['f1']:.3f}", str(row["support"]))
+        out.print(table)
+        cm = Table("true \\ pred", *report["classes"], title="confusion matrix", header_style="bold")
+        for name, row in zip(report["classes"], report["confusion_matrix"]):
+            cm.add_row(name, *(f"[bold]{v}[/]" if i == j else (str(v) if v else "[dim]0[/]") for j, v in enumerate(row) for i in [report["classes"].index(name)]))
+        out.print(cm)
+        if report["skipped"]:
+            err.print(f"warning: skipped {len(report['skipped'])} unreadable files, e.g. {report['skipped'][0]}", highlight=False, soft_wrap=True)
+
+    run_guarded(work)
+
+
+def given_options(ctx: typer.Context) -> set[str]:
+    """Names of the options the user gave on the command line (not left at their defaults)."""
+    return {name for name in ctx.params if ctx.get_parameter_source(name) is not None and ctx.get_parameter_source(name).name not in ("DEFAULT", "DEFAULT_MAP")}

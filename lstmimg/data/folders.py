@@ -1,0 +1,193 @@
+"""Finding data: image and video files, class folders, splits, and the paths a command was given.
+
+Datasets use the ImageFolder layout: one folder per class. A data root either holds ``train/`` and
+``val/`` (``test/`` optional) with class folders inside, or holds class folders directly (then a
+stratified, seeded split makes val).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from lstmimg.errors import LstmimgError
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm")
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".ts")
+
+
+def is_image_file(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_EXTENSIONS
+
+
+def is_hidden(path: Path, root: Path) -> bool:
+    """Whether ``path`` or a folder between it and ``root`` is hidden (``.DS_Store``, macOS ``._*``
+    files, ``.git``): such files are no one's data, and are passed over as users expect."""
+    return any(part.startswith(".") for part in path.relative_to(root).parts)
+
+
+def files_under(folder: Path, extensions: Sequence[str]) -> list[Path]:
+    """Files with these extensions under ``folder`` (recursive, sorted), hidden ones passed over."""
+    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in extensions and not is_hidden(p, folder) and p.is_file())
+
+
+def check_file(path: str | Path, what: str) -> Path:
+    """``path`` as a Path, if it is a non-empty file; else LstmimgError naming it and the problem."""
+    path = Path(path)
+    if not path.exists():
+        raise LstmimgError(f"{path}: no such file")
+    if path.is_dir():
+        raise LstmimgError(f"{path}: is a folder, not {what}")
+    if path.stat().st_size == 0:
+        raise LstmimgError(f"{path}: empty file")
+    return path
+
+
+def find_classes(folder: Path) -> list[str]:
+    """Sorted names of the class folders in ``folder`` (hidden folders ignored)."""
+    if not folder.is_dir():
+        raise LstmimgError(f"{folder}: no such folder")
+    classes = sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not classes:
+        raise LstmimgError(f"{folder}: no class folders (expected one sub-folder of images per class)")
+    return classes
+
+
+def list_class_images(folder: Path, classes: Sequence[str], extensions: Sequence[str] = IMAGE_EXTENSIONS) -> tuple[list[Path], list[int]]:
+    """Files with these extensions under ``folder/<class>/`` (recursive, sorted) and their class indices."""
+    paths, labels = [], []
+    noun = "videos" if extensions == VIDEO_EXTENSIONS else "images"
+    for index, name in enumerate(classes):
+        class_dir = folder / name
+        found = files_under(class_dir, extensions) if class_dir.is_dir() else []
+        if not found:
+            raise LstmimgError(f"{class_dir}: class folder has no {noun} ({', '.join(extensions)})")
+        paths += found
+        labels += [index] * len(found)
+    return paths, labels
+
+
+@dataclass
+class Split:
+    """File lists of one split: paths, class indices, and the class names they index."""
+
+    paths: list[Path]
+    labels: list[int]
+    classes: list[str]
+
+
+def detect_kind(root: str | Path) -> str:
+    """"video" when the data root's class folders hold video files, else "image"."""
+    root = Path(root)
+    base = root / "train" if (root / "train").is_dir() else root
+    if base.is_dir():
+        for class_dir in sorted(p for p in base.iterdir() if p.is_dir() and not p.name.startswith(".")):
+            for path in files_under(class_dir, IMAGE_EXTENSIONS + VIDEO_EXTENSIONS):
+                if path.suffix.lower() in VIDEO_EXTENSIONS:
+                    return "video"
+                if path.suffix.lower() in IMAGE_EXTENSIONS:
+                    return "image"
+    return "image"
+
+
+def split_folder(root: str | Path, val_split: float = 0.1, seed: int = 0, extensions: Sequence[str] = IMAGE_EXTENSIONS) -> dict[str, Split]:
+    """Find the splits of a data root: ``{"train", "val"}`` and ``"test"`` when present.
+
+    Classes are those of ``train/``; a val or test class that train lacks is an error.
+    """
+    root = Path(root)
+    if not root.exists():
+        raise LstmimgError(f"{root}: no such folder")
+    if not root.is_dir():
+        raise LstmimgError(f"{root}: not a folder (expected an image folder with one sub-folder per class)")
+    if (root / "train").is_dir():
+        classes = _two_or_more(find_classes(root / "train"), root / "train")
+        splits = {"train": Split(*list_class_images(root / "train", classes, extensions), classes)}
+        for name in ("val", "test"):
+            if (root / name).is_dir():
+                extra = sorted(set(find_classes(root / name)) - set(classes))
+                if extra:
+                    raise LstmimgError(f"{root / name}: classes not in {root / 'train'}: {', '.join(extra)}")
+                present = [c for c in classes if (root / name / c).is_dir()]
+                paths, labels = list_class_images(root / name, present, extensions)
+                labels = [classes.index(present[i]) for i in labels]
+                splits[name] = Split(paths, labels, classes)
+        if "val" in splits:
+            return splits
+        pool = splits.pop("train")
+    else:
+        classes, splits = _two_or_more(find_classes(root), root), {}
+        pool = Split(*list_class_images(root, classes, extensions), classes)
+    train, val = stratified_split(pool, val_split, seed)
+    return {**splits, "train": train, "val": val}
+
+
+def _two_or_more(classes: list[str], folder: Path) -> list[str]:
+    if len(classes) < 2:
+        raise LstmimgError(f"{folder}: only one class folder ({classes[0]!r}); a classifier needs at least 2")
+    return classes
+
+
+def missing_classes(split: Split) -> list[str]:
+    """Classes with no sample in this split (train has them, val or test does not)."""
+    present = set(split.labels)
+    return [c for i, c in enumerate(split.classes) if i not in present]
+
+
+def stratified_split(data: Split, fraction: float, seed: int) -> tuple[Split, Split]:
+    """Deterministically move ``fraction`` of each class (at least one image) into a second split."""
+    rng = np.random.default_rng(seed)
+    labels = np.asarray(data.labels)
+    held = []
+    for index in range(len(data.classes)):
+        members = np.flatnonzero(labels == index)
+        if len(members) < 2:
+            raise LstmimgError(f"class {data.classes[index]!r} has {len(members)} image; need 2 or more to split off val")
+        held += rng.permutation(members)[: max(1, round(len(members) * fraction))].tolist()
+    held_set = set(held)
+    keep = [i for i in range(len(labels)) if i not in held_set]
+    held.sort()
+    pick = lambda idx: Split([data.paths[i] for i in idx], [data.labels[i] for i in idx], data.classes)  # noqa: E731
+    return pick(keep), pick(held)
+
+
+def expand_image_paths(sources: Iterable[str]) -> list[Path]:
+    """Files, folders (recursive, image files only) and glob patterns -> a sorted-per-source path list."""
+    import glob
+
+    out: list[Path] = []
+    for source in sources:
+        path = Path(source)
+        if path.is_dir():
+            found = files_under(path, IMAGE_EXTENSIONS)
+            if not found:
+                raise LstmimgError(f"{path}: folder has no images ({', '.join(IMAGE_EXTENSIONS)})")
+            out += found
+        elif path.exists():
+            out.append(path)
+        elif glob.has_magic(source):
+            found = sorted(Path(p) for p in glob.glob(source, recursive=True) if Path(p).is_file())
+            if not found:
+                raise LstmimgError(f"{source}: pattern matches no files")
+            out += found
+        else:
+            raise LstmimgError(f"{path}: no such file or folder")
+    return out
+
+
+def labelled_folder(root: str | Path, kind: str, classes: list[str], split: str | None = None) -> Split:
+    """The labelled files to evaluate on: ``root/<class>/`` or a split of a root with ``train/``
+    (default ``test`` if present, else ``val``), labelled by the model's ``classes``."""
+    root = Path(root)
+    if split is None and (root / "train").is_dir():
+        split = "test" if (root / "test").is_dir() else "val"
+    folder = root / split if split else root
+    found = find_classes(folder)
+    unknown = sorted(set(found) - set(classes))
+    if unknown:
+        raise LstmimgError(f"{folder}: classes the model does not know: {', '.join(unknown)} (model classes: {', '.join(classes)})")
+    paths, labels = list_class_images(folder, found, VIDEO_EXTENSIONS if kind == "video" else IMAGE_EXTENSIONS)
+    return Split(paths, [classes.index(found[i]) for i in labels], list(classes))

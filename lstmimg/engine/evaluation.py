@@ -1,0 +1,75 @@
+"""Scoring: a model's class probabilities on a split of a run's data (validation, the final report), and
+``evaluate``, a model on a labelled folder; accuracy, per-class figures and the confusion matrix."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+
+from lstmimg.config import TrainConfig
+from lstmimg.data.dataset import TrainingData
+from lstmimg.data.folders import detect_kind, labelled_folder
+from lstmimg.engine.inference import Predictor, image_probs, resolve_device, video_probs
+from lstmimg.engine.loading import load_checkpoint
+from lstmimg.runs import resolve_model
+
+
+def classification_report(targets: torch.Tensor, preds: torch.Tensor, classes: Sequence[str]) -> dict:
+    """Accuracy, per-class precision / recall / F1 / support and the confusion matrix (rows: truth)."""
+    k = len(classes)
+    cm = torch.bincount(targets * k + preds, minlength=k * k).view(k, k)
+    tp = cm.diag().float()
+    precision = tp / cm.sum(0).clamp_min(1)
+    recall = tp / cm.sum(1).clamp_min(1)
+    f1 = 2 * precision * recall / (precision + recall).clamp_min(1e-12)
+    per_class = [
+        {"class": c, "precision": round(precision[i].item(), 4), "recall": round(recall[i].item(), 4), "f1": round(f1[i].item(), 4), "support": int(cm[i].sum())}
+        for i, c in enumerate(classes)
+    ]
+    accuracy = (tp.sum() / max(1, len(targets))).item()
+    return {"accuracy": round(accuracy, 4), "samples": len(targets), "classes": list(classes), "per_class": per_class, "confusion_matrix": cm.tolist()}
+
+
+def evaluate(data: str | Path, model: str | Path | None = None, split: str | None = None, device: str = "auto") -> dict:
+    """Accuracy, per-class precision / recall / F1 and the confusion matrix of a model on labelled
+    images or videos (videos scored as in the run's validation: its clip length, stride and clips per
+    video).
+
+    ``data`` is a folder of class folders, or a root with ``train/ val/ test/`` (then ``split``, by
+    default ``test`` if present, else ``val``). ``model`` is a run folder or checkpoint (default: the
+    newest run of the data's kind, else the bundled model).
+    """
+    kind = detect_kind(data)
+    ckpt = load_checkpoint(resolve_model(model, kind)[0], kind=kind)
+    files = labelled_folder(data, kind, ckpt.classes, split)
+    meta = ckpt.meta
+    cfg = TrainConfig(
+        clip_len=meta.get("clip_len", TrainConfig.clip_len), frame_stride=meta.get("frame_stride", TrainConfig.frame_stride),
+        val_clips=meta.get("val_clips", TrainConfig.val_clips),
+    )
+    c = ckpt.config
+    folder = files.paths[0].parent.parent if files.paths else Path(data)
+    labelled = TrainingData(folder, kind, ckpt.classes, {"eval": files}, c.in_channels, c.img_size, c.img_size, c.motion, "memory")  # the model's input, as in training
+    labelled.load(cfg)
+    labelled.mean, labelled.std = ckpt.mean, ckpt.std
+    probs, extra = score_split(ckpt.model, labelled, "eval", cfg, resolve_device(device))
+    report = classification_report(labelled.sets["eval"].labels, probs.argmax(1), ckpt.classes)
+    if kind == "video":
+        extra["clips_per_video"] = cfg.val_clips
+    return {"data": str(folder), "model": str(ckpt.path), "kind": kind, **report, **extra, "skipped": labelled.skipped}
+
+
+def score_split(net: torch.nn.Module, data: TrainingData, split: str, cfg: TrainConfig, device: torch.device) -> tuple[torch.Tensor, dict]:
+    """Class probabilities ``(N, K)`` of ``net`` for every sample of ``data``'s ``split``, through the one
+    inference path, and extra metrics. Videos: probabilities from ``val_clips`` evenly spaced clips per
+    video, and the clip accuracy."""
+    predictor = Predictor(net, data.mean, data.std, device, data.features)
+    held = data.sets[split]
+    if data.kind == "image":
+        return image_probs(predictor, held.images, 256), {}
+    shuffler = torch.Generator().manual_seed(cfg.seed) if cfg.shuffle_frames else None
+    probs, per_video = video_probs(predictor, held.videos, cfg.clip_len, cfg.frame_stride, cfg.val_clips, 64, shuffler)
+    hits = sum(int((p.argmax(1) == label).sum()) for p, label in zip(per_video, held.labels.tolist()))
+    return probs, {"clip_accuracy": hits / max(1, sum(len(p) for p in per_video))}
