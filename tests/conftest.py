@@ -119,8 +119,12 @@ def moving_square(direction: int, length: int, rng: np.random.Generator, size: i
 @pytest.fixture
 def clips(tmp_path: Path) -> Path:
     """A video data root: train/ (14 per class) and val/ (10 per class) of squares sliding left or right."""
+    return write_clips(tmp_path / "clips")
+
+
+def write_clips(root: Path) -> Path:
+    """The ``clips`` data root, written to ``root``."""
     rng = np.random.default_rng(7)
-    root = tmp_path / "clips"
     for split, count in (("train", 14), ("val", 10)):
         for name, direction in (("left", -1), ("right", 1)):
             folder = root / split / name

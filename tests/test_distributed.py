@@ -51,7 +51,8 @@ def test_interrupted_two_process_run_resumes_on_one(bars, tmp_path):
     import time
 
     run = tmp_path / "run"
-    cmd = [sys.executable, "-m", "lstmimg", "train", str(bars), "--devices", "2", "--epochs", "300", "--hidden", "16", "--out", str(run)]
+    # 60 epochs: still training when it is stopped (0.5 s after its first epoch), and little left to resume
+    cmd = [sys.executable, "-m", "lstmimg", "train", str(bars), "--devices", "2", "--epochs", "60", "--hidden", "16", "--out", str(run)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     deadline = time.time() + 180
     while not (run / "last.pt").exists() and time.time() < deadline:
@@ -63,7 +64,7 @@ def test_interrupted_two_process_run_resumes_on_one(bars, tmp_path):
     done = subprocess.run([sys.executable, "-m", "lstmimg", "train", "--resume", str(run)], capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     summary = json.loads((run / "summary.json").read_text())
-    assert summary["epochs"] == 300 and summary["processes"] == 1
+    assert summary["epochs"] == 60 and summary["processes"] == 1
 
 
 @pytest.mark.slow
