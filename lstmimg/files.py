@@ -71,6 +71,39 @@ def atomic_write(path: str | Path) -> Iterator[BinaryIO]:
             Path(tmp).unlink(missing_ok=True)
 
 
+def check_output_file(path: str | Path, option: str) -> Path:
+    """``path`` as a Path, if a file can be written there: not an existing folder, in a folder that
+    exists and can be written. Called before any work, so a bad output path costs nothing and leaves
+    nothing behind; else LstmimgError naming the path, the option and the problem."""
+    path = Path(path)
+    if path.is_dir():
+        raise LstmimgError(f"{path}: is a folder; {option} takes a file name")
+    folder = path.parent
+    if not folder.is_dir():
+        raise LstmimgError(f"{path}: no folder {folder} to write {option} into")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise LstmimgError(f"{path}: cannot write into {folder} ({option})")
+    return path
+
+
+def check_output_folder(path: str | Path, option: str) -> Path:
+    """``path`` as a Path, if files can be written into it: an existing folder, or a new one whose
+    nearest existing parent is a folder that can be written. Else LstmimgError, as ``check_output_file``."""
+    path = Path(path)
+    if path.exists():
+        if not path.is_dir():
+            raise LstmimgError(f"{path}: is a file; {option} takes a folder")
+        if not os.access(path, os.W_OK | os.X_OK):
+            raise LstmimgError(f"{path}: cannot write into this folder ({option})")
+        return path
+    parent = path.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise LstmimgError(f"{path}: cannot create this folder ({option}): {parent} is not a folder that can be written")
+    return path
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)

@@ -135,3 +135,19 @@ def write_clips(root: Path) -> Path:
 
 
 TINY_VIDEO_TRAIN = {"epochs": 12, "batch_size": 4, "clip_len": 5, "frame_stride": 1, "lr": 1e-2, "augment": False}
+
+
+@pytest.fixture
+def frame_readers(monkeypatch) -> list:
+    """Every ``FrameReader`` made during the test, to count the frames each decoded."""
+    import lstmimg.data.video_io as video_io
+
+    made = []
+
+    class Counted(video_io.FrameReader):
+        def __init__(self, *a, **k):
+            super().__init__(*a, **k)
+            made.append(self)
+
+    monkeypatch.setattr(video_io, "FrameReader", Counted)
+    return made

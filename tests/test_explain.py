@@ -168,3 +168,28 @@ def test_video_plot_draws_the_timeline(tmp_path):
     result = run_cli("video", clip, "--window", "2", "--plot", tmp_path / "timeline.png")
     assert result.exit_code == 0, result.output
     assert (tmp_path / "timeline.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_an_output_path_that_is_a_file_fails_before_the_work(trained_run, tmp_path, bars, monkeypatch):
+    """explain --out names a folder: an existing file there is one line, before any image is explained."""
+    import lstmimg.engine.explanations as explanations
+
+    taken = tmp_path / "result.png"
+    taken.write_bytes(b"the user's picture")
+    monkeypatch.setattr(explanations, "_image", lambda *a, **k: pytest.fail("explained before checking --out"))
+    image = next((bars / "val" / "vertical").iterdir())
+    assert_one_line_error(run_cli("explain", image, "--model", trained_run, "--out", taken), str(taken), "is a file; --out takes a folder")
+    assert taken.read_bytes() == b"the user's picture"
+
+
+def test_explaining_a_long_video_decodes_only_the_frames_it_explains(tmp_path, frame_readers):
+    """explain reads the first MAX_FRAMES sampled frames of a video, not the whole file: memory and
+    time do not grow with the video's length."""
+    from lstmimg.engine.explanations import MAX_FRAMES, explain
+    from lstmimg.runs import BUNDLED_MODELS
+
+    rng = np.random.default_rng(0)
+    long_clip = write_clip(tmp_path / "long.avi", [rng.integers(0, 255, (32, 32), dtype=np.uint8) for _ in range(1500)])
+    (result,) = explain([long_clip], BUNDLED_MODELS["video"])
+    assert len(result["frames"]) == MAX_FRAMES
+    assert sum(r.frames_decoded for r in frame_readers) < 3 * MAX_FRAMES  # the frames used, and the few the decoder ran ahead

@@ -164,3 +164,39 @@ def test_the_python_snippets_of_the_export_page_run_as_written(tmp_path, monkeyp
         printed = subprocess.run([sys.executable, "-c", snippet], cwd=tmp_path, capture_output=True, text=True, check=True).stdout.split()
         label = json.loads(expected.stdout)
         assert printed[-1] == (label[0] if isinstance(label, list) else label)["label"]
+
+
+def test_verification_passes_over_files_training_skipped(trained_run, bars, tmp_path):
+    """A run whose data holds an unreadable image (training skipped it) exports and verifies on the
+    readable ones."""
+    import shutil
+
+    from lstmimg.checkpoint import read_payload
+
+    data = tmp_path / "data"
+    shutil.copytree(bars, data)
+    from lstmimg.data.folders import IMAGE_EXTENSIONS, files_under
+
+    files_under(data, IMAGE_EXTENSIONS)[0].write_bytes(b"not a picture")  # the first file verification would sample
+    payload = read_payload(trained_run / "best.pt")
+    payload["meta"]["data"] = str(data)
+    torch.save(payload, tmp_path / "best.pt")
+    result = run_cli("export", tmp_path / "best.pt", "--out", tmp_path / "m.onnx")
+    assert result.exit_code == 0, result.output
+    assert "verified" in result.stdout and (tmp_path / "m.onnx").is_file()
+
+
+def test_verification_reads_only_the_first_frames_of_long_videos(tmp_path, frame_readers):
+    """Export verification takes each sample video's first 2 * clip_len + 1 frames, not the whole file."""
+    from lstmimg.engine.export import verification_samples
+    from lstmimg.engine.loading import load_checkpoint
+
+    rng = np.random.default_rng(0)
+    for name in ("a", "b"):
+        (tmp_path / "data" / name).mkdir(parents=True)
+        write_clip(tmp_path / "data" / name / "long.avi", [rng.integers(0, 255, (16, 16), dtype=np.uint8) for _ in range(1200)])
+    ckpt = load_checkpoint(random_checkpoint(tmp_path / "v.pt", tmp_path / "data", "video", name="lrcn", motion="flow"))
+    samples, _ = verification_samples(ckpt)
+    assert [len(v) for v in samples] == [9, 9]  # clip_len 4: 2 * 4 + 1 frames each
+    assert samples[0].shape[1] == 5  # RGB and the two flow channels
+    assert sum(r.frames_decoded for r in frame_readers) < 2 * 40

@@ -119,3 +119,22 @@ def test_several_clips_per_video_read_from_disk_are_the_clips_held_in_memory(cli
     fit(clips, ModelConfig(name="lrcn", **TINY_MODEL), TrainConfig(**train, load="disk", workers=0), out=tmp_path / "disk")
     assert rows(tmp_path / "disk") == rows(tmp_path / "memory")
     assert json.loads((tmp_path / "memory" / "summary.json").read_text())["train_samples"] == 28  # videos, not clips
+
+
+def test_pretrained_weights_bring_small_images_up_to_their_size(tmp_path):
+    """--pretrained reads images at the size the weights were trained at, small ones enlarged: 8x8
+    images train at 224x224 with resnet18's weights, and the run says so; from scratch they stay 8x8."""
+    from lstmimg.data.dataset import describe
+    from lstmimg.engine.plan import plan_input
+
+    for name in ("a", "b"):
+        (tmp_path / "small" / name).mkdir(parents=True)
+        for i in range(3):
+            Image.fromarray(np.full((8, 8), 40 * i, dtype=np.uint8)).save(tmp_path / "small" / name / f"{i}.png")
+    cfg = TrainConfig()
+    data = describe(tmp_path / "small", cfg)
+    _, notes = plan_input(data, ModelConfig(backbone="resnet18", pretrained=True), cfg)
+    assert data.size == (224, 224) and data.channels == 3
+    assert notes == ["images are 8x8: trained at 224x224 (resnet18's weights were trained at 224; --img-size to change)"]
+    data = describe(tmp_path / "small", cfg)
+    assert plan_input(data, ModelConfig(backbone="resnet18"), cfg)[1] == [] and data.size == (8, 8)

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 import torch
-from conftest import TINY_MODEL, TINY_VIDEO_TRAIN, moving_square, write_clip
+from conftest import TINY_MODEL, TINY_VIDEO_TRAIN, moving_square, write_clip, write_clips
 from conftest import assert_one_line_error as one_line_error
 from conftest import run_cli as run
 
@@ -11,9 +11,11 @@ from lstmimg.engine.timeline import Window, classify_video, format_time, merge_s
 from lstmimg.errors import LstmimgError
 
 
-@pytest.fixture
-def video_run(clips, tmp_path):
-    return fit(clips, ModelConfig(name="lrcn", **TINY_MODEL), TrainConfig(**TINY_VIDEO_TRAIN), out=tmp_path / "vrun")["run_dir"]
+@pytest.fixture(scope="module")
+def video_run(tmp_path_factory):
+    """A tiny lrcn trained once for this module on the ``clips`` data: tests read it and never change it."""
+    root = tmp_path_factory.mktemp("timeline")
+    return fit(write_clips(root / "clips"), ModelConfig(name="lrcn", **TINY_MODEL), TrainConfig(**TINY_VIDEO_TRAIN), out=root / "vrun")["run_dir"]
 
 
 def test_parse_window_and_format_time():
@@ -100,18 +102,24 @@ def test_image_model_is_refused(trained_run, clips):
         classify_video(next((clips / "val" / "left").iterdir()), trained_run)
 
 
-def test_stream_url_runs_as_a_live_source(video_run, tmp_path):
-    """A clip served over HTTP on loopback is read as a live source: rolling windows, wall-clock times."""
+def serve(folder):
+    """A loopback HTTP server for ``folder``: URLs of files in it are live sources."""
     import functools
     import http.server
     import threading
 
-    rng = np.random.default_rng(5)
-    write_clip(tmp_path / "served.avi", sum((moving_square(1, 6, rng) for _ in range(6)), []))
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
     handler.log_message = lambda *a: None
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def test_stream_url_runs_as_a_live_source(video_run, tmp_path):
+    """A clip served over HTTP on loopback is read as a live source: rolling windows, wall-clock times."""
+    rng = np.random.default_rng(5)
+    write_clip(tmp_path / "served.avi", sum((moving_square(1, 6, rng) for _ in range(6)), []))
+    server = serve(tmp_path)
     try:
         url = f"http://127.0.0.1:{server.server_address[1]}/served.avi"
         seen = []
@@ -148,3 +156,71 @@ def test_classify_video_leaves_torch_threads_alone(monkeypatch):
     monkeypatch.setattr(torch, "set_num_threads", lambda n: calls.append(n))
     classify_video(sorted((sample_data_dir() / "clips" / "val" / "left").iterdir())[0])
     assert calls == []
+
+
+def test_an_interrupted_file_run_keeps_the_old_save_file_whole(video_run, tmp_path):
+    """Ctrl-C on a file source: the recording the user had stays as it was, and no partial file is left
+    (a live source, where Ctrl-C is the normal end, keeps its recording: the next test)."""
+    rng = np.random.default_rng(3)
+    source = write_clip(tmp_path / "long.avi", sum((moving_square(1, 6, rng) for _ in range(8)), []))
+    out = tmp_path / "labelled.mp4"
+    out.write_bytes(b"the user's earlier recording")
+
+    def stop(window):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        classify_video(source, video_run, window="6", stride=1, save=out, on_window=stop)
+    assert out.read_bytes() == b"the user's earlier recording"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["labelled.mp4", "long.avi"]
+
+
+def test_ctrl_c_on_a_live_source_scores_no_window_twice_and_keeps_the_recording(video_run, tmp_path, monkeypatch):
+    """A Ctrl-C while --save writes a window's frames ends a live source; the frames of that window are
+    not scored again (each window's start appears once) and the recording is kept."""
+    import lstmimg.data.video_io as video_io
+
+    rng = np.random.default_rng(5)
+    write_clip(tmp_path / "served.avi", sum((moving_square(1, 6, rng) for _ in range(6)), []))
+    writes = []
+    original = video_io.VideoWriter.write
+
+    def write(self, bgr):
+        writes.append(1)
+        if len(writes) == 9:  # inside the second window's frames
+            raise KeyboardInterrupt
+        original(self, bgr)
+
+    monkeypatch.setattr(video_io.VideoWriter, "write", write)
+    server = serve(tmp_path)
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/served.avi"
+        result = classify_video(url, video_run, window="6", stride=1, save=tmp_path / "rec.avi", max_seconds=20)
+    finally:
+        server.shutdown()
+    starts = [w["start"] for w in result["windows"]]
+    assert len(starts) == len(set(starts)) == 2
+    assert (tmp_path / "rec.avi").is_file() and not list(tmp_path.glob(".rec*"))
+
+
+def test_max_seconds_on_a_file_means_seconds_of_the_video(video_run, tmp_path):
+    """--max-seconds on a file reads that much of the video, whatever the machine's speed, and is no
+    truncation."""
+    rng = np.random.default_rng(4)
+    source = write_clip(tmp_path / "ten_s.avi", sum((moving_square(1, 5, rng) for _ in range(20)), []), fps=10)  # 100 frames, 10 s
+    result = classify_video(source, video_run, stride=1, max_seconds=3)
+    assert result["frames"] == 30 and result["sampled_frames"] == 30 and not result["truncated"]
+    assert result["windows"][-1]["end"] == pytest.approx(3.0)
+    cli = run("video", source, "--model", video_run, "--max-seconds", "3")
+    assert cli.exit_code == 0 and "truncated" not in cli.stderr
+
+
+def test_output_paths_are_checked_before_the_work(video_run, clips, tmp_path):
+    """A --save, --csv or --plot that cannot be written fails at once, in one line, leaving nothing."""
+    source = next((clips / "val" / "right").iterdir())
+    folder = tmp_path / "outdir"
+    folder.mkdir()
+    one_line_error(run("video", source, "--model", video_run, "--save", folder), str(folder), "is a folder; --save takes a file name")
+    one_line_error(run("video", source, "--model", video_run, "--csv", tmp_path / "no" / "w.csv"), "no folder", "to write --csv into")
+    one_line_error(run("video", source, "--model", video_run, "--plot", folder), "is a folder; --plot takes a file name")
+    assert list(folder.iterdir()) == [] and not list(tmp_path.glob(".*"))

@@ -14,10 +14,9 @@ from rich.table import Table
 from lstmimg.cli.base import app, check_min, err, out, run_guarded
 from lstmimg.config import DEFAULT_MODELS, ModelConfig, TrainConfig
 from lstmimg.errors import LstmimgError
+from lstmimg.files import check_output_file
 
 RESUME_KEEPS = {"resume", "devices"}  # the only options that go with --resume: the run has its own settings
-
-
 M, T = ModelConfig, TrainConfig  # defaults live in lstmimg/config.py, once
 MODEL_PANEL, TRAIN_PANEL, VIDEO_PANEL = "Model", "Training", "Video data"
 
@@ -161,6 +160,8 @@ def predict(
     def work():
         check_min("--topk", topk, 1)
         check_min("--batch-size", batch_size, 1)
+        if csv_file:
+            check_output_file(csv_file, "--csv")
         from lstmimg.data.folders import expand_image_paths
         from lstmimg.engine.inference import predict as predict_images
         from lstmimg.engine.loading import load_checkpoint
@@ -234,7 +235,7 @@ def video(
     csv_file: Annotated[Path | None, typer.Option("--csv", help="Write the per-window rows to this CSV file.")] = None,
     save: Annotated[Path | None, typer.Option(help="Write the video with the current label drawn on each frame (.mp4, .avi).")] = None,
     plot: Annotated[Path | None, typer.Option(help="Draw each class's probability over the video, segments shaded, to this PNG.")] = None,
-    max_seconds: Annotated[float | None, typer.Option(help="Stop after this many seconds (live sources run until Ctrl-C otherwise).")] = None,
+    max_seconds: Annotated[float | None, typer.Option(help="Stop after this many seconds: of the video for a file (the same frames on any machine), of wall-clock time for a live source (which runs until Ctrl-C otherwise).")] = None,
     carry: Annotated[bool, typer.Option(help="Carry the LSTM state from window to window (--no-carry: score each window alone).")] = True,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, mps.")] = "cpu",
 ):
@@ -248,6 +249,9 @@ def video(
             raise LstmimgError(f"--fps must be > 0, got {fps}")
         if max_seconds is not None and max_seconds <= 0:
             raise LstmimgError(f"--max-seconds must be > 0, got {max_seconds}")
+        for option, path in (("--save", save), ("--csv", csv_file), ("--plot", plot)):
+            if path is not None:
+                check_output_file(path, option)
         import torch
 
         from lstmimg.cli.render import render_video

@@ -93,6 +93,10 @@ def bench(
         unknown = sorted(set(skip or []) - set(known))
         if unknown:
             raise LstmimgError(f"--skip {unknown[0]!r} is not one of: {', '.join(known)}")
+        if json_file:
+            from lstmimg.files import check_output_file
+
+            check_output_file(json_file, "--json")
         from lstmimg.bench import report_to_dict, run_bench
         from lstmimg.cli.render import render_bench
         from lstmimg.models.registry import get_model_spec

@@ -93,6 +93,23 @@ def decode_cached(path: Path, size: tuple[int, int], cache: str | Path | None, m
     return frames, reader.truncated
 
 
+def first_frames(path: Path, size: tuple[int, int], count: int, motion: str = "none", stride: int = 1) -> np.ndarray:
+    """The first ``count`` frames of ``path`` sampled every ``stride`` frames, ``(T, H, W, 3 + k)``, with
+    ``motion``'s channels between consecutive sampled frames (what ``decode_cached`` gives for them).
+    Decoding stops there: memory and time are those of ``count`` frames, however long the video."""
+    from lstmimg.data.motion import MotionStream
+    from lstmimg.data.video_io import FrameReader
+
+    frames = []
+    with FrameReader(path, size=size, stride=stride, transform=MotionStream(motion).add, queue_size=4) as reader:
+        for frame in reader:
+            if frame.sampled:
+                frames.append(frame.rgb)
+                if len(frames) == count:
+                    break
+    return np.stack(frames)
+
+
 def decoded_bytes(paths: Sequence[Path], size: tuple[int, int], samples: int = 20) -> int:
     """About how many bytes ``paths`` take decoded at ``size``: the mean frame count of a spread of
     them (from their headers) times their number."""

@@ -106,7 +106,8 @@ class FrameReader:
     """Iterate over the frames of a video on a decoding thread.
 
     ``size`` (H, W) resizes; ``fps`` keeps frames at about that rate (when the source's rate is known);
-    ``stride`` keeps every n-th frame; ``max_seconds`` stops a (live) source after that long.
+    ``stride`` keeps every n-th frame; ``max_seconds`` stops after that many seconds: of the video for a
+file whose frame rate is known (the same frames on any machine), of wall-clock time for a live source.
     ``keep_original`` yields every decoded frame with its ``original`` pixels (to write a labelled
     copy of the video); frames between the sampled ones then come with ``rgb=None``. ``transform``
     (e.g. ``motion.MotionStream.add``) is applied to each sampled frame's ``rgb`` on the decoding
@@ -139,6 +140,7 @@ class FrameReader:
             self.step = max(1, round(self.info.fps / fps))
         self.frames_decoded = 0
         self.frames_read = 0
+        self.stopped = False  # ended by max_seconds, not by the end of the source
         self._queue: queue.Queue = queue.Queue(maxsize=queue_size)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._decode, name="lstmimg-decode", daemon=True)
@@ -151,7 +153,17 @@ class FrameReader:
 
     @property
     def truncated(self) -> bool:
-        return bool(self.info.frame_count) and self.frames_decoded < self.info.frame_count - 1
+        """A file that ended before the frame count its container claims (not one stopped on purpose)."""
+        return not self.stopped and bool(self.info.frame_count) and self.frames_decoded < self.info.frame_count - 1
+
+    def _past_limit(self, index: int, elapsed: float) -> bool:
+        """Whether frame ``index`` lies beyond ``max_seconds``: video time for a file with a known frame
+        rate, else wall-clock time since decoding began."""
+        if self.max_seconds is None:
+            return False
+        if not self.info.live and self.info.fps:
+            return index / self.info.fps >= self.max_seconds
+        return elapsed >= self.max_seconds
 
     def _put(self, item) -> bool:
         while not self._stop.is_set():
@@ -170,10 +182,11 @@ class FrameReader:
                 keep = index % self.step == 0
                 if not self.cap.grab():
                     break
-                self.frames_decoded += 1
                 elapsed = time.monotonic() - started
-                if self.max_seconds is not None and elapsed >= self.max_seconds:
+                if self._past_limit(index, elapsed):
+                    self.stopped = True
                     break
+                self.frames_decoded += 1
                 if keep or self.keep_original:
                     ok, bgr = self.cap.retrieve()
                     if not ok or bgr is None:

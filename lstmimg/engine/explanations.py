@@ -30,6 +30,7 @@ from lstmimg.data.images import load_image
 from lstmimg.engine.inference import Predictor
 from lstmimg.engine.loading import load_checkpoint
 from lstmimg.errors import LstmimgError
+from lstmimg.files import check_output_folder
 from lstmimg.runs import resolve_model
 
 MAX_FRAMES = 64  # sampled frames of a video explained (the first ones)
@@ -52,6 +53,8 @@ def explain(
         raise LstmimgError(f"--frame-baseline {frame_baseline!r} is not one of: {', '.join(BASELINES)}")
     if not paths:
         raise LstmimgError("no input files given")
+    if out is not None:
+        check_output_folder(out, "--out")
     if isinstance(model, Checkpoint):
         ckpt = model
     else:
@@ -140,13 +143,13 @@ def model_steps(ckpt: Checkpoint) -> list[list[int]]:
 
 
 def _video(ckpt: Checkpoint, predictor: Predictor, path: Path, target: str | None, baseline: str) -> dict:
-    from lstmimg.data.clips import decode_cached
+    from lstmimg.data.clips import first_frames
     from lstmimg.data.video_io import open_video
 
     c = ckpt.config
     stride = ckpt.meta.get("frame_stride", 1)
-    frames, _ = decode_cached(path, c.img_size, None, motion=c.motion, stride=stride)  # (T_all, H, W, C), motion at the stride
-    clip = torch.from_numpy(frames[::stride][:MAX_FRAMES]).permute(0, 3, 1, 2).float().div(255)  # (T, C, H, W), 0..1
+    frames = first_frames(path, c.img_size, MAX_FRAMES, c.motion, stride)  # (T, H, W, C): only the frames explained are decoded
+    clip = torch.from_numpy(frames).permute(0, 3, 1, 2).float().div(255)  # (T, C, H, W), 0..1
     probs = predictor.probs(clip[None])[0]
     t, head = _target(ckpt, probs, target)
     n = len(clip)

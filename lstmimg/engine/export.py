@@ -26,6 +26,7 @@ from torch import nn
 
 from lstmimg.engine.onnx import FORMAT, load_onnx, ort, state_names, zero_state
 from lstmimg.errors import LstmimgError
+from lstmimg.files import check_output_file
 
 OPSET = 18  # the torch.export-based exporter writes 18; converting its graphs down to 17 fails (ReduceMean axes)
 DYNAMO_MIN_OPSET = 18
@@ -187,27 +188,41 @@ def sample_source(ckpt) -> Path:
     return source
 
 
-def verification_samples(ckpt, count: int = 32) -> tuple[torch.Tensor | list[torch.Tensor], str]:
+def verification_samples(ckpt, count: int = 32, videos: int = 6) -> tuple[torch.Tensor | list[torch.Tensor], str]:
     """Real inputs to compare on (from ``sample_source``): up to ``count`` images (uint8 ``(N, C, H,
-    W)``) or a few videos (each uint8 ``(T, C, H, W)``, with the model's motion input); and where they
-    came from."""
+    W)``) or up to ``videos`` videos, each its first ``2 * clip_len + 1`` sampled frames (uint8 ``(T, C, H,
+    W)``, with the model's motion input: all that ``largest_difference`` reads, so memory does not grow
+    with a video's length); and where they came from. Files that cannot be read are passed over, as
+    training passed over them."""
     import numpy as np
 
+    from lstmimg.data.clips import first_frames
     from lstmimg.data.folders import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, files_under
     from lstmimg.data.images import load_image
 
     c = ckpt.config
     source = sample_source(ckpt)
     files = files_under(source, IMAGE_EXTENSIONS if ckpt.kind == "image" else VIDEO_EXTENSIONS)
-    if ckpt.kind == "image":
-        files = files[:: max(1, len(files) // count)][:count]
-        return torch.from_numpy(np.stack([load_image(f, c.in_channels, c.img_size) for f in files])), str(source)
-    from lstmimg.data.clips import decode_cached
-
+    want = count if ckpt.kind == "image" else videos
+    spread = files[:: max(1, len(files) // want)]
+    chosen = set(spread)
+    candidates = spread + [f for f in files if f not in chosen]  # evenly spread first; the rest stand in for unreadable ones
     motion = (ckpt.meta.get("motion") or {}).get("method", c.motion)
-    stride = ckpt.meta.get("frame_stride", 1)
-    videos = [torch.from_numpy(decode_cached(f, c.img_size, None, motion=motion, stride=stride)[0]).permute(0, 3, 1, 2) for f in files[:: max(1, len(files) // 6)][:6]]
-    return videos, str(source)
+    stride, frames = ckpt.meta.get("frame_stride", 1), 2 * ckpt.meta.get("clip_len", 8) + 1
+    samples, errors = [], []
+    for f in candidates:
+        if len(samples) == want:
+            break
+        try:
+            if ckpt.kind == "image":
+                samples.append(load_image(f, c.in_channels, c.img_size))
+            else:
+                samples.append(torch.from_numpy(first_frames(f, c.img_size, frames, motion, stride)).permute(0, 3, 1, 2))
+        except LstmimgError as err:
+            errors.append(str(err))
+    if not samples:
+        raise LstmimgError(f"{source}: no readable {ckpt.kind} to verify the export on ({errors[0] if errors else 'no files'})")
+    return (torch.from_numpy(np.stack(samples)) if ckpt.kind == "image" else samples), str(source)
 
 
 def largest_difference(ckpt, exported) -> float:
@@ -229,7 +244,7 @@ def largest_difference(ckpt, exported) -> float:
         for batch in (samples[:1], samples):
             compare(torch_side.probs(batch), onnx_side.probs(batch))
         return worst
-    clip_len = ckpt.meta.get("clip_len", 8)
+    clip_len = ckpt.meta.get("clip_len", 8)  # the samples hold up to 2 * clip_len + 1 frames each
     for length in (clip_len, 2 * clip_len + 1):
         clips = torch.stack([v[torch.arange(length).clamp(max=len(v) - 1)] for v in samples])  # (N, T, C, H, W)
         for batch in (clips[:1], clips):
@@ -273,7 +288,7 @@ def export_model(model: str | Path, out: str | Path | None = None, opset: int = 
     if verify:
         ort()
     ckpt = load_checkpoint(source)
-    out = Path(out) if out is not None else source.with_suffix(".onnx")
+    out = check_output_file(out if out is not None else source.with_suffix(".onnx"), "--out")
     if out.exists() and not overwrite:
         raise LstmimgError(f"{out}: already exists (give another --out, or --overwrite)")
     started = time.perf_counter()

@@ -10,7 +10,8 @@ before the model learns. So, unless given:
 - inputs are shrunk to a longer side of at most ``MAX_IMAGE_SIDE`` (images) or ``MAX_VIDEO_SIDE`` (video
   frames) pixels, aspect kept: a phone photo's full size costs memory and time and, from scratch, no
   accuracy. With ``--pretrained`` images get the side the weights were trained at (224 for most of
-  torchvision's), video frames at most ``PRETRAINED_VIDEO_SIDE`` (``input_side``).
+  torchvision's), smaller images enlarged to it, video frames at most ``PRETRAINED_VIDEO_SIDE``
+  (``input_side``).
 
 Explicit options always win. ``Plan.reasons`` says what was chosen and why, for the run's first lines;
 ``plan_input`` fixes how the model reads the data (size, channels, motion input) and says why too.
@@ -88,7 +89,8 @@ def plan_input(data: TrainingData, model_cfg: ModelConfig, cfg: TrainConfig) -> 
     notes = []
     if not cfg.img_size:
         side, why = input_side(data.kind, model_cfg)
-        data.size = capped_size(data.found_size, side)
+        grow = model_cfg.pretrained and data.kind == "image"  # pretrained weights see images at their own size, small ones too
+        data.size = capped_size(data.found_size, side, grow)
         if data.size != data.found_size:
             (h, w), (th, tw) = data.found_size, data.size
             notes.append(f"{data.kind}s are {h}x{w}: trained at {th}x{tw} ({why}; --img-size to change)")
@@ -121,8 +123,9 @@ def input_side(kind: str, model_cfg: ModelConfig | None = None) -> tuple[int, st
     return side, f"longer side at most {side}"
 
 
-def capped_size(found: tuple[int, int], cap: int = MAX_IMAGE_SIDE) -> tuple[int, int]:
-    """``found`` (H, W) shrunk so its longer side is at most ``cap``, aspect kept."""
+def capped_size(found: tuple[int, int], cap: int = MAX_IMAGE_SIDE, grow: bool = False) -> tuple[int, int]:
+    """``found`` (H, W) shrunk so its longer side is at most ``cap``, aspect kept; with ``grow``, also
+    enlarged to it (a smaller image is brought up to the size pretrained weights were trained at)."""
     h, w = found
-    scale = min(1.0, cap / max(h, w))
+    scale = cap / max(h, w) if grow else min(1.0, cap / max(h, w))
     return max(1, round(h * scale)), max(1, round(w * scale))

@@ -20,6 +20,7 @@ import torch
 from lstmimg.checkpoint import Checkpoint
 from lstmimg.engine.loading import load_checkpoint
 from lstmimg.errors import LstmimgError
+from lstmimg.files import check_output_file
 from lstmimg.runs import resolve_model
 
 
@@ -100,6 +101,8 @@ def classify_video(
 
     if stride is not None and stride < 1:
         raise LstmimgError(f"--stride must be >= 1, got {stride}")
+    if save is not None:
+        check_output_file(save, "--save")
     ckpt = model if isinstance(model, Checkpoint) else load_checkpoint(resolve_model(model, "video")[0], kind="video")
     predictor = Predictor.from_checkpoint(ckpt, device)
     classes, k = ckpt.classes, max(1, min(topk, len(ckpt.classes)))
@@ -116,23 +119,25 @@ def classify_video(
 
     def run_window() -> None:
         nonlocal state, weighted, writer
-        clip = torch.from_numpy(np.stack([f.rgb for f in sampled])).permute(0, 3, 1, 2)[None]  # (1, T, 3 + motion, H, W)
+        frames, labelled = sampled[:], pending[:]
+        sampled.clear()  # first: a Ctrl-C from here on (a live source's normal end) cannot score these frames again
+        pending.clear()
+        clip = torch.from_numpy(np.stack([f.rgb for f in frames])).permute(0, 3, 1, 2)[None]  # (1, T, 3 + motion, H, W)
         probs, state = predictor.probs_carried(clip, state if carry else None)
         probs = probs[0]
         best = int(probs.argmax())
-        w = Window(sampled[0].time, sampled[-1].time + frame_gap, len(sampled), classes[best], round(float(probs[best]), 4), [round(float(p), 4) for p in probs])
+        w = Window(frames[0].time, frames[-1].time + frame_gap, len(frames), classes[best], round(float(probs[best]), 4), [round(float(p), 4) for p in probs])
         windows.append(w)
-        weighted += probs * len(sampled)
+        weighted += probs * len(frames)
         if save is not None:
-            for f in pending:
+            for f in labelled:
                 if writer is None:
                     writer = VideoWriter(save, reader.info.fps or 25.0, f.original.shape[:2])
                 writer.write(draw_label(f.original, f"{w.label} {w.prob:.2f}"))
         if on_window:
             on_window(w)
-        sampled.clear()
-        pending.clear()
 
+    finished = False  # a file read to its end (or to max_seconds); a live source: stopped by Ctrl-C too
     try:
         size = parse_window(window, ckpt.meta.get("clip_len", 8), reader.output_fps)
         try:
@@ -150,10 +155,11 @@ def classify_video(
                 raise
         if sampled:
             run_window()
+        finished = True
     finally:
         reader.close()
         if writer is not None:
-            writer.close(keep=bool(windows))
+            writer.close(keep=finished and bool(windows))  # an interrupted file run leaves the old --save file as it was
     if not windows:
         raise LstmimgError(f"{source}: no decodable frame")
     probs = weighted / weighted.sum()
