@@ -152,7 +152,7 @@ def test_the_python_snippets_of_the_export_page_run_as_written(tmp_path, monkeyp
     from lstmimg.runs import BUNDLED_MODELS
     from lstmimg.sample import sample_data_dir
 
-    doc = (Path(__file__).resolve().parent.parent / "docs" / "export.md").read_text(encoding="utf-8")
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "export.md").read_text(encoding="utf-8")
     image_snippet, video_snippet = re.findall(r"```python\n(.*?)```", doc, re.S)[:2]
     export_model(BUNDLED_MODELS["image"], tmp_path / "digits.onnx", verify=False)
     export_model(BUNDLED_MODELS["video"], tmp_path / "clips.onnx", verify=False)
