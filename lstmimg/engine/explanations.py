@@ -19,6 +19,7 @@ frozen backbone) and works for every model:
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -65,15 +66,25 @@ def explain(
     if target is not None and target not in ckpt.classes:
         raise LstmimgError(f"--target {target!r} is not a class of the model ({', '.join(ckpt.classes)})")
     predictor = Predictor.from_checkpoint(ckpt, device)
+    pictures = picture_paths(paths, Path(out)) if out is not None else {}
     results = []
     for path in paths:
         path = Path(path)
         check_file(path, "a video" if ckpt.kind == "video" else "an image")
         result = _video(ckpt, predictor, path, target, frame_baseline) if ckpt.kind == "video" else _image(ckpt, predictor, path, target)
         if out is not None:
-            result["picture"] = str(_picture(ckpt, result, Path(out)))
+            result["picture"] = str(_picture(ckpt, result, pictures[path]))
         results.append(result)
     return results
+
+
+def picture_paths(paths: Sequence[str | Path], out: Path) -> dict[Path, Path]:
+    """Where each input's picture goes: ``out/NAME.explain.png``, in the sub-folders that keep inputs of
+    the same name apart (each input's folder relative to the folder all of them share), so no picture
+    replaces another: ``a/x.png`` and ``b/x.png`` go to ``out/a/x.explain.png`` and ``out/b/x.explain.png``."""
+    folders = [Path(p).resolve().parent for p in paths]
+    shared = Path(os.path.commonpath(folders))
+    return {Path(p): out / folder.relative_to(shared) / f"{Path(p).stem}.explain.png" for p, folder in zip(paths, folders)}
 
 
 def _target(ckpt: Checkpoint, probs: torch.Tensor, target: str | None) -> tuple[int, dict]:
@@ -174,11 +185,10 @@ def _video(ckpt: Checkpoint, predictor: Predictor, path: Path, target: str | Non
             "probs": [[round(float(p), 6) for p in row] for row in along], "clip": clip}
 
 
-def _picture(ckpt: Checkpoint, result: dict, out: Path) -> Path:
+def _picture(ckpt: Checkpoint, result: dict, path: Path) -> Path:
     from lstmimg.engine.plots import plot_image_explanation, plot_video_explanation
 
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / f"{Path(result['path']).stem}.explain.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
     if ckpt.kind == "video":
         plot_video_explanation(result["clip"][:, :3], result, ckpt.classes, path)
     else:

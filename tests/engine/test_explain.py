@@ -193,3 +193,24 @@ def test_explaining_a_long_video_decodes_only_the_frames_it_explains(tmp_path, f
     (result,) = explain([long_clip], BUNDLED_MODELS["video"])
     assert len(result["frames"]) == MAX_FRAMES
     assert sum(r.frames_decoded for r in frame_readers) < 3 * MAX_FRAMES  # the frames used, and the few the decoder ran ahead
+
+
+def test_inputs_with_the_same_name_get_pictures_of_their_own(trained_run, bars, tmp_path):
+    """Two folders holding the same file names: every input gets its own picture, none replaces another."""
+    import shutil
+    from pathlib import Path
+
+    from lstmimg import explain
+
+    names = sorted(p.name for p in (bars / "val" / "vertical").iterdir())[:2]
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        for name in names:
+            shutil.copy(bars / "val" / ("vertical" if folder == "a" else "horizontal") / name, tmp_path / folder / name)
+    inputs = [tmp_path / folder / name for folder in ("a", "b") for name in names]
+    results = explain(inputs, trained_run, out=tmp_path / "pics")
+    pictures = [Path(r["picture"]) for r in results]
+    assert len(set(pictures)) == 4 and all(p.is_file() for p in pictures)
+    assert pictures[0] == tmp_path / "pics" / "a" / f"{Path(names[0]).stem}.explain.png"
+    (single,) = explain(inputs[:1], trained_run, out=tmp_path / "one")
+    assert Path(single["picture"]) == tmp_path / "one" / f"{Path(names[0]).stem}.explain.png"  # one folder: no sub-folder
