@@ -54,10 +54,6 @@ class TrainingData:
     raw: dict = field(default_factory=dict)  # the images behind cached features, kept for --unfreeze-after
     pin: bool = False  # page-locked batches, so copies to a GPU overlap compute
 
-    @property
-    def train_paths(self) -> list[Path]:
-        return self.splits.get("train", next(iter(self.splits.values()))).paths
-
     def set_motion(self, method: str) -> None:
         """Frames carry ``method``'s motion channels (``data.motion``) from now on: set before ``load``."""
         self.motion, self.channels = method, 3 + motion_channels(method)
@@ -145,15 +141,12 @@ def describe(root: str | Path, cfg: TrainConfig) -> TrainingData:
     files' own size until planning fits it."""
     kind = detect_kind(root)
     splits = split_folder(root, cfg.val_split, cfg.seed, VIDEO_EXTENSIONS if kind == "video" else IMAGE_EXTENSIONS)
-    classes = next(iter(splits.values())).classes
-    data = TrainingData(Path(root), kind, classes, splits, 3, (0, 0), (0, 0), load_mode=cfg.load)
+    train = splits["train"].paths
     if kind == "video":
-        found = tuple(cfg.img_size) if cfg.img_size else V.infer_video_size(data.train_paths)  # no probing when the size is given
+        channels, found = 3, tuple(cfg.img_size) if cfg.img_size else V.infer_video_size(train)  # no probing when the size is given
     else:
-        data.channels, found = infer_image_format(data.train_paths)
-    data.found_size = found
-    data.size = tuple(cfg.img_size or found)
-    return data
+        channels, found = infer_image_format(train)
+    return TrainingData(Path(root), kind, splits["train"].classes, splits, channels, tuple(cfg.img_size or found), found, load_mode=cfg.load)
 
 
 def spread(split: Split, count: int) -> Split:

@@ -106,13 +106,14 @@ class FrameReader:
     """Iterate over the frames of a video on a decoding thread.
 
     ``size`` (H, W) resizes; ``fps`` keeps frames at about that rate (when the source's rate is known);
-    ``stride`` keeps every n-th frame; ``max_seconds`` stops after that many seconds: of the video for a
-file whose frame rate is known (the same frames on any machine), of wall-clock time for a live source.
-    ``keep_original`` yields every decoded frame with its ``original`` pixels (to write a labelled
-    copy of the video); frames between the sampled ones then come with ``rgb=None``. ``transform``
-    (e.g. ``motion.MotionStream.add``) is applied to each sampled frame's ``rgb`` on the decoding
-    thread, in order, so it runs beside the model. After iteration, ``frames_decoded`` counts every frame FFmpeg produced and ``truncated`` says whether
-    a file ended before the frame count its container claims. The capture is released by the decoding
+    ``stride`` keeps every n-th frame; ``max_seconds`` stops after that many seconds: of the video for
+    a file whose frame rate is known (the same frames on any machine), of wall-clock time for a live
+    source. ``keep_original`` yields every decoded frame with its ``original`` pixels (to write a
+    labelled copy of the video); frames between the sampled ones then come with ``rgb=None``.
+    ``transform`` (e.g. ``motion.MotionStream.add``) is applied to each sampled frame's ``rgb`` on the
+    decoding thread, in order, so it runs beside the model. After iteration, ``frames_decoded`` counts
+    every frame FFmpeg produced and ``truncated`` says whether a file ended before the frame count its
+    container claims (not one stopped by ``max_seconds``). The capture is released by the decoding
     thread when it ends, never while it is inside FFmpeg.
     """
 
