@@ -186,3 +186,9 @@ class TrainConfig(_Config):
             raise LstmimgError(f"--val-split must be in (0, 1), got {self.val_split}")
         if self.img_size is not None and (len(self.img_size) != 2 or min(self.img_size) < 1):
             raise LstmimgError(f"--img-size must be a positive size, got {self.img_size}")
+
+
+def clip_settings(meta: dict) -> tuple[int, int, int]:
+    """The clip length, frame stride and clips per video a video model is scored with, from its
+    checkpoint's ``meta`` (the training defaults where an older checkpoint does not say)."""
+    return meta.get("clip_len", TrainConfig.clip_len), meta.get("frame_stride", TrainConfig.frame_stride), meta.get("val_clips", TrainConfig.val_clips)

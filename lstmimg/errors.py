@@ -8,7 +8,13 @@ class LstmimgError(Exception):
     """
 
 
-class TrainingInterrupted(LstmimgError):
+class Interrupted(LstmimgError):
+    """Work stopped by a signal, what was done kept; the CLI exits with ``exit_code`` (128 + the signal)."""
+
+    exit_code = 130
+
+
+class TrainingInterrupted(Interrupted):
     """Training stopped on SIGINT / SIGTERM after saving ``last.pt``; ``exit_code`` is 128 + the signal
     (130 for Ctrl-C, 143 for SIGTERM)."""
 

@@ -229,7 +229,8 @@ def test_train_on_clips_then_video(clips, tmp_path):
     assert_one_line_error(run("video", write(tmp_path / "empty.mp4", b""), "--model", tmp_path / "v"), "empty.mp4", "empty file")
     assert_one_line_error(run("video", write(tmp_path / "text.mp4", b"not a video" * 50), "--model", tmp_path / "v"), "text.mp4", "not a video")
     assert_one_line_error(run("video", "rtsp://127.0.0.1:9/none", "--model", tmp_path / "v"), "rtsp://127.0.0.1:9/none", "cannot open the stream")
-    assert_one_line_error(run("predict", source, "--model", tmp_path / "v"), "a video model, but this command needs an image model")
+    Image.new("RGB", (8, 8)).save(tmp_path / "frame.png")
+    assert_one_line_error(run("predict", tmp_path / "frame.png", "--model", tmp_path / "v"), "frame.png", "no videos among 1 file (the model is a video model)")
 
 
 def test_image_model_given_to_video(trained_run, clips):
@@ -302,6 +303,11 @@ def test_user_names_and_files(user_folder, tmp_path):
     assert "\\u" not in result.stdout
 
 
-def test_predict_on_a_video_points_to_the_video_command(trained_run, tmp_path):
+def test_predict_with_an_image_model_skips_videos_with_a_line_each(trained_run, bars, tmp_path):
     clip = write_clip(tmp_path / "clip.mp4", moving_square(1, 6, np.random.default_rng(0)))
-    assert_one_line_error(run("predict", clip, "--model", trained_run), "clip.mp4", "a video, not an image", "lstmimg video")
+    assert_one_line_error(run("predict", clip, "--model", trained_run), "clip.mp4", "no images among 1 file (the model is an image model)")
+    image = next((bars / "val" / "vertical").iterdir())
+    result = run("predict", image, clip, "--model", trained_run, "--jsonl", tmp_path / "r.jsonl")
+    assert result.exit_code == 0, result.output
+    assert [json.loads(line)["path"] for line in (tmp_path / "r.jsonl").read_text().splitlines()] == [str(image)]
+    assert f"skipped {clip}: a video; the model is an image model" in result.stderr and "skipped 1 not images" in result.stderr

@@ -85,6 +85,7 @@ def make_sandbox(root: Path) -> Path:
     # the bad inputs of docs/reliability.md
     Image.fromarray(np.random.default_rng(2).integers(0, 255, (28, 28)).astype(np.uint8)).save(root / "ok.png")
     (root / "text.png").write_bytes(b"just some text, not a picture")
+    (root / "results.jsonl").write_text('{"path": "ok.png", "label": "3"}\n')
     (root / "empty.png").write_bytes(b"")
     (root / "cut.png").write_bytes((root / "ok.png").read_bytes()[:70])
     (root / "bomb.png").write_bytes(png_claiming(50000, 50000))

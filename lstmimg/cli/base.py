@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from lstmimg.errors import LstmimgError, TrainingInterrupted
+from lstmimg.errors import Interrupted, LstmimgError
 
 app = typer.Typer(
     name="lstmimg",
@@ -28,7 +28,7 @@ def run_guarded(work: Callable[[], None]) -> None:
     """Run a command body: LstmimgError becomes one red line and exit code 1; Ctrl-C exits 130."""
     try:
         work()
-    except TrainingInterrupted as e:
+    except Interrupted as e:
         err.print(f"[bold yellow]interrupted:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
         raise typer.Exit(e.exit_code) from None
     except LstmimgError as e:

@@ -13,7 +13,7 @@ from rich.table import Table
 
 from lstmimg.cli.base import app, check_min, err, out, run_guarded
 from lstmimg.config import DEFAULT_MODELS, ModelConfig, TrainConfig
-from lstmimg.errors import LstmimgError
+from lstmimg.errors import Interrupted, LstmimgError
 from lstmimg.files import check_output_file
 
 RESUME_KEEPS = {"resume", "devices"}  # the only options that go with --resume: the run has its own settings
@@ -147,51 +147,102 @@ def train(
 
 @app.command()
 def predict(
-    paths: Annotated[list[str], typer.Argument(help="Image files, folders (recursive) or glob patterns.")],
-    model: Annotated[Path | None, typer.Option(help="Run folder or checkpoint. Default: newest run in ./runs/train, else the bundled digits model.")] = None,
-    topk: Annotated[int, typer.Option(help="How many top classes to show.")] = 5,
-    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON array to stdout instead of a table.")] = False,
-    csv_file: Annotated[Path | None, typer.Option("--csv", help="Also write the rows to this CSV file.")] = None,
-    batch_size: Annotated[int, typer.Option(help="Images per model call.")] = 64,
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda, mps.")] = "cpu",
+    paths: Annotated[list[str], typer.Argument(help="Image or video files, folders (recursive) or glob patterns.")],
+    model: Annotated[Path | None, typer.Option(help="Run folder, checkpoint or .onnx file. Default: the newest run in ./runs/train of the kind most inputs are, else the bundled model.")] = None,
+    topk: Annotated[int, typer.Option(help="How many top classes to give.")] = 5,
+    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON array to stdout at the end (small runs).")] = False,
+    jsonl: Annotated[str | None, typer.Option("--jsonl", help="Write one JSON object a line to this file (- for stdout), as results come.")] = None,
+    csv_file: Annotated[Path | None, typer.Option("--csv", help="Write rows to this CSV file, as results come.")] = None,
+    resume: Annotated[bool, typer.Option(help="Keep what the --jsonl / --csv file holds and classify only the inputs it lacks.")] = False,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing --jsonl / --csv file.")] = False,
+    batch_size: Annotated[int, typer.Option(help="Images, or video clips, per model call.")] = 64,
+    workers: Annotated[int | None, typer.Option(help="Decoding processes (0: a thread of this one). Default: one per core, up to 4.")] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda, mps.")] = "auto",
+    backend: Annotated[str, typer.Option(help="torch, onnx (the run's verified ONNX export, on ONNX Runtime), or auto: onnx when there is one and the device is the CPU.")] = "auto",
+    devices: Annotated[int, typer.Option(help="Split the inputs over N processes on this machine (runs torchrun; one GPU each, or a share of the cores); needs --jsonl FILE or --csv FILE.")] = 1,
 ):
-    """Classify images with a trained model."""
+    """Classify images or videos with a trained model: a table, or results streamed to JSON Lines / CSV."""
 
     def work():
         check_min("--topk", topk, 1)
         check_min("--batch-size", batch_size, 1)
-        if csv_file:
-            check_output_file(csv_file, "--csv")
-        from lstmimg.data.folders import expand_image_paths
-        from lstmimg.engine.inference import predict as predict_images
-        from lstmimg.engine.loading import load_checkpoint
+        check_min("--devices", devices, 1)
+        if workers is not None:
+            check_min("--workers", workers, 0)
+        from lstmimg.engine.outputs import check_output, remove_output
+
+        targets = [(None if jsonl == "-" else Path(jsonl), "jsonl")] if jsonl else []
+        targets += [(csv_file, "csv")] if csv_file else []
+        for target, fmt in targets:
+            if target is not None:
+                check_output(target, f"--{fmt}", resume, overwrite)
+        if (resume or overwrite) and not any(t for t, _ in targets):
+            raise LstmimgError(f"--{'resume' if resume else 'overwrite'} applies to a result file: give --jsonl FILE or --csv FILE")
+        if json_out and jsonl == "-":
+            raise LstmimgError("--json and --jsonl -: both write to stdout; choose one")
+        sharded = devices > 1 or int(os.environ.get("WORLD_SIZE", "1")) > 1
+        if sharded and (json_out or not any(t for t, _ in targets) or jsonl == "-"):
+            raise LstmimgError("several processes write their results to files: give --jsonl FILE or --csv FILE (and no --json or --jsonl -)")
+        if devices > 1 and "WORLD_SIZE" not in os.environ:
+            if overwrite:
+                for target, _ in targets:
+                    remove_output(target)
+            code = launch_torchrun(devices, "predict")
+            if code:
+                raise LstmimgError(f"a process stopped (exit {code}): the parts written so far stay beside {targets[0][0]}; run the same command with --resume to complete them")
+            return
+
+        from lstmimg.cli.render import CollectionDisplay
+        from lstmimg.data.folders import expand_inputs
+        from lstmimg.engine.collection import classify_to_files, likely_kind, split_kinds
+        from lstmimg.engine.loading import load_model, resolve_device
         from lstmimg.files import json_text
         from lstmimg.runs import resolve_model
 
-        files = expand_image_paths(paths)
-        path, why = resolve_model(model, "image")
-        err.print(f"model: {path} ({why})", highlight=False, soft_wrap=True)
-        results, errors = predict_images(files, load_checkpoint(path, kind="image"), topk, batch_size, device)
+        main = int(os.environ.get("RANK", "0")) == 0
+        files = expand_inputs(paths)
+        path, why = resolve_model(model, likely_kind(files))
+        ckpt, runs_on = load_model(path, None, backend, device)
+        mine, other = split_kinds(files, ckpt.kind)
+        where = "onnxruntime" if runs_on.startswith("onnx") else resolve_device(device)
+        if main:
+            err.print(f"model: {path} ({why})  {ckpt.kind} model  backend {runs_on}  device {where}", highlight=False, soft_wrap=True)
+        if not mine:
+            raise LstmimgError(f"{paths[0] if len(paths) == 1 else 'the inputs'}: no {ckpt.kind}s among {len(files)} file{'s' if len(files) > 1 else ''} (the model is {'an image' if ckpt.kind == 'image' else 'a video'} model)")
+        fits = not out.is_terminal or len(mine) <= max(1, out.size.height - 8)  # a table, when it fits on the screen (or goes to a pipe)
+        show_table = not targets and not json_out and fits
+        display = CollectionDisplay(err, ckpt.kind, enabled=main and not show_table and not json_out)
+        held: list[dict] = []  # for --json and the table only: a file output holds nothing here
+
+        def on_batch(batch) -> None:
+            display.advance(batch)
+            if json_out or show_table:
+                held.extend(batch.results)
+
+        with display:
+            try:
+                summary = classify_to_files(mine, ckpt, targets, resume, overwrite, topk, batch_size, device, workers, display.start, on_batch)
+            except KeyboardInterrupt:
+                files_ = ", ".join(str(t) for t, _ in targets if t is not None)
+                raise Interrupted(f"results so far are in {files_}; run the same command with --resume to go on" if files_ else "nothing written") from None
         if json_out:
-            sys.stdout.write(json_text(results))
-        else:
-            table = Table("image", "label", "prob", "top", box=None, header_style="bold")
-            for r in results:
+            sys.stdout.write(json_text(held))
+        elif show_table:
+            table = Table(ckpt.kind, "label", "prob", "top", *(("frames", "seconds") if ckpt.kind == "video" else ()), box=None, header_style="bold")
+            for r in held:
                 top = "  ".join(f"{t['label']} {t['prob']:.3f}" for t in r["top"][1:])
-                table.add_row(r["path"], r["label"], f"{r['prob']:.3f}", top)
+                table.add_row(r["path"], r["label"], f"{r['prob']:.3f}", top, *((str(r["frames"]), f"{r['seconds']}") if ckpt.kind == "video" else ()))
             out.print(table)
-        if csv_file:
-            write_predictions_csv(csv_file, results)
-        for message in errors:
-            err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-        if errors:
+        if main:
+            display.summary(summary, other, [t for t in targets if t[0] is not None], hidden=not targets and not json_out and not fits)
+        if display.errors:
             raise typer.Exit(1)
 
     run_guarded(work)
 
 
-def launch_torchrun(devices: int) -> int:
-    """Run this same `lstmimg train` command under torchrun with ``devices`` processes; its exit code."""
+def launch_torchrun(devices: int, command: str = "train") -> int:
+    """Run this same `lstmimg COMMAND` under torchrun with ``devices`` processes; its exit code."""
     import subprocess
 
     args, skip = [], False
@@ -202,25 +253,9 @@ def launch_torchrun(devices: int) -> int:
             skip = True
         elif not arg.startswith("--devices="):
             args.append(arg)
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={devices}", "-m", "lstmimg", "train", *args]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={devices}", "-m", "lstmimg", command, *args]
     err.print(f"starting {devices} processes: {' '.join(cmd[1:])}", highlight=False, soft_wrap=True)
     return subprocess.run(cmd).returncode
-
-
-def write_predictions_csv(path: Path, results: list[dict]) -> None:
-    import io
-
-    from lstmimg.files import atomic_write_text
-
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(["path", "label", "prob", "top_labels", "top_probs"])
-    for r in results:
-        writer.writerow([r["path"], r["label"], r["prob"], ";".join(t["label"] for t in r["top"]), ";".join(str(t["prob"]) for t in r["top"])])
-    try:
-        atomic_write_text(path, buffer.getvalue())
-    except OSError as e:
-        raise LstmimgError(f"{path}: cannot write CSV ({e.strerror})") from None
 
 
 @app.command()
@@ -237,7 +272,8 @@ def video(
     plot: Annotated[Path | None, typer.Option(help="Draw each class's probability over the video, segments shaded, to this PNG.")] = None,
     max_seconds: Annotated[float | None, typer.Option(help="Stop after this many seconds: of the video for a file (the same frames on any machine), of wall-clock time for a live source (which runs until Ctrl-C otherwise).")] = None,
     carry: Annotated[bool, typer.Option(help="Carry the LSTM state from window to window (--no-carry: score each window alone).")] = True,
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda, mps.")] = "cpu",
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda, mps.")] = "auto",
+    backend: Annotated[str, typer.Option(help="torch, onnx (the run's verified ONNX export, on ONNX Runtime), or auto: onnx when there is one and the device is the CPU.")] = "auto",
 ):
     """Classify a video or a live stream: top labels and a timeline of labelled segments."""
 
@@ -256,20 +292,21 @@ def video(
 
         from lstmimg.cli.render import render_video
         from lstmimg.data.video_io import is_live
-        from lstmimg.engine.loading import load_checkpoint
+        from lstmimg.engine.loading import load_model, resolve_device
         from lstmimg.engine.timeline import classify_video, format_time
         from lstmimg.files import json_text
         from lstmimg.runs import resolve_model
 
         path, why = resolve_model(model, "video")
-        ckpt = load_checkpoint(path, kind="video")
-        err.print(f"model: {path} ({why})", highlight=False, soft_wrap=True)
+        ckpt, runs_on = load_model(path, "video", backend, device)
+        where = "cpu" if runs_on.startswith("onnx") else resolve_device(device).type
+        err.print(f"model: {path} ({why})  backend {runs_on}  device {where}", highlight=False, soft_wrap=True)
         live = is_live(source)
         on_window = None
         if live and not json_out:
             on_window = lambda w: out.print(f"{format_time(w.start)}  {w.label}  {w.prob:.2f}", highlight=False)  # noqa: E731
         threads = torch.get_num_threads()
-        if device == "cpu":  # the decoder needs the other cores; one thread runs these small windows faster (measured)
+        if where == "cpu":  # the decoder needs the other cores; one thread runs these small windows faster (measured)
             torch.set_num_threads(1)
         try:
             with render_video.progress(err, enabled=not live) as on_progress:

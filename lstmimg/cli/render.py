@@ -5,6 +5,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -106,6 +107,79 @@ class TrainDisplay:
             if value is not None:
                 table.add_row(key, value)
         self.out.print(table)
+
+
+class CollectionDisplay:
+    """``predict`` over many files: a progress bar with the rate and time left while it runs (on a
+    terminal), then a summary: counts per label, files skipped and why, where the results are."""
+
+    def __init__(self, err: Console, kind: str, enabled: bool):
+        self.err, self.kind, self.enabled = err, kind, enabled
+        self.bar = Progress(TextColumn("[bold]classify"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"), TimeElapsedColumn(),
+                            TextColumn("left"), TimeRemainingColumn(), console=err, transient=True, disable=not (enabled and err.is_terminal))
+        self.task = None
+        self.errors: list[tuple[str, str]] = []  # unreadable files, with the reason
+        self.counts: dict[str, int] = {}
+        self.done = 0
+        self.started = 0.0
+
+    def __enter__(self):
+        self.bar.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        self.bar.__exit__(*exc)
+
+    def start(self, todo: int, already: int) -> None:
+        import time
+
+        self.started = time.perf_counter()
+        self.task = self.bar.add_task("classify", total=todo, rate="")
+        if already and self.enabled:
+            self.err.print(f"resuming: {already} input{'s' if already > 1 else ''} already in the results, {todo} to go", highlight=False)
+
+    def advance(self, batch) -> None:
+        import time
+
+        self.errors += batch.skipped
+        for r in batch.results:
+            self.counts[r["label"]] = self.counts.get(r["label"], 0) + 1
+        self.done += len(batch.results) + len(batch.skipped)
+        seconds = time.perf_counter() - self.started
+        if self.task is not None:
+            self.bar.update(self.task, completed=self.done, rate=f"{self.done / seconds:.0f} {self.kind}s/s" if seconds > 0 else "")
+
+    def summary(self, summary: dict, other_kind: list[tuple[str, str]], files: list[tuple], hidden: bool) -> None:
+        """The end of the run, on stderr (stdout may carry the results)."""
+        import time
+
+        p = self.err.print
+        for path, why in other_kind:
+            p(f"skipped {path}: {why}", highlight=False, soft_wrap=True)
+        for _, message in self.errors:
+            p(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+        if not self.enabled:
+            return
+        seconds = time.perf_counter() - self.started
+        n = summary["classified"]
+        line = f"classified {n} {self.kind}{'s' if n != 1 else ''} in {seconds:.1f} s ({n / max(seconds, 1e-9):.1f}/s)"
+        if summary["world"] > 1:
+            line += f" in process 0 of {summary['world']}"
+        if summary["already_done"]:
+            line += f"; {summary['already_done']} already done"
+        skipped = [f"{len(self.errors)} unreadable"] if self.errors else []
+        skipped += [f"{len(other_kind)} not {self.kind}s"] if other_kind else []
+        p(line + (f"; skipped {', '.join(skipped)}" if skipped else ""), highlight=False, soft_wrap=True)
+        if files:
+            from lstmimg.engine.outputs import label_counts
+
+            path, fmt = files[0]
+            counts = label_counts(path, fmt)
+            p(f"{path}: {sum(counts.values())} results; " + ", ".join(f"{label} {c}" for label, c in counts.items()), highlight=False, soft_wrap=True)
+        else:
+            p("labels: " + ", ".join(f"{label} {c}" for label, c in sorted(self.counts.items(), key=lambda kv: -kv[1])), highlight=False, soft_wrap=True)
+        if hidden:
+            p("the results were not printed (more than fit on the screen): write them with --jsonl FILE or --csv FILE", highlight=False, soft_wrap=True)
 
 
 class render_video:

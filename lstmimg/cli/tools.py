@@ -21,7 +21,7 @@ def explain(
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON array, an object per input.")] = False,
     target: Annotated[str | None, typer.Option(help="Explain this class instead of the predicted one.")] = None,
     frame_baseline: Annotated[str, typer.Option(help="Videos: an occluded frame becomes the clip's mean frame (mean) or the frame before (hold).")] = "mean",
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda, mps.")] = "cpu",
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda, mps.")] = "auto",
 ):
     """Which regions or frames decided, and how the decision formed as the model read the sequence."""
 
@@ -76,7 +76,7 @@ def export(
 
 @app.command()
 def bench(
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda, mps (GPU timings synchronise).")] = "cpu",
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda, mps (GPU timings synchronise).")] = "auto",
     json_file: Annotated[Path | None, typer.Option("--json", help="Also write the report as JSON to this file.")] = None,
     models_: Annotated[list[str] | None, typer.Option("--model", help="Only this model (repeatable). Default: every registered model.")] = None,
     video: Annotated[Path | None, typer.Option(help="Clip for the video section. Default: a bundled clip, upscaled to 1280x720 and looped to 300 frames.")] = None,

@@ -156,15 +156,27 @@ def stratified_split(data: Split, fraction: float, seed: int) -> tuple[Split, Sp
 
 def expand_image_paths(sources: Iterable[str]) -> list[Path]:
     """Files, folders (recursive, image files only) and glob patterns -> a sorted-per-source path list."""
+    return expand_paths(sources, IMAGE_EXTENSIONS, "images")
+
+
+def expand_inputs(sources: Iterable[str]) -> list[Path]:
+    """Files, folders (recursive: image and video files) and glob patterns -> a sorted-per-source path
+    list, what ``lstmimg predict`` classifies."""
+    return expand_paths(sources, IMAGE_EXTENSIONS + VIDEO_EXTENSIONS, "images or videos")
+
+
+def expand_paths(sources: Iterable[str], extensions: Sequence[str], what: str) -> list[Path]:
+    """Named files as they are, folders searched recursively for ``extensions``, glob patterns expanded;
+    a source that names nothing raises LstmimgError naming it."""
     import glob
 
     out: list[Path] = []
     for source in sources:
         path = Path(source)
         if path.is_dir():
-            found = files_under(path, IMAGE_EXTENSIONS)
+            found = files_under(path, extensions)
             if not found:
-                raise LstmimgError(f"{path}: folder has no images ({', '.join(IMAGE_EXTENSIONS)})")
+                raise LstmimgError(f"{path}: folder has no {what} ({', '.join(extensions)})")
             out += found
         elif path.exists():
             out.append(path)

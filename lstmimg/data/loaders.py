@@ -45,7 +45,7 @@ class EpochBatches:
         return len(self.batches)
 
 
-def _start_worker(worker_id: int) -> None:
+def start_worker(worker_id: int) -> None:
     """In each worker process (ours alone): OpenCV without its thread pool, whose threads fork() does
     not copy (a worker forked after the parent had used the pool could hang in cvtColor), and quiet."""
     import cv2
@@ -78,7 +78,7 @@ class DiskSet:
         if self._loader is None:
             self._loader = torch.utils.data.DataLoader(
                 self.dataset, batch_sampler=self._sampler, num_workers=self.workers, collate_fn=_collate, pin_memory=self.pin,
-                persistent_workers=self.workers > 0, prefetch_factor=2 if self.workers else None, worker_init_fn=_start_worker,
+                persistent_workers=self.workers > 0, prefetch_factor=2 if self.workers else None, worker_init_fn=start_worker,
                 generator=torch.Generator().manual_seed(0),  # its workers' seeds: not drawn from the global RNG dropout uses
             )
         for samples, labels, bad, truncated in self._loader:

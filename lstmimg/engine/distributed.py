@@ -31,8 +31,9 @@ class Dist:
         return self.world > 1
 
 
-def setup(device: torch.device) -> tuple[Dist, torch.device]:
-    """Join the process group torchrun describes in the environment (a no-op for one process)."""
+def setup(device: torch.device, timeout_s: float | None = None) -> tuple[Dist, torch.device]:
+    """Join the process group torchrun describes in the environment (a no-op for one process);
+    ``timeout_s``: how long a collective (a barrier) waits for the slowest process (default 30 min)."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return Dist(), device
@@ -44,7 +45,9 @@ def setup(device: torch.device) -> tuple[Dist, torch.device]:
     else:  # share the cores instead of every process using all of them
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // local_world))
     if not dist.is_initialized():
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        from datetime import timedelta
+
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo", timeout=timedelta(seconds=timeout_s) if timeout_s else None)
     return Dist(rank, world, local_rank), device
 
 
@@ -79,6 +82,12 @@ def broadcast_float(value: float, d: Dist, device: torch.device) -> float:
     t = torch.tensor([value], dtype=torch.float64, device=device)
     dist.broadcast(t, src=0)
     return t.item()
+
+
+def barrier(d: Dist) -> None:
+    """Wait until every process is here."""
+    if d.active:
+        dist.barrier()
 
 
 def finish(d: Dist) -> None:

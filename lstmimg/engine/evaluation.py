@@ -8,11 +8,11 @@ from pathlib import Path
 
 import torch
 
-from lstmimg.config import TrainConfig
+from lstmimg.config import TrainConfig, clip_settings
 from lstmimg.data.dataset import TrainingData
 from lstmimg.data.folders import detect_kind, labelled_folder
-from lstmimg.engine.inference import Predictor, image_probs, resolve_device, video_probs
-from lstmimg.engine.loading import load_checkpoint
+from lstmimg.engine.inference import Predictor, image_probs, video_probs
+from lstmimg.engine.loading import load_checkpoint, resolve_device
 from lstmimg.runs import resolve_model
 
 
@@ -45,10 +45,8 @@ def evaluate(data: str | Path, model: str | Path | None = None, split: str | Non
     ckpt = load_checkpoint(resolve_model(model, kind)[0], kind=kind)
     files = labelled_folder(data, kind, ckpt.classes, split)
     meta = ckpt.meta
-    cfg = TrainConfig(
-        clip_len=meta.get("clip_len", TrainConfig.clip_len), frame_stride=meta.get("frame_stride", TrainConfig.frame_stride),
-        val_clips=meta.get("val_clips", TrainConfig.val_clips),
-    )
+    clip_len, stride, clips = clip_settings(meta)
+    cfg = TrainConfig(clip_len=clip_len, frame_stride=stride, val_clips=clips)
     c = ckpt.config
     folder = files.paths[0].parent.parent if files.paths else Path(data)
     labelled = TrainingData(folder, kind, ckpt.classes, {"eval": files}, c.in_channels, c.img_size, c.img_size, c.motion, "memory")  # the model's input, as in training

@@ -43,7 +43,7 @@ def explain(
     model: str | Path | Checkpoint | None = None,
     target: str | None = None,
     out: str | Path | None = None,
-    device: str = "cpu",
+    device: str = "auto",
     frame_baseline: str = "mean",
 ) -> list[dict]:
     """Explain the model's decision on each image or video of ``paths`` (the model's kind decides

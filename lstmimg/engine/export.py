@@ -26,7 +26,7 @@ from torch import nn
 
 from lstmimg.engine.onnx import FORMAT, load_onnx, ort, state_names, zero_state
 from lstmimg.errors import LstmimgError
-from lstmimg.files import check_output_file
+from lstmimg.files import check_output_file, content_hash
 
 OPSET = 18  # the torch.export-based exporter writes 18; converting its graphs down to 17 fails (ReduceMean axes)
 DYNAMO_MIN_OPSET = 18
@@ -113,6 +113,8 @@ def metadata(ckpt) -> dict[str, str]:
         "config": json.dumps(c.to_dict(), ensure_ascii=False), "input_size": json.dumps(list(c.img_size)), "channels": str(c.in_channels),
         "input_range": "0..1 (normalised inside the graph)", "mean": json.dumps(ckpt.mean), "std": json.dumps(ckpt.std),
     }
+    if Path(ckpt.path).is_file():  # which checkpoint this graph is, so a stale export beside a newer best.pt is not used for it
+        meta["checkpoint_sha256"] = content_hash(ckpt.path)
     if ckpt.kind == "image":
         meta["scan"] = c.scan
     else:
@@ -126,15 +128,26 @@ def export_onnx(ckpt, out: str | Path, opset: int = OPSET) -> Path:
     the torch.export-based exporter; video models through the TorchScript-based one (``_graph_bytes``)."""
     import onnx
 
+    return write_with_metadata(onnx.load_from_string(_graph_bytes(ckpt, opset)), metadata(ckpt), Path(out))
+
+
+def write_with_metadata(proto, meta: dict[str, str], out: Path) -> Path:
+    """The ONNX ``proto`` with ``meta`` added to its ``metadata_props``, written to ``out`` atomically."""
     from lstmimg.files import atomic_write_bytes
 
-    proto = onnx.load_from_string(_graph_bytes(ckpt, opset))
-    for key, value in metadata(ckpt).items():
+    for key, value in meta.items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value
-    out = Path(out)
     atomic_write_bytes(out, proto.SerializeToString())
     return out
+
+
+def mark_verified(path: Path, max_abs_diff: float) -> None:
+    """Record in the file's metadata that ONNX Runtime matched PyTorch on real samples (``predict`` and
+    ``video`` use only a verified export of the very checkpoint they were given)."""
+    import onnx
+
+    write_with_metadata(onnx.load(str(path)), {"verified_max_abs_diff": repr(max_abs_diff)}, path)
 
 
 def _graph_bytes(ckpt, opset: int) -> bytes:
@@ -302,6 +315,7 @@ def export_model(model: str | Path, out: str | Path | None = None, opset: int = 
             if not result["max_abs_diff"] <= TOLERANCE:
                 raise LstmimgError(f"{out}: ONNX Runtime's probabilities differ from PyTorch's by up to {result['max_abs_diff']:.2e} (more than {TOLERANCE:g}): nothing written")
             result["verified"] = True
+            mark_verified(pending, result["max_abs_diff"])
         os.replace(pending, out)
     finally:
         pending.unlink(missing_ok=True)

@@ -1,6 +1,6 @@
 """The one inference path: normalise as in training, batch with bounded prefetch, forward in eval mode.
 
-``Predictor`` is a model ready to classify uint8 input; ``predict`` (image files), ``evaluate``
+``Predictor`` is a model ready to classify uint8 input; ``predict`` (``collection``), ``evaluate``
 (labelled folders) and validation during training (``evaluation``), ``lstmimg video`` (``timeline``),
 ``explain`` and export verification all classify through it, and decode ahead of it through
 ``prefetch``, never more than two batches ahead.
@@ -11,33 +11,14 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Iterable, Iterator, Sequence
-from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 
 from lstmimg.checkpoint import Checkpoint
 from lstmimg.data.clips import shuffle_time, uniform_clips
-from lstmimg.data.images import load_image, normalize
-from lstmimg.engine.loading import load_checkpoint
-from lstmimg.errors import LstmimgError
-from lstmimg.runs import resolve_model
-
-
-def resolve_device(name: str = "auto") -> torch.device:
-    """``auto`` picks cuda, then mps, then cpu; an explicit device must exist."""
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise LstmimgError("--device cuda: no CUDA GPU is available here (try --device cpu)")
-    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise LstmimgError("--device mps: Apple MPS is not available here (try --device cpu)")
-    return torch.device(name)
+from lstmimg.data.images import normalize
+from lstmimg.engine.loading import resolve_device
 
 
 class Predictor:
@@ -154,42 +135,3 @@ def video_probs(predictor: Predictor, videos: Sequence[torch.Tensor], clip_len: 
     stacked = [torch.stack(ps) for ps in per_video]
     return torch.stack([p.mean(0) for p in stacked]), stacked
 
-
-def predict(
-    paths: Sequence[str | Path],
-    model: str | Path | Checkpoint | None = None,
-    topk: int = 5,
-    batch_size: int = 64,
-    device: str = "cpu",
-) -> tuple[list[dict], list[str]]:
-    """Classify image files. Returns ``(results, errors)``: one result per readable image,
-    ``{"path", "label", "prob", "top": [{"label", "prob"}, ...]}``, and one message per image that could
-    not be read. The next batches are decoded while the model works on this one, two at most."""
-    if batch_size < 1:
-        raise LstmimgError(f"--batch-size must be >= 1, got {batch_size}")
-    ckpt = model if isinstance(model, Checkpoint) else load_checkpoint(resolve_model(model, "image")[0], kind="image")
-    predictor = Predictor.from_checkpoint(ckpt, device)
-    k = max(1, min(topk, len(ckpt.classes)))
-    channels, size = ckpt.config.in_channels, ckpt.config.img_size
-
-    def decoded():
-        for i in range(0, len(paths), batch_size):
-            arrays, ok, errors = [], [], []
-            for path in paths[i : i + batch_size]:
-                try:
-                    arrays.append(load_image(path, channels, size))
-                    ok.append(path)
-                except LstmimgError as err:
-                    errors.append(str(err))
-            yield arrays, ok, errors
-
-    results, errors = [], []
-    for arrays, ok, errs in prefetch(decoded()):
-        errors += errs
-        if not arrays:
-            continue
-        top_p, top_i = predictor.probs(torch.from_numpy(np.stack(arrays))).topk(k, dim=1)
-        for path, ps, ids in zip(ok, top_p.tolist(), top_i.tolist()):
-            top = [{"label": ckpt.classes[i], "prob": round(p, 5)} for p, i in zip(ps, ids)]
-            results.append({"path": str(path), "label": top[0]["label"], "prob": top[0]["prob"], "top": top})
-    return results, errors

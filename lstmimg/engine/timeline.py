@@ -77,7 +77,7 @@ def classify_video(
     fps: float | None = None,
     stride: int | None = None,
     topk: int = 5,
-    device: str = "cpu",
+    device: str = "auto",
     save: str | Path | None = None,
     max_seconds: float | None = None,
     on_window: Callable[[Window], None] | None = None,

@@ -33,8 +33,7 @@ from lstmimg.data.motion import settings as motion_settings
 from lstmimg.engine import distributed as dist
 from lstmimg.engine.batches import epoch_steps, train_batches
 from lstmimg.engine.evaluation import classification_report, score_split
-from lstmimg.engine.inference import resolve_device
-from lstmimg.engine.loading import load_checkpoint
+from lstmimg.engine.loading import load_checkpoint, resolve_device
 from lstmimg.engine.optim import amp_settings, make_optimizer, make_schedule
 from lstmimg.engine.plan import plan_input, plan_training
 from lstmimg.engine.trainstate import SavedRun, StopSignals, TrainState, read_run, versions

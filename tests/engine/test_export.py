@@ -95,8 +95,10 @@ def test_video_with_the_onnx_file_matches_window_by_window_on_a_long_video(clips
     rng = np.random.default_rng(3)
     frames = [f for i in range(60) for f in moving_square(1 if i % 2 else -1, 7, rng)]  # 420 frames
     video = write_clip(tmp_path / "long.avi", frames)
-    for name, model in (("pt", tmp_path / "run"), ("onnx", tmp_path / "run" / "best.onnx")):
-        assert run_cli("video", video, "--model", model, "--window", "2", "--csv", tmp_path / f"{name}.csv").exit_code == 0
+    for name, model, backend in (("pt", tmp_path / "run", "torch"), ("onnx", tmp_path / "run" / "best.onnx", "auto"), ("auto", tmp_path / "run", "auto")):
+        result = run_cli("video", video, "--model", model, "--window", "2", "--csv", tmp_path / f"{name}.csv", "--backend", backend)
+        assert result.exit_code == 0, result.output
+        assert f"backend {'torch' if backend == 'torch' else 'onnx'}" in result.stderr  # the run's verified export is taken by default
     rows = [list(csv.DictReader(open(tmp_path / f"{n}.csv"))) for n in ("pt", "onnx")]
     assert len(rows[0]) == len(rows[1]) >= 200  # hundreds of windows, the state carried through all
     worst = max(abs(float(a[k]) - float(b[k])) for a, b in zip(*rows) for k in ("left", "right"))

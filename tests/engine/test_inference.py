@@ -10,12 +10,12 @@ from lstmimg import load_checkpoint
 def test_predict_decodes_at_most_two_batches_ahead_of_the_model(trained_run, bars, monkeypatch):
     """A slow model must not let decoding run ahead over every file (memory would grow with the list)."""
     import lstmimg.data.images as images_module
-    from lstmimg.engine import inference as engine
+    from lstmimg.engine.collection import predict
 
     images = sorted((bars / "train" / "vertical").iterdir())[:20]
     decoded, ahead = [], []
     original = images_module.load_image
-    monkeypatch.setattr(engine, "load_image", lambda path, *a, **k: decoded.append(path) or original(path, *a, **k))
+    monkeypatch.setattr(images_module, "load_image", lambda path, *a, **k: decoded.append(path) or original(path, *a, **k))
     ckpt = load_checkpoint(trained_run)
     inner = ckpt.model
 
@@ -26,7 +26,7 @@ def test_predict_decodes_at_most_two_batches_ahead_of_the_model(trained_run, bar
             return inner(x)
 
     ckpt.model = Slow()
-    results, _ = engine.predict(images, ckpt, batch_size=2)
+    results, _ = predict(images, ckpt, batch_size=2, workers=0)  # decoded on a thread here, where it can be counted
     assert len(results) == 20
     assert max(ahead[i] - 2 * (i + 1) for i in range(len(ahead))) <= 2 * 2  # at most two batches decoded ahead
 

@@ -1,0 +1,91 @@
+"""Decoding unlabelled files for classification, one file an item, ready for DataLoader workers.
+
+``ImageInputs`` decodes an image to the model's input, ``VideoInputs`` a video to the clips that
+validation and ``lstmimg eval`` score it by (the whole video decoded at the model's size, motion
+channels at the run's stride, ``val_clips`` evenly spaced clips): so ``predict`` gives a video exactly
+the probabilities ``eval`` gives it. An unreadable file becomes an item that carries the reason instead
+of raising, so one bad file never stops a collection.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from lstmimg.data.folders import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
+from lstmimg.errors import LstmimgError
+
+
+@dataclass
+class Decoded:
+    """One decoded input: ``x`` uint8, an image ``(C, H, W)`` or a video's clips ``(n, T, C, H, W)``,
+    or None with ``error`` saying why. Videos also give ``frames`` decoded and ``seconds``."""
+
+    path: Path
+    x: torch.Tensor | None
+    error: str | None = None
+    frames: int | None = None
+    seconds: float | None = None
+
+
+def kind_of(path: Path, kind: str) -> str:
+    """The kind a model of ``kind`` should take ``path`` for: its extension decides when it names
+    the other kind; any other file is tried as the model's kind (and is refused by the decoder if it
+    is not)."""
+    other, extensions = ("video", VIDEO_EXTENSIONS) if kind == "image" else ("image", IMAGE_EXTENSIONS)
+    return other if path.suffix.lower() in extensions else kind
+
+
+class ImageInputs(torch.utils.data.Dataset):
+    """Item ``i``: image file ``i`` decoded to uint8 ``(channels, H, W)`` at ``size``."""
+
+    def __init__(self, paths: Sequence[Path], channels: int, size: tuple[int, int]):
+        self.paths, self.channels, self.size = list(paths), channels, size
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, i: int) -> Decoded:
+        from lstmimg.data.images import load_image
+
+        path = self.paths[i]
+        try:
+            return Decoded(path, torch.from_numpy(load_image(path, self.channels, self.size)))
+        except LstmimgError as err:
+            return Decoded(path, None, str(err))
+
+
+class VideoInputs(torch.utils.data.Dataset):
+    """Item ``i``: video file ``i`` as ``clips`` evenly spaced clips of ``clip_len`` frames every
+    ``stride``, uint8 ``(clips, clip_len, 3 + k, H, W)`` at ``size``, ``motion``'s k channels computed
+    at ``stride`` over the whole video (as training and validation compute them)."""
+
+    def __init__(self, paths: Sequence[Path], size: tuple[int, int], clip_len: int, stride: int, clips: int, motion: str = "none"):
+        self.paths, self.size, self.clip_len, self.stride, self.clips, self.motion = list(paths), size, clip_len, stride, clips, motion
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, i: int) -> Decoded:
+        from lstmimg.data.video_io import read_video
+
+        path = self.paths[i]
+        try:
+            frames, reader = read_video(path, self.size)
+        except LstmimgError as err:
+            return Decoded(path, None, str(err))
+        seconds = round(len(frames) / reader.info.fps, 3) if reader.info.fps else None
+        return Decoded(path, scored_clips(frames, self.clip_len, self.stride, self.clips, self.motion), None, len(frames), seconds)
+
+
+def scored_clips(frames, clip_len: int, stride: int, clips: int, motion: str = "none") -> torch.Tensor:
+    """The clips a video is scored by: RGB frames ``(T, H, W, 3)`` at the model's size, with ``motion``'s
+    channels at ``stride``, cut into ``clips`` evenly spaced clips, uint8 ``(clips, clip_len, 3 + k, H, W)``."""
+    from lstmimg.data.clips import uniform_clips
+    from lstmimg.data.motion import with_motion
+
+    video = torch.from_numpy(with_motion(frames, motion, stride)).permute(0, 3, 1, 2).contiguous()  # (T, 3 + k, H, W)
+    return uniform_clips(video, clip_len, stride, clips)

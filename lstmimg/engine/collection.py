@@ -1,0 +1,201 @@
+"""Classifying a collection: many image or video files, results handed out batch by batch as they come.
+
+Files are decoded by DataLoader worker processes (``data.inputs``), ahead of the model and in order;
+the model sees batches of images, or the clips of several videos at once (a video scored exactly as
+``lstmimg eval`` scores it: its ``val_clips`` clips, softmax averaged). Nothing is held beyond the
+batches in flight, so memory does not grow with the number of files. ``predict`` (the CLI's and the
+library's) and sharded runs (``engine.outputs``) consume ``classify_files``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from lstmimg.checkpoint import Checkpoint
+from lstmimg.config import clip_settings
+from lstmimg.data.inputs import Decoded, ImageInputs, VideoInputs, kind_of
+from lstmimg.data.loaders import default_workers, start_worker
+from lstmimg.engine.inference import Predictor, prefetch
+from lstmimg.errors import LstmimgError, article
+
+
+@dataclass
+class Batch:
+    """What one model call gave: ``results`` in input order, ``{"path", "label", "prob", "top"}`` (videos
+    also ``"frames"``, ``"seconds"``), and ``skipped``: ``(path, reason)`` for each unreadable file."""
+
+    results: list[dict] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+
+def split_kinds(paths: Sequence[Path], kind: str) -> tuple[list[Path], list[tuple[str, str]]]:
+    """The paths a model of ``kind`` takes, and ``(path, reason)`` for those of the other kind."""
+    mine, other = [], []
+    for path in paths:
+        if kind_of(path, kind) == kind:
+            mine.append(path)
+        else:
+            theirs = "video" if kind == "image" else "image"
+            other.append((str(path), f"{article(theirs)} {theirs}; the model is {article(kind)} {kind} model"))
+    return mine, other
+
+
+def likely_kind(paths: Sequence[Path]) -> str:
+    """``video`` when most of ``paths`` are videos, else ``image``: the kind of the default model."""
+    videos = sum(kind_of(p, "image") == "video" for p in paths)
+    return "video" if videos > len(paths) / 2 else "image"
+
+
+def classify_files(paths: Sequence[Path], ckpt: Checkpoint, topk: int = 5, batch_size: int = 64, device: str | torch.device = "auto",
+                   workers: int | None = None) -> Iterator[Batch]:
+    """Classify ``paths`` (all of ``ckpt``'s kind: see ``split_kinds``) with ``ckpt``'s model, one
+    ``Batch`` a model call, in input order. ``batch_size``: images, or video clips, per call; ``workers``:
+    decoding processes (0: a thread of this process; None: one per core, up to 4)."""
+    if batch_size < 1:
+        raise LstmimgError(f"--batch-size must be >= 1, got {batch_size}")
+    if workers is not None and workers < 0:
+        raise LstmimgError(f"--workers must be >= 0, got {workers}")
+    predictor = Predictor.from_checkpoint(ckpt, device)
+    k = max(1, min(topk, len(ckpt.classes)))
+
+    def result(path: Path, probs: torch.Tensor) -> dict:
+        top_p, top_i = probs.topk(k)
+        top = [{"label": ckpt.classes[i], "prob": round(p, 5)} for p, i in zip(top_p.tolist(), top_i.tolist())]
+        return {"path": str(path), "label": top[0]["label"], "prob": top[0]["prob"], "top": top}
+
+    c = ckpt.config
+    if ckpt.kind == "image":
+        for items in _decoded(ImageInputs(paths, c.in_channels, c.img_size), batch_size, workers):
+            batch, good = Batch(skipped=[(str(d.path), d.error) for d in items if d.x is None]), [d for d in items if d.x is not None]
+            if good:
+                probs = predictor.probs(torch.stack([d.x for d in good]))
+                batch.results = [result(d.path, p) for d, p in zip(good, probs)]
+            yield batch
+        return
+    videos = VideoInputs(paths, c.img_size, *clip_settings(ckpt.meta), c.motion)
+    pending: list[Decoded] = []
+    skipped: list[tuple[str, str]] = []
+
+    def run() -> Batch:
+        probs = predictor.probs(torch.cat([d.x for d in pending]))  # (clips of every pending video, K)
+        batch = Batch(skipped=list(skipped))
+        for d, p in zip(pending, probs.split([len(d.x) for d in pending])):
+            batch.results.append({**result(d.path, p.mean(0)), "frames": d.frames, "seconds": d.seconds})
+        pending.clear()
+        skipped.clear()
+        return batch
+
+    for items in _decoded(videos, 1, workers):
+        for d in items:
+            if d.x is None:
+                skipped.append((str(d.path), d.error))
+            else:
+                pending.append(d)
+        if sum(len(d.x) for d in pending) >= batch_size:
+            yield run()
+    if pending:
+        yield run()
+    elif skipped:
+        yield Batch(skipped=list(skipped))
+
+
+def _decoded(dataset: torch.utils.data.Dataset, batch_size: int, workers: int | None) -> Iterator[list[Decoded]]:
+    """``dataset``'s items, ``batch_size`` at a time and in order, decoded by worker processes (0: one
+    thread here) at most two batches a worker ahead."""
+    if len(dataset) == 0:
+        return
+    workers = default_workers() if workers is None else workers
+    workers = min(workers, -(-len(dataset) // batch_size))  # no worker without a batch to decode
+    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, num_workers=workers, collate_fn=list,
+                                         prefetch_factor=2 if workers else None, worker_init_fn=start_worker if workers else None)
+    yield from (prefetch(loader) if workers == 0 else loader)
+
+
+def predict(
+    paths: Sequence[str | Path],
+    model: str | Path | Checkpoint | None = None,
+    topk: int = 5,
+    batch_size: int = 64,
+    device: str = "auto",
+    workers: int | None = None,
+) -> tuple[list[dict], list[str]]:
+    """Classify image or video files with an image or video model (default: the newest run of the
+    kind most of ``paths`` are, else the bundled one). Returns ``(results, errors)``: one result per
+    readable file of the model's kind, ``{"path", "label", "prob", "top": [{"label", "prob"}, ...]}``
+    (videos also ``"frames"`` and ``"seconds"``), and one message per file that was not classified. For
+    collections too large to hold, iterate ``classify_files`` instead."""
+    from lstmimg.engine.loading import load_checkpoint
+    from lstmimg.runs import resolve_model
+
+    paths = [Path(p) for p in paths]
+    ckpt = model if isinstance(model, Checkpoint) else load_checkpoint(resolve_model(model, likely_kind(paths))[0])
+    mine, other = split_kinds(paths, ckpt.kind)
+    results, errors = [], [f"{path}: {why}" for path, why in other]
+    for batch in classify_files(mine, ckpt, topk, batch_size, device, workers):
+        results += batch.results
+        errors += [message for _, message in batch.skipped]
+    return results, errors
+
+
+def classify_to_files(files: Sequence[Path], ckpt: Checkpoint, targets: Sequence[tuple[Path | None, str]], resume: bool = False,
+                      overwrite: bool = False, topk: int = 5, batch_size: int = 64, device: str = "auto", workers: int | None = None,
+                      on_start: Callable[[int, int], None] | None = None, on_batch: Callable[[Batch], None] | None = None) -> dict:
+    """Classify ``files`` (all of ``ckpt``'s kind) into result files as the results come.
+
+    ``targets``: ``(path, format)`` pairs, format ``jsonl`` or ``csv``, path None for standard output.
+    ``resume`` skips the inputs every target already holds; ``overwrite`` replaces the targets. Under
+    torchrun (``WORLD_SIZE`` > 1) each process classifies its fixed share of ``files`` into its own part
+    of each target, and the first merges the parts into the targets once all are done. ``on_start(todo,
+    done)``: the number of inputs this process will classify and how many it skips as done;
+    ``on_batch``: each ``Batch``. Returns ``{"rank", "world", "classified", "already_done", "skipped"}``.
+    """
+    from lstmimg.engine import distributed
+    from lstmimg.engine import outputs as O
+    from lstmimg.engine.loading import resolve_device
+
+    d, dev = distributed.setup(resolve_device(device), timeout_s=7 * 24 * 3600)  # a share may take long; the others wait at the end
+    files = [Path(f) for f in files]
+    writers: list[O.ResultFile] = []
+    try:
+        if d.active and any(path is None for path, _ in targets):
+            raise LstmimgError("several processes write to files, not to standard output: give --jsonl FILE or --csv FILE")
+        for path, fmt in targets:
+            if path is not None:
+                O.check_output(path, f"--{fmt}", resume, overwrite)
+        distributed.barrier(d)  # every process has checked before any writes
+        done: list[set[str]] = []
+        for path, fmt in targets:
+            if path is not None and overwrite and d.main:
+                O.remove_output(path)  # and every part: each process starts its own anew
+            done.append(O.done_paths(path, fmt) if path is not None and resume else set())
+        distributed.barrier(d)  # every process has read what is done before any writes
+        for (path, fmt), held in zip(targets, done):
+            writers.append(O.ResultFile(O.part_path(path, d.rank, d.world) if d.active else path, fmt, ckpt.kind, resume))
+            writers[-1].done |= held
+        mine = O.share(files, d.rank, d.world) if d.active else files
+        todo = [f for f in mine if not writers or any(str(f) not in w.done for w in writers)]
+        if on_start:
+            on_start(len(todo), len(mine) - len(todo))
+        skipped = 0
+        for batch in classify_files(todo, ckpt, topk, batch_size, dev, workers):
+            for writer in writers:
+                writer.write(batch.results)
+            skipped += len(batch.skipped)
+            if on_batch:
+                on_batch(batch)
+        for writer in writers:
+            writer.close()
+        distributed.barrier(d)
+        if d.main:
+            for path, fmt in targets:
+                if path is not None and (d.active or O.parts_of(path)):
+                    O.merge_parts(path, fmt, ckpt.kind)
+        return {"rank": d.rank, "world": d.world, "classified": len(todo) - skipped, "already_done": len(mine) - len(todo), "skipped": skipped}
+    finally:
+        for writer in writers:
+            writer.close()
+        distributed.teardown(d)
