@@ -23,25 +23,30 @@ def is_image_file(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_EXTENSIONS
 
 
-def is_hidden(path: Path, root: Path) -> bool:
-    """Whether ``path`` or a folder between it and ``root`` is hidden (``.DS_Store``, macOS ``._*``
-    files, ``.git``): such files are no one's data, and are passed over as users expect."""
-    return any(part.startswith(".") for part in path.relative_to(root).parts)
-
-
 def files_under(folder: Path, extensions: Sequence[str]) -> list[Path]:
-    """Files with these extensions under ``folder`` (recursive, sorted), hidden ones passed over."""
-    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in extensions and not is_hidden(p, folder) and p.is_file())
+    """Files with these extensions under ``folder`` (recursive, following links, sorted), hidden ones
+    and those in hidden folders passed over."""
+    import os
+
+    found = []
+    for root, dirs, files in os.walk(folder, followlinks=True):  # scandir's file types: no stat per file
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        found += [Path(root, f) for f in files if not f.startswith(".") and os.path.splitext(f)[1].lower() in extensions]
+    return sorted(found)
 
 
 def check_file(path: str | Path, what: str) -> Path:
     """``path`` as a Path, if it is a non-empty file; else LstmimgError naming it and the problem."""
+    import stat
+
     path = Path(path)
-    if not path.exists():
-        raise LstmimgError(f"{path}: no such file")
-    if path.is_dir():
+    try:
+        info = path.stat()  # one system call for all three checks: this runs once per image read
+    except (FileNotFoundError, NotADirectoryError):
+        raise LstmimgError(f"{path}: no such file") from None
+    if stat.S_ISDIR(info.st_mode):
         raise LstmimgError(f"{path}: is a folder, not {what}")
-    if path.stat().st_size == 0:
+    if info.st_size == 0:
         raise LstmimgError(f"{path}: empty file")
     return path
 

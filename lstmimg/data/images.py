@@ -40,12 +40,14 @@ def open_image(path: str | Path, draft: tuple[str, tuple[int, int]] | None = Non
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # Pillow's notes on odd metadata; failures still raise
             img = Image.open(path)
-            turned = img.getexif().get(EXIF_ORIENTATION, 1) in (5, 6, 7, 8)
+            orientation = img.getexif().get(EXIF_ORIENTATION, 1)
+            turned = orientation in (5, 6, 7, 8)
             if draft is not None and img.format == "JPEG":
                 mode, (w, h) = draft
                 img.draft(mode, (h, w) if turned else (w, h))  # the draft is of the file as stored
             img.load()
-            img = ImageOps.exif_transpose(img)  # upright, as image viewers show it
+            if orientation != 1:
+                img = ImageOps.exif_transpose(img)  # upright, as image viewers show it (no copy when it already is)
     except Image.DecompressionBombError as err:
         raise LstmimgError(f"{path}: refused: {err.args[0].split(' could be')[0].rstrip(',')} (decompression-bomb guard)") from None
     except UnidentifiedImageError:
@@ -148,7 +150,7 @@ def decode_split(
     return ImageSet(images, labels, split.classes, [split.paths[i] for i in ok], [split.paths[i] for i in bad], [arrays[i] for i in bad])
 
 
-def channel_stats(images: torch.Tensor, chunk_values: int = 1 << 24) -> tuple[list[float], list[float]]:
+def channel_stats(images: torch.Tensor, chunk_values: int = 1 << 22) -> tuple[list[float], list[float]]:
     """Per-channel mean and std of uint8 images ``(N, C, H, W)`` (or frames ``(N, T, C, H, W)``), on
     the 0..1 scale. Summed in float64 over chunks of about ``chunk_values`` values, so the extra memory
     is a chunk's, not a float copy of the whole set."""
@@ -160,7 +162,7 @@ def channel_stats(images: torch.Tensor, chunk_values: int = 1 << 24) -> tuple[li
     for i in range(0, len(flat), step):
         x = flat[i : i + step].double()
         total += x.sum(dim=(0, 2))
-        squares += x.square().sum(dim=(0, 2))
+        squares += x.square_().sum(dim=(0, 2))  # in place: one chunk-sized float64 buffer at a time
     n = flat.shape[0] * flat.shape[2]
     mean = total / n
     var = (squares - n * mean.square()) / max(1, n - 1)

@@ -31,6 +31,22 @@ class Decoded:
     seconds: float | None = None
 
 
+@dataclass
+class DecodedImages:
+    """A batch of decoded images: ``x`` uint8 ``(B, C, H, W)`` of the readable ones (None if none is),
+    their ``paths`` in order, and ``(path, reason)`` for the unreadable ones. One tensor a batch, so a
+    DataLoader worker hands the batch over in one piece of shared memory, not one per image."""
+
+    x: torch.Tensor | None
+    paths: list[Path]
+    errors: list[tuple[str, str]]
+
+
+def collate_images(items: list[Decoded]) -> DecodedImages:
+    good = [d for d in items if d.x is not None]
+    return DecodedImages(torch.stack([d.x for d in good]) if good else None, [d.path for d in good], [(str(d.path), d.error) for d in items if d.x is None])
+
+
 def kind_of(path: Path, kind: str) -> str:
     """The kind a model of ``kind`` should take ``path`` for: its extension decides when it names
     the other kind; any other file is tried as the model's kind (and is refused by the decoder if it

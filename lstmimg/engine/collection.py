@@ -17,7 +17,7 @@ import torch
 
 from lstmimg.checkpoint import Checkpoint
 from lstmimg.config import clip_settings
-from lstmimg.data.inputs import Decoded, ImageInputs, VideoInputs, kind_of
+from lstmimg.data.inputs import Decoded, ImageInputs, VideoInputs, collate_images, kind_of
 from lstmimg.data.loaders import default_workers, start_worker
 from lstmimg.engine.inference import Predictor, prefetch
 from lstmimg.errors import LstmimgError, article
@@ -69,11 +69,10 @@ def classify_files(paths: Sequence[Path], ckpt: Checkpoint, topk: int = 5, batch
 
     c = ckpt.config
     if ckpt.kind == "image":
-        for items in _decoded(ImageInputs(paths, c.in_channels, c.img_size), batch_size, workers):
-            batch, good = Batch(skipped=[(str(d.path), d.error) for d in items if d.x is None]), [d for d in items if d.x is not None]
-            if good:
-                probs = predictor.probs(torch.stack([d.x for d in good]))
-                batch.results = [result(d.path, p) for d, p in zip(good, probs)]
+        for images in _decoded(ImageInputs(paths, c.in_channels, c.img_size), batch_size, workers, collate_images):
+            batch = Batch(skipped=images.errors)
+            if images.x is not None:
+                batch.results = [result(path, p) for path, p in zip(images.paths, predictor.probs(images.x))]
             yield batch
         return
     videos = VideoInputs(paths, c.img_size, *clip_settings(ckpt.meta), c.motion)
@@ -103,14 +102,14 @@ def classify_files(paths: Sequence[Path], ckpt: Checkpoint, topk: int = 5, batch
         yield Batch(skipped=list(skipped))
 
 
-def _decoded(dataset: torch.utils.data.Dataset, batch_size: int, workers: int | None) -> Iterator[list[Decoded]]:
-    """``dataset``'s items, ``batch_size`` at a time and in order, decoded by worker processes (0: one
-    thread here) at most two batches a worker ahead."""
+def _decoded(dataset: torch.utils.data.Dataset, batch_size: int, workers: int | None, collate: Callable = list) -> Iterator:
+    """``dataset``'s items, ``batch_size`` at a time and in order (joined by ``collate``), decoded by
+    worker processes (0: one thread here) at most two batches a worker ahead."""
     if len(dataset) == 0:
         return
     workers = default_workers() if workers is None else workers
     workers = min(workers, -(-len(dataset) // batch_size))  # no worker without a batch to decode
-    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, num_workers=workers, collate_fn=list,
+    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, num_workers=workers, collate_fn=collate,
                                          prefetch_factor=2 if workers else None, worker_init_fn=start_worker if workers else None)
     yield from (prefetch(loader) if workers == 0 else loader)
 
