@@ -151,3 +151,59 @@ def frame_readers(monkeypatch) -> list:
 
     monkeypatch.setattr(video_io, "FrameReader", Counted)
     return made
+
+
+class MjpegServer:
+    """A live MJPEG stream over HTTP on 127.0.0.1 (what IP cameras serve): ``frames`` (grey) sent as
+    JPEGs at ``fps`` in a loop, to every client, until ``stop``; ``start`` again on the same port (a
+    camera coming back). ``url`` is the stream's address."""
+
+    def __init__(self, frames: list[np.ndarray], fps: float = 25.0):
+        import cv2
+
+        self.jpegs = [cv2.imencode(".jpg", np.repeat(f[:, :, None], 3, axis=2))[1].tobytes() for f in frames]
+        self.fps, self.port, self.server = fps, 0, None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/stream.mjpg"
+
+    def start(self) -> MjpegServer:
+        import http.server
+        import threading
+        import time
+
+        stopped = threading.Event()
+        jpegs, gap = self.jpegs, 1 / self.fps
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def do_GET(self):
+                self.send_response(200)
+                self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
+                self.end_headers()
+                i, next_at = 0, time.monotonic()
+                try:
+                    while not stopped.is_set():
+                        jpg = jpegs[i % len(jpegs)]
+                        self.wfile.write(b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n%s\r\n" % (len(jpg), jpg))
+                        i, next_at = i + 1, next_at + gap
+                        time.sleep(max(0.0, next_at - time.monotonic()))
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+        http.server.ThreadingHTTPServer.allow_reuse_address = True
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.server.daemon_threads = True
+        self.port, self.stopped = self.server.server_address[1], stopped
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.stopped.set()
+            self.server.shutdown()
+            self.server.server_close()
+            self.server = None

@@ -197,7 +197,7 @@ def test_train_on_clips_then_video(clips, tmp_path):
     result = run("video", source, "--model", tmp_path / "v", "--json", "--csv", tmp_path / "w.csv", "--window", "3")
     assert result.exit_code == 0, result.output
     obj = json.loads(result.stdout)
-    assert set(obj) == {"path", "label", "prob", "top", "frames", "segments"}
+    assert set(obj) == {"path", "label", "prob", "top", "frames", "dropped", "segments"}
     assert obj["path"] == str(source) and obj["frames"] in (5, 6)
     assert all(set(seg) == {"start", "end", "label", "prob"} for seg in obj["segments"])
     with open(tmp_path / "w.csv") as f:

@@ -1,8 +1,7 @@
-"""The commands that train and classify: train, predict, video, eval."""
+"""The commands that train and classify: train, predict, eval (video: ``cli.video``)."""
 
 from __future__ import annotations
 
-import csv
 import os
 import sys
 from pathlib import Path
@@ -14,7 +13,6 @@ from rich.table import Table
 from lstmimg.cli.base import app, check_min, err, out, run_guarded
 from lstmimg.config import DEFAULT_MODELS, ModelConfig, TrainConfig
 from lstmimg.errors import Interrupted, LstmimgError
-from lstmimg.files import check_output_file
 
 RESUME_KEEPS = {"resume", "devices"}  # the only options that go with --resume: the run has its own settings
 M, T = ModelConfig, TrainConfig  # defaults live in lstmimg/config.py, once
@@ -204,7 +202,7 @@ def predict(
         path, why = resolve_model(model, likely_kind(files))
         ckpt, runs_on = load_model(path, None, backend, device)
         mine, other = split_kinds(files, ckpt.kind)
-        where = "onnxruntime" if runs_on.startswith("onnx") else resolve_device(device)
+        where = "cpu" if runs_on.startswith("onnx") else resolve_device(device).type
         if main:
             err.print(f"model: {path} ({why})  {ckpt.kind} model  backend {runs_on}  device {where}", highlight=False, soft_wrap=True)
         if not mine:
@@ -256,94 +254,6 @@ def launch_torchrun(devices: int, command: str = "train") -> int:
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={devices}", "-m", "lstmimg", command, *args]
     err.print(f"starting {devices} processes: {' '.join(cmd[1:])}", highlight=False, soft_wrap=True)
     return subprocess.run(cmd).returncode
-
-
-@app.command()
-def video(
-    source: Annotated[str, typer.Argument(help="A video file, a webcam index (0) or a stream URL (rtsp://, http://).")],
-    model: Annotated[Path | None, typer.Option(help="Run folder or checkpoint. Default: newest video run in ./runs/train, else the bundled clips model.")] = None,
-    window: Annotated[str | None, typer.Option(help="Window per timeline row: frames (16) or seconds (2s). Default: the model's clip length.")] = None,
-    fps: Annotated[float | None, typer.Option(help="Sample frames at about this rate.")] = None,
-    stride: Annotated[int | None, typer.Option(help="Sample every n-th frame (default: the model's training stride).")] = None,
-    topk: Annotated[int, typer.Option(help="How many top labels to show for the whole video.")] = 5,
-    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object to stdout.")] = False,
-    csv_file: Annotated[Path | None, typer.Option("--csv", help="Write the per-window rows to this CSV file.")] = None,
-    save: Annotated[Path | None, typer.Option(help="Write the video with the current label drawn on each frame (.mp4, .avi).")] = None,
-    plot: Annotated[Path | None, typer.Option(help="Draw each class's probability over the video, segments shaded, to this PNG.")] = None,
-    max_seconds: Annotated[float | None, typer.Option(help="Stop after this many seconds: of the video for a file (the same frames on any machine), of wall-clock time for a live source (which runs until Ctrl-C otherwise).")] = None,
-    carry: Annotated[bool, typer.Option(help="Carry the LSTM state from window to window (--no-carry: score each window alone).")] = True,
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda, mps.")] = "auto",
-    backend: Annotated[str, typer.Option(help="torch, onnx (the run's verified ONNX export, on ONNX Runtime), or auto: onnx when there is one and the device is the CPU.")] = "auto",
-):
-    """Classify a video or a live stream: top labels and a timeline of labelled segments."""
-
-    def work():
-        check_min("--topk", topk, 1)
-        if stride is not None:
-            check_min("--stride", stride, 1)
-        if fps is not None and fps <= 0:
-            raise LstmimgError(f"--fps must be > 0, got {fps}")
-        if max_seconds is not None and max_seconds <= 0:
-            raise LstmimgError(f"--max-seconds must be > 0, got {max_seconds}")
-        for option, path in (("--save", save), ("--csv", csv_file), ("--plot", plot)):
-            if path is not None:
-                check_output_file(path, option)
-        import torch
-
-        from lstmimg.cli.render import render_video
-        from lstmimg.data.video_io import is_live
-        from lstmimg.engine.loading import load_model, resolve_device
-        from lstmimg.engine.timeline import classify_video, format_time
-        from lstmimg.files import json_text
-        from lstmimg.runs import resolve_model
-
-        path, why = resolve_model(model, "video")
-        ckpt, runs_on = load_model(path, "video", backend, device)
-        where = "cpu" if runs_on.startswith("onnx") else resolve_device(device).type
-        err.print(f"model: {path} ({why})  backend {runs_on}  device {where}", highlight=False, soft_wrap=True)
-        live = is_live(source)
-        on_window = None
-        if live and not json_out:
-            on_window = lambda w: out.print(f"{format_time(w.start)}  {w.label}  {w.prob:.2f}", highlight=False)  # noqa: E731
-        threads = torch.get_num_threads()
-        if where == "cpu":  # the decoder needs the other cores; one thread runs these small windows faster (measured)
-            torch.set_num_threads(1)
-        try:
-            with render_video.progress(err, enabled=not live) as on_progress:
-                result = classify_video(source, ckpt, window, fps, stride, topk, device, save, max_seconds, on_window, on_progress, carry)
-        finally:
-            torch.set_num_threads(threads)
-        if result["truncated"]:
-            err.print(f"[yellow]warning:[/] {source}: truncated: read {result['frames']} of {result['expected_frames']} frames", highlight=False, soft_wrap=True)
-        if csv_file:
-            write_windows_csv(csv_file, result, ckpt.classes)
-        if plot:
-            from lstmimg.engine.plots import plot_timeline
-
-            plot_timeline(result, ckpt.classes, plot)
-        if json_out:
-            keep = ("path", "label", "prob", "top", "frames", "segments")
-            sys.stdout.write(json_text({k: result[k] for k in keep}))
-        else:
-            render_video.summary(out, result)
-
-    run_guarded(work)
-
-
-def write_windows_csv(path: Path, result: dict, classes: list[str]) -> None:
-    import io
-
-    from lstmimg.files import atomic_write_text
-
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(["start", "end", "frames", "label", "prob", *classes])
-    for w in result["windows"]:
-        writer.writerow([round(w["start"], 3), round(w["end"], 3), w["frames"], w["label"], w["prob"], *w["probs"]])
-    try:
-        atomic_write_text(path, buffer.getvalue())
-    except OSError as e:
-        raise LstmimgError(f"{path}: cannot write CSV ({e.strerror})") from None
 
 
 @app.command("eval")

@@ -50,6 +50,7 @@ class Frame:
     time: float  # seconds from the start (wall clock for live sources)
     rgb: np.ndarray | None  # (H, W, 3) uint8, resized if the reader was given a size; None: not a sampled frame
     original: np.ndarray | None = None  # (H0, W0, 3) BGR as decoded, when keep_original
+    read_at: float = 0.0  # time.monotonic() when a Source handed it on (the start of its latency)
 
     @property
     def sampled(self) -> bool:
@@ -208,7 +209,12 @@ class FrameReader:
 
     def __iter__(self) -> Iterator[Frame]:
         while True:
-            item = self._queue.get()
+            try:
+                item = self._queue.get(timeout=0.1)
+            except queue.Empty:
+                if self._stop.is_set() and not self._thread.is_alive():
+                    return  # closed: the decoding thread ended without handing over its end
+                continue
             if item is _END:
                 break
             if isinstance(item, Exception):

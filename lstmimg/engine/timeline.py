@@ -1,24 +1,24 @@
-"""Classify a video file or a live stream window by window into a timeline, carrying the LSTM state
-from window to window.
+"""A video's windows gathered into a timeline: top labels, windows, segments, and a labelled copy.
 
-The video is read once, in order, by ``video.FrameReader``; every ``window`` sampled frames become one
-clip ``(1, T, C, H, W)`` that the model reads on from the state the previous window left
-(``inference.Predictor.probs_carried``), so memory stays constant however long the video is.
-Consecutive windows with the same label are merged into segments of the timeline.
+``classify_video`` follows one file or live stream through the scheduler of ``engine.streams`` (its
+one-source case) and ``classify_sources`` several at once; ``Timeline`` turns one source's window
+events into the result ``lstmimg video`` prints: the top labels over the whole video (each window's
+probabilities weighted by its frames), every window, and the segments where consecutive windows agree.
+The LSTM state is carried from window to window, so memory stays constant however long the video is.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from lstmimg.checkpoint import Checkpoint
+from lstmimg.data.sources import SourceEvent
 from lstmimg.engine.loading import load_checkpoint
+from lstmimg.engine.streams import WindowEvent, follow
 from lstmimg.errors import LstmimgError
 from lstmimg.files import check_output_file
 from lstmimg.runs import resolve_model
@@ -32,22 +32,6 @@ class Window:
     label: str
     prob: float
     probs: list[float]  # one per class
-
-
-def parse_window(text: str | None, default_frames: int, fps: float) -> int:
-    """'16' (frames) or '2s' / '1.5s' (seconds, at the sampled rate) -> frames per window."""
-    if text is None:
-        return default_frames
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(s?)\s*", text)
-    if not match:
-        raise LstmimgError(f"--window {text!r}: give frames (16) or seconds (2s)")
-    value, seconds = float(match.group(1)), bool(match.group(2))
-    if seconds and not fps:
-        raise LstmimgError(f"--window {text!r}: the source does not say its frame rate; give the window in frames")
-    frames = round(value * fps) if seconds else int(value)
-    if frames < 1:
-        raise LstmimgError(f"--window {text!r} is shorter than one frame")
-    return frames
 
 
 def format_time(seconds: float) -> str:
@@ -70,6 +54,125 @@ def merge_segments(windows: list[Window]) -> list[dict]:
     return segments
 
 
+class Timeline:
+    """One source's windows as they come, and its result at the end. ``save``: a copy of the video,
+    every decoded frame at the source's rate, each labelled with its window's label (written as the
+    windows come; kept at ``close(keep=True)``, else what was there before stays)."""
+
+    def __init__(self, source: str, classes: Sequence[str], topk: int = 5, save: str | Path | None = None):
+        self.source, self.classes, self.k = source, list(classes), max(1, min(topk, len(classes)))
+        self.save, self.writer = save, None
+        self.windows: list[Window] = []
+        self.weighted = torch.zeros(len(classes))
+        self.dropped = 0
+        self.latencies: list[float] = []
+        self.ended: SourceEvent | None = None
+        self.info = None
+        self.events: list[str] = []  # lost / reopened, in order
+        self.error = ""
+
+    def event(self, e: SourceEvent) -> None:
+        if e.info is not None:
+            self.info = e.info
+        if e.event in ("ended", "failed"):
+            self.ended = e
+            self.error = e.detail if e.event == "failed" else ""
+        elif e.event in ("lost", "reopened"):
+            self.events.append(e.event)
+
+    def add(self, w: WindowEvent) -> Window:
+        from lstmimg.data.video_io import VideoWriter, draw_label
+
+        window = Window(w.start, w.end, w.frames, w.label, w.prob, [round(p, 4) for p in w.probs])
+        self.windows.append(window)  # first: a Ctrl-C while its frames are written does not score it again
+        self.weighted += torch.tensor(w.probs) * w.frames
+        self.dropped += w.dropped
+        self.latencies.append(w.latency_ms)
+        if self.save is not None:
+            for frame in w.decoded:
+                if self.writer is None:
+                    self.writer = VideoWriter(self.save, (self.info.fps if self.info else 0) or 25.0, frame.original.shape[:2])
+                self.writer.write(draw_label(frame.original, f"{w.label} {w.prob:.2f}"))
+        return window
+
+    def close(self, keep: bool) -> None:
+        if self.writer is not None:
+            self.writer.close(keep=keep and bool(self.windows))
+
+    def result(self, model: str) -> dict:
+        """``{"path", "label", "prob", "top", "frames", "sampled_frames", "expected_frames", "fps",
+        "truncated", "dropped", "windows", "segments", "model"}``, times in seconds."""
+        if not self.windows:
+            raise LstmimgError(self.error or f"{self.source}: no decodable frame")
+        probs = self.weighted / self.weighted.sum()
+        top_p, top_i = probs.topk(self.k)
+        top = [{"label": self.classes[i], "prob": round(float(p), 4)} for p, i in zip(top_p.tolist(), top_i.tolist())]
+        info, ended = self.info, self.ended
+        return {
+            "path": self.source, "label": top[0]["label"], "prob": top[0]["prob"], "top": top,
+            "frames": ended.frames if ended else sum(w.frames for w in self.windows), "sampled_frames": sum(w.frames for w in self.windows),
+            "expected_frames": info.frame_count if info else 0, "fps": info.fps if info else 0.0, "truncated": bool(ended and ended.truncated),
+            "dropped": self.dropped, "windows": [asdict(w) for w in self.windows], "segments": merge_segments(self.windows), "model": model,
+        }
+
+
+def classify_sources(
+    sources: Sequence[str | Path],
+    model: str | Path | Checkpoint | None = None,
+    window: str | None = None,
+    fps: float | None = None,
+    stride: int | None = None,
+    topk: int = 5,
+    device: str = "auto",
+    saves: Sequence[str | Path | None] | None = None,
+    max_seconds: float | None = None,
+    on_event: Callable[[WindowEvent | SourceEvent], None] | None = None,
+    carry: bool = True,
+    drop: bool | None = None,
+    reset_every: float | None = None,
+    reconnect: bool = True,
+) -> list[dict | LstmimgError]:
+    """Classify several videos or live sources at once (``engine.streams.follow``): one result per
+    source, as ``classify_video`` returns it, or the ``LstmimgError`` that source met (the others go on).
+    ``saves``: a labelled copy per source (None: none). ``on_event`` sees every window and source event
+    as it happens. Ctrl-C ends live sources normally (their results are returned); a file run stopped
+    by Ctrl-C raises ``KeyboardInterrupt`` and leaves earlier ``saves`` files as they were."""
+    saves = list(saves) if saves is not None else [None] * len(sources)
+    for save in saves:
+        if save is not None:
+            check_output_file(save, "--save")
+    ckpt = model if isinstance(model, Checkpoint) else load_checkpoint(resolve_model(model, "video")[0], kind="video")
+    timelines = {str(s): Timeline(str(s), ckpt.classes, topk, save) for s, save in zip(sources, saves)}
+    if len(timelines) < len(sources):
+        raise LstmimgError("the same source is given twice")
+    finished = False
+    try:
+        try:
+            for e in follow(sources, ckpt, window, fps, stride, device, carry, drop, reset_every, max_seconds,
+                            keep_original=any(s is not None for s in saves), reconnect=reconnect):
+                timeline = timelines[e.source]
+                if isinstance(e, SourceEvent):
+                    timeline.event(e)
+                else:
+                    timeline.add(e)
+                if on_event:
+                    on_event(e)
+        except KeyboardInterrupt:
+            if not all(t.info is not None and t.info.live for t in timelines.values()):
+                raise
+        finished = True
+    finally:
+        for timeline in timelines.values():
+            timeline.close(keep=finished or (timeline.info is not None and timeline.info.live))
+    out: list[dict | LstmimgError] = []
+    for timeline in timelines.values():
+        try:
+            out.append(timeline.result(str(ckpt.path)))
+        except LstmimgError as err:
+            out.append(err)
+    return out
+
+
 def classify_video(
     source: str | Path,
     model: str | Path | Checkpoint | None = None,
@@ -83,91 +186,35 @@ def classify_video(
     on_window: Callable[[Window], None] | None = None,
     on_progress: Callable[[int, int], None] | None = None,
     carry: bool = True,
+    drop: bool | None = None,
+    reset_every: float | None = None,
+    reconnect: bool = True,
 ) -> dict:
     """Classify a video file, webcam index ("0") or stream URL.
 
-    Returns ``{"path", "label", "prob", "top", "frames", "sampled_frames", "fps", "truncated",
-    "windows", "segments"}`` with times in seconds. ``window`` is frames ("16") or seconds ("2s"),
-    default the model's training clip length; frames are sampled every ``stride`` (default: the model's
-    training stride) or at about ``fps``. ``save`` writes a copy of the video, every frame at the
-    source's rate, each labelled with the window it belongs to. A live source runs until Ctrl-C or
-    ``max_seconds``. ``carry`` passes the LSTM state from each window to the next (context spans
-    windows); without it every window is scored on its own, which follows changes of label faster with
-    a model trained on short clips.
+    Returns ``{"path", "label", "prob", "top", "frames", "sampled_frames", "expected_frames", "fps",
+    "truncated", "dropped", "windows", "segments", "model"}`` with times in seconds. ``window`` is frames
+    ("16") or seconds ("2s"), default the model's training clip length; frames are sampled every
+    ``stride`` (default: the model's training stride) or at about ``fps``. ``save`` writes a copy of the
+    video, every frame at the source's rate, each labelled with the window it belongs to. A live source
+    runs until Ctrl-C or ``max_seconds`` and is reopened when it drops (``reconnect``); when the model
+    cannot keep up it drops its oldest frames (``drop``, default for live sources only), counted in
+    ``dropped``. ``carry`` passes the LSTM state from each window to the next (context spans windows);
+    without it every window is scored on its own; ``reset_every`` (seconds) starts it anew at fixed times.
     """
-    from lstmimg.data.motion import MotionStream
-    from lstmimg.data.video_io import FrameReader, VideoWriter, draw_label
-    from lstmimg.engine.inference import Predictor
+    source = str(source)
 
-    if stride is not None and stride < 1:
-        raise LstmimgError(f"--stride must be >= 1, got {stride}")
-    if save is not None:
-        check_output_file(save, "--save")
-    ckpt = model if isinstance(model, Checkpoint) else load_checkpoint(resolve_model(model, "video")[0], kind="video")
-    predictor = Predictor.from_checkpoint(ckpt, device)
-    classes, k = ckpt.classes, max(1, min(topk, len(ckpt.classes)))
-    stride = stride if stride is not None else ckpt.meta.get("frame_stride", 1)
-    motion = MotionStream(ckpt.config.motion)  # motion between consecutive sampled frames, carried across windows like (h, c)
-    reader = FrameReader(source, size=ckpt.config.img_size, fps=fps, stride=stride, keep_original=save is not None, max_seconds=max_seconds, transform=motion.add)
-    writer = None
-    windows: list[Window] = []
-    weighted = torch.zeros(len(classes))
-    state = None
-    sampled: list = []  # this window's sampled frames
-    pending: list = []  # every frame since the last window, to write with its label
-    frame_gap = 1 / reader.output_fps if reader.output_fps else 0.0
+    def on_event(e) -> None:
+        if isinstance(e, WindowEvent):
+            if on_window:
+                on_window(Window(e.start, e.end, e.frames, e.label, e.prob, [round(p, 4) for p in e.probs]))
+            if on_progress:
+                on_progress(e.last_index + 1, expected[0])
+        elif e.info is not None:
+            expected[0] = e.info.frame_count
 
-    def run_window() -> None:
-        nonlocal state, weighted, writer
-        frames, labelled = sampled[:], pending[:]
-        sampled.clear()  # first: a Ctrl-C from here on (a live source's normal end) cannot score these frames again
-        pending.clear()
-        clip = torch.from_numpy(np.stack([f.rgb for f in frames])).permute(0, 3, 1, 2)[None]  # (1, T, 3 + motion, H, W)
-        probs, state = predictor.probs_carried(clip, state if carry else None)
-        probs = probs[0]
-        best = int(probs.argmax())
-        w = Window(frames[0].time, frames[-1].time + frame_gap, len(frames), classes[best], round(float(probs[best]), 4), [round(float(p), 4) for p in probs])
-        windows.append(w)
-        weighted += probs * len(frames)
-        if save is not None:
-            for f in labelled:
-                if writer is None:
-                    writer = VideoWriter(save, reader.info.fps or 25.0, f.original.shape[:2])
-                writer.write(draw_label(f.original, f"{w.label} {w.prob:.2f}"))
-        if on_window:
-            on_window(w)
-
-    finished = False  # a file read to its end (or to max_seconds); a live source: stopped by Ctrl-C too
-    try:
-        size = parse_window(window, ckpt.meta.get("clip_len", 8), reader.output_fps)
-        try:
-            for frame in reader:
-                if frame.sampled and len(sampled) == size:
-                    run_window()  # the window is complete once the next one begins, so frames between belong to it
-                if save is not None:
-                    pending.append(frame)
-                if frame.sampled:
-                    sampled.append(frame)
-                if on_progress:
-                    on_progress(frame.index + 1, reader.info.frame_count)
-        except KeyboardInterrupt:
-            if not reader.info.live:
-                raise
-        if sampled:
-            run_window()
-        finished = True
-    finally:
-        reader.close()
-        if writer is not None:
-            writer.close(keep=finished and bool(windows))  # an interrupted file run leaves the old --save file as it was
-    if not windows:
-        raise LstmimgError(f"{source}: no decodable frame")
-    probs = weighted / weighted.sum()
-    top_p, top_i = probs.topk(k)
-    top = [{"label": classes[i], "prob": round(float(p), 4)} for p, i in zip(top_p.tolist(), top_i.tolist())]
-    return {
-        "path": str(source), "label": top[0]["label"], "prob": top[0]["prob"], "top": top,
-        "frames": reader.frames_decoded, "sampled_frames": sum(w.frames for w in windows),
-        "expected_frames": reader.info.frame_count, "fps": reader.info.fps, "truncated": reader.truncated,
-        "windows": [asdict(w) for w in windows], "segments": merge_segments(windows), "model": str(ckpt.path),
-    }
+    expected = [0]
+    result = classify_sources([source], model, window, fps, stride, topk, device, [save], max_seconds, on_event, carry, drop, reset_every, reconnect)[0]
+    if isinstance(result, LstmimgError):
+        raise result
+    return result

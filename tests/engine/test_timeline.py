@@ -7,7 +7,8 @@ from conftest import assert_one_line_error as one_line_error
 from conftest import run_cli as run
 
 from lstmimg import ModelConfig, TrainConfig, fit
-from lstmimg.engine.timeline import Window, classify_video, format_time, merge_segments, parse_window
+from lstmimg.engine.streams import parse_window
+from lstmimg.engine.timeline import Window, classify_video, format_time, merge_segments
 from lstmimg.errors import LstmimgError
 
 
@@ -123,7 +124,7 @@ def test_stream_url_runs_as_a_live_source(video_run, tmp_path):
     try:
         url = f"http://127.0.0.1:{server.server_address[1]}/served.avi"
         seen = []
-        result = classify_video(url, video_run, window="6", stride=1, max_seconds=20, on_window=seen.append)
+        result = classify_video(url, video_run, window="6", stride=1, max_seconds=20, on_window=seen.append, reconnect=False)
     finally:
         server.shutdown()
     assert result["path"] == url and len(seen) == len(result["windows"]) >= 1
@@ -195,7 +196,7 @@ def test_ctrl_c_on_a_live_source_scores_no_window_twice_and_keeps_the_recording(
     server = serve(tmp_path)
     try:
         url = f"http://127.0.0.1:{server.server_address[1]}/served.avi"
-        result = classify_video(url, video_run, window="6", stride=1, save=tmp_path / "rec.avi", max_seconds=20)
+        result = classify_video(url, video_run, window="6", stride=1, save=tmp_path / "rec.avi", max_seconds=20, reconnect=False)
     finally:
         server.shutdown()
     starts = [w["start"] for w in result["windows"]]

@@ -1,0 +1,161 @@
+"""Several video sources read at once: one ``Source`` per file, webcam or stream, each on its own thread.
+
+A source decodes through ``video_io.FrameReader`` (sampling, resizing, its own motion stream) into a
+bounded queue the scheduler (``engine.streams``) polls without waiting. When the model cannot keep up,
+a live source drops its oldest frames (``drop``), so what is classified stays close to now and memory
+stays flat; a file queues instead (nothing is lost, decoding waits). Dropped frames are counted. A live
+source that stops answering is reopened with a growing pause (0.5 s to 10 s); the events
+``opened``, ``lost``, ``reopened``, ``ended`` and ``failed`` say what happened, in order with the frames.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+
+from lstmimg.data import video_io
+from lstmimg.data.video_io import Frame, FrameReader, VideoInfo, is_live
+from lstmimg.errors import LstmimgError
+
+BACKOFF = (0.5, 1.0, 2.0, 4.0, 10.0)  # seconds before each further attempt to reopen a live source
+
+
+@dataclass
+class SourceEvent:
+    """Something that happened to a source: ``opened``, ``lost`` (a live source stopped answering),
+    ``reopened``, ``ended`` (a file read to its end, or the source closed) or ``failed`` (never opened;
+    ``detail`` says why)."""
+
+    source: str
+    event: str
+    detail: str = ""
+    info: VideoInfo | None = None
+    frames: int = 0  # ended: frames decoded over every connection
+    truncated: bool = False  # ended: a file that stopped before the frame count its header claims
+
+    def public(self) -> dict:
+        """The event as plain data (the JSON Lines form)."""
+        return {"source": self.source, "event": self.event, **({"detail": self.detail} if self.detail else {})}
+
+
+class Source:
+    """Frames of one video source, decoded on a thread into a queue of at most ``queue_frames``.
+
+    ``drop`` (default: for live sources) drops the oldest queued frame when the queue is full, counted in
+    ``dropped``; without it decoding waits for the consumer. ``reconnect`` reopens a live source that
+    drops. ``size``, ``fps``, ``stride``, ``keep_original``, ``max_seconds`` and ``motion`` are
+    ``FrameReader``'s (``motion``: a ``data.motion`` method, its stream begun anew on every opening).
+    ``poll`` hands out what is queued, frames (each with ``read_at``, the monotonic time it was read)
+    and ``SourceEvent``s, without waiting; ``done`` is true once the last item has been handed out.
+    """
+
+    def __init__(self, source: str | Path, size: tuple[int, int] | None = None, fps: float | None = None, stride: int = 1,
+                 motion: str = "none", drop: bool | None = None, queue_frames: int = 64, reconnect: bool = True,
+                 keep_original: bool = False, max_seconds: float | None = None, wakeup: threading.Event | None = None):
+        self.name = str(source)
+        self.live = is_live(self.name)
+        self.drop = self.live if drop is None else drop
+        self.reconnect = reconnect and self.live
+        self.options = dict(size=size, fps=fps, stride=stride, keep_original=keep_original, max_seconds=max_seconds)
+        self.motion = motion
+        self.queue: deque = deque()
+        self.capacity = max(1, queue_frames)
+        self.dropped = 0
+        self.frames_read = 0
+        self.frames_decoded = 0  # by every connection, each frame FFmpeg produced (sampled or not)
+        self.reader: FrameReader | None = None
+        self._lock = threading.Condition()
+        self._stop = threading.Event()
+        self._finished = False
+        self.wakeup = wakeup or threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"lstmimg-source-{self.name[:20]}", daemon=True)
+        self._thread.start()
+
+    @property
+    def done(self) -> bool:
+        with self._lock:
+            return self._finished and not self.queue
+
+    def poll(self) -> list:
+        """Everything queued now, in order (frames and events); never waits."""
+        with self._lock:
+            items = list(self.queue)
+            self.queue.clear()
+            self._lock.notify_all()  # room again for a file's decoding
+        return items
+
+    def close(self) -> None:
+        """Stop reading (the decoding threads end and release their captures)."""
+        self._stop.set()
+        with self._lock:
+            self._lock.notify_all()
+        if self.reader is not None:
+            self.reader.close()
+        self._thread.join(timeout=FrameReader.CLOSE_TIMEOUT)
+
+    def _put(self, item, is_frame: bool) -> None:
+        with self._lock:
+            if is_frame:
+                while len(self.queue) >= self.capacity and not self._stop.is_set():
+                    if self.drop:
+                        oldest = next((i for i, x in enumerate(self.queue) if isinstance(x, Frame)), None)
+                        if oldest is None:
+                            break
+                        del self.queue[oldest]
+                        self.dropped += 1
+                    else:
+                        self._lock.wait(0.1)
+            self.queue.append(item)
+        self.wakeup.set()
+
+    def _run(self) -> None:
+        from lstmimg.data.motion import MotionStream
+
+        attempt, opened_once, started = 0, False, time.monotonic()
+        limit = self.options["max_seconds"]
+        try:
+            while not self._stop.is_set():
+                options = dict(self.options)
+                if self.live and limit is not None:  # a live source's --max-seconds spans its reconnections
+                    options["max_seconds"] = limit - (time.monotonic() - started)
+                    if options["max_seconds"] <= 0:
+                        self._put(SourceEvent(self.name, "ended", info=self.reader.info if self.reader else None, frames=self.frames_decoded), False)
+                        return
+                try:
+                    self.reader = video_io.FrameReader(self.name, transform=MotionStream(self.motion).add, queue_size=8, **options)
+                except LstmimgError as err:
+                    if not opened_once or not self.reconnect:
+                        self._put(SourceEvent(self.name, "failed", str(err)), False)
+                        return
+                    self._stop.wait(BACKOFF[min(attempt, len(BACKOFF) - 1)])
+                    attempt += 1
+                    continue
+                self._put(SourceEvent(self.name, "reopened" if opened_once else "opened", info=self.reader.info), False)
+                opened_once, attempt = True, 0
+                try:
+                    for frame in self.reader:
+                        frame.read_at = time.monotonic()
+                        self.frames_read += 1
+                        self._put(frame, True)
+                        if self._stop.is_set():
+                            break
+                except LstmimgError as err:  # nothing decodable, or a stream that broke mid-way (lost, like one that ends)
+                    if not self.reconnect:
+                        failed = self.reader.frames_decoded == 0
+                        self._put(SourceEvent(self.name, "failed" if failed else "ended", str(err), self.reader.info, self.frames_decoded + self.reader.frames_decoded), False)
+                        return
+                finally:
+                    self.reader.close()
+                    self.frames_decoded += self.reader.frames_decoded
+                if not self.reconnect or self._stop.is_set() or self.reader.stopped:
+                    self._put(SourceEvent(self.name, "ended", info=self.reader.info, frames=self.frames_decoded, truncated=self.reader.truncated), False)
+                    return
+                self._put(SourceEvent(self.name, "lost"), False)
+                self._stop.wait(BACKOFF[0])
+        finally:
+            with self._lock:
+                self._finished = True
+            self.wakeup.set()
