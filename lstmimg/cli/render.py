@@ -174,7 +174,8 @@ class CollectionDisplay:
             from lstmimg.engine.outputs import label_counts
 
             path, fmt = files[0]
-            counts = label_counts(path, fmt)
+            whole = summary["already_done"] or summary["world"] > 1  # the file holds more than this process classified
+            counts = label_counts(path, fmt) if whole else dict(sorted(self.counts.items(), key=lambda kv: -kv[1]))
             p(f"{path}: {sum(counts.values())} results; " + ", ".join(f"{label} {c}" for label, c in counts.items()), highlight=False, soft_wrap=True)
         else:
             p("labels: " + ", ".join(f"{label} {c}" for label, c in sorted(self.counts.items(), key=lambda kv: -kv[1])), highlight=False, soft_wrap=True)

@@ -62,17 +62,21 @@ def classify_files(paths: Sequence[Path], ckpt: Checkpoint, topk: int = 5, batch
     predictor = Predictor.from_checkpoint(ckpt, device)
     k = max(1, min(topk, len(ckpt.classes)))
 
-    def result(path: Path, probs: torch.Tensor) -> dict:
-        top_p, top_i = probs.topk(k)
-        top = [{"label": ckpt.classes[i], "prob": round(p, 5)} for p, i in zip(top_p.tolist(), top_i.tolist())]
-        return {"path": str(path), "label": top[0]["label"], "prob": top[0]["prob"], "top": top}
+    def results(paths: Sequence[Path], probs: torch.Tensor) -> list[dict]:
+        """One result per row of ``probs`` ``(B, K)``: the top k classes, found for the batch at once."""
+        top_p, top_i = probs.topk(k, dim=1)
+        out = []
+        for path, ps, ids in zip(paths, top_p.tolist(), top_i.tolist()):
+            top = [{"label": ckpt.classes[i], "prob": round(p, 5)} for p, i in zip(ps, ids)]
+            out.append({"path": str(path), "label": top[0]["label"], "prob": top[0]["prob"], "top": top})
+        return out
 
     c = ckpt.config
     if ckpt.kind == "image":
         for images in _decoded(ImageInputs(paths, c.in_channels, c.img_size), batch_size, workers, collate_images):
             batch = Batch(skipped=images.errors)
             if images.x is not None:
-                batch.results = [result(path, p) for path, p in zip(images.paths, predictor.probs(images.x))]
+                batch.results = results(images.paths, predictor.probs(images.x))
             yield batch
         return
     videos = VideoInputs(paths, c.img_size, *clip_settings(ckpt.meta), c.motion)
@@ -82,13 +86,13 @@ def classify_files(paths: Sequence[Path], ckpt: Checkpoint, topk: int = 5, batch
     def run() -> Batch:
         probs = predictor.probs(torch.cat([d.x for d in pending]))  # (clips of every pending video, K)
         batch = Batch(skipped=list(skipped))
-        for d, p in zip(pending, probs.split([len(d.x) for d in pending])):
-            batch.results.append({**result(d.path, p.mean(0)), "frames": d.frames, "seconds": d.seconds})
+        per_video = torch.stack([p.mean(0) for p in probs.split([len(d.x) for d in pending])])  # softmax averaged over each video's clips
+        batch.results = [{**r, "frames": d.frames, "seconds": d.seconds} for r, d in zip(results([d.path for d in pending], per_video), pending)]
         pending.clear()
         skipped.clear()
         return batch
 
-    for items in _decoded(videos, 1, workers):
+    for items in _decoded(videos, 1, workers, start=start_worker):
         for d in items:
             if d.x is None:
                 skipped.append((str(d.path), d.error))
@@ -102,15 +106,16 @@ def classify_files(paths: Sequence[Path], ckpt: Checkpoint, topk: int = 5, batch
         yield Batch(skipped=list(skipped))
 
 
-def _decoded(dataset: torch.utils.data.Dataset, batch_size: int, workers: int | None, collate: Callable = list) -> Iterator:
+def _decoded(dataset: torch.utils.data.Dataset, batch_size: int, workers: int | None, collate: Callable = list, start: Callable | None = None) -> Iterator:
     """``dataset``'s items, ``batch_size`` at a time and in order (joined by ``collate``), decoded by
-    worker processes (0: one thread here) at most two batches a worker ahead."""
+    worker processes (0: one thread here) at most two batches a worker ahead; ``start`` runs in each
+    worker as it starts (OpenCV's settings, for videos)."""
     if len(dataset) == 0:
         return
     workers = default_workers() if workers is None else workers
     workers = min(workers, -(-len(dataset) // batch_size))  # no worker without a batch to decode
     loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, num_workers=workers, collate_fn=collate,
-                                         prefetch_factor=2 if workers else None, worker_init_fn=start_worker if workers else None)
+                                         prefetch_factor=2 if workers else None, worker_init_fn=start if workers else None)
     yield from (prefetch(loader) if workers == 0 else loader)
 
 
