@@ -11,7 +11,7 @@
   the time does not depend on the weights), `--slow-s` seconds dropping frames (the default for live
   sources), then as long queueing them (`--no-drop`): latency from a window's last frame read to its label,
   how far the labelled frames are behind the stream's real time, dropped frames, resident memory.
-- many: N live 320x136 streams at 25 fps with the bundled clips model for 30 s, N = 8, 12, 16, ... until
+- many: N live 320x136 streams at 25 fps with the bundled clips model for 30 s, N = 8, 12, 16, ..., 96 until
   the latency's 95th percentile passes 1 s: windows/s, latency p50 / p95 and dropped frames per source.
 """
 
@@ -164,7 +164,7 @@ def slow_section(seconds: float) -> dict:
     return {"model": "lrcn on resnet18 at 224x224, 8-frame windows, stride 1", "seconds": seconds, "drop": dropping, "no_drop": queueing}
 
 
-def many_section(seconds: float) -> dict:
+def many_section(seconds: float, counts: list[int]) -> dict:
     import torch
 
     from lstmimg.engine.loading import load_checkpoint
@@ -173,7 +173,7 @@ def many_section(seconds: float) -> dict:
     torch.set_num_threads(1)
     ckpt = load_checkpoint(BUNDLED_MODELS["video"])
     runs, largest = {}, 0
-    for n in (8, 12, 16, 24, 32):
+    for n in counts:
         proc, port = serve(seconds + 30)
         try:
             result = follow_for([f"http://127.0.0.1:{port}/s{i}.mjpg" for i in range(n)], ckpt, seconds, None)
@@ -195,13 +195,14 @@ def main() -> None:
     parser.add_argument("--memory-s", type=float, default=600)
     parser.add_argument("--slow-s", type=float, default=300)
     parser.add_argument("--many-s", type=float, default=30)
+    parser.add_argument("--many", default="8,12,16,24,32,48,64,96", help="numbers of live sources to try, until p95 passes 1 s")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "streams.json")
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     report = json.loads(args.out.read_text()) if args.out.is_file() else {}
     report["cpus"] = os.cpu_count()
     sections = {"files": lambda: files_section(args.work), "memory": lambda: memory_section(args.memory_s),
-                "slow": lambda: slow_section(args.slow_s), "many": lambda: many_section(args.many_s)}
+                "slow": lambda: slow_section(args.slow_s), "many": lambda: many_section(args.many_s, [int(n) for n in args.many.split(",")])}
     for name in args.sections.split(","):
         report[name] = sections[name]()
         print(json.dumps({name: report[name]}, indent=2), flush=True)
