@@ -38,13 +38,13 @@ class DecodedImages:
     DataLoader worker hands the batch over in one piece of shared memory, not one per image."""
 
     x: torch.Tensor | None
-    paths: list[Path]
+    paths: list[str]  # text, not Path objects: a batch crosses from a worker in one cheap pickle
     errors: list[tuple[str, str]]
 
 
 def collate_images(items: list[Decoded]) -> DecodedImages:
     good = [d for d in items if d.x is not None]
-    return DecodedImages(torch.stack([d.x for d in good]) if good else None, [d.path for d in good], [(str(d.path), d.error) for d in items if d.x is None])
+    return DecodedImages(torch.stack([d.x for d in good]) if good else None, [str(d.path) for d in good], [(str(d.path), d.error) for d in items if d.x is None])
 
 
 def kind_of(path: Path, kind: str) -> str:

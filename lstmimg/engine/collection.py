@@ -62,7 +62,7 @@ def classify_files(paths: Sequence[Path], ckpt: Checkpoint, topk: int = 5, batch
     predictor = Predictor.from_checkpoint(ckpt, device)
     k = max(1, min(topk, len(ckpt.classes)))
 
-    def results(paths: Sequence[Path], probs: torch.Tensor) -> list[dict]:
+    def results(paths: Sequence[str | Path], probs: torch.Tensor) -> list[dict]:
         """One result per row of ``probs`` ``(B, K)``: the top k classes, found for the batch at once."""
         top_p, top_i = probs.topk(k, dim=1)
         out = []
