@@ -116,3 +116,35 @@ def test_cli_follows_several_sources_into_json_csv_jsonl_and_saves(tmp_path):
     result = run_cli("video", a, missing, "--window", "4", "--json", "--device", "cpu")
     assert result.exit_code == 1 and len(json.loads(result.stdout)) == 1
     assert f"error: {missing}: no such file" in result.stderr and "Traceback" not in result.output
+
+
+def test_sigterm_ends_a_live_run_normally_with_its_files_whole(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    import cv2
+
+    server = MjpegServer(moving_square(1, 8, np.random.default_rng(3), size=32), fps=25).start()
+    out = [tmp_path / name for name in ("e.jsonl", "w.csv", "rec.avi")]
+    cmd = [sys.executable, "-m", "lstmimg", "video", server.url, "--window", "4", "--device", "cpu", "--jsonl", out[0], "--csv", out[1], "--save", out[2]]
+    proc = subprocess.Popen([str(c) for c in cmd], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and (not out[0].exists() or out[0].read_text().count('"label"') < 3):
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGTERM)
+        stdout, stderr = proc.communicate(timeout=30)
+    finally:
+        server.stop()
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 0, stderr
+    assert "top labels" in stdout and "Traceback" not in stderr
+    events = [json.loads(line) for line in out[0].read_text().splitlines()]  # every line whole
+    windows = [e for e in events if "label" in e]
+    assert events[0]["event"] == "opened" and len(windows) >= 3
+    assert len(out[1].read_text().splitlines()) == len(windows) + 1
+    cap = cv2.VideoCapture(str(out[2]))
+    assert cap.isOpened() and cap.read()[0]  # the recording is a playable video
