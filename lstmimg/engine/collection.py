@@ -197,7 +197,7 @@ def classify_to_files(files: Sequence[Path], ckpt: Checkpoint, targets: Sequence
         if d.main:
             for path, fmt in targets:
                 if path is not None and (d.active or O.parts_of(path)):
-                    O.merge_parts(path, fmt, ckpt.kind)
+                    O.merge_parts(path, fmt, ckpt.kind, [str(f) for f in files])
         return {"rank": d.rank, "world": d.world, "classified": len(todo) - skipped, "already_done": len(mine) - len(todo), "skipped": skipped}
     finally:
         for writer in writers:

@@ -155,25 +155,37 @@ class ResultFile:
             self.file.close()
 
 
-def merge_parts(path: Path, fmt: str, kind: str) -> int:
-    """Join ``path`` (what it already holds) and its parts, in that order and each input once, into
-    ``path`` (written atomically), then remove the parts. Returns the number of results."""
+def merge_parts(path: Path, fmt: str, kind: str, order: Sequence[str] | None = None) -> int:
+    """Join ``path`` (what it already holds) and its parts into ``path`` (written atomically), each input
+    once, then remove the parts. Returns the number of results. With ``order`` (the inputs, as text) the
+    results follow it: streamed when the files already do (a sharded run's contiguous parts), else sorted
+    in memory (a run resumed after a sharded one died); inputs ``order`` lacks come last."""
     from lstmimg.files import atomic_write
 
     sources = [path, *parts_of(path)]
-    seen: set[str] = set()
-    with atomic_write(path) as f:
-        if fmt == "csv":
-            f.write((",".join(csv_columns(kind)) + "\n").encode())
+    position = {key: i for i, key in enumerate(order)} if order is not None else {}
+
+    def unique_lines() -> Iterator[tuple[str, str]]:
+        seen: set[str] = set()
         for source in sources:
             for line in complete_lines(source):
                 key = key_of(line, fmt)
                 if key is not None and key not in seen:
                     seen.add(key)
-                    f.write(line.encode("utf-8"))
+                    yield key, line
+
+    places = [position.get(key, len(position)) for key, _ in unique_lines()]
+    ordered = unique_lines()
+    if any(a > b for a, b in zip(places, places[1:])):  # out of order: sort what the files hold by input position
+        ordered = iter(sorted(unique_lines(), key=lambda kv: position.get(kv[0], len(position))))
+    with atomic_write(path) as f:
+        if fmt == "csv":
+            f.write((",".join(csv_columns(kind)) + "\n").encode())
+        for _, line in ordered:
+            f.write(line.encode("utf-8"))
     for part in sources[1:]:
         part.unlink(missing_ok=True)
-    return len(seen)
+    return len(places)
 
 
 def share(items: Sequence, rank: int, world: int) -> Sequence:

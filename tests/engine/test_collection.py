@@ -169,3 +169,17 @@ def test_verified_export_is_the_backend_only_for_its_own_checkpoint(trained_run,
     state["meta"] = {**state.get("meta", {}), "note": "trained on"}
     torch.save(state, run / "best.pt")  # a newer best.pt: the export beside it is of another checkpoint
     assert load_model(run, device="cpu")[1] == "torch"
+
+
+def test_parts_a_dead_sharded_run_left_are_completed_by_resume(trained_run, bars, tmp_path):
+    from lstmimg.engine.outputs import part_path
+
+    args = ("predict", bars / "val", "--model", trained_run, "--workers", "0")
+    assert run_cli(*args, "--jsonl", tmp_path / "whole.jsonl").exit_code == 0
+    whole = (tmp_path / "whole.jsonl").read_text().splitlines(keepends=True)
+    out = tmp_path / "r.jsonl"
+    part_path(out, 0, 2).write_text("".join(whole[:5]) + whole[5][:20])  # rank 0 died mid-line; rank 1 wrote nothing
+    assert_one_line_error(run_cli(*args, "--jsonl", out), "r.jsonl: has parts of an unfinished sharded run beside it", "--resume")
+    result = run_cli(*args, "--jsonl", out, "--resume")
+    assert result.exit_code == 0, result.output
+    assert lines(out) == lines(tmp_path / "whole.jsonl") and not list(tmp_path.glob(".r.jsonl.part*"))
