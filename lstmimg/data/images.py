@@ -33,14 +33,16 @@ def open_image(path: str | Path, draft: tuple[str, tuple[int, int]] | None = Non
     ``Image.MAX_IMAGE_PIXELS`` is refused. ``draft`` = (mode, (W, H)) lets JPEG decode at a reduced
     scale, so a legitimately huge photo is shrunk while it is read, in bounded memory.
     """
-    path = check_file(path, "an image")
+    path = Path(path)
     if path.suffix.lower() in VIDEO_EXTENSIONS:
+        check_file(path, "an image")
         raise LstmimgError(f"{path}: a video, not an image (use `lstmimg video`)")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # Pillow's notes on odd metadata; failures still raise
             img = Image.open(path)
-            orientation = img.getexif().get(EXIF_ORIENTATION, 1)
+            has_exif = img.format != "JPEG" or "exif" in img.info  # a JPEG without an Exif block has no orientation to read
+            orientation = img.getexif().get(EXIF_ORIENTATION, 1) if has_exif else 1
             turned = orientation in (5, 6, 7, 8)
             if draft is not None and img.format == "JPEG":
                 mode, (w, h) = draft
@@ -51,8 +53,10 @@ def open_image(path: str | Path, draft: tuple[str, tuple[int, int]] | None = Non
     except Image.DecompressionBombError as err:
         raise LstmimgError(f"{path}: refused: {err.args[0].split(' could be')[0].rstrip(',')} (decompression-bomb guard)") from None
     except UnidentifiedImageError:
+        check_file(path, "an image")  # a missing, empty or folder path says so; the file is checked only when it failed
         raise LstmimgError(f"{path}: not an image Pillow can read") from None
     except Exception as err:
+        check_file(path, "an image")
         raise LstmimgError(f"{path}: cannot decode image ({type(err).__name__}: {str(err)[:120]})") from None
     return img
 
