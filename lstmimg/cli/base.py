@@ -39,6 +39,23 @@ def run_guarded(work: Callable[[], None]) -> None:
         raise typer.Exit(130) from None
 
 
+BACKEND_HELP = "torch, onnx (the run's verified ONNX export, on ONNX Runtime), or auto: onnx when there is one and the device is the CPU."
+
+
+def open_model(model, default_kind: str, kind: str | None, backend: str, device: str, say: bool = True):
+    """The model a classifying command runs (``model``, else the newest run or bundled model of
+    ``default_kind``), on which backend, and the device type it runs on; says so in the first line."""
+    from lstmimg.engine.loading import load_model, resolve_device
+    from lstmimg.runs import resolve_model
+
+    path, why = resolve_model(model, default_kind)
+    ckpt, runs_on = load_model(path, kind, backend, device)
+    where = "cpu" if runs_on.startswith("onnx") else resolve_device(device).type  # ONNX Runtime runs on the CPU here
+    if say:
+        err.print(f"model: {path} ({why})  {ckpt.kind} model  backend {runs_on}  device {where}", highlight=False, soft_wrap=True)
+    return ckpt, where
+
+
 def check_min(option: str, value: int, low: int) -> None:
     if value < low:
         raise LstmimgError(f"{option} must be >= {low}, got {value}")

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from lstmimg.cli.base import app, check_min, err, out, run_guarded
+from lstmimg.cli.base import BACKEND_HELP, app, check_min, err, open_model, out, run_guarded
 from lstmimg.config import DEFAULT_MODELS, ModelConfig, TrainConfig
 from lstmimg.errors import Interrupted, LstmimgError
 
@@ -156,7 +156,7 @@ def predict(
     batch_size: Annotated[int, typer.Option(help="Images, or video clips, per model call.")] = 64,
     workers: Annotated[int | None, typer.Option(help="Decoding processes (0: a thread of this one). Default: one per core, up to 4.")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, mps.")] = "auto",
-    backend: Annotated[str, typer.Option(help="torch, onnx (the run's verified ONNX export, on ONNX Runtime), or auto: onnx when there is one and the device is the CPU.")] = "auto",
+    backend: Annotated[str, typer.Option(help=BACKEND_HELP)] = "auto",
     devices: Annotated[int, typer.Option(help="Split the inputs over N processes on this machine (runs torchrun; one GPU each, or a share of the cores); needs --jsonl FILE or --csv FILE.")] = 1,
 ):
     """Classify images or videos with a trained model: a table, or results streamed to JSON Lines / CSV."""
@@ -193,18 +193,12 @@ def predict(
         from lstmimg.cli.render import CollectionDisplay
         from lstmimg.data.folders import expand_inputs
         from lstmimg.engine.collection import classify_to_files, likely_kind, split_kinds
-        from lstmimg.engine.loading import load_model, resolve_device
         from lstmimg.files import json_text
-        from lstmimg.runs import resolve_model
 
         main = int(os.environ.get("RANK", "0")) == 0
         files = expand_inputs(paths)
-        path, why = resolve_model(model, likely_kind(files))
-        ckpt, runs_on = load_model(path, None, backend, device)
+        ckpt, _ = open_model(model, likely_kind(files), None, backend, device, say=main)
         mine, other = split_kinds(files, ckpt.kind)
-        where = "cpu" if runs_on.startswith("onnx") else resolve_device(device).type
-        if main:
-            err.print(f"model: {path} ({why})  {ckpt.kind} model  backend {runs_on}  device {where}", highlight=False, soft_wrap=True)
         if not mine:
             raise LstmimgError(f"{paths[0] if len(paths) == 1 else 'the inputs'}: no {ckpt.kind}s among {len(files)} file{'s' if len(files) > 1 else ''} (the model is {'an image' if ckpt.kind == 'image' else 'a video'} model)")
         fits = not out.is_terminal or len(mine) <= max(1, out.size.height - 8)  # a table, when it fits on the screen (or goes to a pipe)

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from lstmimg.cli.base import app, check_min, err, out, run_guarded
+from lstmimg.cli.base import BACKEND_HELP, app, check_min, err, open_model, out, run_guarded
 from lstmimg.errors import LstmimgError
 from lstmimg.files import check_output_file
 
@@ -67,7 +67,7 @@ def video(
     reconnect: Annotated[bool, typer.Option(help="Reopen a live source that drops (with a growing pause), its state begun anew.")] = True,
     status: Annotated[bool | None, typer.Option("--status/--no-status", help="A status line per source on stderr every few seconds (fps in, windows/s, dropped, latency). Default: for live sources, when stderr is a terminal.", show_default=False)] = None,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, mps.")] = "auto",
-    backend: Annotated[str, typer.Option(help="torch, onnx (the run's verified ONNX export, on ONNX Runtime), or auto: onnx when there is one and the device is the CPU.")] = "auto",
+    backend: Annotated[str, typer.Option(help=BACKEND_HELP)] = "auto",
 ):
     """Classify videos or live streams, one or several at once: top labels and a timeline of labelled segments."""
 
@@ -90,15 +90,10 @@ def video(
 
         from lstmimg.cli.render import render_video
         from lstmimg.data.video_io import is_live
-        from lstmimg.engine.loading import load_model, resolve_device
         from lstmimg.engine.timeline import classify_sources
         from lstmimg.files import json_text
-        from lstmimg.runs import resolve_model
 
-        path, why = resolve_model(model, "video")
-        ckpt, runs_on = load_model(path, "video", backend, device)
-        where = "cpu" if runs_on.startswith("onnx") else resolve_device(device).type
-        err.print(f"model: {path} ({why})  backend {runs_on}  device {where}", highlight=False, soft_wrap=True)
+        ckpt, where = open_model(model, "video", "video", backend, device)
         live = any(is_live(s) for s in names)
         events = EventLog(jsonl, names, live and not json_out and jsonl != "-", status if status is not None else live and err.is_terminal)
         threads = torch.get_num_threads()

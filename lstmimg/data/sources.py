@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lstmimg.data import video_io
-from lstmimg.data.video_io import Frame, FrameReader, VideoInfo, is_live
+from lstmimg.data.video_io import Frame, VideoInfo, is_live
 from lstmimg.errors import LstmimgError
 
 BACKOFF = (0.5, 1.0, 2.0, 4.0, 10.0)  # seconds before each further attempt to reopen a live source
@@ -66,7 +66,7 @@ class Source:
         self.dropped = 0
         self.frames_read = 0
         self.frames_decoded = 0  # by every connection, each frame FFmpeg produced (sampled or not)
-        self.reader: FrameReader | None = None
+        self.reader: video_io.FrameReader | None = None
         self._lock = threading.Condition()
         self._stop = threading.Event()
         self._finished = False
@@ -94,7 +94,7 @@ class Source:
             self._lock.notify_all()
         if self.reader is not None:
             self.reader.close()
-        self._thread.join(timeout=FrameReader.CLOSE_TIMEOUT)
+        self._thread.join(timeout=video_io.FrameReader.CLOSE_TIMEOUT)
 
     def _put(self, item, is_frame: bool) -> None:
         with self._lock:

@@ -178,8 +178,7 @@ def classify_to_files(files: Sequence[Path], ckpt: Checkpoint, targets: Sequence
             done.append(O.done_paths(path, fmt) if path is not None and resume else set())
         distributed.barrier(d)  # every process has read what is done before any writes
         for (path, fmt), held in zip(targets, done):
-            writers.append(O.ResultFile(O.part_path(path, d.rank, d.world) if d.active else path, fmt, ckpt.kind, resume))
-            writers[-1].done |= held
+            writers.append(O.ResultFile(O.part_path(path, d.rank, d.world) if d.active else path, fmt, ckpt.kind, resume, held))
         mine = O.share(files, d.rank, d.world) if d.active else files
         todo = [f for f in mine if not writers or any(str(f) not in w.done for w in writers)]
         if on_start:

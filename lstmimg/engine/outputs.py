@@ -104,21 +104,21 @@ def format_line(result: dict, fmt: str, kind: str) -> str:
 
 class ResultFile:
     """Results of ``kind`` appended to ``path`` (None: standard output) as ``fmt``, flushed every
-    ``write``. ``resume`` keeps the complete lines already there (``done`` lists their inputs) and cuts
-    a torn last line; otherwise the file starts empty."""
+    ``write``. ``resume`` keeps the complete lines already there and cuts a torn last line; otherwise the
+    file starts empty. ``done``: the inputs already written, which ``write`` passes over (default: those
+    ``path`` and its parts hold, when resuming)."""
 
-    def __init__(self, path: Path | None, fmt: str, kind: str, resume: bool = False):
+    def __init__(self, path: Path | None, fmt: str, kind: str, resume: bool = False, done: set[str] | None = None):
         if fmt not in FORMATS:
             raise LstmimgError(f"unknown result format {fmt!r}: one of {', '.join(FORMATS)}")
         self.path, self.fmt, self.kind = path, fmt, kind
-        self.done: set[str] = set()
+        self.done: set[str] = done if done is not None else (done_paths(path, fmt) if resume and path is not None else set())
         if path is None:
             self.file = sys.stdout
             return
         header = ",".join(csv_columns(kind)) + "\n" if fmt == "csv" else ""
         try:
             if resume and path.exists():
-                self.done = done_paths(path, fmt)
                 self._cut_torn_tail(header)
                 self.file = open(path, "a", encoding="utf-8", newline="")
             else:

@@ -65,10 +65,8 @@ class Timeline:
         self.windows: list[Window] = []
         self.weighted = torch.zeros(len(classes))
         self.dropped = 0
-        self.latencies: list[float] = []
         self.ended: SourceEvent | None = None
         self.info = None
-        self.events: list[str] = []  # lost / reopened, in order
         self.error = ""
 
     def event(self, e: SourceEvent) -> None:
@@ -77,8 +75,6 @@ class Timeline:
         if e.event in ("ended", "failed"):
             self.ended = e
             self.error = e.detail if e.event == "failed" else ""
-        elif e.event in ("lost", "reopened"):
-            self.events.append(e.event)
 
     def add(self, w: WindowEvent) -> Window:
         from lstmimg.data.video_io import VideoWriter, draw_label
@@ -87,7 +83,6 @@ class Timeline:
         self.windows.append(window)  # first: a Ctrl-C while its frames are written does not score it again
         self.weighted += torch.tensor(w.probs) * w.frames
         self.dropped += w.dropped
-        self.latencies.append(w.latency_ms)
         if self.save is not None:
             for frame in w.decoded:
                 if self.writer is None:
