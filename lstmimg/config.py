@@ -148,7 +148,7 @@ class TrainConfig(_Config):
     unfreeze_after: int | None = None  # with a frozen backbone: fine-tune the whole model after this many epochs
     backbone_lr_scale: float = 0.1  # the backbone's learning rate, as a fraction of --lr, once unfrozen
     # GPU
-    amp: bool = True  # mixed precision on CUDA (bf16 where supported, else fp16 with a gradient scaler)
+    amp: bool = False  # mixed precision on CUDA (bf16 where supported, else fp16 with a gradient scaler); off: measured slower on an H200 at every size tried (benchmarks/amp.py)
     compile: bool = False  # torch.compile the CNN part (Dynamo breaks the graph at recurrent layers)
 
     def __post_init__(self):
