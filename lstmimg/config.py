@@ -20,7 +20,7 @@ FUSIONS = ("early", "two-stream")
 POOLS = ("last", "mean")
 RNNS = ("lstm", "gru", "rnn")
 OPTIMIZERS = ("adam", "adamw", "sgd")
-SCHEDULES = ("cosine", "onecycle", "none")
+SCHEDULES = ("cosine", "onecycle", "plateau", "none")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 LOADS = ("auto", "memory", "disk")
 MIN_BATCH = 2  # a training batch of one sample breaks batch norm: such a batch is dropped
@@ -129,7 +129,8 @@ class TrainConfig(_Config):
     label_smoothing: float = 0.05
     augment: bool = True  # random affine: small rotation, shift and scale (no flips: they change digits)
     clip_grad: float = 1.0  # max gradient norm; 0 turns clipping off
-    patience: int = 0  # stop after this many epochs without a better val accuracy; 0 never stops early
+    patience: int | None = None  # stop after this many epochs without a better val accuracy; 0 never stops early; None: the default rule (engine/stopping.py), off when --epochs is given
+    min_epochs: int | None = None  # never stop before this epoch; None: a third of the planned epochs under the default rule, else 0
     class_weights: str | None = None  # "auto": weight classes by inverse frequency
     val_split: float = 0.1  # used only when the data has no val/ folder
     seed: int = 0
@@ -171,7 +172,9 @@ class TrainConfig(_Config):
             _check_min("unfreeze_after", self.unfreeze_after, 1)
         _check_min("weight_decay", self.weight_decay, 0)
         _check_min("clip_grad", self.clip_grad, 0)
-        _check_min("patience", self.patience, 0)
+        for name in ("patience", "min_epochs"):
+            if getattr(self, name) is not None:
+                _check_min(name, getattr(self, name), 0)
         _check_choice("load", self.load, LOADS)
         if self.workers is not None:
             _check_min("workers", self.workers, 0)

@@ -42,7 +42,7 @@ def test_bad_model_values_name_the_allowed_ones(kwargs, message):
         ({"epochs": -1}, "--epochs must be >= 1"),
         ({"lr": 0}, "--lr must be > 0"),
         ({"optimizer": "lion"}, "adam, adamw, sgd"),
-        ({"schedule": "step"}, "cosine, onecycle, none"),
+        ({"schedule": "step"}, "cosine, onecycle, plateau, none"),
         ({"class_weights": "balanced"}, "auto"),
         ({"val_split": 1.5}, "--val-split must be in"),
         ({"device": "tpu"}, "auto, cpu, cuda, mps"),

@@ -78,12 +78,13 @@ def train(
     lr: Annotated[float, typer.Option(help="Peak learning rate.", rich_help_panel=TRAIN_PANEL)] = T.lr,
     optimizer: Annotated[str, typer.Option(help="adam, adamw, sgd.", rich_help_panel=TRAIN_PANEL)] = T.optimizer,
     weight_decay: Annotated[float, typer.Option(help="Weight decay.", rich_help_panel=TRAIN_PANEL)] = T.weight_decay,
-    schedule: Annotated[str, typer.Option(help="LR schedule: onecycle, cosine (after warm-up), none.", rich_help_panel=TRAIN_PANEL)] = T.schedule,
+    schedule: Annotated[str, typer.Option(help="LR schedule: onecycle, cosine (after warm-up), plateau (constant, a tenth each time val accuracy stalls for half the patience), none.", rich_help_panel=TRAIN_PANEL)] = T.schedule,
     warmup: Annotated[float, typer.Option(help="Fraction of steps spent warming up the LR.", rich_help_panel=TRAIN_PANEL)] = T.warmup,
     label_smoothing: Annotated[float, typer.Option(help="Label smoothing of the loss.", rich_help_panel=TRAIN_PANEL)] = T.label_smoothing,
     augment: Annotated[bool, typer.Option(help="Random affine: small rotation, shift, scale (never flips).", rich_help_panel=TRAIN_PANEL)] = T.augment,
     clip_grad: Annotated[float, typer.Option(help="Clip the gradient norm to this (0: off).", rich_help_panel=TRAIN_PANEL)] = T.clip_grad,
-    patience: Annotated[int, typer.Option(help="Stop after N epochs without a better val accuracy (0: never).", rich_help_panel=TRAIN_PANEL)] = T.patience,
+    patience: Annotated[int | None, typer.Option(help="Stop after N epochs without a better val accuracy (0: never). Default: a fifth of the planned epochs (at least 2), not before a third of them; with --epochs, off.", rich_help_panel=TRAIN_PANEL)] = T.patience,
+    min_epochs: Annotated[int | None, typer.Option(help="Never stop before this epoch. Default: a third of the planned epochs under the default rule, else 0.", rich_help_panel=TRAIN_PANEL)] = T.min_epochs,
     class_weights: Annotated[str | None, typer.Option(help="'auto': weight the loss by inverse class frequency.", rich_help_panel=TRAIN_PANEL)] = None,
     val_split: Annotated[float, typer.Option(help="Fraction held out for val when DATA has no val/.", rich_help_panel=TRAIN_PANEL)] = T.val_split,
     seed: Annotated[int, typer.Option(help="Random seed (data split, init, shuffling, augmentation).", rich_help_panel=TRAIN_PANEL)] = T.seed,
@@ -116,7 +117,7 @@ def train(
             with TrainDisplay(out, err) as progress:
                 summary = fit(callback=progress.callback, resume=resume)
             if summary.get("already_finished"):
-                err.print(f"{resume}: already finished ({summary['epochs']} epochs{', stopped early by --patience' if summary.get('stopped_early') else ''}); nothing to resume", highlight=False, soft_wrap=True)
+                err.print(f"{resume}: already finished ({summary.get('stop_reason') or str(summary['epochs']) + ' epochs'}); nothing to resume", highlight=False, soft_wrap=True)
                 progress.print_summary(summary)
                 return
         else:
@@ -130,7 +131,7 @@ def train(
             train_cfg = TrainConfig(
                 epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, weight_decay=weight_decay,
                 schedule=schedule, warmup=warmup, label_smoothing=label_smoothing, augment=augment, clip_grad=clip_grad,
-                patience=patience, class_weights=class_weights, val_split=val_split, seed=seed, device=device,
+                patience=patience, min_epochs=min_epochs, class_weights=class_weights, val_split=val_split, seed=seed, device=device,
                 workers=workers, load=load, img_size=parse_size(img_size), clip_len=clip_len, clips_per_video=clips_per_video, frame_stride=frame_stride, val_clips=val_clips,
                 cache=str(cache) if cache else None, amp=amp, compile=compile_cnn, feature_cache=feature_cache,
                 unfreeze_after=unfreeze_after, backbone_lr_scale=backbone_lr_scale,

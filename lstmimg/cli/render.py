@@ -82,6 +82,8 @@ class TrainDisplay:
                 highlight=False,
                 soft_wrap=True,
             )
+            if info.get("stop", "").startswith("plateau"):
+                self.bar.console.print(f"[yellow]stopping[/]: {info['stop']} (--patience 0 trains them all)", highlight=False, soft_wrap=True)
 
     def _task(self, description: str, total: int, stats: str) -> None:
         self.description = description
@@ -98,7 +100,8 @@ class TrainDisplay:
             ("val accuracy", f"{summary['val_accuracy']:.4f} (epoch {summary['best_epoch']})"),
             ("val clip accuracy", f"{summary['val_clip_accuracy']:.4f}" if "val_clip_accuracy" in summary else None),
             ("test accuracy", f"{summary['test_accuracy']:.4f}" if "test_accuracy" in summary else None),
-            ("epochs", str(summary["epochs"])),
+            ("epochs", f"{summary['epochs']} of {summary['planned_epochs']} planned" if "planned_epochs" in summary else str(summary["epochs"])),
+            ("stopped", summary.get("stop_reason") or None),
             ("train time", f"{summary['train_seconds']:.1f} s"),
             ("best checkpoint", summary["best_checkpoint"]),
             ("run folder", summary["run_dir"]),

@@ -205,10 +205,12 @@ def random_clips(data: VideoSet, videos: torch.Tensor, draws: torch.Tensor, clip
 
 
 def uniform_clips(video: torch.Tensor, clip_len: int, stride: int, count: int) -> torch.Tensor:
-    """``count`` clips with evenly spaced starts covering the video: ``(count, clip_len, C, H, W)``."""
+    """Up to ``count`` clips with evenly spaced starts covering the video: ``(n, clip_len, C, H, W)``.
+    A video too short for ``count`` different starts gives fewer: the same clip twice would cost a
+    model call and count twice in the average."""
     span = (clip_len - 1) * stride + 1
     last = max(0, len(video) - span)
-    starts = np.linspace(0, last, num=count).round().astype(int) if last else np.zeros(1, dtype=int)
+    starts = np.unique(np.linspace(0, last, num=count).round().astype(int))
     return torch.stack([clip_at(video, int(s), clip_len, stride) for s in starts])
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -25,11 +26,13 @@ def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
     return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
-def make_schedule(optimizer: torch.optim.Optimizer, cfg: TrainConfig, total_steps: int):
+def make_schedule(optimizer: torch.optim.Optimizer, cfg: TrainConfig, total_steps: int, drops: Callable[[], int] = lambda: 0):
     """LR factor per batch step: warm-up over the first ``cfg.warmup`` of the steps, then decay.
 
     - ``onecycle``: cosine rise from lr/25 to lr, then cosine fall to ~0 (the one-cycle policy);
     - ``cosine``: linear rise from ~0 to lr, then cosine fall to 0;
+    - ``plateau``: linear warm-up, then constant, a tenth as large each time validation stalls
+      (``drops()``: how many times so far, ``stopping.lr_drops``);
     - ``none``: linear warm-up, then constant.
     """
     warm = max(1, int(cfg.warmup * total_steps)) if cfg.warmup > 0 else 0
@@ -42,6 +45,8 @@ def make_schedule(optimizer: torch.optim.Optimizer, cfg: TrainConfig, total_step
             return (step + 1) / warm
         if cfg.schedule == "none":
             return 1.0
+        if cfg.schedule == "plateau":
+            return 0.1 ** drops()
         progress = min(1.0, (step - warm) / max(1, total_steps - warm))
         return 0.5 * (1 + math.cos(math.pi * progress))
 

@@ -13,6 +13,9 @@ before the model learns. So, unless given:
   torchvision's), smaller images enlarged to it, video frames at most ``PRETRAINED_VIDEO_SIDE``
   (``input_side``).
 
+- the run stops when validation stops improving (``stopping.py``), unless ``--epochs`` or
+  ``--patience 0`` says otherwise.
+
 Explicit options always win. ``Plan.reasons`` says what was chosen and why, for the run's first lines;
 ``plan_input`` fixes how the model reads the data (size, channels, motion input) and says why too.
 """
@@ -24,6 +27,7 @@ from dataclasses import dataclass, field
 
 from lstmimg.config import DEFAULT_MOTION, MIN_BATCH, ModelConfig, TrainConfig
 from lstmimg.data.dataset import TrainingData
+from lstmimg.engine.stopping import resolve, rule_of
 from lstmimg.errors import LstmimgError
 
 DEFAULT_EPOCHS = 15
@@ -38,11 +42,13 @@ class Plan:
     batch_size: int
     epochs: int
     clips_per_video: int = 1
+    patience: int = 0  # the stopping rule (engine/stopping.py), resolved
+    min_epochs: int = 0
     reasons: list[str] = field(default_factory=list)
 
     def apply(self, cfg: TrainConfig) -> TrainConfig:
         """``cfg`` with the planned values filled in (what ``config.json`` records, and ``--resume`` uses)."""
-        return cfg.replace(batch_size=self.batch_size, epochs=self.epochs, clips_per_video=self.clips_per_video)
+        return cfg.replace(batch_size=self.batch_size, epochs=self.epochs, clips_per_video=self.clips_per_video, patience=self.patience, min_epochs=self.min_epochs)
 
 
 def batches_in(samples: int, batch: int) -> int:
@@ -74,10 +80,15 @@ def plan_training(cfg: TrainConfig, kind: str, samples: int, world: int = 1) -> 
         reasons.append(f"{epochs} epochs")
     if world > 1:
         reasons.append(f"the batch shared by {world} processes")
+    patience, min_epochs = resolve(cfg.patience, cfg.min_epochs, cfg.epochs is not None, epochs)
     noun = "videos" if kind == "video" else "images"
     head = f"{samples} {noun}: " if reasons else ""
     why = f" (at least {MIN_STEPS} steps; options given win)" if reasons else ""
-    return Plan(batch, epochs, clips, [f"{head}{', '.join(reasons + [f'{steps} steps/epoch'])}{why}"] if reasons else [])
+    lines = [f"{head}{', '.join(reasons + [f'{steps} steps/epoch'])}{why}"] if reasons else []
+    rule = rule_of(patience, min_epochs)
+    if rule is not None and cfg.patience is None:
+        lines.append(f"up to {epochs} epochs: {rule.describe()} (--patience 0 for all of them)")
+    return Plan(batch, epochs, clips, patience, min_epochs, lines)
 
 
 def plan_input(data: TrainingData, model_cfg: ModelConfig, cfg: TrainConfig) -> tuple[ModelConfig, list[str]]:

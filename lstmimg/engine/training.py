@@ -36,6 +36,7 @@ from lstmimg.engine.evaluation import classification_report, score_split
 from lstmimg.engine.loading import load_checkpoint, resolve_device
 from lstmimg.engine.optim import amp_settings, make_optimizer, make_schedule
 from lstmimg.engine.plan import plan_input, plan_training
+from lstmimg.engine.stopping import lr_drops, rule_of, stop_reason
 from lstmimg.engine.trainstate import SavedRun, StopSignals, TrainState, read_run, versions
 from lstmimg.errors import LstmimgError, TrainingInterrupted, article
 from lstmimg.files import WriteError, atomic_write_text, write_json
@@ -82,14 +83,17 @@ def fit(
                 run.save_last(epoch_done=state.epoch - 1)
                 raise TrainingInterrupted(run.dir, stop.signal or signal.SIGTERM, state.epoch, state.step)
             run.add_up_epoch()
+            t_val = time.perf_counter()
             val_acc, val_loss, extra = run.validate()
+            val_seconds = time.perf_counter() - t_val
             row = {
                 "epoch": state.epoch, "train_loss": round(state.totals.loss, 5), "train_acc": round(state.totals.acc, 5),
                 "val_loss": round(val_loss, 5), "val_acc": round(val_acc, 5), **{f"val_{k}": round(v, 5) for k, v in extra.items()},
                 "lr": state.optimizer.param_groups[0]["lr"], "seconds": round(time.perf_counter() - t0, 3),
-                "data_seconds": round(state.totals.data_seconds, 3), "samples_per_s": round(state.totals.samples_per_s, 1),
+                "data_seconds": round(state.totals.data_seconds, 3), "val_seconds": round(val_seconds, 3), "samples_per_s": round(state.totals.samples_per_s, 1),
             }
-            improved = state.end_epoch(row, val_acc, extra, cfg.patience)
+            improved = state.end_epoch(row, val_acc, extra)
+            run.decide_stop()
             run.save_epoch(row, improved)
             run.emit("epoch", {**row, "best": improved})
         return run.finish()
@@ -206,6 +210,7 @@ class Training:
         self.d, self.device = dist.setup(resolve_device(cfg.device))
         plan = plan_training(cfg, data.kind, len(data.splits["train"].paths), self.d.world)
         self.cfg = cfg = plan.apply(cfg)  # resolved: config.json records it, --resume reuses it
+        self.rule = rule_of(cfg.patience, cfg.min_epochs)
         self.emit = (callback or (lambda event, info: None)) if self.d.main else (lambda event, info: None)
         self.model_cfg = spec.complete(model_cfg.replace(in_channels=data.channels, img_size=data.size, num_classes=len(data.classes)))
         model = build_model(self.model_cfg).to(self.device)  # before decoding: a model that cannot be built fails at once
@@ -232,7 +237,7 @@ class Training:
 
         optimizer = make_optimizer(model, cfg)
         amp_on, amp_dtype = amp_settings(cfg, self.device)
-        self.state = TrainState(model, optimizer, make_schedule(optimizer, cfg, cfg.epochs * epoch_steps(data, cfg, self.d)), torch.Generator().manual_seed(cfg.seed),
+        self.state = TrainState(model, optimizer, make_schedule(optimizer, cfg, cfg.epochs * epoch_steps(data, cfg, self.d), self._lr_drops), torch.Generator().manual_seed(cfg.seed),
                                 torch.amp.GradScaler("cuda") if amp_on and amp_dtype == torch.float16 else None)
         if saved is not None:
             self.state.load_state_dict(saved.state)
@@ -361,6 +366,21 @@ class Training:
             acc = (probs.argmax(1) == labels).float().mean().item()
         return dist.broadcast_float(acc, self.d, self.device), loss, extra
 
+    def _lr_drops(self) -> int:
+        """For ``--schedule plateau``: how many times validation has stalled so far."""
+        return lr_drops(self.state.rows, self.rule) if hasattr(self, "state") else 0
+
+    def decide_stop(self) -> None:
+        """Whether the run is done after the epoch just recorded (``stopping.py``): rank 0 decides from
+        its rows, every process follows; the reason goes in the epoch's ``stop`` column."""
+        s = self.state
+        reason = stop_reason(s.rows, self.rule, self.cfg.epochs) if self.d.main else None
+        if dist.broadcast_float(float(reason is not None), self.d, self.device):
+            s.stopped_early, s.stop = True, reason or "stopped with rank 0"
+        elif s.epoch > self.cfg.epochs:
+            s.stop = f"finished the {self.cfg.epochs} planned epochs (best at epoch {s.best_epoch})"
+        s.rows[-1]["stop"] = s.stop
+
     def _save(self, name: str, meta: dict, with_state: bool = False) -> None:
         if self.d.main:
             s, t = self.state, self.data
@@ -394,7 +414,8 @@ class Training:
         summary = {
             "kind": data.kind, "model": self.model_cfg.name, "val_accuracy": round(s.best_acc, 5),
             **{f"val_{k}": round(v, 5) for k, v in s.best_extra.items()}, "best_epoch": s.best_epoch,
-            "epochs": len(s.rows), "stopped_early": s.stopped_early, "train_seconds": round(time.perf_counter() - self.started, 2), "classes": data.classes,
+            "epochs": len(s.rows), "planned_epochs": self.cfg.epochs, "stopped_early": s.stopped_early, "stop_reason": s.stop,
+            "stop_rule": self.rule.describe() if self.rule else "none (all planned epochs)", "train_seconds": round(time.perf_counter() - self.started, 2), "classes": data.classes,
             "best_checkpoint": str(self.dir / "best.pt"), "last_checkpoint": str(self.dir / "last.pt"),
             "train_samples": data.size_of("train"), "val_samples": data.size_of("val"), "skipped": data.skipped,
             "img_size": list(data.size), "channels": data.channels, "device": str(self.device), "processes": self.d.world, "seed": self.cfg.seed,
@@ -422,7 +443,8 @@ class Training:
 
 def _write_metrics(path: Path, rows: list[dict]) -> None:
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
+    fields = list(dict.fromkeys(k for row in rows for k in row))  # a run resumed from an older version: columns it lacked stay empty
+    writer = csv.DictWriter(buffer, fieldnames=fields, restval="")
     writer.writeheader()
     writer.writerows(rows)
     atomic_write_text(path, buffer.getvalue())

@@ -68,8 +68,8 @@ class TrainState:
     best_acc: float = -1.0
     best_epoch: int = 0
     best_extra: dict = field(default_factory=dict)
-    stale: int = 0  # epochs since the best one
-    stopped_early: bool = False  # --patience ran out: the run is over
+    stopped_early: bool = False  # the stopping rule ended the run before its planned epochs
+    stop: str = ""  # why (stopping.stop_reason)
     elapsed: float = 0.0  # training seconds before this process took over
 
     def start_epoch(self) -> None:
@@ -79,17 +79,14 @@ class TrainState:
         else:
             self.generator.set_state(self.epoch_rng)
 
-    def end_epoch(self, row: dict, val_acc: float, extra: dict, patience: int) -> bool:
+    def end_epoch(self, row: dict, val_acc: float, extra: dict) -> bool:
         """Record a finished epoch and move on to the next; returns whether it is the best so far."""
         self.rows.append(row)
         improved = val_acc > self.best_acc
         if improved:
-            self.best_acc, self.best_epoch, self.best_extra, self.stale = val_acc, self.epoch, dict(extra), 0
-        else:
-            self.stale += 1
+            self.best_acc, self.best_epoch, self.best_extra = val_acc, self.epoch, dict(extra)
         self.epoch, self.step, self.totals = self.epoch + 1, 0, EpochTotals()
         self.epoch_rng = self.generator.get_state()  # the next epoch's draws start here
-        self.stopped_early = bool(patience) and self.stale >= patience
         return improved
 
     def state_dict(self) -> dict:
@@ -99,8 +96,8 @@ class TrainState:
             "torch_rng": torch.get_rng_state(), "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
             "optimizer": self.optimizer.state_dict(), "schedule": self.schedule.state_dict(),
             "scaler": self.scaler.state_dict() if self.scaler is not None else None,
-            "rows": self.rows, "best": {"acc": self.best_acc, "epoch": self.best_epoch, "extra": self.best_extra, "stale": self.stale},
-            "stopped_early": self.stopped_early, "elapsed": self.elapsed,
+            "rows": self.rows, "best": {"acc": self.best_acc, "epoch": self.best_epoch, "extra": self.best_extra},
+            "stopped_early": self.stopped_early, "stop": self.stop, "elapsed": self.elapsed,
         }
 
     def load_state_dict(self, saved: dict) -> None:
@@ -118,8 +115,8 @@ class TrainState:
         self.totals = EpochTotals(**saved["totals"])
         self.rows = list(saved["rows"])
         best = saved["best"]
-        self.best_acc, self.best_epoch, self.best_extra, self.stale = best["acc"], best["epoch"], dict(best["extra"]), best["stale"]
-        self.stopped_early, self.elapsed = saved["stopped_early"], saved["elapsed"]
+        self.best_acc, self.best_epoch, self.best_extra = best["acc"], best["epoch"], dict(best["extra"])
+        self.stopped_early, self.stop, self.elapsed = saved["stopped_early"], saved.get("stop", ""), saved["elapsed"]
 
 
 @dataclass

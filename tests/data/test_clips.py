@@ -29,6 +29,8 @@ def test_uniform_clips_cover_the_video():
     assert clips.shape == (3, 4, 1, 2, 2)
     assert clips[:, 0, 0, 0, 0].tolist() == [0, 8, 16]
     assert V.uniform_clips(ramp(2), 4, 1, 3).shape[0] == 1  # too short for several: one clip
+    two = V.uniform_clips(ramp(16), 8, 2, 3)  # 16 frames, a clip spans 15: starts 0 and 1, not 0, 0, 1
+    assert two.shape[0] == 2 and not torch.equal(two[0], two[1])
 
 
 def test_random_clips_start_where_the_draws_say():

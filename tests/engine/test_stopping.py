@@ -1,0 +1,104 @@
+"""The stopping rule: when a run is done, why it says it stopped, and how options turn it on and off."""
+
+import csv
+import json
+
+from conftest import TINY_MODEL
+from conftest import run_cli as run
+
+from lstmimg import ModelConfig, TrainConfig, fit
+from lstmimg.engine.plan import plan_training
+from lstmimg.engine.stopping import StopRule, auto_rule, resolve, rule_of, stop_reason
+
+
+def rows(*accs, losses=None):
+    return [{"val_acc": a, "val_loss": (losses or [1.0] * len(accs))[i]} for i, a in enumerate(accs)]
+
+
+def test_plateau_stops_after_patience_epochs_without_a_better_accuracy():
+    rule = StopRule(patience=2)
+    assert stop_reason(rows(0.5, 0.6), rule, 10) is None
+    assert stop_reason(rows(0.5, 0.6, 0.6), rule, 10) is None  # one stale epoch
+    reason = stop_reason(rows(0.5, 0.6, 0.6, 0.55), rule, 10)
+    assert reason.startswith("plateau") and "best at epoch 2" in reason and "epoch 4 of 10" in reason
+    assert stop_reason(rows(0.5, 0.6, 0.6, 0.7), rule, 10) is None  # a better epoch starts the count again
+
+
+def test_never_before_min_epochs_and_never_past_the_plan():
+    rule = StopRule(patience=1, min_epochs=4)
+    assert stop_reason(rows(0.9, 0.9, 0.9), rule, 10) is None
+    assert stop_reason(rows(0.9, 0.9, 0.9, 0.9), rule, 10) is not None
+    assert stop_reason(rows(*[0.9] * 10), rule, 10) is None  # the last planned epoch: the run ends anyway
+    assert stop_reason(rows(0.9, 0.8, 0.7), None, 10) is None
+
+
+def test_min_delta_and_a_falling_loss():
+    assert stop_reason(rows(0.5, 0.505, 0.51), StopRule(patience=2, min_delta=0.02), 10) is not None
+    falling = rows(0.9, 0.9, 0.9, losses=[1.0, 0.8, 0.6])
+    assert stop_reason(falling, StopRule(patience=2), 10) is not None
+    assert stop_reason(falling, StopRule(patience=2, loss_delta=0.1), 10) is None
+
+
+def test_the_default_rule_scales_with_the_planned_run_and_options_turn_it_off():
+    assert auto_rule(15) == StopRule(patience=3, min_epochs=5)
+    assert auto_rule(60).patience == 12 and auto_rule(60).min_epochs == 20
+    assert auto_rule(4).patience == 2  # never fewer than 2
+    assert resolve(None, None, False, 15) == (3, 5)  # nothing given: the default rule
+    assert resolve(None, None, True, 15) == (0, 0)  # --epochs given, no --patience: all of them
+    assert resolve(4, None, True, 15) == (4, 0)  # --patience N: as before, no minimum
+    assert resolve(0, None, False, 15) == (0, 0) and rule_of(0, 0) is None
+    assert resolve(None, 7, False, 15) == (3, 7)
+
+
+def test_the_plan_records_the_rule_so_resume_decides_the_same():
+    plan = plan_training(TrainConfig(), "image", 4000)
+    cfg = plan.apply(TrainConfig())
+    assert (cfg.epochs, cfg.patience, cfg.min_epochs) == (15, 3, 5)
+    assert any("stop after 3 epochs without a better val accuracy" in line for line in plan.reasons)
+    again = plan_training(cfg, "image", 4000)  # --resume plans from the recorded config
+    assert (again.epochs, again.patience, again.min_epochs) == (15, 3, 5)
+    assert plan_training(TrainConfig(epochs=15), "image", 4000).patience == 0
+
+
+def test_the_default_rule_ends_a_run_that_stopped_learning(bars, tmp_path):
+    # lr 1e-12: the weights stay put (only batch norm's statistics move); 72 images at batch 16 plan 60 epochs, patience 12
+    summary = fit(bars, ModelConfig(**TINY_MODEL), TrainConfig(lr=1e-12, batch_size=16, min_epochs=2, augment=False), out=tmp_path / "r")
+    assert summary["planned_epochs"] == 60 and summary["stopped_early"] and summary["epochs"] == summary["best_epoch"] + 12 < 60
+    assert summary["stop_reason"].startswith(f"plateau: no better val accuracy for 12 epochs (best at epoch {summary['best_epoch']})")
+
+
+def test_the_run_says_why_it_stopped_on_screen_in_the_summary_and_the_metrics(bars, tmp_path):
+    out = tmp_path / "r"
+    result = run("train", bars, "--model", "cnn_lstm", "--hidden", "8", "--epochs", "10", "--patience", "2", "--lr", "1e-12", "--no-augment", "--out", out)
+    assert result.exit_code == 0, result.output
+    assert "stopping: plateau: no better val accuracy for 2 epochs (best at epoch 1); stopped at epoch 3 of 10 planned" in result.output
+    assert "3 of 10 planned" in result.output
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["stop_reason"].startswith("plateau") and summary["planned_epochs"] == 10 and summary["epochs"] == 3
+    metrics = list(csv.DictReader((out / "metrics.csv").open()))
+    assert [m["stop"] for m in metrics[:2]] == ["", ""] and metrics[2]["stop"] == summary["stop_reason"]
+    resumed = run("train", "--resume", out)
+    assert resumed.exit_code == 0 and "already finished (plateau" in resumed.output
+
+
+def test_a_run_that_lasts_its_epochs_says_so(bars, tmp_path):
+    summary = fit(bars, ModelConfig(**TINY_MODEL), TrainConfig(epochs=2), out=tmp_path / "r")
+    assert not summary["stopped_early"] and summary["stop_reason"] == f"finished the 2 planned epochs (best at epoch {summary['best_epoch']})"
+    assert summary["stop_rule"].startswith("none")
+
+
+def test_plateau_schedule_drops_the_rate_when_validation_stalls_for_half_the_patience():
+    from lstmimg.engine.stopping import lr_drops
+
+    rule = StopRule(patience=4)
+    assert lr_drops(rows(0.5, 0.6), rule) == 0
+    assert lr_drops(rows(0.5, 0.6, 0.6, 0.6), rule) == 1  # two stale epochs: one drop
+    assert lr_drops(rows(0.5, 0.6, 0.6, 0.6, 0.6), rule) == 1
+    assert lr_drops(rows(0.5, 0.6, 0.6, 0.6, 0.7, 0.7, 0.7), rule) == 2  # a new stall after a better epoch
+    assert lr_drops(rows(0.5, 0.5, 0.5), None) == 0
+
+
+def test_plateau_schedule_in_a_run(bars, tmp_path):
+    summary = fit(bars, ModelConfig(**TINY_MODEL), TrainConfig(epochs=8, patience=4, lr=1e-12, warmup=0, schedule="plateau", augment=False), out=tmp_path / "r")
+    lrs = [float(r["lr"]) for r in csv.DictReader((tmp_path / "r" / "metrics.csv").open())]
+    assert lrs[0] == 1e-12 and min(lrs) < 1e-12 and summary["epochs"] <= 8
