@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from lstmimg.checkpoint import checkpoint_path
 from lstmimg.errors import LstmimgError
 
 RUNS_DIR = Path("runs") / "train"
@@ -66,6 +65,8 @@ def latest_run(kind: str, base: Path = RUNS_DIR) -> Path | None:
 def resolve_model(source: str | Path | None, kind: str = "image") -> tuple[Path, str]:
     """Which checkpoint to use, and why: ``source`` when given, else the newest run of this kind under
     ./runs/train, else the model that ships with the package."""
+    from lstmimg.checkpoint import checkpoint_path  # torch: only once a model is wanted (`lstmimg runs` lists runs without it)
+
     if source is not None:
         return checkpoint_path(Path(source)), "given"
     run = latest_run(kind)

@@ -1,4 +1,4 @@
-"""The commands that look into, ship and measure models: explain, export, bench, backbones, models."""
+"""The commands that look into, ship and measure models and runs: explain, export, bench, backbones, models, runs."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from lstmimg.cli.base import app, check_min, err, out, run_guarded
@@ -143,3 +144,68 @@ def models():
         out.print(table)
 
     run_guarded(work)
+
+
+@app.command()
+def runs(
+    folders: Annotated[list[Path] | None, typer.Argument(help="A folder of runs (default: runs/train), or two run folders to compare.")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+):
+    """List the runs under a folder (status, accuracy, epochs, time), or compare two runs' settings and figures."""
+
+    def work():
+        import json
+
+        from lstmimg.history import compare_runs, list_runs
+        from lstmimg.runs import RUNS_DIR
+
+        given = folders or []
+        if len(given) > 2:
+            raise LstmimgError(f"lstmimg runs takes a folder of runs or two runs to compare, not {len(given)} paths")
+        if len(given) == 2:
+            report = compare_runs(*given)
+            if json_out:
+                out.print_json(json.dumps(report))
+                return
+            table = Table("", Path(report["runs"][0]).name, Path(report["runs"][1]).name, box=None, header_style="bold")
+            for key, (a, b) in report["figures"].items():
+                table.add_row(key, _shown(a), _shown(b))
+            table.add_section()
+            for key, (a, b) in report["settings"].items():
+                table.add_row(key, _shown(a), _shown(b))
+            out.print(table)
+            if not report["settings"]:
+                err.print("same settings", highlight=False)
+            return
+        base = given[0] if given else RUNS_DIR
+        records = list_runs(base) if given or base.is_dir() else []
+        if json_out:
+            out.print_json(json.dumps([r.row() for r in records]))
+            return
+        if not records:
+            err.print(f"{base}: no runs yet (lstmimg train writes them there)", highlight=False, soft_wrap=True)
+            return
+        table = Table(box=None, header_style="bold", padding=(0, 1), pad_edge=False)
+        widest = lambda values: max(len(v) for v in values)  # noqa: E731  (columns keep their width; model and data give way)
+        table.add_column("run", no_wrap=True, min_width=min(24, widest([r.name for r in records])))
+        table.add_column("status", no_wrap=True, min_width=widest([r.status for r in records]))
+        for name, width in (("val acc (best)", 11), ("epochs", 6), ("time", 5)):
+            table.add_column(name, no_wrap=True, justify="right", min_width=width)
+        for name in ("model", "data", "started"):
+            table.add_column(name, overflow="ellipsis", no_wrap=True)
+        for r in records:
+            epochs = f"{r.epochs}/{r.planned_epochs}" if r.planned_epochs else str(r.epochs)
+            acc = f"{r.val_accuracy:.4f} ({r.best_epoch})" if r.val_accuracy is not None else "-"
+            time_s = f"{r.train_seconds:.0f}s" if r.train_seconds is not None else "-"
+            status = "[red]broken[/]" if r.status == "broken" else r.status
+            table.add_row(escape(r.name), status, acc, epochs, time_s, r.model, escape(Path(r.data).name), r.date)
+        out.print(table)
+        for r in records:
+            if r.status == "broken":
+                err.print(f"broken run {r.path}: {escape(r.problem)}", highlight=False, soft_wrap=True)
+
+    run_guarded(work)
+
+
+def _shown(value) -> str:
+    return "-" if value is None else escape(str(value))
