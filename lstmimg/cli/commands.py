@@ -258,6 +258,7 @@ def evaluate(
     split: Annotated[str | None, typer.Option(help="Which split of a root to use (default: test if present, else val).")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, mps.")] = "auto",
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Also write report.json, confusion_matrix.png and mistakes.png (the samples it gets wrong, most confident first) to this folder.")] = None,
 ):
     """Accuracy, per-class precision / recall / F1 and the confusion matrix on labelled images or videos."""
 
@@ -265,7 +266,7 @@ def evaluate(
         from lstmimg.engine.evaluation import evaluate as evaluate_folder
         from lstmimg.files import json_text
 
-        report = evaluate_folder(data, model, split, device)
+        report = evaluate_folder(data, model, split, device, out_dir)
         if json_out:
             sys.stdout.write(json_text(report))
             return
@@ -281,6 +282,8 @@ def evaluate(
         out.print(cm)
         if report["skipped"]:
             err.print(f"warning: skipped {len(report['skipped'])} unreadable files, e.g. {report['skipped'][0]}", highlight=False, soft_wrap=True)
+        if out_dir is not None:
+            err.print(f"report, confusion matrix and mistakes ({report['mistakes']} wrong) in {out_dir}", highlight=False, soft_wrap=True)
 
     run_guarded(work)
 

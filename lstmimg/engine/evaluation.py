@@ -13,6 +13,7 @@ from lstmimg.data.dataset import TrainingData
 from lstmimg.data.folders import detect_kind, labelled_folder
 from lstmimg.engine.inference import Predictor, image_probs, video_probs
 from lstmimg.engine.loading import load_checkpoint, resolve_device
+from lstmimg.errors import LstmimgError
 from lstmimg.runs import resolve_model
 
 
@@ -32,15 +33,18 @@ def classification_report(targets: torch.Tensor, preds: torch.Tensor, classes: S
     return {"accuracy": round(accuracy, 4), "samples": len(targets), "classes": list(classes), "per_class": per_class, "confusion_matrix": cm.tolist()}
 
 
-def evaluate(data: str | Path, model: str | Path | None = None, split: str | None = None, device: str = "auto") -> dict:
+def evaluate(data: str | Path, model: str | Path | None = None, split: str | None = None, device: str = "auto", out: str | Path | None = None) -> dict:
     """Accuracy, per-class precision / recall / F1 and the confusion matrix of a model on labelled
     images or videos (videos scored as in the run's validation: its clip length, stride and clips per
-    video).
+    video). With ``out``, also writes ``report.json``, ``confusion_matrix.png`` and ``mistakes.png`` (the
+    samples it gets wrong, most confident first) to that folder, and the report counts ``mistakes``.
 
     ``data`` is a folder of class folders, or a root with ``train/ val/ test/`` (then ``split``, by
     default ``test`` if present, else ``val``). ``model`` is a run folder or checkpoint (default: the
     newest run of the data's kind, else the bundled model).
     """
+    if out is not None:
+        check_report_folder(Path(out))
     kind = detect_kind(data)
     ckpt = load_checkpoint(resolve_model(model, kind)[0], kind=kind)
     files = labelled_folder(data, kind, ckpt.classes, split)
@@ -56,7 +60,42 @@ def evaluate(data: str | Path, model: str | Path | None = None, split: str | Non
     report = classification_report(labelled.sets["eval"].labels, probs.argmax(1), ckpt.classes)
     if kind == "video":
         extra["clips_per_video"] = cfg.val_clips
-    return {"data": str(folder), "model": str(ckpt.path), "kind": kind, **report, **extra, "skipped": labelled.skipped}
+    result = {"data": str(folder), "model": str(ckpt.path), "kind": kind, **report, **extra, "skipped": labelled.skipped}
+    if out is not None:
+        result["mistakes"] = write_report(result, labelled, probs, Path(out))
+    return result
+
+
+REPORT_FILES = ("report.json", "confusion_matrix.png", "mistakes.png")
+
+
+def check_report_folder(out: Path) -> None:
+    """Refuse a folder that holds one of the report's files already, or is a file."""
+    if out.exists() and not out.is_dir():
+        raise LstmimgError(f"{out}: exists and is not a folder; choose another --out")
+    for name in REPORT_FILES:
+        if (out / name).exists():
+            raise LstmimgError(f"{out / name}: exists; choose another --out (nothing was replaced)")
+
+
+def write_report(report: dict, labelled: TrainingData, probs: torch.Tensor, out: Path) -> int:
+    """``report.json``, ``confusion_matrix.png`` and ``mistakes.png`` of an evaluation in folder ``out``
+    (made if needed); returns how many samples were wrong. A folder that holds one of them already is
+    refused: nothing there is replaced."""
+    from lstmimg.engine.mistakes import write_mistakes
+    from lstmimg.engine.plots import plot_confusion
+    from lstmimg.files import write_json
+
+    check_report_folder(out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise LstmimgError(f"{out}: cannot create the folder ({err.strerror})") from None
+    held = labelled.sets["eval"]
+    wrong = write_mistakes(labelled.kind, held.paths, held.labels, probs, report["classes"], out / "mistakes.png")
+    plot_confusion(report["confusion_matrix"], report["classes"], out / "confusion_matrix.png")
+    write_json(out / "report.json", {**report, "mistakes": wrong})
+    return wrong
 
 
 def score_split(net: torch.nn.Module, data: TrainingData, split: str, cfg: TrainConfig, device: torch.device) -> tuple[torch.Tensor, dict]:

@@ -159,3 +159,34 @@ def plot_timeline(result: dict, classes: Sequence[str], path: Path) -> None:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, ncols=min(4, len(classes)))
     _save(fig, path)
+
+
+def plot_mistakes(samples: Sequence[dict], kind: str, wrong: int, total: int, path: Path) -> None:
+    """The mistakes gallery: each sample (``pixels``: an image ``(H, W, 3)`` or a video's frames ``(F, H,
+    W, 3)``, or None when its file could not be read) with its file name, true and predicted class and
+    the predicted probability; images four a row, a video a row of frames."""
+    title = f"{wrong} of {total} val samples wrong" + (f", the {len(samples)} most confident shown" if wrong > len(samples) else "")
+    if not samples:
+        fig = _figure(figsize=(6, 1.5))
+        ax = fig.subplots()
+        ax.axis("off")
+        ax.text(0.5, 0.5, f"no mistakes: all {total} val samples right", ha="center", va="center", fontsize=12)
+        _save(fig, path)
+        return
+    video = kind == "video"
+    cols = max((len(s["pixels"]) for s in samples if s["pixels"] is not None), default=1) if video else min(4, len(samples))
+    rows = len(samples) if video else -(-len(samples) // cols)
+    fig = _figure(figsize=(2.2 * cols, 2.8 * rows if not video else 2.1 * rows + 0.4))
+    axes = fig.subplots(rows, cols, squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for n, s in enumerate(samples):
+        label = f"{s['name']}\ntrue {s['true']}\nsaid {s['pred']} {s['prob']:.2f}"
+        frames = ([] if s["pixels"] is None else list(s["pixels"])) if video else [s["pixels"]]
+        cells = axes[n] if video else [axes[n // cols][n % cols]]
+        for ax, pixels in zip(cells, frames):
+            if pixels is not None:
+                ax.imshow(pixels[..., 0] if pixels.shape[-1] == 1 else pixels, cmap="gray")
+        cells[0].set_title(label if frames and frames[0] is not None else f"{label}\n(file not readable now)", fontsize=7, loc="left")
+    fig.suptitle(title, fontsize=10)
+    _save(fig, path)

@@ -34,6 +34,7 @@ from lstmimg.engine import distributed as dist
 from lstmimg.engine.batches import epoch_steps, train_batches
 from lstmimg.engine.evaluation import classification_report, score_split
 from lstmimg.engine.loading import load_checkpoint, resolve_device
+from lstmimg.engine.mistakes import write_mistakes
 from lstmimg.engine.optim import amp_settings, make_optimizer, make_schedule
 from lstmimg.engine.plan import plan_input, plan_training
 from lstmimg.engine.stopping import lr_drops, rule_of, stop_reason
@@ -409,7 +410,8 @@ class Training:
             return {"run_dir": str(self.dir), "rank": self.d.rank}
         best = load_checkpoint(self.dir / "best.pt").model.to(self.device)
         val_labels = data.sets["val"].labels
-        val_report = classification_report(val_labels, score_split(best, data, "val", self.cfg, self.device)[0].argmax(1), data.classes)
+        val_probs = score_split(best, data, "val", self.cfg, self.device)[0]
+        val_report = classification_report(val_labels, val_probs.argmax(1), data.classes)
         use_amp = self.recipe.amp_dtype is not None
         summary = {
             "kind": data.kind, "model": self.model_cfg.name, "val_accuracy": round(s.best_acc, 5),
@@ -429,6 +431,8 @@ class Training:
 
         plot_curves(s.rows, self.dir / "curves.png")
         plot_confusion(val_report["confusion_matrix"], data.classes, self.dir / "confusion_matrix.png")
+        if getattr(data.sets["val"], "paths", None):  # the files behind the val samples (cached features keep them too)
+            write_mistakes(data.kind, data.sets["val"].paths, val_labels, val_probs, data.classes, self.dir / "mistakes.png")
         write_json(self.dir / "summary.json", summary)
         summary["run_dir"] = str(self.dir)
         self.emit("end", summary)

@@ -14,7 +14,7 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 def test_fit_writes_a_complete_run_folder(trained_run):
     names = {p.name for p in trained_run.iterdir()}
-    assert {"best.pt", "last.pt", "config.json", "metrics.csv", "summary.json", "curves.png", "confusion_matrix.png"} <= names
+    assert {"best.pt", "last.pt", "config.json", "metrics.csv", "summary.json", "curves.png", "confusion_matrix.png", "mistakes.png"} <= names
     summary = json.loads((trained_run / "summary.json").read_text())
     assert 0 <= summary["val_accuracy"] <= 1
     assert summary["epochs"] == 2 and summary["model"] == "cnn_lstm" and summary["train_seconds"] > 0

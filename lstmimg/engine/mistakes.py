@@ -1,0 +1,57 @@
+"""The mistakes gallery: the samples a model gets wrong, most confident first, drawn from their files
+(``mistakes.png`` in a run folder, and from ``lstmimg eval --out``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from lstmimg.errors import LstmimgError
+
+GALLERY = 16  # mistakes drawn at most
+STRIP = 6  # frames shown per video
+
+
+def mistakes(labels: torch.Tensor, probs: torch.Tensor, limit: int = GALLERY) -> list[tuple[int, int, float]]:
+    """The samples whose top class is wrong, most confident first: (index, predicted class, its probability)."""
+    conf, pred = probs.max(1)
+    wrong = sorted((pred != labels).nonzero().flatten().tolist(), key=lambda i: -float(conf[i]))
+    return [(i, int(pred[i]), float(conf[i])) for i in wrong[:limit]]
+
+
+def thumbnail(kind: str, path: Path, side: int = 128) -> np.ndarray | None:
+    """A picture of a sample from its file: an image ``(H, W, 3)`` at most ``side`` a side, or a
+    video's ``STRIP`` evenly spaced frames ``(STRIP, H, W, 3)``; None when the file cannot be read now."""
+    try:
+        if kind == "image":
+            from lstmimg.data.images import open_image
+
+            img = open_image(path).convert("RGB")
+            img.thumbnail((side, side))
+            return np.asarray(img)
+        from lstmimg.data.video_io import read_frames, read_video
+
+        pick = lambda count: np.linspace(0, max(0, count - 1), STRIP).round().astype(int).tolist()  # noqa: E731
+        try:
+            return read_frames(path, pick)
+        except LstmimgError:  # no frame count in the header, or fewer frames than it says
+            frames = read_video(path)[0]
+            return frames[pick(len(frames))]
+    except (LstmimgError, OSError, ValueError):
+        return None
+
+
+def write_mistakes(kind: str, paths: Sequence[Path], labels: torch.Tensor, probs: torch.Tensor, classes: Sequence[str], path: Path) -> int:
+    """Draw the gallery of ``paths``' mistakes (``probs``: ``(N, K)``, ``labels``: ``(N,)``) to ``path``;
+    returns how many samples were wrong."""
+    from lstmimg.engine.plots import plot_mistakes
+
+    picked = mistakes(labels, probs)
+    samples = [{"pixels": thumbnail(kind, paths[i]), "name": f"{Path(paths[i]).parent.name}/{Path(paths[i]).name}", "true": classes[int(labels[i])], "pred": classes[pred], "prob": p}
+               for i, pred, p in picked]
+    wrong = int((probs.argmax(1) != labels).sum())
+    plot_mistakes(samples, kind, wrong, len(labels), path)
+    return wrong
