@@ -225,6 +225,32 @@ def replay(results: dict, grid: list[tuple[float, float, float]] | None = None) 
     return out
 
 
+def report(results: dict) -> str:
+    """A markdown table: per set, each run's accuracy per seed and mean, its mean wall time, and the new
+    defaults against the old (wall ratio) and against the plain loop."""
+    by: dict = {}
+    for r in results["runs"]:
+        by.setdefault(r["set"], {}).setdefault(r["run"], {})[r["seed"]] = r  # a later record of a seed replaces an earlier one
+    lines = ["| set | old: acc per seed (mean), wall | new: acc per seed (mean), wall, epochs | plain: acc per seed (mean), wall | new - old | new / old wall | new - plain | new / plain wall |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for name, runs in by.items():
+        cells, means = [], {}
+        for run in ("old", "new", "plain"):
+            seeds = runs.get(run, {})
+            if not seeds:
+                cells.append("-")
+                continue
+            accs = [100 * seeds[s]["val_accuracy"] for s in sorted(seeds)]
+            walls = [seeds[s]["wall_s"] for s in sorted(seeds)]
+            means[run] = (float(np.mean(accs)), float(np.mean(walls)))
+            epochs = f", {'/'.join(str(seeds[s]['epochs']) for s in sorted(seeds))} epochs" if run != "plain" else ""
+            cells.append(f"{' / '.join(f'{a:.2f}' for a in accs)} (**{np.mean(accs):.2f}**), {np.mean(walls):.1f} s{epochs}")
+        pairs = [(means[a], means[b]) if a in means and b in means else None for a, b in (("new", "old"), ("new", "plain"))]
+        figures = [(f"{x[0] - y[0]:+.2f} pts", f"{x[1] / y[1]:.3f}x") if pair else ("-", "-") for pair in pairs for x, y in [pair or ((0, 1), (0, 1))]]
+        lines.append(f"| {name} | " + " | ".join(cells) + " | " + " | ".join(f for pair in figures for f in pair) + " |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sets", default=",".join(IMAGE_SETS + VIDEO_SETS))
@@ -237,7 +263,11 @@ def main() -> None:
     parser.add_argument("--new-args", default="", help="options added to the new runs (a variant to compare), e.g. '--schedule plateau'")
     parser.add_argument("--label", default="new", help="the new runs' name in the results (for a variant)")
     parser.add_argument("--replay", action="store_true", help="replay stopping rules on the old runs in --json instead of training")
+    parser.add_argument("--report", action="store_true", help="print the results in --json as a markdown table")
     args = parser.parse_args()
+    if args.report:
+        print(report(json.loads(args.json.read_text())))
+        return
     if args.replay:
         table = replay(json.loads(args.json.read_text()))
         for row in sorted(table, key=lambda r: (-r["worst_acc_change_pts"], r["mean_wall_fraction"])):

@@ -131,6 +131,7 @@ class TrainConfig(_Config):
     clip_grad: float = 1.0  # max gradient norm; 0 turns clipping off
     patience: int | None = None  # stop after this many epochs without a better val accuracy; 0 never stops early; None: the default rule (engine/stopping.py), off when --epochs is given
     min_epochs: int | None = None  # never stop before this epoch; None: a third of the planned epochs under the default rule, else 0
+    cooldown: int | None = None  # after a plateau below 100%, epochs the learning rate anneals to 0 over before stopping; None: a tenth of the planned epochs under the default rule, else 0
     class_weights: str | None = None  # "auto": weight classes by inverse frequency
     val_split: float = 0.1  # used only when the data has no val/ folder
     seed: int = 0
@@ -151,6 +152,7 @@ class TrainConfig(_Config):
     # GPU
     amp: bool = False  # mixed precision on CUDA (bf16 where supported, else fp16 with a gradient scaler); off: measured slower on an H200 at every size tried (benchmarks/amp.py)
     compile: bool = False  # torch.compile the CNN part (Dynamo breaks the graph at recurrent layers)
+    tensorboard: bool = True  # TensorBoard event files in the run folder, when the tensorboard package is installed
 
     def __post_init__(self):
         if self.img_size is not None:
@@ -172,7 +174,7 @@ class TrainConfig(_Config):
             _check_min("unfreeze_after", self.unfreeze_after, 1)
         _check_min("weight_decay", self.weight_decay, 0)
         _check_min("clip_grad", self.clip_grad, 0)
-        for name in ("patience", "min_epochs"):
+        for name in ("patience", "min_epochs", "cooldown"):
             if getattr(self, name) is not None:
                 _check_min(name, getattr(self, name), 0)
         _check_choice("load", self.load, LOADS)

@@ -73,6 +73,7 @@ def train(
     cache: Annotated[Path | None, typer.Option(help="Keep decoded video frames, and a frozen backbone's features, in this folder (keyed by file content and settings) for later epochs and runs.", rich_help_panel=VIDEO_PANEL)] = None,
     amp: Annotated[bool, typer.Option(help="Mixed precision on CUDA (bf16 where supported, else fp16 with a gradient scaler); no effect on CPU. Off by default: the models here train slower with it on an H200 (docs/performance.md).", rich_help_panel=TRAIN_PANEL)] = T.amp,
     compile_cnn: Annotated[bool, typer.Option("--compile", help="torch.compile the CNN part (first steps pay the compile; measured no gain on CPU).", rich_help_panel=TRAIN_PANEL)] = T.compile,
+    tensorboard: Annotated[bool, typer.Option(help="Write TensorBoard event files in the run folder when the tensorboard package is installed (pip install 'lstmimg[tensorboard]'; tensorboard --logdir runs).", rich_help_panel=TRAIN_PANEL)] = T.tensorboard,
     epochs: Annotated[int | None, typer.Option(help="Passes over the training set. Default: 15, more for small sets (at least 300 steps).", rich_help_panel=TRAIN_PANEL)] = T.epochs,
     batch_size: Annotated[int | None, typer.Option(help="Samples per step (with --devices N, shared by the processes). Default: an eighth of the set, 16 to 64.", rich_help_panel=TRAIN_PANEL)] = T.batch_size,
     lr: Annotated[float, typer.Option(help="Peak learning rate.", rich_help_panel=TRAIN_PANEL)] = T.lr,
@@ -83,8 +84,9 @@ def train(
     label_smoothing: Annotated[float, typer.Option(help="Label smoothing of the loss.", rich_help_panel=TRAIN_PANEL)] = T.label_smoothing,
     augment: Annotated[bool, typer.Option(help="Random affine: small rotation, shift, scale (never flips).", rich_help_panel=TRAIN_PANEL)] = T.augment,
     clip_grad: Annotated[float, typer.Option(help="Clip the gradient norm to this (0: off).", rich_help_panel=TRAIN_PANEL)] = T.clip_grad,
-    patience: Annotated[int | None, typer.Option(help="Stop after N epochs without a better val accuracy (0: never). Default: a fifth of the planned epochs (at least 2), not before a third of them; with --epochs, off.", rich_help_panel=TRAIN_PANEL)] = T.patience,
+    patience: Annotated[int | None, typer.Option(help="Stop after N epochs without a better val accuracy (0: never). Default: a fifth of the planned epochs (at least 2), not before a third of them, annealing over --cooldown epochs first below 100%; with --epochs, off.", rich_help_panel=TRAIN_PANEL)] = T.patience,
     min_epochs: Annotated[int | None, typer.Option(help="Never stop before this epoch. Default: a third of the planned epochs under the default rule, else 0.", rich_help_panel=TRAIN_PANEL)] = T.min_epochs,
+    cooldown: Annotated[int | None, typer.Option(help="After a plateau below 100% val accuracy, anneal the learning rate to 0 over N epochs, then stop. Default: a tenth of the planned epochs (at least 1) under the default rule, else 0.", rich_help_panel=TRAIN_PANEL)] = T.cooldown,
     class_weights: Annotated[str | None, typer.Option(help="'auto': weight the loss by inverse class frequency.", rich_help_panel=TRAIN_PANEL)] = None,
     val_split: Annotated[float, typer.Option(help="Fraction held out for val when DATA has no val/.", rich_help_panel=TRAIN_PANEL)] = T.val_split,
     seed: Annotated[int, typer.Option(help="Random seed (data split, init, shuffling, augmentation).", rich_help_panel=TRAIN_PANEL)] = T.seed,
@@ -131,9 +133,9 @@ def train(
             train_cfg = TrainConfig(
                 epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, weight_decay=weight_decay,
                 schedule=schedule, warmup=warmup, label_smoothing=label_smoothing, augment=augment, clip_grad=clip_grad,
-                patience=patience, min_epochs=min_epochs, class_weights=class_weights, val_split=val_split, seed=seed, device=device,
+                patience=patience, min_epochs=min_epochs, cooldown=cooldown, class_weights=class_weights, val_split=val_split, seed=seed, device=device,
                 workers=workers, load=load, img_size=parse_size(img_size), clip_len=clip_len, clips_per_video=clips_per_video, frame_stride=frame_stride, val_clips=val_clips,
-                cache=str(cache) if cache else None, amp=amp, compile=compile_cnn, feature_cache=feature_cache,
+                cache=str(cache) if cache else None, amp=amp, compile=compile_cnn, tensorboard=tensorboard, feature_cache=feature_cache,
                 unfreeze_after=unfreeze_after, backbone_lr_scale=backbone_lr_scale,
             )
             with TrainDisplay(out, err) as progress:

@@ -26,7 +26,8 @@ def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
     return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
-def make_schedule(optimizer: torch.optim.Optimizer, cfg: TrainConfig, total_steps: int, drops: Callable[[], int] = lambda: 0):
+def make_schedule(optimizer: torch.optim.Optimizer, cfg: TrainConfig, total_steps: int, drops: Callable[[], int] = lambda: 0,
+                  cooldown: Callable[[], tuple[int, int] | None] = lambda: None):
     """LR factor per batch step: warm-up over the first ``cfg.warmup`` of the steps, then decay.
 
     - ``onecycle``: cosine rise from lr/25 to lr, then cosine fall to ~0 (the one-cycle policy);
@@ -34,10 +35,20 @@ def make_schedule(optimizer: torch.optim.Optimizer, cfg: TrainConfig, total_step
     - ``plateau``: linear warm-up, then constant, a tenth as large each time validation stalls
       (``drops()``: how many times so far, ``stopping.lr_drops``);
     - ``none``: linear warm-up, then constant.
+
+    Once the stopping rule starts a cool-down (``cooldown()``: its first step and length in steps,
+    ``stopping.cooldown_of``), the factor falls from where it was to 0 along a half cosine over it.
     """
     warm = max(1, int(cfg.warmup * total_steps)) if cfg.warmup > 0 else 0
 
     def factor(step: int) -> float:
+        cool = cooldown()
+        if cool is not None and step >= cool[0]:
+            start, length = cool
+            return planned(start) * 0.5 * (1 + math.cos(math.pi * min(1.0, (step - start) / max(1, length))))
+        return planned(step)
+
+    def planned(step: int) -> float:
         if step < warm:
             if cfg.schedule == "onecycle":
                 start = 1 / 25

@@ -3,15 +3,18 @@
 A run is planned for a number of epochs (``plan.py``); it ends sooner when validation has stopped
 improving. The rule looks only at the epochs' validation figures (``metrics.csv`` rows), so a resumed
 run decides as the uninterrupted one would have, and a rule can be replayed on a finished run's
-``metrics.csv`` (``benchmarks/stopping.py`` chose the default that way).
+``metrics.csv`` (``benchmarks/stopping.py`` measured the default that way and by training).
 
-- ``--patience`` not given, ``--epochs`` not given: the default rule, ``auto_rule`` (scaled to the
-  planned length: patience of a fifth of the planned epochs, never before a third of them);
-- ``--patience N``: stop after N epochs without a better validation accuracy (no minimum);
+- ``--patience`` not given, ``--epochs`` not given: the default rule, ``auto_rule``: a plateau is a fifth
+  of the planned epochs (at least 2) without a better val accuracy, never before a third of them. At a
+  plateau of 100% the run stops; below it the learning rate first anneals to 0 over a cool-down of a
+  tenth of the planned epochs (at least 1), then the run stops: with the one-cycle schedule a stall at
+  a high learning rate is often followed by the gain of its annealing, which the cool-down collects.
+- ``--patience N``: stop after N epochs without a better val accuracy (no minimum, no cool-down unless
+  ``--cooldown`` says so);
 - ``--patience 0``, or ``--epochs`` given without ``--patience``: the run lasts its epochs.
 
-The learning-rate schedule stays planned over the whole run: a run that stops keeps the checkpoint of
-its best epoch (``best.pt``), which is what every command uses.
+A run that stops keeps the checkpoint of its best epoch (``best.pt``), which is what every command uses.
 """
 
 from __future__ import annotations
@@ -22,56 +25,92 @@ from dataclasses import dataclass
 PATIENCE_FRACTION = 0.2  # of the planned epochs, at least MIN_PATIENCE
 MIN_PATIENCE = 2
 MIN_FRACTION = 1 / 3  # of the planned epochs trained before a run may stop
-LOSS_DELTA = 0.0  # a relative fall of the val loss that counts as progress too (0: accuracy alone)
+COOLDOWN_FRACTION = 0.1  # of the planned epochs, at least 1: the learning rate's anneal after a plateau below 100%
 
 
 @dataclass(frozen=True)
 class StopRule:
-    """Stop after ``patience`` epochs in a row without progress, once ``min_epochs`` are done.
-    Progress: a val accuracy above the best so far by more than ``min_delta``; with ``loss_delta`` > 0,
-    also a val loss below the lowest so far by more than that fraction of it."""
+    """A plateau: ``patience`` epochs in a row without a val accuracy above the best so far by more
+    than ``min_delta``, once ``min_epochs`` are done. Then stop, or, below 100%, anneal the learning
+    rate to 0 over ``cooldown`` epochs first."""
 
     patience: int
     min_epochs: int = 0
+    cooldown: int = 0
     min_delta: float = 0.0
-    loss_delta: float = 0.0
 
     def describe(self) -> str:
         floor = f", not before epoch {self.min_epochs}" if self.min_epochs > 1 else ""
-        loss = f" or val loss down {self.loss_delta:.0%}" if self.loss_delta else ""
-        return f"stop after {self.patience} epochs without a better val accuracy{loss}{floor}"
+        cool = f"; below 100%, the learning rate anneals over {self.cooldown} more first" if self.cooldown else ""
+        return f"stop after {self.patience} epochs without a better val accuracy{floor}{cool}"
 
 
 def auto_rule(planned_epochs: int) -> StopRule:
     """The default rule for a run planned for ``planned_epochs``."""
     return StopRule(patience=max(MIN_PATIENCE, math.ceil(PATIENCE_FRACTION * planned_epochs)),
-                    min_epochs=math.ceil(MIN_FRACTION * planned_epochs), loss_delta=LOSS_DELTA)
+                    min_epochs=math.ceil(MIN_FRACTION * planned_epochs), cooldown=max(1, math.ceil(COOLDOWN_FRACTION * planned_epochs)))
 
 
-def resolve(patience: int | None, min_epochs: int | None, epochs_given: bool, planned_epochs: int) -> tuple[int, int]:
-    """``--patience`` and ``--min-epochs`` as a run records them (``config.json``, so ``--resume``
-    decides the same), from what the user gave (None: not given), whether ``--epochs`` was given,
-    and the planned epochs."""
+def resolve(patience: int | None, min_epochs: int | None, cooldown: int | None, epochs_given: bool, planned_epochs: int) -> tuple[int, int, int]:
+    """``--patience``, ``--min-epochs`` and ``--cooldown`` as a run records them (``config.json``, so
+    ``--resume`` decides the same), from what the user gave (None: not given), whether ``--epochs`` was
+    given, and the planned epochs."""
     if patience is None and not epochs_given:
         rule = auto_rule(planned_epochs)
-        return rule.patience, rule.min_epochs if min_epochs is None else min_epochs
-    return patience or 0, min_epochs or 0
+        return rule.patience, rule.min_epochs if min_epochs is None else min_epochs, rule.cooldown if cooldown is None else cooldown
+    return patience or 0, min_epochs or 0, cooldown or 0
 
 
-def rule_of(patience: int, min_epochs: int) -> StopRule | None:
+def rule_of(patience: int, min_epochs: int, cooldown: int = 0) -> StopRule | None:
     """The rule of a run with these resolved settings; None: it lasts its planned epochs."""
-    return StopRule(patience, min_epochs, loss_delta=LOSS_DELTA) if patience > 0 else None
+    return StopRule(patience, min_epochs, cooldown) if patience > 0 else None
 
 
 def stale_epochs(rows: list[dict], rule: StopRule) -> int:
-    """Epochs since the last one that made progress (``rows``: val_acc and val_loss per epoch)."""
-    best_acc, best_loss, stale = -1.0, math.inf, 0
+    """Epochs since the last one with a better val accuracy (``rows``: val_acc per epoch)."""
+    best, stale = -1.0, 0
     for row in rows:
-        acc, loss = float(row["val_acc"]), float(row["val_loss"])
-        better = acc > best_acc + rule.min_delta or (rule.loss_delta > 0 and loss < best_loss * (1 - rule.loss_delta))
-        best_acc, best_loss = max(best_acc, acc), min(best_loss, loss)
-        stale = 0 if better else stale + 1
+        acc = float(row["val_acc"])
+        stale = 0 if acc > best + rule.min_delta else stale + 1
+        best = max(best, acc)
     return stale
+
+
+def plateau_epoch(rows: list[dict], rule: StopRule) -> int | None:
+    """The epoch the plateau was reached at (1-based), or None."""
+    for k in range(max(1, rule.min_epochs), len(rows) + 1):
+        if stale_epochs(rows[:k], rule) >= rule.patience:
+            return k
+    return None
+
+
+def cooldown_of(rows: list[dict], rule: StopRule | None) -> tuple[int, int] | None:
+    """(plateau epoch, cool-down epochs) once a plateau below 100% has started the learning rate's
+    anneal, else None (for the schedule, ``optim.make_schedule``)."""
+    if rule is None or not rule.cooldown:
+        return None
+    k = plateau_epoch(rows, rule)
+    if k is None or max(float(r["val_acc"]) for r in rows[:k]) >= 1.0:
+        return None
+    return k, rule.cooldown
+
+
+def stop_reason(rows: list[dict], rule: StopRule | None, planned_epochs: int) -> str | None:
+    """Why the run stops after the last of ``rows`` ("plateau: ..."), or None to go on."""
+    if rule is None or len(rows) >= planned_epochs:
+        return None
+    k = plateau_epoch(rows, rule)
+    if k is None:
+        return None
+    best = max(range(len(rows)), key=lambda i: (float(rows[i]["val_acc"]), -i)) + 1
+    cool = cooldown_of(rows, rule)
+    if cool is None:
+        stale = stale_epochs(rows, rule)
+        return f"plateau: no better val accuracy for {stale} epochs (best at epoch {best}); stopped at epoch {len(rows)} of {planned_epochs} planned"
+    if len(rows) < k + cool[1]:
+        return None
+    return (f"plateau at epoch {k}, then the learning rate annealed over {cool[1]} epochs (best at epoch {best}); "
+            f"stopped at epoch {len(rows)} of {planned_epochs} planned")
 
 
 def lr_drops(rows: list[dict], rule: StopRule | None) -> int:
@@ -83,14 +122,3 @@ def lr_drops(rows: list[dict], rule: StopRule | None) -> int:
     for k in range(1, len(rows) + 1):
         drops += stale_epochs(rows[:k], rule) == half
     return drops
-
-
-def stop_reason(rows: list[dict], rule: StopRule | None, planned_epochs: int) -> str | None:
-    """Why the run stops after the last of ``rows`` ("plateau: ..."), or None to go on."""
-    if rule is None or len(rows) >= planned_epochs or len(rows) < rule.min_epochs:
-        return None
-    stale = stale_epochs(rows, rule)
-    if stale < rule.patience:
-        return None
-    best = max(range(len(rows)), key=lambda i: (float(rows[i]["val_acc"]), -i)) + 1
-    return f"plateau: no better val accuracy for {stale} epochs (best at epoch {best}); stopped at epoch {len(rows)} of {planned_epochs} planned"

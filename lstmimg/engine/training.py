@@ -3,7 +3,7 @@ finishes it; ``train_one_epoch`` makes the optimisation steps.
 
 The library never prints: progress goes to an optional ``callback(event, info)`` with events
 ``"load"``, ``"start"``, ``"step"``, ``"epoch"`` and ``"end"``, so the CLI can draw bars and a notebook
-can ignore them. Under torchrun every process runs ``fit``; they make every decision together (stop
+can ignore them; TensorBoard's event files (``board.py``) are written from the same events. Under torchrun every process runs ``fit``; they make every decision together (stop
 signals, a non-finite loss, early stopping), and only rank 0 reports and writes.
 """
 
@@ -30,6 +30,7 @@ from lstmimg.data.folders import missing_classes
 from lstmimg.data.images import normalize
 from lstmimg.data.loaders import DiskSet
 from lstmimg.data.motion import settings as motion_settings
+from lstmimg.engine import board
 from lstmimg.engine import distributed as dist
 from lstmimg.engine.batches import epoch_steps, train_batches
 from lstmimg.engine.evaluation import classification_report, score_split
@@ -37,7 +38,7 @@ from lstmimg.engine.loading import load_checkpoint, resolve_device
 from lstmimg.engine.mistakes import write_mistakes
 from lstmimg.engine.optim import amp_settings, make_optimizer, make_schedule
 from lstmimg.engine.plan import plan_input, plan_training
-from lstmimg.engine.stopping import lr_drops, rule_of, stop_reason
+from lstmimg.engine.stopping import cooldown_of, lr_drops, rule_of, stop_reason
 from lstmimg.engine.trainstate import SavedRun, StopSignals, TrainState, read_run, versions
 from lstmimg.errors import LstmimgError, TrainingInterrupted, article
 from lstmimg.files import WriteError, atomic_write_text, write_json
@@ -170,7 +171,8 @@ def train_one_epoch(state: TrainState, batches: Iterable, recipe: Recipe, on_ste
         totals.loss_sum += local_loss * len(y)
         totals.correct += (logits.argmax(1) == y).sum().item()
         totals.seconds = time.perf_counter() - t0
-        on_step({"step": step, "loss": totals.loss, "acc": totals.acc, "samples_per_s": totals.seen / max(1e-9, totals.seconds)})
+        on_step({"step": step, "loss": totals.loss, "acc": totals.acc, "samples_per_s": totals.seen / max(1e-9, totals.seconds),
+                 "step_loss": local_loss, "lr": state.optimizer.param_groups[0]["lr"]})
         if dist.any_all(stop(), recipe.dist, device):
             return True
     totals.seconds = time.perf_counter() - t0
@@ -211,8 +213,12 @@ class Training:
         self.d, self.device = dist.setup(resolve_device(cfg.device))
         plan = plan_training(cfg, data.kind, len(data.splits["train"].paths), self.d.world)
         self.cfg = cfg = plan.apply(cfg)  # resolved: config.json records it, --resume reuses it
-        self.rule = rule_of(cfg.patience, cfg.min_epochs)
+        self.rule = rule_of(cfg.patience, cfg.min_epochs, cfg.cooldown)
         self.emit = (callback or (lambda event, info: None)) if self.d.main else (lambda event, info: None)
+        self.board = None
+        if self.d.main and cfg.tensorboard and board.available():  # event files beside the run's other files
+            self.board, shown = board.BoardLog(), self.emit
+            self.emit = lambda event, info: (shown(event, info), self.board(event, info))
         self.model_cfg = spec.complete(model_cfg.replace(in_channels=data.channels, img_size=data.size, num_classes=len(data.classes)))
         model = build_model(self.model_cfg).to(self.device)  # before decoding: a model that cannot be built fails at once
         self.dir = self._run_folder(out, exist_ok)
@@ -238,7 +244,7 @@ class Training:
 
         optimizer = make_optimizer(model, cfg)
         amp_on, amp_dtype = amp_settings(cfg, self.device)
-        self.state = TrainState(model, optimizer, make_schedule(optimizer, cfg, cfg.epochs * epoch_steps(data, cfg, self.d), self._lr_drops), torch.Generator().manual_seed(cfg.seed),
+        self.state = TrainState(model, optimizer, make_schedule(optimizer, cfg, cfg.epochs * epoch_steps(data, cfg, self.d), self._lr_drops, self._cooldown), torch.Generator().manual_seed(cfg.seed),
                                 torch.amp.GradScaler("cuda") if amp_on and amp_dtype == torch.float16 else None)
         if saved is not None:
             self.state.load_state_dict(saved.state)
@@ -371,6 +377,14 @@ class Training:
         """For ``--schedule plateau``: how many times validation has stalled so far."""
         return lr_drops(self.state.rows, self.rule) if hasattr(self, "state") else 0
 
+    def _cooldown(self) -> tuple[int, int] | None:
+        """The learning rate's cool-down after a plateau, in steps: (first step, length), or None."""
+        cool = cooldown_of(self.state.rows, self.rule) if hasattr(self, "state") else None
+        if cool is None:
+            return None
+        steps = epoch_steps(self.data, self.cfg, self.d)
+        return cool[0] * steps, cool[1] * steps
+
     def decide_stop(self) -> None:
         """Whether the run is done after the epoch just recorded (``stopping.py``): rank 0 decides from
         its rows, every process follows; the reason goes in the epoch's ``stop`` column."""
@@ -442,6 +456,8 @@ class Training:
         """Stop DataLoader workers; leave the process group (an error on one process must not leave
         the others waiting in a collective)."""
         self.data.close()
+        if self.board is not None:
+            self.board.close()
         dist.teardown(self.d)
 
 

@@ -8,6 +8,7 @@ import sys
 import pytest
 import torch
 
+from lstmimg.engine import board
 from lstmimg.engine.distributed import Dist, shard
 
 
@@ -37,6 +38,8 @@ def test_two_gloo_processes_train_one_run(tmp_path):
     assert summary["processes"] == 2 and summary["epochs"] == 2 and summary["train_samples"] == 4000
     assert two.stdout.count("training summary") == 1  # only rank 0 reports
     assert (tmp_path / "ddp" / "metrics.csv").read_text().count("\n") == 3  # header + one row per epoch
+    if board.available():  # one TensorBoard writer (rank 0's) and its hparams file, as in a one-process run
+        assert len(list((tmp_path / "ddp").glob("events.out.tfevents.*"))) == len(list((tmp_path / "single").glob("events.out.tfevents.*"))) == 2
     assert abs(summary["val_accuracy"] - single["val_accuracy"]) < 0.06
     assert summary["val_accuracy"] > 0.85
     # a checkpoint made by 2 processes loads anywhere: plain weights, no DDP prefixes

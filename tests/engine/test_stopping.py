@@ -8,7 +8,7 @@ from conftest import run_cli as run
 
 from lstmimg import ModelConfig, TrainConfig, fit
 from lstmimg.engine.plan import plan_training
-from lstmimg.engine.stopping import StopRule, auto_rule, resolve, rule_of, stop_reason
+from lstmimg.engine.stopping import StopRule, auto_rule, cooldown_of, resolve, rule_of, stop_reason
 
 
 def rows(*accs, losses=None):
@@ -32,39 +32,80 @@ def test_never_before_min_epochs_and_never_past_the_plan():
     assert stop_reason(rows(0.9, 0.8, 0.7), None, 10) is None
 
 
-def test_min_delta_and_a_falling_loss():
+def test_min_delta():
     assert stop_reason(rows(0.5, 0.505, 0.51), StopRule(patience=2, min_delta=0.02), 10) is not None
-    falling = rows(0.9, 0.9, 0.9, losses=[1.0, 0.8, 0.6])
-    assert stop_reason(falling, StopRule(patience=2), 10) is not None
-    assert stop_reason(falling, StopRule(patience=2, loss_delta=0.1), 10) is None
+    assert stop_reason(rows(0.5, 0.505, 0.51), StopRule(patience=2), 10) is None
+
+
+def test_below_100_the_rate_anneals_over_the_cooldown_before_stopping():
+    rule = StopRule(patience=2, cooldown=2)
+    stalled = rows(0.5, 0.7, 0.6, 0.65)  # plateau reached at epoch 4
+    assert cooldown_of(stalled, rule) == (4, 2)
+    assert stop_reason(stalled, rule, 10) is None
+    assert stop_reason(stalled + rows(0.8), rule, 10) is None  # a better epoch in the cool-down: it goes on to its end
+    reason = stop_reason(stalled + rows(0.8, 0.75), rule, 10)
+    assert reason.startswith("plateau at epoch 4, then the learning rate annealed over 2 epochs (best at epoch 5)") and "epoch 6 of 10" in reason
+    perfect = rows(0.9, 1.0, 1.0, 1.0)  # nothing left to gain: stop at once
+    assert cooldown_of(perfect, rule) is None and stop_reason(perfect, rule, 10).startswith("plateau: no better val accuracy for 2 epochs")
+
+
+def test_the_cooldown_schedule_falls_to_zero_from_where_it_was():
+    import torch
+
+    from lstmimg.engine.optim import make_schedule
+
+    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
+    cool = []
+    sched = make_schedule(opt, TrainConfig(schedule="onecycle", warmup=0.1), 100, cooldown=lambda: cool[0] if cool else None)
+    for _ in range(40):
+        opt.step()
+        sched.step()
+    before = opt.param_groups[0]["lr"]
+    cool.append((40, 10))  # a plateau after step 40: anneal over 10 steps
+    lrs = []
+    for _ in range(12):
+        opt.step()
+        sched.step()
+        lrs.append(opt.param_groups[0]["lr"])
+    assert 0 < lrs[0] <= before and lrs == sorted(lrs, reverse=True) and lrs[9] == 0 == lrs[-1]
 
 
 def test_the_default_rule_scales_with_the_planned_run_and_options_turn_it_off():
-    assert auto_rule(15) == StopRule(patience=3, min_epochs=5)
-    assert auto_rule(60).patience == 12 and auto_rule(60).min_epochs == 20
-    assert auto_rule(4).patience == 2  # never fewer than 2
-    assert resolve(None, None, False, 15) == (3, 5)  # nothing given: the default rule
-    assert resolve(None, None, True, 15) == (0, 0)  # --epochs given, no --patience: all of them
-    assert resolve(4, None, True, 15) == (4, 0)  # --patience N: as before, no minimum
-    assert resolve(0, None, False, 15) == (0, 0) and rule_of(0, 0) is None
-    assert resolve(None, 7, False, 15) == (3, 7)
+    assert auto_rule(15) == StopRule(patience=3, min_epochs=5, cooldown=2)
+    assert (auto_rule(60).patience, auto_rule(60).min_epochs, auto_rule(60).cooldown) == (12, 20, 6)
+    assert auto_rule(4).patience == 2 and auto_rule(4).cooldown == 1  # never fewer than 2, 1
+    assert resolve(None, None, None, False, 15) == (3, 5, 2)  # nothing given: the default rule
+    assert resolve(None, None, None, True, 15) == (0, 0, 0)  # --epochs given, no --patience: all of them
+    assert resolve(4, None, None, True, 15) == (4, 0, 0)  # --patience N: as before, no minimum, no cool-down
+    assert resolve(0, None, None, False, 15) == (0, 0, 0) and rule_of(0, 0) is None
+    assert resolve(None, 7, 0, False, 15) == (3, 7, 0)
 
 
 def test_the_plan_records_the_rule_so_resume_decides_the_same():
     plan = plan_training(TrainConfig(), "image", 4000)
     cfg = plan.apply(TrainConfig())
-    assert (cfg.epochs, cfg.patience, cfg.min_epochs) == (15, 3, 5)
+    assert (cfg.epochs, cfg.patience, cfg.min_epochs, cfg.cooldown) == (15, 3, 5, 2)
     assert any("stop after 3 epochs without a better val accuracy" in line for line in plan.reasons)
     again = plan_training(cfg, "image", 4000)  # --resume plans from the recorded config
-    assert (again.epochs, again.patience, again.min_epochs) == (15, 3, 5)
+    assert (again.epochs, again.patience, again.min_epochs, again.cooldown) == (15, 3, 5, 2)
     assert plan_training(TrainConfig(epochs=15), "image", 4000).patience == 0
 
 
 def test_the_default_rule_ends_a_run_that_stopped_learning(bars, tmp_path):
     # lr 1e-12: the weights stay put (only batch norm's statistics move); 72 images at batch 16 plan 60 epochs, patience 12
-    summary = fit(bars, ModelConfig(**TINY_MODEL), TrainConfig(lr=1e-12, batch_size=16, min_epochs=2, augment=False), out=tmp_path / "r")
+    summary = fit(bars, ModelConfig(**TINY_MODEL), TrainConfig(lr=1e-12, batch_size=16, min_epochs=2, cooldown=0, augment=False), out=tmp_path / "r")
     assert summary["planned_epochs"] == 60 and summary["stopped_early"] and summary["epochs"] == summary["best_epoch"] + 12 < 60
     assert summary["stop_reason"].startswith(f"plateau: no better val accuracy for 12 epochs (best at epoch {summary['best_epoch']})")
+
+
+def test_a_cooldown_in_a_run(bars, tmp_path):
+    from lstmimg.engine.stopping import StopRule, plateau_epoch
+
+    summary = fit(bars, ModelConfig(**TINY_MODEL), TrainConfig(epochs=30, lr=1e-12, batch_size=16, patience=2, cooldown=2, augment=False), out=tmp_path / "r")
+    metrics = list(csv.DictReader((tmp_path / "r" / "metrics.csv").open()))
+    k = plateau_epoch(metrics, StopRule(2))
+    assert summary["epochs"] == k + 2 and summary["stop_reason"].startswith(f"plateau at epoch {k}, then the learning rate annealed over 2 epochs")
+    assert float(metrics[-1]["lr"]) < float(metrics[k - 1]["lr"])
 
 
 def test_the_run_says_why_it_stopped_on_screen_in_the_summary_and_the_metrics(bars, tmp_path):
