@@ -7,9 +7,10 @@ run decides as the uninterrupted one would have, and a rule can be replayed on a
 
 - ``--patience`` not given, ``--epochs`` not given: the default rule, ``auto_rule``: a plateau is a fifth
   of the planned epochs (at least 2) without a better val accuracy, never before a third of them. At a
-  plateau of 100% the run stops; below it the learning rate first anneals to 0 over a cool-down of a
-  tenth of the planned epochs (at least 1), then the run stops: with the one-cycle schedule a stall at
-  a high learning rate is often followed by the gain of its annealing, which the cool-down collects.
+  plateau of 100%, or once the learning rate has annealed below a tenth of its peak, the run stops;
+  otherwise the rate first anneals to 0 over a cool-down of a tenth of the planned epochs (at least 1),
+  then the run stops: with the one-cycle schedule a stall at a high learning rate is often followed by
+  the gain of its annealing, which the cool-down collects.
 - ``--patience N``: stop after N epochs without a better val accuracy (no minimum, no cool-down unless
   ``--cooldown`` says so);
 - ``--patience 0``, or ``--epochs`` given without ``--patience``: the run lasts its epochs.
@@ -26,6 +27,7 @@ PATIENCE_FRACTION = 0.2  # of the planned epochs, at least MIN_PATIENCE
 MIN_PATIENCE = 2
 MIN_FRACTION = 1 / 3  # of the planned epochs trained before a run may stop
 COOLDOWN_FRACTION = 0.1  # of the planned epochs, at least 1: the learning rate's anneal after a plateau below 100%
+COOLDOWN_ABOVE = 0.1  # ... when the rate at the plateau is still above this fraction of its peak (else it has annealed already)
 
 
 @dataclass(frozen=True)
@@ -85,12 +87,16 @@ def plateau_epoch(rows: list[dict], rule: StopRule) -> int | None:
 
 
 def cooldown_of(rows: list[dict], rule: StopRule | None) -> tuple[int, int] | None:
-    """(plateau epoch, cool-down epochs) once a plateau below 100% has started the learning rate's
-    anneal, else None (for the schedule, ``optim.make_schedule``)."""
+    """(plateau epoch, cool-down epochs) once a plateau has started the learning rate's anneal, else
+    None (for the schedule, ``optim.make_schedule``). No cool-down at 100% (nothing left to gain), nor
+    when the rate at the plateau (the rows' ``lr``) is already below ``COOLDOWN_ABOVE`` of its peak."""
     if rule is None or not rule.cooldown:
         return None
     k = plateau_epoch(rows, rule)
     if k is None or max(float(r["val_acc"]) for r in rows[:k]) >= 1.0:
+        return None
+    rates = [float(r.get("lr") or 0) for r in rows[:k]]
+    if max(rates) > 0 and rates[-1] < COOLDOWN_ABOVE * max(rates):
         return None
     return k, rule.cooldown
 

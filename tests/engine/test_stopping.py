@@ -47,6 +47,10 @@ def test_below_100_the_rate_anneals_over_the_cooldown_before_stopping():
     assert reason.startswith("plateau at epoch 4, then the learning rate annealed over 2 epochs (best at epoch 5)") and "epoch 6 of 10" in reason
     perfect = rows(0.9, 1.0, 1.0, 1.0)  # nothing left to gain: stop at once
     assert cooldown_of(perfect, rule) is None and stop_reason(perfect, rule, 10).startswith("plateau: no better val accuracy for 2 epochs")
+    annealed = [{**r, "lr": lr} for r, lr in zip(stalled, (0.5, 1.0, 0.3, 0.05))]  # the rate at the plateau is 5% of its peak
+    assert cooldown_of(annealed, rule) is None and stop_reason(annealed, rule, 10).startswith("plateau: no better")
+    high = [{**r, "lr": lr} for r, lr in zip(stalled, (0.5, 1.0, 0.9, 0.8))]
+    assert cooldown_of(high, rule) == (4, 2)
 
 
 def test_the_cooldown_schedule_falls_to_zero_from_where_it_was():
@@ -101,7 +105,7 @@ def test_the_default_rule_ends_a_run_that_stopped_learning(bars, tmp_path):
 def test_a_cooldown_in_a_run(bars, tmp_path):
     from lstmimg.engine.stopping import StopRule, plateau_epoch
 
-    summary = fit(bars, ModelConfig(**TINY_MODEL), TrainConfig(epochs=30, lr=1e-12, batch_size=16, patience=2, cooldown=2, augment=False), out=tmp_path / "r")
+    summary = fit(bars, ModelConfig(**TINY_MODEL), TrainConfig(epochs=30, lr=1e-12, batch_size=16, patience=2, cooldown=2, schedule="none", warmup=0, augment=False), out=tmp_path / "r")
     metrics = list(csv.DictReader((tmp_path / "r" / "metrics.csv").open()))
     k = plateau_epoch(metrics, StopRule(2))
     assert summary["epochs"] == k + 2 and summary["stop_reason"].startswith(f"plateau at epoch {k}, then the learning rate annealed over 2 epochs")
