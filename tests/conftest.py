@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+
+# One torch thread per test process (before torch is imported here or in a child): the models under test
+# are tiny, and the two pytest-xdist workers (pyproject.toml) share the cores instead of fighting for them
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np
 import pytest

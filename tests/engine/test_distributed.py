@@ -145,7 +145,9 @@ def test_ranks_decide_together(bars, tmp_path, case):
     outcomes = [(tmp_path / f"run.rank{rank}").read_text() for rank in (0, 1)]
     if case == "patience":
         assert done.returncode == 0, done.stderr[-2000:]
-        assert outcomes == ["EPOCHS 2", "EPOCHS None"]  # rank 0 reports the run; rank 1 stopped with it
+        # rank 0 stops on a plateau (lr 1e-12: at most batch norm's statistics move) and reports the run; rank 1,
+        # whose own scores improve every epoch, stopped with it instead of training on alone
+        assert outcomes[1] == "EPOCHS None" and outcomes[0].startswith("EPOCHS ") and int(outcomes[0].split()[1]) < 8, outcomes
     else:
         assert done.returncode != 0
         assert all(o.startswith("ERROR loss became nan at epoch 1, step 4") for o in outcomes), outcomes

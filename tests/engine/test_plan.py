@@ -19,7 +19,8 @@ def test_the_batch_shrinks_with_the_set(samples, batch):
 def test_small_image_sets_get_enough_steps_and_large_ones_keep_the_defaults():
     small = plan_training(TrainConfig(), "image", 160)
     assert small.batch_size == 16 and small.epochs * (160 // 16) >= MIN_STEPS
-    assert small.reasons == [f"160 images: batch 16, {small.epochs} epochs, 10 steps/epoch (at least {MIN_STEPS} steps; options given win)"]
+    assert small.reasons[0] == f"160 images: batch 16, {small.epochs} epochs, 10 steps/epoch (at least {MIN_STEPS} steps; options given win)"
+    assert small.reasons[1].startswith(f"up to {small.epochs} epochs: stop after")  # the stopping rule
     digits = plan_training(TrainConfig(), "image", 4000)  # the bundled digits: 62 steps x 15 epochs already
     assert (digits.batch_size, digits.epochs, digits.clips_per_video) == (64, 15, 1)
 
