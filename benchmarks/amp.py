@@ -19,7 +19,8 @@ from torch import nn
 from lstmimg.bench.compute import sample_input
 from lstmimg.bench.timing import measure_pair
 from lstmimg.config import ModelConfig, TrainConfig
-from lstmimg.engine.training import Recipe, make_optimizer, make_schedule, train_one_epoch
+from lstmimg.engine.optim import make_optimizer, make_schedule
+from lstmimg.engine.steps import Recipe, train_one_epoch
 from lstmimg.engine.trainstate import TrainState
 from lstmimg.models.registry import build_model
 
