@@ -27,6 +27,16 @@ MIN_BATCH = 2  # a training batch of one sample breaks batch norm: such a batch 
 DEFAULT_MODELS = {"image": "cnn_lstm", "video": "lrcn"}  # what `train` builds when --model is not given
 
 
+def check_device(name: str) -> str:
+    """``name`` if it names a kind of device: auto, cpu, mps, cuda or cuda:N (whether it exists here is
+    ``engine.loading.resolve_device``'s question)."""
+    import re
+
+    if name not in DEVICES and not re.fullmatch(r"cuda:\d+", str(name)):
+        raise LstmimgError(f"--device {name!r} is not one of: {', '.join(DEVICES)}, cuda:N")
+    return name
+
+
 def _check_choice(name: str, value: Any, allowed: tuple) -> None:
     if value not in allowed:
         raise LstmimgError(f"--{name.replace('_', '-')} {value!r} is not one of: {', '.join(map(str, allowed))}")
@@ -162,7 +172,7 @@ class TrainConfig(_Config):
     def validate(self) -> None:
         _check_choice("optimizer", self.optimizer, OPTIMIZERS)
         _check_choice("schedule", self.schedule, SCHEDULES)
-        _check_choice("device", self.device, DEVICES)
+        check_device(self.device)
         if self.class_weights not in (None, "auto"):
             raise LstmimgError(f"--class-weights {self.class_weights!r} is not one of: auto")
         for name in ("epochs", "batch_size", "clips_per_video"):

@@ -8,6 +8,11 @@ class LstmimgError(Exception):
     """
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where Ctrl-C raises ``KeyboardInterrupt`` (the CLI's handler): the same clean stop,
+    exit code 143 instead of 130."""
+
+
 class Interrupted(LstmimgError):
     """Work stopped by a signal, what was done kept; the CLI exits with ``exit_code`` (128 + the signal)."""
 

@@ -86,6 +86,40 @@ def check_output_file(path: str | Path, option: str) -> Path:
     return path
 
 
+class StreamedFile:
+    """A text file written as results come, each ``write`` handed to the OS at once (so a full disk is
+    met at the line that does not fit), through a temporary name beside ``path`` that
+    ``close(keep=True)`` renames into place; ``close(keep=False)`` removes it, so an earlier ``path``
+    stays whole. ``direct`` writes ``path`` itself instead (a live run's feed, which a reader follows as
+    it grows, and which is kept whatever ends the run). File names that are not UTF-8 are written as
+    their own bytes (``surrogateescape``)."""
+
+    def __init__(self, path: str | Path, option: str, direct: bool = False):
+        self.path, self.option = Path(path), option
+        self.tmp = self.path if direct else self.path.with_name(f".{self.path.name}.partial")
+        try:
+            self.file = open(self.tmp, "wb", buffering=0)
+        except OSError as err:
+            raise LstmimgError(f"{self.path}: cannot write {option} ({err.strerror})") from None
+
+    def write(self, text: str) -> None:
+        try:
+            self.file.write(text.encode("utf-8", "surrogateescape"))
+        except OSError as err:
+            raise LstmimgError(f"{self.path}: cannot write {self.option} ({err.strerror})") from None
+
+    def close(self, keep: bool = True) -> None:
+        if self.file.closed:
+            return
+        self.file.close()
+        if self.tmp == self.path:
+            return
+        if keep:
+            os.replace(self.tmp, self.path)
+        else:
+            self.tmp.unlink(missing_ok=True)
+
+
 def check_output_folder(path: str | Path, option: str) -> Path:
     """``path`` as a Path, if files can be written into it: an existing folder, or a new one whose
     nearest existing parent is a folder that can be written. Else LstmimgError, as ``check_output_file``."""

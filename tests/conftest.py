@@ -212,3 +212,97 @@ class MjpegServer:
             self.server.shutdown()
             self.server.server_close()
             self.server = None
+
+
+# --- the fault suite's tools (tests/faults/): commands as whole processes, bounded in time ---
+
+IMAGE_MODEL = Path(__file__).resolve().parent.parent / "lstmimg" / "assets" / "digits.pt"
+VIDEO_MODEL = Path(__file__).resolve().parent.parent / "lstmimg" / "assets" / "clips.pt"
+
+
+class Command:
+    """``lstmimg ARGS`` started as its own process in ``cwd``, its output to files, every process it
+    starts marked by an environment variable so that none can hide from ``survivors`` (whatever process
+    group or session it is in)."""
+
+    def __init__(self, *args, cwd: Path, env: dict | None = None):
+        import subprocess
+        import sys
+        import uuid
+
+        self.marker = uuid.uuid4().hex
+        self.cwd = Path(cwd)
+        self.out_path, self.err_path = self.cwd / f".out-{self.marker}", self.cwd / f".err-{self.marker}"
+        environ = {**os.environ, "LSTMIMG_FAULT_CASE": self.marker, "PYTHONUNBUFFERED": "1", **(env or {})}
+        with open(self.out_path, "wb") as out, open(self.err_path, "wb") as err:
+            self.proc = subprocess.Popen([sys.executable, "-m", "lstmimg", *[str(a) for a in args]], cwd=cwd, stdout=out, stderr=err, env=environ)
+
+    def wait(self, timeout: float = 120) -> int:
+        """The exit code; a command still running after ``timeout`` seconds is a hang: killed, and the test fails."""
+        import subprocess
+
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill_all()
+            pytest.fail(f"hung for {timeout} s: {self.proc.args}\n{self.stderr[-2000:]}")
+
+    def signal(self, signum: int) -> None:
+        os.kill(self.proc.pid, signum)
+
+    @property
+    def stdout(self) -> str:
+        return self.out_path.read_text(encoding="utf-8", errors="replace")
+
+    @property
+    def stderr(self) -> str:
+        return self.err_path.read_text(encoding="utf-8", errors="replace")
+
+    def wait_for_text(self, text: str, timeout: float = 60, stream: str = "stderr") -> None:
+        """Wait until ``text`` shows in the command's output (or fail: it never came, or the command ended)."""
+        import time
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if text in getattr(self, stream):
+                return
+            if self.proc.poll() is not None:
+                pytest.fail(f"ended (exit {self.proc.returncode}) before {text!r} showed:\n{self.stderr[-2000:]}")
+            time.sleep(0.05)
+        self.kill_all()
+        pytest.fail(f"{text!r} did not show within {timeout} s:\n{self.stderr[-2000:]}")
+
+    def survivors(self, grace: float = 40) -> list[int]:
+        """Processes this command started that are still alive after up to ``grace`` seconds."""
+        import time
+
+        deadline = time.monotonic() + grace
+        while True:
+            alive = marked(self.marker)
+            if not alive or time.monotonic() > deadline:
+                return alive
+            time.sleep(0.2)
+
+    def kill_all(self) -> None:
+        import signal
+
+        for pid in marked(self.marker):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+def marked(marker: str) -> list[int]:
+    """Live processes (not zombies) whose environment holds ``LSTMIMG_FAULT_CASE=marker``."""
+    found = []
+    needle = f"LSTMIMG_FAULT_CASE={marker}".encode()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if needle in (entry / "environ").read_bytes().split(b"\0") and "Z" not in (entry / "stat").read_text().split(")")[-1].split()[:1]:
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found

@@ -3,13 +3,14 @@ into one red line and an exit code."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
-from lstmimg.errors import Interrupted, LstmimgError
+from lstmimg.errors import Interrupted, LstmimgError, Terminated
 
 app = typer.Typer(
     name="lstmimg",
@@ -25,18 +26,35 @@ err = Console(stderr=True)
 
 
 def run_guarded(work: Callable[[], None]) -> None:
-    """Run a command body: LstmimgError becomes one red line and exit code 1; Ctrl-C exits 130."""
+    """Run a command body: LstmimgError becomes one red line and exit code 1; Ctrl-C exits 130 and
+    SIGTERM, which stops a command as Ctrl-C does, 143."""
+    import signal
+    import threading
+
+    def terminate(signum, frame):
+        raise Terminated
+
+    previous = signal.signal(signal.SIGTERM, terminate) if threading.current_thread() is threading.main_thread() else None
     try:
         work()
     except Interrupted as e:
-        err.print(f"[bold yellow]interrupted:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
+        if os.environ.get("RANK", "0") == "0":  # under torchrun, process 0 says it for all
+            err.print(f"[bold yellow]interrupted:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
         raise typer.Exit(e.exit_code) from None
     except LstmimgError as e:
         err.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)  # text as it is: "lstmimg[onnx]" is no markup
         raise typer.Exit(1) from None
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
         err.print("interrupted")
-        raise typer.Exit(130) from None
+        raise typer.Exit(signal_exit_code(e)) from None
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def signal_exit_code(e: KeyboardInterrupt) -> int:
+    """143 for SIGTERM, 130 for Ctrl-C."""
+    return 143 if isinstance(e, Terminated) else 130
 
 
 BACKEND_HELP = "torch, onnx (the run's verified ONNX export, on ONNX Runtime), or auto: onnx when there is one and the device is the CPU."

@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from lstmimg.checkpoint import Checkpoint, checkpoint_path, read_payload
-from lstmimg.config import ModelConfig
+from lstmimg.config import ModelConfig, check_device
 from lstmimg.engine.onnx import load_onnx
 from lstmimg.errors import LstmimgError, article
 from lstmimg.models.registry import build_model, get_model_spec
@@ -86,15 +86,21 @@ def load_model(path: str | Path, kind: str | None = None, backend: str = "auto",
 
 
 def resolve_device(name: str = "auto") -> torch.device:
-    """A torch.device: ``auto`` picks cuda, then mps, then cpu; an explicit device must exist."""
+    """A torch.device: ``auto`` picks cuda, then mps, then cpu; an explicit device must exist here
+    (``cuda:N`` too), else one line says what there is."""
+    check_device(name)
     if name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
         if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise LstmimgError("--device cuda: no CUDA GPU is available here (try --device cpu)")
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise LstmimgError(f"--device {name}: no CUDA GPU is available here (try --device cpu)")
+        count = torch.cuda.device_count()
+        if ":" in name and int(name.split(":")[1]) >= count:
+            raise LstmimgError(f"--device {name}: this machine has {count} CUDA GPU{'s' if count != 1 else ''} (cuda:0{f' to cuda:{count - 1}' if count > 1 else ''})")
     if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
         raise LstmimgError("--device mps: Apple MPS is not available here (try --device cpu)")
     return torch.device(name)
