@@ -66,24 +66,31 @@ def video(
     drop: Annotated[bool | None, typer.Option("--drop/--no-drop", help="When the model cannot keep up, drop the oldest frames (counted) instead of queueing them. Default: drop for live sources, queue for files.", show_default=False)] = None,
     reconnect: Annotated[bool, typer.Option(help="Reopen a live source that drops (with a growing pause), its state begun anew.")] = True,
     status: Annotated[bool | None, typer.Option("--status/--no-status", help="A status line per source on stderr every few seconds (fps in, windows/s, dropped, latency). Default: for live sources, when stderr is a terminal.", show_default=False)] = None,
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda, mps.")] = "auto",
+    overwrite: Annotated[bool, typer.Option(help="Replace existing --jsonl, --csv, --save or --plot files (else they are refused).")] = False,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda, mps, cuda:N.")] = "auto",
     backend: Annotated[str, typer.Option(help=BACKEND_HELP)] = "auto",
 ):
     """Classify videos or live streams, one or several at once: top labels and a timeline of labelled segments."""
 
     def work():
+        from lstmimg.config import check_device
+
         check_min("--topk", topk, 1)
         if stride is not None:
             check_min("--stride", stride, 1)
         for option, value in (("--fps", fps), ("--max-seconds", max_seconds), ("--reset-every", reset_every)):
             if value is not None and value <= 0:
                 raise LstmimgError(f"{option} must be > 0, got {value}")
+        check_device(device)
+        check_window(window)
         names = read_sources(sources, sources_file)
         saves, plots = per_source(save, names), per_source(plot, names)
         for option, paths in (("--save", saves), ("--plot", plots), ("--csv", [csv_file]), ("--jsonl", [None if jsonl in (None, "-") else Path(jsonl)])):
             for path in paths:
                 if path is not None:
                     check_output_file(path, option)
+                    if path.exists() and not overwrite:
+                        raise LstmimgError(f"{path}: already exists (--overwrite replaces it)")
         if json_out and jsonl == "-":
             raise LstmimgError("--json and --jsonl -: both write to stdout; choose one")
         import torch
@@ -95,17 +102,21 @@ def video(
 
         ckpt, where = open_model(model, "video", "video", backend, device)
         live = any(is_live(s) for s in names)
-        events = EventLog(jsonl, names, live and not json_out and jsonl != "-", status if status is not None else live and err.is_terminal)
+        screen = err if jsonl == "-" else out  # with --jsonl -, standard output carries the JSON lines alone
+        events = EventLog(jsonl, csv_file, names, ckpt.classes, all(is_live(s) for s in names), screen,
+                          live and not json_out, status if status is not None else live and err.is_terminal)
         threads = torch.get_num_threads()
         if where == "cpu":  # the decoders need the other cores; one thread runs these small windows faster (measured)
             torch.set_num_threads(1)
+        finished = False
         try:
-            with stop_on_sigterm(), render_video.progress(err, enabled=len(names) == 1 and not live) as on_progress:
+            with render_video.progress(err, enabled=len(names) == 1 and not live) as on_progress:
                 events.on_progress = on_progress
                 results = classify_sources(names, ckpt, window, fps, stride, topk, device, saves, max_seconds, events.add, carry, drop, reset_every, reconnect)
+            finished = True
         finally:
             torch.set_num_threads(threads)
-            events.close()
+            events.close(keep=finished)
         failed = [r for r in results if isinstance(r, LstmimgError)]
         good = [r for r in results if not isinstance(r, LstmimgError)]
         for message in failed:
@@ -119,39 +130,62 @@ def video(
                 from lstmimg.engine.plots import plot_timeline
 
                 plot_timeline(result, ckpt.classes, plot_path)
-        if csv_file and good:
-            write_windows_csv(csv_file, good, ckpt.classes)
         if json_out:
             keep = ("path", "label", "prob", "top", "frames", "dropped", "segments")
             objects = [{k: r[k] for k in keep} for r in good]
             sys.stdout.write(json_text(objects[0] if len(names) == 1 and objects else objects))
         else:
             for result in good:
-                render_video.summary(out, result)
+                render_video.summary(screen, result)
         if failed:
             raise typer.Exit(1)
 
     run_guarded(work)
 
 
-class EventLog:
-    """Where ``lstmimg video``'s events go as they happen: ``--jsonl`` lines (flushed each), window lines
-    for live sources, source events, and the periodic status line."""
+def check_window(window: str | None) -> None:
+    """A malformed ``--window`` refused before anything is opened or written."""
+    if window is None:
+        return
+    from lstmimg.engine.streams import parse_window
 
-    def __init__(self, jsonl: str | None, names: list[str], print_windows: bool, status: bool):
-        self.file = None
-        if jsonl == "-":
-            self.file = sys.stdout
-        elif jsonl:
+    try:
+        parse_window(window, 1, 25.0)
+    except LstmimgError as e:
+        if "frame rate" not in str(e):  # seconds need the source's rate: checked once it opens
+            raise
+
+
+class EventLog:
+    """Where ``lstmimg video``'s events go as they happen: ``--jsonl`` lines and ``--csv`` rows (written
+    and flushed as they come; for a run with a file among its sources, under a temporary name renamed
+    into place when the run ends, so an interrupted run leaves no partial file), window lines for live
+    sources, source events, and the periodic status line."""
+
+    def __init__(self, jsonl: str | None, csv_path: Path | None, names: list[str], classes: list[str], all_live: bool, screen, print_windows: bool, status: bool):
+        from lstmimg.files import StreamedFile
+
+        self.jsonl = sys.stdout if jsonl == "-" else StreamedFile(Path(jsonl), "--jsonl", direct=all_live) if jsonl else None
+        self.csv = StreamedFile(csv_path, "--csv", direct=all_live) if csv_path else None
+        self.several, self.screen, self.print_windows, self.status = len(names) > 1, screen, print_windows, status
+        if self.csv is not None:
             try:
-                self.file = open(jsonl, "w", encoding="utf-8")
-            except OSError as e:
-                raise LstmimgError(f"{jsonl}: cannot write --jsonl ({e.strerror})") from None
-        self.several, self.print_windows, self.status = len(names) > 1, print_windows, status
+                self.csv.write(self._row([*(["source"] if self.several else []), "start", "end", "frames", "label", "prob", *classes]))
+            except LstmimgError:
+                self.close(keep=False)
+                raise
         self.on_progress = None
         self.total = 0  # frames a single file's header claims, for the progress bar
-        self.stats = {n: {"frames": 0, "windows": 0, "dropped": 0, "latency": []} for n in names}
+        self.stats = {n: {"frames": 0, "windows": 0, "dropped": 0, "latency": []} for n in names}  # since the last status line
         self.last_status = time.monotonic()
+
+    @staticmethod
+    def _row(values: list) -> str:
+        import io
+
+        buffer = io.StringIO()
+        csv.writer(buffer).writerow(values)
+        return buffer.getvalue()
 
     def add(self, e) -> None:
         import json
@@ -159,18 +193,22 @@ class EventLog:
         from lstmimg.engine.streams import WindowEvent
         from lstmimg.engine.timeline import format_time
 
-        if self.file is not None:
-            self.file.write(json.dumps(e.public(), ensure_ascii=False) + "\n")
-            self.file.flush()
+        if self.jsonl is not None:
+            self.jsonl.write(json.dumps(e.public(), ensure_ascii=False) + "\n")
+            if self.jsonl is sys.stdout:
+                sys.stdout.flush()
         prefix = f"{e.source}  " if self.several else ""
         if isinstance(e, WindowEvent):
+            if self.csv is not None:
+                self.csv.write(self._row([*([e.source] if self.several else []), round(e.start, 3), round(e.end, 3), e.frames, e.label, e.prob, *(round(p, 4) for p in e.probs)]))
             s = self.stats[e.source]
             s["frames"] += e.frames
             s["windows"] += 1
             s["dropped"] += e.dropped
-            s["latency"].append(e.latency_ms)
+            if self.status:  # latencies only for the status line, which empties them
+                s["latency"].append(e.latency_ms)
             if self.print_windows:
-                out.print(f"{prefix}{format_time(e.start)}  {e.label}  {e.prob:.2f}", highlight=False, soft_wrap=True)
+                self.screen.print(f"{prefix}{format_time(e.start)}  {e.label}  {e.prob:.2f}", highlight=False, soft_wrap=True)
             if self.on_progress:
                 self.on_progress(e.last_index + 1, self.total)
         elif e.event == "opened" and e.info is not None:
@@ -191,48 +229,8 @@ class EventLog:
                       highlight=False, soft_wrap=True)
             s.update(frames=0, windows=0, latency=[])
 
-    def close(self) -> None:
-        if self.file is not None and self.file is not sys.stdout:
-            self.file.close()
-
-
-class stop_on_sigterm:
-    """SIGTERM ends the run as Ctrl-C does (live sources: a normal end, with their results)."""
-
-    def __enter__(self):
-        import signal
-        import threading
-
-        self.previous = None
-        if threading.current_thread() is threading.main_thread():
-            self.previous = signal.signal(signal.SIGTERM, self._raise)
-        return self
-
-    @staticmethod
-    def _raise(signum, frame):
-        raise KeyboardInterrupt
-
-    def __exit__(self, *exc):
-        import signal
-
-        if self.previous is not None:
-            signal.signal(signal.SIGTERM, self.previous)
-
-
-def write_windows_csv(path: Path, results: list[dict], classes: list[str]) -> None:
-    """Every window of every source, one row each (a ``source`` column first when there are several)."""
-    import io
-
-    from lstmimg.files import atomic_write_text
-
-    several = len(results) > 1
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow([*(["source"] if several else []), "start", "end", "frames", "label", "prob", *classes])
-    for result in results:
-        for w in result["windows"]:
-            writer.writerow([*([result["path"]] if several else []), round(w["start"], 3), round(w["end"], 3), w["frames"], w["label"], w["prob"], *w["probs"]])
-    try:
-        atomic_write_text(path, buffer.getvalue())
-    except OSError as e:
-        raise LstmimgError(f"{path}: cannot write CSV ({e.strerror})") from None
+    def close(self, keep: bool) -> None:
+        """The files renamed into place (``keep``), or removed, leaving what was there before."""
+        for f in (self.jsonl, self.csv):
+            if f is not None and f is not sys.stdout:
+                f.close(keep)

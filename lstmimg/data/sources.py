@@ -35,6 +35,7 @@ class SourceEvent:
     info: VideoInfo | None = None
     frames: int = 0  # ended: frames decoded over every connection
     truncated: bool = False  # ended: a file that stopped before the frame count its header claims
+    output_fps: float = 0.0  # opened, reopened: the rate of the sampled frames of this connection (0: unknown)
 
     def public(self) -> dict:
         """The event as plain data (the JSON Lines form)."""
@@ -56,7 +57,8 @@ class Source:
                  motion: str = "none", drop: bool | None = None, queue_frames: int = 64, reconnect: bool = True,
                  keep_original: bool = False, max_seconds: float | None = None, wakeup: threading.Event | None = None):
         self.name = str(source)
-        self.live = is_live(self.name)
+        self.live = is_live(self.name)  # until it opens: then a URL to a video file turns out finite
+        self.drop_given, self.reconnect_given = drop, reconnect
         self.drop = self.live if drop is None else drop
         self.reconnect = reconnect and self.live
         self.options = dict(size=size, fps=fps, stride=stride, keep_original=keep_original, max_seconds=max_seconds)
@@ -87,14 +89,25 @@ class Source:
             self._lock.notify_all()  # room again for a file's decoding
         return items
 
-    def close(self) -> None:
-        """Stop reading (the decoding threads end and release their captures)."""
+    def stop(self) -> None:
+        """Ask reading to stop, without waiting: stopping many sources then waiting for them all
+        (``close``) takes as long as the slowest, not the sum."""
         self._stop.set()
         with self._lock:
             self._lock.notify_all()
-        if self.reader is not None:
-            self.reader.close()
-        self._thread.join(timeout=video_io.FrameReader.CLOSE_TIMEOUT)
+        reader = self.reader
+        if reader is not None:
+            reader.stop()
+
+    def close(self, deadline: float | None = None) -> None:
+        """Stop reading and wait, until the monotonic ``deadline`` at most (default: ``CLOSE_TIMEOUT``
+        from now), for the decoding threads to end and release their captures."""
+        self.stop()
+        deadline = time.monotonic() + video_io.FrameReader.CLOSE_TIMEOUT if deadline is None else deadline
+        reader = self.reader
+        if reader is not None:
+            reader.close(deadline - time.monotonic())
+        self._thread.join(timeout=max(0.0, deadline - time.monotonic()))
 
     def _put(self, item, is_frame: bool) -> None:
         with self._lock:
@@ -111,51 +124,67 @@ class Source:
             self.queue.append(item)
         self.wakeup.set()
 
-    def _run(self) -> None:
-        from lstmimg.data.motion import MotionStream
+    def _opened(self, reader: video_io.FrameReader) -> None:
+        """What a new connection tells: a URL that turns out to be a video file is read once, queued."""
+        self.live = reader.info.live
+        self.reconnect = self.reconnect_given and self.live
+        self.drop = self.live if self.drop_given is None else self.drop_given
 
-        attempt, opened_once, started = 0, False, time.monotonic()
-        limit = self.options["max_seconds"]
+    def _run(self) -> None:
         try:
-            while not self._stop.is_set():
-                options = dict(self.options)
-                if self.live and limit is not None:  # a live source's --max-seconds spans its reconnections
-                    options["max_seconds"] = limit - (time.monotonic() - started)
-                    if options["max_seconds"] <= 0:
-                        self._put(SourceEvent(self.name, "ended", info=self.reader.info if self.reader else None, frames=self.frames_decoded), False)
-                        return
-                try:
-                    self.reader = video_io.FrameReader(self.name, transform=MotionStream(self.motion).add, queue_size=8, **options)
-                except LstmimgError as err:
-                    if not opened_once or not self.reconnect:
-                        self._put(SourceEvent(self.name, "failed", str(err)), False)
-                        return
-                    self._stop.wait(BACKOFF[min(attempt, len(BACKOFF) - 1)])
-                    attempt += 1
-                    continue
-                self._put(SourceEvent(self.name, "reopened" if opened_once else "opened", info=self.reader.info), False)
-                opened_once, attempt = True, 0
-                try:
-                    for frame in self.reader:
-                        frame.read_at = time.monotonic()
-                        self.frames_read += 1
-                        self._put(frame, True)
-                        if self._stop.is_set():
-                            break
-                except LstmimgError as err:  # nothing decodable, or a stream that broke mid-way (lost, like one that ends)
-                    if not self.reconnect:
-                        failed = self.reader.frames_decoded == 0
-                        self._put(SourceEvent(self.name, "failed" if failed else "ended", str(err), self.reader.info, self.frames_decoded + self.reader.frames_decoded), False)
-                        return
-                finally:
-                    self.reader.close()
-                    self.frames_decoded += self.reader.frames_decoded
-                if not self.reconnect or self._stop.is_set() or self.reader.stopped:
-                    self._put(SourceEvent(self.name, "ended", info=self.reader.info, frames=self.frames_decoded, truncated=self.reader.truncated), False)
-                    return
-                self._put(SourceEvent(self.name, "lost"), False)
-                self._stop.wait(BACKOFF[0])
+            self._read()
+        except Exception as err:  # anything unexpected ends this source with a reason, never silently
+            self._put(SourceEvent(self.name, "failed", f"{self.name}: reading failed ({err.__class__.__name__}: {err})", frames=self.frames_decoded), False)
         finally:
             with self._lock:
                 self._finished = True
             self.wakeup.set()
+
+    def _read(self) -> None:
+        from lstmimg.data.motion import MotionStream
+
+        attempt, opened_once, started = 0, False, time.monotonic()
+        limit = self.options["max_seconds"]
+        while not self._stop.is_set():
+            options = dict(self.options)
+            if self.live and limit is not None:  # a live source's --max-seconds spans its reconnections
+                options["max_seconds"] = limit - (time.monotonic() - started)
+                if options["max_seconds"] <= 0:
+                    self._put(SourceEvent(self.name, "ended", info=self.reader.info if self.reader else None, frames=self.frames_decoded), False)
+                    return
+            offset = time.monotonic() - started  # a live connection's times count from the source's start, not its own
+            try:
+                reader = video_io.FrameReader(self.name, transform=MotionStream(self.motion).add, queue_size=8, **options)
+            except LstmimgError as err:
+                if not opened_once or not self.reconnect:
+                    self._put(SourceEvent(self.name, "failed", str(err)), False)
+                    return
+                self._stop.wait(BACKOFF[min(attempt, len(BACKOFF) - 1)])
+                attempt += 1
+                continue
+            self.reader = reader
+            self._opened(reader)
+            self._put(SourceEvent(self.name, "reopened" if opened_once else "opened", info=reader.info, output_fps=reader.output_fps), False)
+            opened_once, attempt = True, 0
+            try:
+                for frame in reader:
+                    frame.read_at = time.monotonic()
+                    if reader.info.live:
+                        frame.time += offset
+                    self.frames_read += 1
+                    self._put(frame, True)
+                    if self._stop.is_set():
+                        break
+            except LstmimgError as err:  # nothing decodable, or a stream that broke mid-way (lost, like one that ends)
+                if not self.reconnect:
+                    failed = reader.frames_decoded == 0
+                    self._put(SourceEvent(self.name, "failed" if failed else "ended", str(err), reader.info, self.frames_decoded + reader.frames_decoded), False)
+                    return
+            finally:
+                reader.close()
+                self.frames_decoded += reader.frames_decoded
+            if not self.reconnect or self._stop.is_set() or reader.stopped:
+                self._put(SourceEvent(self.name, "ended", info=reader.info, frames=self.frames_decoded, truncated=reader.truncated), False)
+                return
+            self._put(SourceEvent(self.name, "lost"), False)
+            self._stop.wait(BACKOFF[0])

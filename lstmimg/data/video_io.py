@@ -30,7 +30,9 @@ CODECS = {".avi": "MJPG", ".webm": "VP80"}  # everything else: mp4v (OpenCV's wh
 
 
 def is_live(source: str) -> bool:
-    """A webcam index ("0") or a stream URL, as opposed to a file."""
+    """A webcam index ("0") or a URL, as opposed to a file: what a source is taken for before it opens.
+    Once open, a URL whose container gives a length (a video file served over HTTP) is finite
+    (``VideoInfo.live``)."""
     return source.isdigit() or "://" in source
 
 
@@ -65,17 +67,22 @@ def open_video(source: str | Path) -> tuple[cv2.VideoCapture, VideoInfo]:
         path = check_file(source, "a video")
         if path.suffix.lower() in IMAGE_EXTENSIONS:  # FFmpeg would open it as a one-frame video
             raise LstmimgError(f"{source}: an image, not a video (use `lstmimg predict`)")
-    # files and URLs through FFmpeg only: OpenCV's fallback parsers print to stderr on bad input
-    cap = cv2.VideoCapture(int(source)) if source.isdigit() else cv2.VideoCapture(source, cv2.CAP_FFMPEG)
+    what = "cannot open the stream" if live else "not a video OpenCV can read"
+    try:  # files and URLs through FFmpeg only: OpenCV's fallback parsers print to stderr on bad input
+        cap = cv2.VideoCapture(int(source)) if source.isdigit() else cv2.VideoCapture(source, cv2.CAP_FFMPEG)
+    except (cv2.error, OverflowError, ValueError) as err:  # e.g. a webcam index too large for OpenCV
+        raise LstmimgError(f"{source}: {what} ({str(err).strip().splitlines()[-1].lstrip('> -')})") from None
     if not cap.isOpened():
         cap.release()
-        what = "cannot open the stream" if live else "not a video OpenCV can read"
         raise LstmimgError(f"{source}: {what}")
     fps = cap.get(cv2.CAP_PROP_FPS)
+    count = cap.get(cv2.CAP_PROP_FRAME_COUNT)
+    if live and not source.isdigit() and 0 < count < 2**31:  # a URL to a video file (it has a length): finite, read once
+        live = False
     info = VideoInfo(
         source=source,
         fps=fps if 0 < fps < 1000 else 0.0,
-        frame_count=0 if live else max(0, int(cap.get(cv2.CAP_PROP_FRAME_COUNT))),
+        frame_count=0 if live else max(0, int(count)) if count < 2**31 else 0,
         width=int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)),
         height=int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)),
         live=live,
@@ -224,11 +231,15 @@ class FrameReader:
         if self.frames_decoded == 0:
             raise LstmimgError(f"{self.info.source}: no decodable frame")
 
-    def close(self) -> None:
-        """Stop decoding; the thread releases the capture as it ends (at once, or when a blocked grab
-        returns)."""
+    def stop(self) -> None:
+        """Ask decoding to stop, without waiting (``close`` waits)."""
         self._stop.set()
-        self._thread.join(timeout=self.CLOSE_TIMEOUT)
+
+    def close(self, timeout: float | None = None) -> None:
+        """Stop decoding; the thread releases the capture as it ends (at once, or when a blocked grab
+        returns). Waits for it at most ``timeout`` seconds (default ``CLOSE_TIMEOUT``)."""
+        self._stop.set()
+        self._thread.join(timeout=self.CLOSE_TIMEOUT if timeout is None else max(0.0, timeout))
 
     def __enter__(self) -> FrameReader:
         return self
@@ -245,13 +256,16 @@ def read_video(path: str | Path, size: tuple[int, int] | None = None, stride: in
     return np.stack(frames), reader
 
 
-def read_frames(path: str | Path, pick: Callable[[int], Sequence[int]], size: tuple[int, int] | None = None) -> np.ndarray:
+def read_frames(path: str | Path, pick: Callable[[int], Sequence[int]], size: tuple[int, int] | None = None, info_out: list | None = None) -> np.ndarray:
     """Only some frames of a file, ``(len(picked), H, W, 3)``: ``pick(frame_count)``, given the count
     from the container's header, names them (ascending, repeats allowed). Frames up to the last one
     named are decoded, but only the named ones are converted and resized, and none after them are read.
     Raises LstmimgError when the file cannot be opened, its header has no frame count, or it ends
-    before a frame named (then ``read_video`` decodes what there is)."""
+    before a frame named (then ``read_video`` decodes what there is). ``info_out``: a list the file's
+    ``VideoInfo`` is appended to."""
     cap, info = open_video(path)
+    if info_out is not None:
+        info_out.append(info)  # the header, for a caller that wants its rate and count too
     try:
         if info.frame_count <= 0:
             raise LstmimgError(f"{path}: no frame count in its header")
@@ -272,10 +286,16 @@ def read_frames(path: str | Path, pick: Callable[[int], Sequence[int]], size: tu
         cap.release()
 
 
-def probe_size(path: str | Path) -> tuple[int, int]:
-    """(H, W) of a video file's frames, from its header."""
+def probe_info(path: str | Path) -> VideoInfo:
+    """What a video file's header says (frame rate, frame count, size)."""
     cap, info = open_video(path)
     cap.release()
+    return info
+
+
+def probe_size(path: str | Path) -> tuple[int, int]:
+    """(H, W) of a video file's frames, from its header."""
+    info = probe_info(path)
     return info.height, info.width
 
 

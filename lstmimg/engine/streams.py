@@ -25,6 +25,7 @@ import torch
 from lstmimg.checkpoint import Checkpoint
 from lstmimg.config import clip_settings
 from lstmimg.data.sources import Source, SourceEvent
+from lstmimg.data.video_io import FrameReader
 from lstmimg.engine.inference import Predictor
 from lstmimg.errors import LstmimgError
 
@@ -64,18 +65,20 @@ class _Follow:
     gap: float = 0.0  # seconds between sampled frames
     sampled: list = field(default_factory=list)
     decoded: list = field(default_factory=list)
-    ready: list = field(default_factory=list)  # complete windows: (sampled frames, decoded frames)
+    ready: list = field(default_factory=list)  # complete windows: (sampled frames, decoded frames, first of a connection)
     state: object = None
     dropped_seen: int = 0  # the source's dropped count at its previous window
     dropped_windows: int = 0  # frames of ready windows dropped here
     reset_every: float | None = None  # seconds
     next_reset: float | None = None
-    fresh: bool = True  # the next window starts from a zero state
+    new_connection: bool = True  # the window being gathered is the first of a connection: it starts from a zero state
     finished: bool = False
+    end: SourceEvent | None = None  # the source's ended / failed event, held until its last windows are scored
 
     def close_window(self) -> None:
         if self.sampled:
-            self.ready.append((self.sampled, self.decoded))
+            self.ready.append((self.sampled, self.decoded, self.new_connection))
+            self.new_connection = False
         self.sampled, self.decoded = [], []
 
 
@@ -143,39 +146,57 @@ def follow(
                     continue  # a file waits until its ready window is scored: its queue, then its decoding, holds
                 for item in f.source.poll():
                     if isinstance(item, SourceEvent):
-                        _on_event(f, item, window, clip_len, reset_every)
-                        yield item
+                        try:
+                            _on_event(f, item, window, clip_len, reset_every)
+                        except LstmimgError as err:  # e.g. --window 2s on a source with no frame rate: this source fails, the others go on
+                            f.source.stop()
+                            f.finished, f.sampled, f.decoded, f.ready = True, [], [], []
+                            yield item
+                            yield SourceEvent(f.source.name, "failed", f"{f.source.name}: {err}", info=item.info)
+                            break
+                        if item.event in ("ended", "failed") and f.ready:
+                            f.end = item  # said once the source's last windows are scored
+                        else:
+                            yield item
                         continue
                     if item.sampled and len(f.sampled) == f.size:  # complete once the next begins: the frames between belong to it
                         f.close_window()
                         if f.source.drop and len(f.ready) > 1:  # the model is behind: keep the newest window
-                            f.dropped_windows += sum(len(s) for s, _ in f.ready[:-1])
+                            f.dropped_windows += sum(len(s) for s, _, _ in f.ready[:-1])
+                            fresh = any(first for _, _, first in f.ready)  # a dropped first window of a connection: the kept one begins anew
                             del f.ready[:-1]
+                            f.ready[0] = (*f.ready[0][:2], fresh)
                     f.decoded.append(item)
                     if item.sampled:
                         f.sampled.append(item)
             batch = [f for f in follows if f.ready]
             if batch:
                 yield from _score(batch, predictor, classes, carry)
+                for f in batch:
+                    if f.end is not None and not f.ready:
+                        yield f.end
+                        f.end = None
                 continue
             if all(f.finished for f in follows):
                 return
             wakeup.wait(0.05)
     finally:
+        for f in follows:  # all asked to stop first, then waited for together: a stuck source costs its time once
+            f.source.stop()
+        deadline = time.monotonic() + FrameReader.CLOSE_TIMEOUT
         for f in follows:
-            f.source.close()
+            f.source.close(deadline)
 
 
 def _on_event(f: _Follow, event: SourceEvent, window: str | None, clip_len: int, reset_every: float | None) -> None:
     if event.event in ("opened", "reopened"):
-        reader_fps = f.source.reader.output_fps if f.source.reader else 0.0
-        f.size = parse_window(window, clip_len, reader_fps)
-        f.gap = 1 / reader_fps if reader_fps else 0.0
-        f.sampled, f.decoded, f.fresh = [], [], True  # a new connection: its frames do not continue the old ones
+        rate = event.output_fps  # this connection's, as the event tells: the source may be on a later one by now
+        f.size = parse_window(window, clip_len, rate)
+        f.gap = 1 / rate if rate else 0.0
+        f.sampled, f.decoded, f.new_connection = [], [], True  # a new connection: its frames do not continue the old ones
         f.reset_every = f.next_reset = reset_every
     elif event.event == "lost":
-        f.close_window()
-        f.fresh = True
+        f.close_window()  # the connection's last window, scored on from its own state
     elif event.event in ("ended", "failed"):
         f.close_window()
         f.finished = True
@@ -184,20 +205,20 @@ def _on_event(f: _Follow, event: SourceEvent, window: str | None, clip_len: int,
 def _score(batch: list[_Follow], predictor: Predictor, classes: list[str], carry: bool) -> Iterator[WindowEvent]:
     """Score the oldest ready window of each source in ``batch``, one model call per window length."""
     windows = [(f, *f.ready.pop(0)) for f in batch]
-    for length in sorted({len(sampled) for _, sampled, _ in windows}):
+    for length in sorted({len(sampled) for _, sampled, _, _ in windows}):
         group = [w for w in windows if len(w[1]) == length]
         resets = []
-        for f, sampled, _ in group:
+        for f, sampled, _, first in group:
             due = f.next_reset is not None and sampled[0].time >= f.next_reset  # --reset-every: a fixed time has passed
             while due and f.next_reset <= sampled[0].time:
                 f.next_reset += f.reset_every
-            resets.append(f.fresh or not carry or due)
-        clips = torch.from_numpy(np.stack([np.stack([x.rgb for x in sampled]) for _, sampled, _ in group])).permute(0, 1, 4, 2, 3)  # (B, T, C, H, W)
-        state = _join([None if reset else f.state for (f, _, _), reset in zip(group, resets)])
+            resets.append(first or not carry or due)
+        clips = torch.from_numpy(np.stack([np.stack([x.rgb for x in sampled]) for _, sampled, _, _ in group])).permute(0, 1, 4, 2, 3)  # (B, T, C, H, W)
+        state = _join([None if reset else f.state for (f, _, _, _), reset in zip(group, resets)])
         probs, new_state = predictor.probs_carried(clips, state)
         done = time.monotonic()
-        for i, ((f, sampled, decoded), reset) in enumerate(zip(group, resets)):
-            f.state, f.fresh = _row(new_state, i), False
+        for i, ((f, sampled, decoded, _), reset) in enumerate(zip(group, resets)):
+            f.state = _row(new_state, i)
             best = int(probs[i].argmax())
             dropped = f.source.dropped - f.dropped_seen + f.dropped_windows
             f.dropped_seen, f.dropped_windows = f.source.dropped, 0

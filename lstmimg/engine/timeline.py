@@ -9,6 +9,7 @@ The LSTM state is carried from window to window, so memory stays constant howeve
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -43,31 +44,59 @@ def merge_segments(windows: list[Window]) -> list[dict]:
     """Consecutive windows with the same label -> ``{"start", "end", "label", "prob"}`` (mean prob)."""
     segments: list[dict] = []
     for w in windows:
-        if segments and segments[-1]["label"] == w.label:
-            seg = segments[-1]
-            seg["end"], seg["_probs"] = w.end, seg["_probs"] + [w.prob]
-        else:
-            segments.append({"start": w.start, "end": w.end, "label": w.label, "_probs": [w.prob]})
-    for seg in segments:
-        probs = seg.pop("_probs")
-        seg.update(start=round(seg["start"], 3), end=round(seg["end"], 3), prob=round(sum(probs) / len(probs), 4))
-    return segments
+        extend_segments(segments, w)
+    return [public_segment(seg) for seg in segments]
+
+
+def extend_segments(segments, w: Window) -> None:
+    """Add window ``w`` to ``segments`` (a list or deque of segments being built): it lengthens the last
+    one when it has the same label, else it starts one."""
+    if segments and segments[-1]["label"] == w.label:
+        seg = segments[-1]
+        seg["end"], seg["prob_sum"], seg["windows"] = w.end, seg["prob_sum"] + w.prob, seg["windows"] + 1
+    else:
+        segments.append({"start": w.start, "end": w.end, "label": w.label, "prob_sum": w.prob, "windows": 1})
+
+
+def public_segment(seg: dict) -> dict:
+    return {"start": round(seg["start"], 3), "end": round(seg["end"], 3), "label": seg["label"], "prob": round(seg["prob_sum"] / seg["windows"], 4)}
+
+
+LIVE_KEPT = 2000  # windows (and segments) a live source keeps for its result: a day-long stream stays in bounded memory
 
 
 class Timeline:
     """One source's windows as they come, and its result at the end. ``save``: a copy of the video,
     every decoded frame at the source's rate, each labelled with its window's label (written as the
-    windows come; kept at ``close(keep=True)``, else what was there before stays)."""
+    windows come; kept at ``close(keep=True)``, else what was there before stays). A file keeps every
+    window; a live source its last ``LIVE_KEPT`` windows and segments (the top labels and counts still
+    cover all of them)."""
 
     def __init__(self, source: str, classes: Sequence[str], topk: int = 5, save: str | Path | None = None):
+        from lstmimg.data.video_io import is_live
+
         self.source, self.classes, self.k = source, list(classes), max(1, min(topk, len(classes)))
         self.save, self.writer = save, None
-        self.windows: list[Window] = []
+        kept = LIVE_KEPT if is_live(source) else None
+        self.windows: deque[Window] = deque(maxlen=kept)
+        self.segments: deque[dict] = deque(maxlen=kept)
+        self.sampled_frames = 0
         self.weighted = torch.zeros(len(classes))
         self.dropped = 0
         self.ended: SourceEvent | None = None
         self.info = None
         self.error = ""
+
+    @property
+    def live(self) -> bool:
+        """A live source (once open, as it turned out; before, as its name says)."""
+        from lstmimg.data.video_io import is_live
+
+        return self.info.live if self.info is not None else is_live(self.source)
+
+    @property
+    def failed(self) -> bool:
+        return self.ended is not None and self.ended.event == "failed"
 
     def event(self, e: SourceEvent) -> None:
         if e.info is not None:
@@ -81,6 +110,8 @@ class Timeline:
 
         window = Window(w.start, w.end, w.frames, w.label, w.prob, [round(p, 4) for p in w.probs])
         self.windows.append(window)  # first: a Ctrl-C while its frames are written does not score it again
+        extend_segments(self.segments, window)
+        self.sampled_frames += w.frames
         self.weighted += torch.tensor(w.probs) * w.frames
         self.dropped += w.dropped
         if self.save is not None:
@@ -105,9 +136,10 @@ class Timeline:
         info, ended = self.info, self.ended
         return {
             "path": self.source, "label": top[0]["label"], "prob": top[0]["prob"], "top": top,
-            "frames": ended.frames if ended else sum(w.frames for w in self.windows), "sampled_frames": sum(w.frames for w in self.windows),
+            "frames": ended.frames if ended else self.sampled_frames, "sampled_frames": self.sampled_frames,
             "expected_frames": info.frame_count if info else 0, "fps": info.fps if info else 0.0, "truncated": bool(ended and ended.truncated),
-            "dropped": self.dropped, "windows": [asdict(w) for w in self.windows], "segments": merge_segments(self.windows), "model": model,
+            "dropped": self.dropped, "windows": [asdict(w) for w in self.windows], "segments": [public_segment(seg) for seg in self.segments], "model": model,
+            "label_from": "windows",
         }
 
 
@@ -153,19 +185,35 @@ def classify_sources(
                 if on_event:
                     on_event(e)
         except KeyboardInterrupt:
-            if not all(t.info is not None and t.info.live for t in timelines.values()):
+            if not all(t.live for t in timelines.values() if not t.failed):  # a file still being read: the run is cut short
                 raise
         finished = True
     finally:
         for timeline in timelines.values():
-            timeline.close(keep=finished or (timeline.info is not None and timeline.info.live))
+            timeline.close(keep=finished or timeline.live)
     out: list[dict | LstmimgError] = []
     for timeline in timelines.values():
         try:
-            out.append(timeline.result(str(ckpt.path)))
+            result = timeline.result(str(ckpt.path))
         except LstmimgError as err:
             out.append(err)
+            continue
+        if not timeline.live and max_seconds is None:
+            result.update(file_label(timeline.source, ckpt, topk, device))
+        out.append(result)
     return out
+
+
+def file_label(path: str | Path, ckpt: Checkpoint, topk: int = 5, device: str = "auto") -> dict:
+    """A whole file's label by the one rule for files: its clips scored as ``predict`` and ``eval``
+    score them (``val_clips`` evenly spaced clips, their softmax averaged), ``{"label", "prob", "top",
+    "label_from": "clips"}``; the windows' average stands where the file cannot be read so."""
+    from lstmimg.engine.collection import classify_files
+
+    for batch in classify_files([Path(path)], ckpt, topk, 64, device, workers=0):
+        for r in batch.results:
+            return {"label": r["label"], "prob": round(r["prob"], 4), "top": [{"label": t["label"], "prob": round(t["prob"], 4)} for t in r["top"]], "label_from": "clips"}
+    return {}
 
 
 def classify_video(
@@ -187,8 +235,11 @@ def classify_video(
 ) -> dict:
     """Classify a video file, webcam index ("0") or stream URL.
 
-    Returns ``{"path", "label", "prob", "top", "frames", "sampled_frames", "expected_frames", "fps",
-    "truncated", "dropped", "windows", "segments", "model"}`` with times in seconds. ``window`` is frames
+    Returns ``{"path", "label", "prob", "top", "label_from", "frames", "sampled_frames", "expected_frames",
+    "fps", "truncated", "dropped", "windows", "segments", "model"}`` with times in seconds. A file read
+    whole gets the label ``predict`` and ``eval`` give it (its ``val_clips`` clips, ``label_from``
+    "clips"); a live source, or a file cut by ``max_seconds``, the windows' average weighted by their
+    frames ("windows"). ``window`` is frames
     ("16") or seconds ("2s"), default the model's training clip length; frames are sampled every
     ``stride`` (default: the model's training stride) or at about ``fps``. ``save`` writes a copy of the
     video, every frame at the source's rate, each labelled with the window it belongs to. A live source

@@ -1,8 +1,10 @@
 
+import time
+
 import numpy as np
 import pytest
 import torch
-from conftest import TINY_MODEL, TINY_VIDEO_TRAIN, moving_square, write_clip, write_clips
+from conftest import TINY_MODEL, TINY_VIDEO_TRAIN, MjpegServer, moving_square, write_clip, write_clips
 from conftest import assert_one_line_error as one_line_error
 from conftest import run_cli as run
 
@@ -116,19 +118,24 @@ def serve(folder):
     return server
 
 
-def test_stream_url_runs_as_a_live_source(video_run, tmp_path):
-    """A clip served over HTTP on loopback is read as a live source: rolling windows, wall-clock times."""
+def test_a_video_file_served_over_http_is_read_once_like_the_file(video_run, tmp_path):
+    """A URL to a video file (its container gives a length) is finite: read once and ended, with the
+    windows the same file gives from disk, even with reconnecting on (it used to be read again forever)."""
     rng = np.random.default_rng(5)
     write_clip(tmp_path / "served.avi", sum((moving_square(1, 6, rng) for _ in range(6)), []))
     server = serve(tmp_path)
+    events = []
     try:
         url = f"http://127.0.0.1:{server.server_address[1]}/served.avi"
-        seen = []
-        result = classify_video(url, video_run, window="6", stride=1, max_seconds=20, on_window=seen.append, reconnect=False)
+        started = time.monotonic()
+        result = classify_video(url, video_run, window="6", stride=1, on_window=events.append, reconnect=True)
+        took = time.monotonic() - started
     finally:
         server.shutdown()
-    assert result["path"] == url and len(seen) == len(result["windows"]) >= 1
-    assert result["expected_frames"] == 0 and not result["truncated"]  # live: no frame count to compare
+    local = classify_video(tmp_path / "served.avi", video_run, window="6", stride=1)
+    assert took < 20 and result["path"] == url and result["expected_frames"] == 36 and not result["truncated"]
+    assert [w["label"] for w in result["windows"]] == [w["label"] for w in local["windows"]] and len(events) == 6
+    assert [w["start"] for w in result["windows"]] == [w["start"] for w in local["windows"]]  # video time, not wall-clock
 
 
 def test_video_save_writes_every_frame_at_the_source_rate(tmp_path):
@@ -182,7 +189,6 @@ def test_ctrl_c_on_a_live_source_scores_no_window_twice_and_keeps_the_recording(
     import lstmimg.data.video_io as video_io
 
     rng = np.random.default_rng(5)
-    write_clip(tmp_path / "served.avi", sum((moving_square(1, 6, rng) for _ in range(6)), []))
     writes = []
     original = video_io.VideoWriter.write
 
@@ -193,12 +199,11 @@ def test_ctrl_c_on_a_live_source_scores_no_window_twice_and_keeps_the_recording(
         original(self, bgr)
 
     monkeypatch.setattr(video_io.VideoWriter, "write", write)
-    server = serve(tmp_path)
+    server = MjpegServer(sum((moving_square(1, 6, rng) for _ in range(6)), []), fps=25).start()  # a live stream
     try:
-        url = f"http://127.0.0.1:{server.server_address[1]}/served.avi"
-        result = classify_video(url, video_run, window="6", stride=1, save=tmp_path / "rec.avi", max_seconds=20, reconnect=False)
+        result = classify_video(server.url, video_run, window="6", stride=1, save=tmp_path / "rec.avi", max_seconds=20, reconnect=False)
     finally:
-        server.shutdown()
+        server.stop()
     starts = [w["start"] for w in result["windows"]]
     assert len(starts) == len(set(starts)) == 2
     assert (tmp_path / "rec.avi").is_file() and not list(tmp_path.glob(".rec*"))
