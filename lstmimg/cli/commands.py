@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from lstmimg.cli.base import BACKEND_HELP, app, check_min, err, open_model, out, run_guarded
+from lstmimg.cli.base import BACKEND_HELP, app, check_min, err, open_model, out, run_guarded, signal_exit_code
 from lstmimg.config import DEFAULT_MODELS, ModelConfig, TrainConfig
 from lstmimg.errors import Interrupted, LstmimgError
 
@@ -110,19 +110,8 @@ def train(
         if resume is not None and given - RESUME_KEEPS:
             names = ", ".join(f"--{name.replace('_', '-')}" for name in sorted(given - RESUME_KEEPS))
             raise LstmimgError(f"--resume continues {resume} with its own data and settings; remove {names}")
-        if devices > 1 and "WORLD_SIZE" not in os.environ:
-            raise typer.Exit(launch_torchrun(devices))
-
-        from lstmimg.engine.training import fit
-
-        if resume is not None:  # the run's own data and settings: nothing here to build
-            with TrainDisplay(out, err) as progress:
-                summary = fit(callback=progress.callback, resume=resume)
-            if summary.get("already_finished"):
-                err.print(f"{resume}: already finished ({summary.get('stop_reason') or str(summary['epochs']) + ' epochs'}); nothing to resume", highlight=False, soft_wrap=True)
-                progress.print_summary(summary)
-                return
-        else:
+        launcher = devices > 1 and "WORLD_SIZE" not in os.environ
+        if resume is None:  # every option and the data folder checked here, before any process starts
             source = data or bundled_digits()
             model_cfg = ModelConfig(
                 name=model or DEFAULT_MODELS[detect_kind(source)], scan=scan, patch=patch, embed=embed, rnn=rnn, hidden=hidden, layers=layers,
@@ -138,6 +127,31 @@ def train(
                 cache=str(cache) if cache else None, amp=amp, compile=compile_cnn, tensorboard=tensorboard, feature_cache=feature_cache,
                 unfreeze_after=unfreeze_after, backbone_lr_scale=backbone_lr_scale,
             )
+            if train_cfg.unfreeze_after is not None and not model_cfg.freeze_backbone:
+                raise LstmimgError("--unfreeze-after needs --freeze-backbone (the backbone is trained from the start otherwise)")
+            if launcher and out_dir is not None and out_dir.exists() and not exist_ok and (not out_dir.is_dir() or any(out_dir.iterdir())):
+                raise LstmimgError(f"{out_dir}: folder exists and is not empty; choose another --out, or --exist-ok to write into it")
+        elif launcher and not (resume / "config.json").is_file():
+            raise LstmimgError(f"{resume}/config.json: missing or unreadable; cannot resume this run")
+        if launcher:
+            from lstmimg.data.folders import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, split_folder
+            from lstmimg.engine.loading import resolve_device
+
+            if resume is None:
+                split_folder(source, val_split, seed, VIDEO_EXTENSIONS if detect_kind(source) == "video" else IMAGE_EXTENSIONS)
+            resolve_device(device)
+            raise typer.Exit(launch_workers(devices, "train"))
+
+        from lstmimg.engine.training import fit
+
+        if resume is not None:  # the run's own data and settings: nothing here to build
+            with TrainDisplay(out, err) as progress:
+                summary = fit(callback=progress.callback, resume=resume)
+            if summary.get("already_finished"):
+                err.print(f"{resume}: already finished ({summary.get('stop_reason') or str(summary['epochs']) + ' epochs'}); nothing to resume", highlight=False, soft_wrap=True)
+                progress.print_summary(summary)
+                return
+        else:
             with TrainDisplay(out, err) as progress:
                 summary = fit(source, model_cfg, train_cfg, out_dir, progress.callback, exist_ok=exist_ok)
         if summary.get("rank", 0) == 0:  # under torchrun, rank 0 reports for all
@@ -170,7 +184,7 @@ def predict(
         check_min("--devices", devices, 1)
         if workers is not None:
             check_min("--workers", workers, 0)
-        from lstmimg.engine.outputs import check_output, remove_output
+        from lstmimg.engine.outputs import check_output, parts_of
 
         targets = [(None if jsonl == "-" else Path(jsonl), "jsonl")] if jsonl else []
         targets += [(csv_file, "csv")] if csv_file else []
@@ -184,14 +198,23 @@ def predict(
         sharded = devices > 1 or int(os.environ.get("WORLD_SIZE", "1")) > 1
         if sharded and (json_out or not any(t for t, _ in targets) or jsonl == "-"):
             raise LstmimgError("several processes write their results to files: give --jsonl FILE or --csv FILE (and no --json or --jsonl -)")
-        if devices > 1 and "WORLD_SIZE" not in os.environ:
-            if overwrite:
-                for target, _ in targets:
-                    remove_output(target)
-            code = launch_torchrun(devices, "predict")
-            if code:
-                raise LstmimgError(f"a process stopped (exit {code}): the parts written so far stay beside {targets[0][0]}; run the same command with --resume to complete them")
-            return
+        if devices > 1 and "WORLD_SIZE" not in os.environ:  # inputs, model and device checked here, before any process starts
+            from lstmimg.data.folders import expand_inputs
+            from lstmimg.engine.collection import likely_kind, split_kinds
+
+            files = expand_inputs(paths)
+            ckpt, _ = open_model(model, likely_kind(files), None, backend, device, say=False)
+            if not split_kinds(files, ckpt.kind)[0]:
+                raise LstmimgError(f"{paths[0] if len(paths) == 1 else 'the inputs'}: no {ckpt.kind}s among {len(files)} file{'s' if len(files) > 1 else ''} (the model is {'an image' if ckpt.kind == 'image' else 'a video'} model)")
+            code = launch_workers(devices, "predict")
+            left = [t for t, _ in targets if t is not None and parts_of(t)]
+            if code in (130, 143):
+                stopped = Interrupted(f"results so far are beside {left[0]}; run the same command with --resume to go on" if left else "nothing written")
+                stopped.exit_code = code
+                raise stopped
+            if code and left:
+                raise LstmimgError(f"a process stopped (exit {code}): the parts written so far stay beside {left[0]}; run the same command with --resume to complete them")
+            raise typer.Exit(code)  # 1: some inputs were unreadable (each named by the process that met it)
 
         from lstmimg.cli.render import CollectionDisplay
         from lstmimg.data.folders import expand_inputs
@@ -217,9 +240,11 @@ def predict(
         with display:
             try:
                 summary = classify_to_files(mine, ckpt, targets, resume, overwrite, topk, batch_size, device, workers, display.start, on_batch)
-            except KeyboardInterrupt:
+            except KeyboardInterrupt as e:
                 files_ = ", ".join(str(t) for t, _ in targets if t is not None)
-                raise Interrupted(f"results so far are in {files_}; run the same command with --resume to go on" if files_ else "nothing written") from None
+                stopped = Interrupted(f"results so far are in {files_}; run the same command with --resume to go on" if files_ else "nothing written")
+                stopped.exit_code = signal_exit_code(e)
+                raise stopped from None
         if json_out:
             sys.stdout.write(json_text(held))
         elif show_table:
@@ -228,29 +253,19 @@ def predict(
                 top = "  ".join(f"{t['label']} {t['prob']:.3f}" for t in r["top"][1:])
                 table.add_row(r["path"], r["label"], f"{r['prob']:.3f}", top, *((str(r["frames"]), f"{r['seconds']}") if ckpt.kind == "video" else ()))
             out.print(table)
-        if main:
-            display.summary(summary, other, [t for t in targets if t[0] is not None], hidden=not targets and not json_out and not fits)
-        if display.errors:
-            raise typer.Exit(1)
+        display.summary(summary, other, [t for t in targets if t[0] is not None], hidden=not targets and not json_out and not fits)  # every process names its unreadable files
+        if (summary["skipped_all"] if main else 0) or (display.errors and summary["world"] == 1):
+            raise typer.Exit(1)  # under torchrun, process 0 gives the exit code for all
 
     run_guarded(work)
 
 
-def launch_torchrun(devices: int, command: str = "train") -> int:
-    """Run this same `lstmimg COMMAND` under torchrun with ``devices`` processes; its exit code."""
-    import subprocess
+def launch_workers(devices: int, command: str) -> int:
+    """Run this same `lstmimg COMMAND` on ``devices`` processes (``cli.launch``, torchrun); their exit code."""
+    from lstmimg.cli.launch import launch, without_devices
 
-    args, skip = [], False
-    for arg in sys.argv[2:]:  # drop --devices N / --devices=N
-        if skip:
-            skip = False
-        elif arg == "--devices":
-            skip = True
-        elif not arg.startswith("--devices="):
-            args.append(arg)
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={devices}", "-m", "lstmimg", command, *args]
-    err.print(f"starting {devices} processes: {' '.join(cmd[1:])}", highlight=False, soft_wrap=True)
-    return subprocess.run(cmd).returncode
+    err.print(f"starting {devices} processes: torchrun --nproc_per_node={devices} -m lstmimg {command} {' '.join(without_devices(sys.argv[2:]))}", highlight=False, soft_wrap=True)
+    return launch(devices, command, without_devices(sys.argv[2:]))
 
 
 @app.command("eval")

@@ -157,7 +157,7 @@ class CollectionDisplay:
         import time
 
         p = self.err.print
-        for path, why in other_kind:
+        for path, why in other_kind if summary["rank"] == 0 else ():  # every process has the same list
             p(f"skipped {path}: {why}", highlight=False, soft_wrap=True)
         for _, message in self.errors:
             p(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)

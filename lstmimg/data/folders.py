@@ -172,8 +172,10 @@ def expand_inputs(sources: Iterable[str]) -> list[Path]:
 
 def expand_paths(sources: Iterable[str], extensions: Sequence[str], what: str) -> list[Path]:
     """Named files as they are, folders searched recursively for ``extensions``, glob patterns expanded;
-    a source that names nothing raises LstmimgError naming it."""
+    a source that names nothing raises LstmimgError naming it. A file named twice (or found again by a
+    folder or a pattern) is listed once, at its first place: every input gets one result."""
     import glob
+    import os
 
     out: list[Path] = []
     for source in sources:
@@ -192,7 +194,14 @@ def expand_paths(sources: Iterable[str], extensions: Sequence[str], what: str) -
             out += found
         else:
             raise LstmimgError(f"{path}: no such file or folder")
-    return out
+    seen: set[str] = set()
+    unique = []
+    for path in out:
+        key = os.path.realpath(path)
+        if key not in seen:
+            seen.add(key)
+            unique.append(path)
+    return unique
 
 
 def labelled_folder(root: str | Path, kind: str, classes: list[str], split: str | None = None) -> Split:

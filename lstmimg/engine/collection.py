@@ -155,7 +155,9 @@ def classify_to_files(files: Sequence[Path], ckpt: Checkpoint, targets: Sequence
     torchrun (``WORLD_SIZE`` > 1) each process classifies its fixed share of ``files`` into its own part
     of each target, and the first merges the parts into the targets once all are done. ``on_start(todo,
     done)``: the number of inputs this process will classify and how many it skips as done;
-    ``on_batch``: each ``Batch``. Returns ``{"rank", "world", "classified", "already_done", "skipped"}``.
+    ``on_batch``: each ``Batch``. ``overwrite`` writes the new results beside the old file and replaces it
+    only once they are complete, so a run that fails keeps the old one. Returns ``{"rank", "world",
+    "classified", "already_done", "skipped", "skipped_all"}`` (``skipped_all``: over every process).
     """
     from lstmimg.engine import distributed
     from lstmimg.engine import outputs as O
@@ -174,11 +176,12 @@ def classify_to_files(files: Sequence[Path], ckpt: Checkpoint, targets: Sequence
         done: list[set[str]] = []
         for path, fmt in targets:
             if path is not None and overwrite and d.main:
-                O.remove_output(path)  # and every part: each process starts its own anew
+                O.remove_parts(path)  # an earlier run's parts; the file itself stays until the new results replace it whole
             done.append(O.done_paths(path, fmt) if path is not None and resume else set())
         distributed.barrier(d)  # every process has read what is done before any writes
+        in_parts = d.active or overwrite  # results go to parts, merged into the file at the end
         for (path, fmt), held in zip(targets, done):
-            writers.append(O.ResultFile(O.part_path(path, d.rank, d.world) if d.active else path, fmt, ckpt.kind, resume, held))
+            writers.append(O.ResultFile(O.part_path(path, d.rank, d.world) if path is not None and in_parts else path, fmt, ckpt.kind, resume and not overwrite, held))
         mine = O.share(files, d.rank, d.world) if d.active else files
         todo = [f for f in mine if not writers or any(str(f) not in w.done for w in writers)]
         if on_start:
@@ -192,12 +195,13 @@ def classify_to_files(files: Sequence[Path], ckpt: Checkpoint, targets: Sequence
                 on_batch(batch)
         for writer in writers:
             writer.close()
-        distributed.barrier(d)
+        total_skipped = int(distributed.sum_all([float(skipped)], d, dev)[0])  # every process's unreadable files, for the exit code
         if d.main:
             for path, fmt in targets:
-                if path is not None and (d.active or O.parts_of(path)):
-                    O.merge_parts(path, fmt, ckpt.kind, [str(f) for f in files])
-        return {"rank": d.rank, "world": d.world, "classified": len(todo) - skipped, "already_done": len(mine) - len(todo), "skipped": skipped}
+                if path is not None and (in_parts or O.parts_of(path)):
+                    O.merge_parts(path, fmt, ckpt.kind, [str(f) for f in files], keep_existing=not overwrite)
+        distributed.barrier(d)
+        return {"rank": d.rank, "world": d.world, "classified": len(todo) - skipped, "already_done": len(mine) - len(todo), "skipped": skipped, "skipped_all": total_skipped}
     finally:
         for writer in writers:
             writer.close()

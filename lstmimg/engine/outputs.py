@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -31,8 +32,13 @@ def part_path(path: Path, rank: int, world: int) -> Path:
 
 
 def parts_of(path: Path) -> list[Path]:
-    """The parts of ``path`` left beside it (by any number of processes), sorted."""
-    return sorted(path.parent.glob(f".{path.name}.part*-of-*"))
+    """The parts of ``path`` left beside it (by any number of processes), sorted. Matched by name, not
+    by a glob pattern: ``[``, ``*`` and ``?`` in a file name are letters here."""
+    part = re.compile(re.escape(f".{path.name}.part") + r"\d+-of-\d+")
+    try:
+        return sorted(p for p in path.parent.iterdir() if part.fullmatch(p.name))
+    except (FileNotFoundError, NotADirectoryError):
+        return []
 
 
 def check_output(path: Path, option: str, resume: bool, overwrite: bool) -> Path:
@@ -47,9 +53,10 @@ def check_output(path: Path, option: str, resume: bool, overwrite: bool) -> Path
     return path
 
 
-def remove_output(path: Path) -> None:
-    """``path`` and its parts gone (``--overwrite``)."""
-    for old in [path, *parts_of(path)]:
+def remove_parts(path: Path) -> None:
+    """The parts an earlier sharded run left beside ``path`` gone (``--overwrite``: ``path`` itself stays
+    until the new results replace it whole)."""
+    for old in parts_of(path):
         old.unlink(missing_ok=True)
 
 
@@ -57,7 +64,7 @@ def complete_lines(path: Path) -> Iterator[str]:
     """The lines of ``path`` that end in a newline (a line cut by a kill is not one); none if absent."""
     if not path.exists():
         return
-    with open(path, encoding="utf-8", newline="") as f:
+    with open(path, encoding="utf-8", errors="surrogateescape", newline="") as f:  # file names that are not UTF-8: their own bytes
         for line in f:
             if line.endswith("\n"):
                 yield line
@@ -120,9 +127,9 @@ class ResultFile:
         try:
             if resume and path.exists():
                 self._cut_torn_tail(header)
-                self.file = open(path, "a", encoding="utf-8", newline="")
+                self.file = open(path, "a", encoding="utf-8", errors="surrogateescape", newline="")
             else:
-                self.file = open(path, "w", encoding="utf-8", newline="")
+                self.file = open(path, "w", encoding="utf-8", errors="surrogateescape", newline="")
                 self.file.write(header)
                 self.file.flush()
         except OSError as err:
@@ -136,8 +143,10 @@ class ResultFile:
             if header and data[:keep] and not data[:keep].startswith(header.encode()):
                 first = data.split(b"\n", 1)[0].decode("utf-8", "replace")
                 raise LstmimgError(f"{self.path}: its columns ({first}) are not this model's ({header.strip()}); resume with the same model, or --overwrite")
-            if not keep and header:
-                f.write(header.encode())  # nothing complete yet, not even the header
+            if not keep and header:  # nothing complete yet, not even the header (a torn one is cut)
+                f.seek(0)
+                f.truncate(0)
+                f.write(header.encode())
             elif keep < len(data):
                 f.truncate(keep)
 
@@ -155,14 +164,16 @@ class ResultFile:
             self.file.close()
 
 
-def merge_parts(path: Path, fmt: str, kind: str, order: Sequence[str] | None = None) -> int:
-    """Join ``path`` (what it already holds) and its parts into ``path`` (written atomically), each input
-    once, then remove the parts. Returns the number of results. With ``order`` (the inputs, as text) the
-    results follow it: streamed when the files already do (a sharded run's contiguous parts), else sorted
-    in memory (a run resumed after a sharded one died); inputs ``order`` lacks come last."""
+def merge_parts(path: Path, fmt: str, kind: str, order: Sequence[str] | None = None, keep_existing: bool = True) -> int:
+    """Join ``path`` (what it already holds, unless not ``keep_existing``: ``--overwrite``) and its parts
+    into ``path`` (written atomically), each input once, then remove the parts. Returns the number of
+    results. With ``order`` (the inputs, as text) the results follow it: streamed when the files already
+    do (a sharded run's contiguous parts), else sorted in memory (a run resumed after a sharded one
+    died); inputs ``order`` lacks come last."""
     from lstmimg.files import atomic_write
 
-    sources = [path, *parts_of(path)]
+    parts = parts_of(path)
+    sources = [path, *parts] if keep_existing else parts
     position = {key: i for i, key in enumerate(order)} if order is not None else {}
 
     def unique_lines() -> Iterator[tuple[str, str]]:
@@ -182,8 +193,8 @@ def merge_parts(path: Path, fmt: str, kind: str, order: Sequence[str] | None = N
         if fmt == "csv":
             f.write((",".join(csv_columns(kind)) + "\n").encode())
         for _, line in ordered:
-            f.write(line.encode("utf-8"))
-    for part in sources[1:]:
+            f.write(line.encode("utf-8", "surrogateescape"))
+    for part in parts:
         part.unlink(missing_ok=True)
     return len(places)
 

@@ -109,6 +109,8 @@ class Training:
         if data is None:
             raise LstmimgError("no DATA folder given")
         self.cfg = cfg = cfg or TrainConfig()
+        if cfg.unfreeze_after is not None and not (model_cfg is not None and model_cfg.freeze_backbone):
+            raise LstmimgError("--unfreeze-after needs --freeze-backbone (the backbone is trained from the start otherwise)")
         self.data = data = describe(data, cfg)
         model_cfg = model_cfg or ModelConfig(name=DEFAULT_MODELS[data.kind])
         spec = get_model_spec(model_cfg.name)
@@ -134,8 +136,6 @@ class Training:
 
             mean, std = normalization(self.model_cfg.backbone, self.model_cfg.weights)
             data.mean, data.std = mean + data.mean[3:], std + data.std[3:]  # motion channels keep their fixed scaling
-        if cfg.unfreeze_after is not None and not self.model_cfg.freeze_backbone:
-            raise LstmimgError("--unfreeze-after needs --freeze-backbone (the backbone is trained from the start otherwise)")
         unfrozen = saved is not None and cfg.unfreeze_after is not None and saved.state["epoch"] > cfg.unfreeze_after
         if self.model_cfg.freeze_backbone and cfg.feature_cache and not unfrozen:
             if data.motion != "none":
