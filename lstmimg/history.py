@@ -62,19 +62,26 @@ def read_record(run: Path) -> RunRecord:
     try:
         config = _json(stamp)
         model, train = config.get("model", {}), config.get("train", {})
+        if not isinstance(model, dict) or not isinstance(train, dict):
+            raise LstmimgError(f"{stamp}: not a run's config (its 'model' and 'train' are not objects)")
         record.config, record.data, record.kind = config, str(config.get("data", "")), str(config.get("kind", ""))
-        record.model, record.planned_epochs = str(model.get("name", "")), train.get("epochs")
+        record.model, record.planned_epochs = str(model.get("name", "")), _number(train.get("epochs"), int)
     except LstmimgError as err:
         record.problem = str(err)
+        return record
+    except (TypeError, ValueError) as err:
+        record.problem = f"{stamp}: not a run's config ({err})"
         return record
     if (run / "summary.json").exists():
         try:
             s = _json(run / "summary.json")
             record.status = "stopped early" if s.get("stopped_early") else "finished"
-            record.val_accuracy, record.best_epoch, record.epochs = s.get("val_accuracy"), s.get("best_epoch"), int(s.get("epochs", 0))
-            record.planned_epochs, record.train_seconds = s.get("planned_epochs", record.planned_epochs), s.get("train_seconds")
-        except (LstmimgError, TypeError, ValueError) as err:
+            record.val_accuracy, record.best_epoch, record.epochs = _number(s.get("val_accuracy"), float), _number(s.get("best_epoch"), int), int(s.get("epochs", 0))
+            record.planned_epochs, record.train_seconds = _number(s.get("planned_epochs", record.planned_epochs), int), _number(s.get("train_seconds"), float)
+        except LstmimgError as err:
             record.status, record.problem = "broken", str(err)
+        except (TypeError, ValueError) as err:
+            record.status, record.problem = "broken", f"{run / 'summary.json'}: not readable ({err.__class__.__name__})"
         return record
     record.status = "resumable" if (run / "last.pt").exists() else "interrupted"
     try:
@@ -87,9 +94,18 @@ def read_record(run: Path) -> RunRecord:
             record.train_seconds = round(sum(float(r["seconds"]) for r in rows), 2)
     except FileNotFoundError:
         pass  # interrupted before its first epoch ended
-    except (OSError, UnicodeDecodeError, KeyError, ValueError) as err:
+    except (OSError, UnicodeDecodeError, KeyError, ValueError, TypeError, csv.Error) as err:  # a short row reads as None: TypeError
         record.status, record.problem = "broken", f"{run / 'metrics.csv'}: not readable ({err.__class__.__name__})"
     return record
+
+
+def _number(value, kind: type):
+    """``value`` as ``kind`` (int or float), None when absent; anything else is a damaged file (TypeError)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{value!r} is not a number")
+    return kind(value)
 
 
 def is_run(folder: Path) -> bool:
@@ -102,7 +118,13 @@ def list_runs(base: str | Path) -> list[RunRecord]:
     base = Path(base)
     if not base.is_dir():
         raise LstmimgError(f"{base}: no such folder of runs")
-    records = [read_record(p) for p in base.iterdir() if p.is_dir() and is_run(p)]
+    records = []
+    for p in base.iterdir():
+        if p.is_dir() and is_run(p):
+            try:
+                records.append(read_record(p))
+            except OSError as err:  # a folder that vanished or cannot be read while listing
+                records.append(RunRecord(name=p.name, path=str(p), date="", status="broken", problem=f"{p}: cannot read ({err.strerror})"))
     return sorted(records, key=lambda r: (r.date, r.name))
 
 

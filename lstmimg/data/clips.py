@@ -208,10 +208,43 @@ def uniform_clips(video: torch.Tensor, clip_len: int, stride: int, count: int) -
     """Up to ``count`` clips with evenly spaced starts covering the video: ``(n, clip_len, C, H, W)``.
     A video too short for ``count`` different starts gives fewer: the same clip twice would cost a
     model call and count twice in the average."""
+    return torch.stack([clip_at(video, s, clip_len, stride) for s in uniform_starts(len(video), clip_len, stride, count)])
+
+
+def read_picked(path: Path, picked: Callable[[int], Sequence[int]], size: tuple[int, int], motion: str = "none", stride: int = 1, info_out: list | None = None) -> np.ndarray:
+    """Only the frames ``picked(frame_count)`` names (the header's count), ``(len(picked), H, W, 3 + k)``
+    uint8 at ``size``, decoding up to the last of them and converting only those. With ``motion``, the
+    frame ``stride`` before each is read too, so its motion is what the whole video's
+    (``motion.with_motion``) gives it. Raises LstmimgError when the header has no count or the file ends
+    early (decode it whole then) or cannot be read. ``info_out`` as ``video_io.read_frames``."""
+    from lstmimg.data.motion import MotionStream
+    from lstmimg.data.video_io import read_frames  # OpenCV only where videos are read
+
+    if motion == "none":
+        return read_frames(path, picked, size, info_out)
+    clip: list[int] = []
+    needed: list[int] = []
+
+    def pick(length: int) -> list[int]:  # read_frames calls it once, with the header's frame count
+        clip[:] = picked(length)
+        needed[:] = sorted(set(clip) | {f - stride for f in clip if f >= stride})
+        return needed
+
+    read = read_frames(path, pick, size, info_out)  # (len(needed), H, W, 3)
+    at = {f: n for n, f in enumerate(needed)}
+    out = {}
+    for f in set(clip):
+        stream = MotionStream(motion)
+        stream.add(read[at[f - stride] if f >= stride else at[f]])
+        out[f] = stream.add(read[at[f]])
+    return np.stack([out[f] for f in clip])
+
+
+def uniform_starts(length: int, clip_len: int, stride: int, count: int) -> list[int]:
+    """Where ``uniform_clips`` starts its clips in a video of ``length`` frames."""
     span = (clip_len - 1) * stride + 1
-    last = max(0, len(video) - span)
-    starts = np.unique(np.linspace(0, last, num=count).round().astype(int))
-    return torch.stack([clip_at(video, int(s), clip_len, stride) for s in starts])
+    last = max(0, length - span)
+    return np.unique(np.linspace(0, last, num=count).round().astype(int)).tolist()
 
 
 def shuffle_time(clips: torch.Tensor, generator: torch.Generator) -> torch.Tensor:

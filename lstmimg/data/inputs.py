@@ -1,8 +1,8 @@
 """Decoding unlabelled files for classification, one file an item, ready for DataLoader workers.
 
 ``ImageInputs`` decodes an image to the model's input, ``VideoInputs`` a video to the clips that
-validation and ``lstmimg eval`` score it by (the whole video decoded at the model's size, motion
-channels at the run's stride, ``val_clips`` evenly spaced clips): so ``predict`` gives a video exactly
+validation and ``lstmimg eval`` score it by (``val_clips`` evenly spaced clips at the model's size,
+motion channels at the run's stride; only the clips' frames are kept): so ``predict`` gives a video exactly
 the probabilities ``eval`` gives it. An unreadable file becomes an item that carries the reason instead
 of raising, so one bad file never stops a collection.
 """
@@ -86,15 +86,32 @@ class VideoInputs(torch.utils.data.Dataset):
         return len(self.paths)
 
     def __getitem__(self, i: int) -> Decoded:
+        """Only the frames the clips use are converted and kept (placed by the header's frame count), so
+        a long video costs no more memory than a short one; a file whose header has no count, or that
+        ends early, is decoded whole, which tells the two apart."""
+        from lstmimg.data.clips import clip_indices, read_picked, uniform_starts
         from lstmimg.data.video_io import read_video
 
         path = self.paths[i]
+        starts: list[int] = []
+
+        def picked(length: int) -> list[int]:  # every clip's frame numbers, clip after clip
+            starts[:] = uniform_starts(length, self.clip_len, self.stride, self.clips)
+            return [f for s in starts for f in clip_indices(s, self.clip_len, self.stride, length).tolist()]
+
         try:
-            frames, reader = read_video(path, self.size)
+            try:
+                header: list = []
+                frames = read_picked(path, picked, self.size, self.motion, self.stride, header)  # (clips * clip_len, H, W, 3 + k)
+                count, fps = header[0].frame_count, header[0].fps
+                clips = torch.from_numpy(frames).permute(0, 3, 1, 2).reshape(len(starts), self.clip_len, frames.shape[-1], *frames.shape[1:3])
+            except LstmimgError:
+                whole, reader = read_video(path, self.size)
+                count, fps = len(whole), reader.info.fps
+                clips = scored_clips(whole, self.clip_len, self.stride, self.clips, self.motion)
         except LstmimgError as err:
             return Decoded(path, None, str(err))
-        seconds = round(len(frames) / reader.info.fps, 3) if reader.info.fps else None
-        return Decoded(path, scored_clips(frames, self.clip_len, self.stride, self.clips, self.motion), None, len(frames), seconds)
+        return Decoded(path, clips.contiguous(), None, count, round(count / fps, 3) if fps else None)
 
 
 def scored_clips(frames, clip_len: int, stride: int, clips: int, motion: str = "none") -> torch.Tensor:

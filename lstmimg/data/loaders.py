@@ -160,30 +160,8 @@ class VideoClips(torch.utils.data.Dataset):
 
 
     def _read_clip(self, path: Path, picked) -> np.ndarray:
-        """The clip's frames ``(clip_len, H, W, 3 + k)``, decoding only up to its last one. With motion
-        input, the frame ``stride`` before each is read too, so its motion is what the whole video's
-        (``motion.with_motion``) gives it."""
-        from lstmimg.data.motion import MotionStream
-        from lstmimg.data.video_io import read_frames  # OpenCV only where videos are read
-
-        if self.motion == "none":
-            return read_frames(path, picked, self.size)
-        clip: list[int] = []
-        needed: list[int] = []
-
-        def pick(length: int) -> list[int]:  # read_frames calls it once, with the header's frame count
-            clip[:] = picked(length)
-            needed[:] = sorted(set(clip) | {f - self.stride for f in clip if f >= self.stride})
-            return needed
-
-        read = read_frames(path, pick, self.size)  # (len(needed), H, W, 3)
-        at = {f: n for n, f in enumerate(needed)}
-        out = {}
-        for f in set(clip):
-            stream = MotionStream(self.motion)
-            stream.add(read[at[f - self.stride] if f >= self.stride else at[f]])
-            out[f] = stream.add(read[at[f]])
-        return np.stack([out[f] for f in clip])
+        """The clip's frames ``(clip_len, H, W, 3 + k)``, decoding only up to its last one."""
+        return V.read_picked(path, picked, self.size, self.motion, self.stride)
 
 
 def _key(path: Path, size: tuple[int, int], motion: str = "none", stride: int = 1) -> str | None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -81,10 +82,13 @@ def explain(
 def picture_paths(paths: Sequence[str | Path], out: Path) -> dict[Path, Path]:
     """Where each input's picture goes: ``out/NAME.explain.png``, in the sub-folders that keep inputs of
     the same name apart (each input's folder relative to the folder all of them share), so no picture
-    replaces another: ``a/x.png`` and ``b/x.png`` go to ``out/a/x.explain.png`` and ``out/b/x.explain.png``."""
+    replaces another: ``a/x.png`` and ``b/x.png`` go to ``out/a/x.explain.png`` and ``out/b/x.explain.png``;
+    ``a/x.png`` and ``a/x.jpg``, which share a name but for the extension, keep it: ``x.png.explain.png``."""
     folders = [Path(p).resolve().parent for p in paths]
     shared = Path(os.path.commonpath(folders))
-    return {Path(p): out / folder.relative_to(shared) / f"{Path(p).stem}.explain.png" for p, folder in zip(paths, folders)}
+    stems = Counter((folder, Path(p).stem) for p, folder in zip(paths, folders))
+    name = lambda p, folder: Path(p).name if stems[folder, Path(p).stem] > 1 else Path(p).stem  # noqa: E731  (x.png and x.jpg: x.png.explain.png, x.jpg.explain.png)
+    return {Path(p): out / folder.relative_to(shared) / f"{name(p, folder)}.explain.png" for p, folder in zip(paths, folders)}
 
 
 def _target(ckpt: Checkpoint, probs: torch.Tensor, target: str | None) -> tuple[int, dict]:

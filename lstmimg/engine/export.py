@@ -278,6 +278,23 @@ def largest_difference(ckpt, exported) -> float:
     return worst
 
 
+def opset_range() -> tuple[int, int]:
+    """The ONNX opsets the installed exporter writes (and ONNX Runtime loads): 7 to 23 with torch 2.14."""
+    try:
+        from torch.onnx import _constants
+
+        return max(7, _constants.ONNX_MIN_OPSET), _constants.ONNX_MAX_OPSET
+    except (ImportError, AttributeError):
+        return 7, OPSET
+
+
+def written_opset(path: Path) -> int:
+    """The ONNX opset of the default domain a file declares."""
+    import onnx
+
+    return next((o.version for o in onnx.load(str(path), load_external_data=False).opset_import if o.domain in ("", "ai.onnx")), 0)
+
+
 def export_model(model: str | Path, out: str | Path | None = None, opset: int = OPSET, verify: bool = True, overwrite: bool = False) -> dict:
     """Export a run folder or checkpoint to ONNX; returns what was done: ``{"path", "bytes", "seconds",
     "opset", "kind", "verified", "max_abs_diff", "samples_from"}``. With ``verify``, ONNX Runtime is
@@ -290,6 +307,9 @@ def export_model(model: str | Path, out: str | Path | None = None, opset: int = 
     from lstmimg.checkpoint import checkpoint_path
     from lstmimg.engine.loading import load_checkpoint
 
+    low, high = opset_range()
+    if not low <= opset <= high:
+        raise LstmimgError(f"--opset {opset}: the installed exporter writes opsets {low} to {high}")
     source = checkpoint_path(Path(model))
     if source.suffix.lower() == ".onnx":
         raise LstmimgError(f"{source}: is already an ONNX file; export a run folder or .pt checkpoint")
@@ -307,8 +327,24 @@ def export_model(model: str | Path, out: str | Path | None = None, opset: int = 
     started = time.perf_counter()
     pending = out.with_name(f".{out.name}.unverified")
     try:
-        export_onnx(ckpt, pending, opset)
-        result = {"path": str(out), "bytes": pending.stat().st_size, "opset": opset, "kind": ckpt.kind, "verified": False, "max_abs_diff": None, "samples_from": None}
+        try:
+            export_onnx(ckpt, pending, opset)
+        except (RuntimeError, ValueError, TypeError) as err:  # an exporter that cannot write this model at this opset
+            raise LstmimgError(f"{out}: cannot export at opset {opset} ({str(err).strip().splitlines()[0][:200]})") from None
+        written = written_opset(pending)
+        if written != opset:
+            raise LstmimgError(f"{out}: the exporter wrote opset {written}, not the {opset} asked for: nothing written")
+        result = {"path": str(out), "bytes": pending.stat().st_size, "opset": written, "kind": ckpt.kind, "verified": False, "max_abs_diff": None, "samples_from": None}
+        if not verify:
+            try:
+                ort()
+            except LstmimgError:
+                pass  # no ONNX Runtime here: the file is written as exported, unchecked
+            else:  # the file must at least load: a graph ONNX Runtime cannot read is no export
+                try:
+                    load_onnx(pending)
+                except LstmimgError as err:
+                    raise LstmimgError(f"{str(err).replace(str(pending), str(out))}: nothing written") from None
         if verify:
             result["max_abs_diff"] = largest_difference(ckpt, load_onnx(pending))
             result["samples_from"] = str(sample_source(ckpt))

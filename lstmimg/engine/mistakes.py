@@ -32,16 +32,37 @@ def thumbnail(kind: str, path: Path, side: int = 128) -> np.ndarray | None:
             img = open_image(path).convert("RGB")
             img.thumbnail((side, side))
             return np.asarray(img)
-        from lstmimg.data.video_io import read_frames, read_video
+        from lstmimg.data.video_io import read_frames
 
         pick = lambda count: np.linspace(0, max(0, count - 1), STRIP).round().astype(int).tolist()  # noqa: E731
         try:
             return read_frames(path, pick)
         except LstmimgError:  # no frame count in the header, or fewer frames than it says
-            frames = read_video(path)[0]
-            return frames[pick(len(frames))]
+            return strip_of_any_length(path, side * 2)
     except (LstmimgError, OSError, ValueError):
         return None
+
+
+KEPT = 4 * STRIP  # frames a strip of unknown length holds at most while it reads
+
+
+def strip_of_any_length(path: Path, side: int) -> np.ndarray:
+    """``STRIP`` evenly spaced frames of a video whose length is not known beforehand, each at most
+    ``side`` pixels a side, in bounded memory: at most ``KEPT`` small frames are held, every other one
+    let go (and the step doubled) whenever that many are."""
+    from lstmimg.data.video_io import FrameReader, probe_size
+
+    h, w = probe_size(path)
+    scale = min(1.0, side / max(h, w))
+    kept: list[np.ndarray] = []
+    step = 1
+    with FrameReader(path, size=(max(1, round(h * scale)), max(1, round(w * scale)))) as reader:
+        for n, frame in enumerate(reader):
+            if n % step == 0:
+                kept.append(frame.rgb)
+                if len(kept) == KEPT:
+                    kept, step = kept[::2], step * 2
+    return np.stack(kept)[np.linspace(0, len(kept) - 1, STRIP).round().astype(int)]
 
 
 def write_mistakes(kind: str, paths: Sequence[Path], labels: torch.Tensor, probs: torch.Tensor, classes: Sequence[str], path: Path) -> int:
