@@ -140,7 +140,7 @@ def train(
             if resume is None:
                 split_folder(source, val_split, seed, VIDEO_EXTENSIONS if detect_kind(source) == "video" else IMAGE_EXTENSIONS)
             resolve_device(device)
-            raise typer.Exit(launch_workers(devices, "train"))
+            raise typer.Exit(launch_workers(devices, "train")[0])
 
         from lstmimg.engine.training import fit
 
@@ -206,9 +206,9 @@ def predict(
             ckpt, _ = open_model(model, likely_kind(files), None, backend, device, say=False)
             if not split_kinds(files, ckpt.kind)[0]:
                 raise LstmimgError(f"{paths[0] if len(paths) == 1 else 'the inputs'}: no {ckpt.kind}s among {len(files)} file{'s' if len(files) > 1 else ''} (the model is {'an image' if ckpt.kind == 'image' else 'a video'} model)")
-            code = launch_workers(devices, "predict")
+            code, signalled = launch_workers(devices, "predict")
             left = [t for t, _ in targets if t is not None and parts_of(t)]
-            if code in (130, 143):
+            if signalled:
                 stopped = Interrupted(f"results so far are beside {left[0]}; run the same command with --resume to go on" if left else "nothing written")
                 stopped.exit_code = code
                 raise stopped
@@ -241,6 +241,8 @@ def predict(
             try:
                 summary = classify_to_files(mine, ckpt, targets, resume, overwrite, topk, batch_size, device, workers, display.start, on_batch)
             except KeyboardInterrupt as e:
+                if sharded:  # stopped by the launcher or by torchrun (another process died): the launcher says what to do
+                    raise typer.Exit(signal_exit_code(e)) from None
                 files_ = ", ".join(str(t) for t, _ in targets if t is not None)
                 stopped = Interrupted(f"results so far are in {files_}; run the same command with --resume to go on" if files_ else "nothing written")
                 stopped.exit_code = signal_exit_code(e)
@@ -260,8 +262,9 @@ def predict(
     run_guarded(work)
 
 
-def launch_workers(devices: int, command: str) -> int:
-    """Run this same `lstmimg COMMAND` on ``devices`` processes (``cli.launch``, torchrun); their exit code."""
+def launch_workers(devices: int, command: str) -> tuple[int, bool]:
+    """Run this same `lstmimg COMMAND` on ``devices`` processes (``cli.launch``, torchrun); their exit
+    code, and whether this process was stopped by a signal."""
     from lstmimg.cli.launch import launch, without_devices
 
     err.print(f"starting {devices} processes: torchrun --nproc_per_node={devices} -m lstmimg {command} {' '.join(without_devices(sys.argv[2:]))}", highlight=False, soft_wrap=True)

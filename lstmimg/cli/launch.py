@@ -45,10 +45,11 @@ def _die_with_parent() -> None:  # runs in the child before it starts: SIGTERM w
         pass  # not Linux: the launcher's own handlers still forward SIGINT and SIGTERM
 
 
-def launch(devices: int, command: str, args: list[str]) -> int:
+def launch(devices: int, command: str, args: list[str]) -> tuple[int, bool]:
     """Run ``lstmimg COMMAND ARGS`` on ``devices`` processes and wait for them; their exit code (130 or
-    143 when stopped by SIGINT or SIGTERM). The child runs in its own session, so a Ctrl-C reaches the
-    workers once, through this process and torchrun, not three times at once."""
+    143 when this process was stopped by SIGINT or SIGTERM), and whether it was. The child runs in its
+    own session, so a Ctrl-C reaches the workers once, through this process and torchrun, not three
+    times at once."""
     child = subprocess.Popen(torchrun_command(devices, command, args), start_new_session=True,
                              preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
     got: list[int] = []
@@ -70,8 +71,8 @@ def launch(devices: int, command: str, args: list[str]) -> int:
         for s, handler in previous.items():
             signal.signal(s, handler)
     if got:
-        return 128 + got[0]
-    return code if code >= 0 else 128 - code
+        return 128 + got[0], True
+    return (code if code >= 0 else 128 - code), False
 
 
 def _quiet_torchrun(argv: list[str]) -> int:
@@ -88,8 +89,8 @@ def _quiet_torchrun(argv: list[str]) -> int:
     try:
         run(parse_args(argv))
     except ChildFailedError as e:
-        failures = sorted(e.failures.items())
-        code = failures[0][1].exitcode if failures else 1
+        _, first = e.get_first_failure()  # the earliest: the others were stopped because of it
+        code = first.exitcode
         return code if code > 0 else 128 - code  # a worker killed by a signal: 128 + its number
     except SignalException as e:
         return 128 + int(e.sigval)

@@ -93,9 +93,13 @@ def fit(
             }
             improved = state.end_epoch(row, val_acc, extra)
             run.decide_stop()
+            run.log_epoch({**row, "best": improved})  # TensorBoard before the checkpoint: a kill in between redoes the epoch, and the resumed log purges what came after last.pt
             run.save_epoch(row, improved)
             run.emit("epoch", {**row, "best": improved})
         return run.finish()
+
+
+VAL_TIMEOUT_S = 24 * 3600  # process 0 validates alone while the others wait in a broadcast: a large val set may take far longer than torch's 30-minute default
 
 
 class Training:
@@ -118,7 +122,7 @@ class Training:
             raise LstmimgError(f"{data.root}: holds {data.kind}s, but model {model_cfg.name!r} is {article(spec.kind)} {spec.kind} model (try --model {DEFAULT_MODELS[data.kind]})")
         model_cfg, self.notes = plan_input(data, model_cfg, cfg)
         torch.manual_seed(cfg.seed)
-        self.d, self.device = dist.setup(resolve_device(cfg.device))
+        self.d, self.device = dist.setup(resolve_device(cfg.device), timeout_s=VAL_TIMEOUT_S)
         plan = plan_training(cfg, data.kind, len(data.splits["train"].paths), self.d.world)
         self.cfg = cfg = plan.apply(cfg)  # resolved: config.json records it, --resume reuses it
         self.rule = rule_of(cfg.patience, cfg.min_epochs, cfg.cooldown)
@@ -126,7 +130,7 @@ class Training:
         self.board = None
         if self.d.main and cfg.tensorboard and board.available():  # event files beside the run's other files
             self.board, shown = board.BoardLog(), self.emit
-            self.emit = lambda event, info: (shown(event, info), self.board(event, info))
+            self.emit = lambda event, info: (shown(event, info), self.board(event, info) if event != "epoch" else None)  # epochs: log_epoch
         self.model_cfg = spec.complete(model_cfg.replace(in_channels=data.channels, img_size=data.size, num_classes=len(data.classes)))
         model = build_model(self.model_cfg).to(self.device)  # before decoding: a model that cannot be built fails at once
         self.dir = self._run_folder(out, exist_ok)
@@ -290,6 +294,11 @@ class Training:
             return None
         steps = epoch_steps(self.data, self.cfg, self.d)
         return cool[0] * steps, cool[1] * steps
+
+    def log_epoch(self, info: dict) -> None:
+        """The epoch's figures to TensorBoard (rank 0), before its checkpoint is saved."""
+        if self.board is not None:
+            self.board("epoch", info)
 
     def decide_stop(self) -> None:
         """Whether the run is done after the epoch just recorded (``stopping.py``): rank 0 decides from

@@ -143,10 +143,10 @@ def test_a_live_video_stopped_keeps_every_window_once(tmp_path, signum):
 @pytest.mark.parametrize("command", ["eval", pytest.param("explain", marks=pytest.mark.long), pytest.param("export", marks=pytest.mark.long)])
 def test_commands_that_write_a_folder_or_file_leave_nothing_half_written_when_killed(tmp_path, command):
     data = write_class_folders(tmp_path / "data", 150, seed=3, classes=("0", "1"))
-    args = {"eval": ("eval", data, "--out", "report", "--model", IMAGE_MODEL),
-            "explain": ("explain", *sorted(data.rglob("*.png"))[:60], "--out", "pics", "--model", IMAGE_MODEL),
-            "export": ("export", IMAGE_MODEL, "--out", "m.onnx", "--no-verify")}[command]
     for signum in (signal.SIGTERM, signal.SIGKILL):
+        args = {"eval": ("eval", data, "--out", f"report{signum}", "--model", IMAGE_MODEL),
+                "explain": ("explain", *sorted(data.rglob("*.png"))[:60], "--out", f"pics{signum}", "--model", IMAGE_MODEL),
+                "export": ("export", IMAGE_MODEL, "--out", "m.onnx", "--no-verify", "--overwrite")}[command]
         cmd = Command(*args, cwd=tmp_path)
         time.sleep(random.uniform(3.5, 5.0))  # past the imports, inside the work
         cmd.signal(signum)
