@@ -113,7 +113,8 @@ def _decoded(dataset: torch.utils.data.Dataset, batch_size: int, workers: int | 
     if len(dataset) == 0:
         return
     workers = default_workers() if workers is None else workers
-    workers = min(workers, -(-len(dataset) // batch_size))  # no worker without a batch to decode
+    batches = -(-len(dataset) // batch_size)
+    workers = min(workers, batches) if batches > 1 else 0  # no worker without a batch to decode; one batch has nothing to overlap with, and starting a process costs more than it decodes
     loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, num_workers=workers, collate_fn=collate,
                                          prefetch_factor=2 if workers else None, worker_init_fn=start if workers else None)
     yield from (prefetch(loader) if workers == 0 else loader)
