@@ -41,6 +41,29 @@ def new_run_dir(out: str | Path | None = None, base: Path = RUNS_DIR, name: str 
             raise LstmimgError(f"{run}: cannot create the run folder ({err.strerror})") from None
 
 
+RUN_FILES = ("config.json", "metrics.csv", "summary.json", "last.pt", "best.pt", "best.onnx", "curves.png", "confusion_matrix.png", "mistakes.png", "report.json")
+
+
+def set_aside_earlier_run(run: Path) -> Path | None:
+    """Move what an earlier run left in ``run`` (its checkpoints, metrics, summary, plots, TensorBoard
+    files) into ``run/.previous-N/``, so a new run in the same folder starts clean and resumes as its own;
+    the user's other files stay. Returns the folder they went to, None when there was nothing."""
+    found = [p for p in run.iterdir() if p.is_file() and (p.name in RUN_FILES or p.name.startswith("events.out.tfevents."))]
+    if not found:
+        return None
+    n = 1
+    while (run / f".previous-{n}").exists():
+        n += 1
+    aside = run / f".previous-{n}"
+    try:
+        aside.mkdir()
+        for p in found:
+            p.rename(aside / p.name)
+    except OSError as err:
+        raise LstmimgError(f"{run}: cannot move the earlier run's files aside ({err.strerror})") from None
+    return aside
+
+
 def _mkdir(folder: Path, **kwargs) -> None:
     try:
         folder.mkdir(**kwargs)

@@ -101,3 +101,15 @@ def test_bench_command_writes_json(tmp_path):
 def test_bench_refuses_unknown_section():
     result = CliRunner().invoke(app, ["bench", "--skip", "gpu"])
     assert result.exit_code == 1 and "--skip 'gpu' is not one of" in result.stderr
+
+
+def test_bench_quick_starts_with_no_torch_warning_line(tmp_path):
+    """Issue 30, item 11: `bench --quick` began with torch's "No CUDA runtime is found, using CUDA_HOME=..."
+    (torch.compile's probe in the backends section, logged on a machine without CUDA)."""
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "lstmimg", "bench", "--quick", "--model", "region_lstm", "--skip", "video", "--skip", "startup", "--skip", "scaling",
+                             "--skip", "features", "--skip", "formats", "--skip", "models"], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "No CUDA runtime" not in result.stderr and "cpp_extension" not in result.stderr

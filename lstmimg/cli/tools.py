@@ -104,8 +104,16 @@ def bench(
 
         for name in models_ or []:
             get_model_spec(name)  # an unknown name fails here, before anything is measured
-        with err.status("measuring ...") as status:
-            report = run_bench(device, models_, repeats, video=str(video) if video else None, sections=sections, progress=lambda text: status.update(f"measuring {text} ..."), tiny=quick)
+        import logging
+
+        quiet = logging.getLogger("torch.utils.cpp_extension")  # torch.compile's probe warns "No CUDA runtime is found" on a CPU machine: not the user's business
+        level = quiet.level
+        quiet.setLevel(logging.ERROR)
+        try:
+            with err.status("measuring ...") as status:
+                report = run_bench(device, models_, repeats, video=str(video) if video else None, sections=sections, progress=lambda text: status.update(f"measuring {text} ..."), tiny=quick)
+        finally:
+            quiet.setLevel(level)
         render_bench(out, report)
         if json_file:
             from lstmimg.files import write_json
@@ -159,7 +167,7 @@ def runs(
         from lstmimg.history import compare_runs, list_runs
         from lstmimg.runs import RUNS_DIR
 
-        given = folders or []
+        given = [run_named(f, RUNS_DIR) for f in folders or []]
         if len(given) > 2:
             raise LstmimgError(f"lstmimg runs takes a folder of runs or two runs to compare, not {len(given)} paths")
         if len(given) == 2:
@@ -205,6 +213,12 @@ def runs(
                 err.print(f"broken run {r.path}: {escape(r.problem)}", highlight=False, soft_wrap=True)
 
     run_guarded(work)
+
+
+def run_named(path: Path, base: Path) -> Path:
+    """``path``, or the run of that name under ``base`` (the names ``lstmimg runs`` prints) when ``path``
+    itself is no folder."""
+    return base / path if not path.exists() and len(path.parts) == 1 and (base / path).is_dir() else path
 
 
 def _shown(value) -> str:

@@ -151,7 +151,11 @@ def stratified_split(data: Split, fraction: float, seed: int) -> tuple[Split, Sp
         members = np.flatnonzero(labels == index)
         if len(members) < 2:
             raise LstmimgError(f"class {data.classes[index]!r} has {len(members)} image; need 2 or more to split off val")
-        held += rng.permutation(members)[: max(1, round(len(members) * fraction))].tolist()
+        count = max(1, round(len(members) * fraction))
+        if count >= len(members):  # every file held out: the class would be missing from training
+            raise LstmimgError(f"--val-split {fraction:g}: class {data.classes[index]!r} has {len(members)} files and would hold out {count}, "
+                               f"leaving nothing to train on; give a smaller --val-split, or a val/ folder")
+        held += rng.permutation(members)[:count].tolist()
     held_set = set(held)
     keep = [i for i in range(len(labels)) if i not in held_set]
     held.sort()

@@ -135,6 +135,40 @@ def input_side(kind: str, model_cfg: ModelConfig | None = None) -> tuple[int, st
     return side, f"longer side at most {side}"
 
 
+def _takes(model_cfg: ModelConfig, kind: str, size: tuple[int, int]) -> bool:
+    """Whether a model built from ``model_cfg`` reads inputs of ``size`` (its pooling leaves something)."""
+    import torch
+
+    from lstmimg.models.registry import build_model
+
+    h, w = size
+    x = torch.zeros(1, 2, model_cfg.in_channels, h, w) if kind == "video" else torch.zeros(1, model_cfg.in_channels, h, w)
+    try:
+        with torch.no_grad():
+            build_model(model_cfg.replace(img_size=size)).eval()(x)  # building probes the CNN too
+    except RuntimeError:  # "Output size is too small", "Kernel size can't be greater than actual input size"
+        return False
+    return True
+
+
+def smallest_side(model_cfg: ModelConfig, kind: str) -> int | None:
+    """None when the model takes its ``img_size``; else the smallest side s such that it takes inputs
+    of at least s x s (found by doubling, then halving the gap)."""
+    h, w = model_cfg.img_size
+    if _takes(model_cfg, kind, (h, w)):
+        return None
+    grow = lambda s: (max(h, s), max(w, s))  # noqa: E731
+    low, high = max(h, w), max(h, w) * 2
+    while not _takes(model_cfg, kind, grow(high)):
+        low, high = high, high * 2
+        if high > 4096:
+            raise LstmimgError(f"the model reads no input up to {high // 2}x{high // 2} pixels")
+    while high - low > 1:
+        mid = (low + high) // 2
+        low, high = (low, mid) if _takes(model_cfg, kind, grow(mid)) else (mid, high)
+    return high
+
+
 def capped_size(found: tuple[int, int], cap: int = MAX_IMAGE_SIDE, grow: bool = False) -> tuple[int, int]:
     """``found`` (H, W) shrunk so its longer side is at most ``cap``, aspect kept; with ``grow``, also
     enlarged to it (a smaller image is brought up to the size pretrained weights were trained at)."""

@@ -119,11 +119,14 @@ def stop_reason(rows: list[dict], rule: StopRule | None, planned_epochs: int) ->
             f"stopped at epoch {len(rows)} of {planned_epochs} planned")
 
 
+PLATEAU_WITHOUT_RULE = StopRule(patience=4)  # --schedule plateau with the stopping rule off (--epochs N): a drop after 2 stalled epochs
+
+
 def lr_drops(rows: list[dict], rule: StopRule | None) -> int:
     """How many times validation has stalled for half the patience (``--schedule plateau`` divides the
-    learning rate by 10 each time): counted from the rows, so a resumed run counts the same."""
-    if rule is None:
-        return 0
+    learning rate by 10 each time): counted from the rows, so a resumed run counts the same. With no
+    stopping rule, a stall is 2 epochs without a better val accuracy."""
+    rule = rule or PLATEAU_WITHOUT_RULE
     half, drops = max(1, math.ceil(rule.patience / 2)), 0
     for k in range(1, len(rows) + 1):
         drops += stale_epochs(rows[:k], rule) == half

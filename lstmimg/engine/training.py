@@ -33,14 +33,14 @@ from lstmimg.engine.evaluation import classification_report, score_split
 from lstmimg.engine.loading import load_checkpoint, resolve_device
 from lstmimg.engine.mistakes import write_mistakes
 from lstmimg.engine.optim import amp_settings, make_optimizer, make_schedule
-from lstmimg.engine.plan import plan_input, plan_training
+from lstmimg.engine.plan import plan_input, plan_training, smallest_side
 from lstmimg.engine.steps import NonFiniteLoss, Recipe, train_one_epoch
 from lstmimg.engine.stopping import cooldown_of, lr_drops, rule_of, stop_reason
 from lstmimg.engine.trainstate import SavedRun, StopSignals, TrainState, read_run, versions
 from lstmimg.errors import LstmimgError, TrainingInterrupted, article
 from lstmimg.files import WriteError, atomic_write_text, write_json
 from lstmimg.models.registry import build_model, get_model_spec
-from lstmimg.runs import new_run_dir
+from lstmimg.runs import new_run_dir, set_aside_earlier_run
 
 Callback = Callable[[str, dict], None]
 
@@ -132,8 +132,16 @@ class Training:
             self.board, shown = board.BoardLog(), self.emit
             self.emit = lambda event, info: (shown(event, info), self.board(event, info) if event != "epoch" else None)  # epochs: log_epoch
         self.model_cfg = spec.complete(model_cfg.replace(in_channels=data.channels, img_size=data.size, num_classes=len(data.classes)))
+        side = smallest_side(self.model_cfg, data.kind)
+        if side is not None:  # the CNN's pooling would leave nothing of inputs this small
+            (h, w), grown = data.size, (max(data.size[0], side), max(data.size[1], side))
+            if cfg.img_size:
+                raise LstmimgError(f"--img-size {h}x{w}: the model takes at least {side}x{side} pixels")
+            data.size = grown
+            self.model_cfg = self.model_cfg.replace(img_size=grown)
+            self.notes.append(f"{data.kind}s are {h}x{w}, smaller than the {side}x{side} the model takes: trained at {grown[0]}x{grown[1]}")
         model = build_model(self.model_cfg).to(self.device)  # before decoding: a model that cannot be built fails at once
-        self.dir = self._run_folder(out, exist_ok)
+        self.dir = self._run_folder(out, exist_ok, fresh=saved is None)
         self._load_data()
         if self.model_cfg.pretrained:  # normalised as the weights expect, not with the data's statistics
             from lstmimg.models.backbones import normalization
@@ -186,8 +194,14 @@ class Training:
                 raise LstmimgError(f"{err}; {last} holds an earlier epoch: once there is room, resume with: lstmimg train --resume {self.dir}") from None
             raise
 
-    def _run_folder(self, out, exist_ok: bool) -> Path:
+    def _run_folder(self, out, exist_ok: bool, fresh: bool) -> Path:
+        """The run folder (rank 0 makes it); a new run in a folder an earlier run used moves that run's
+        files aside first (``runs.set_aside_earlier_run``), so nothing of it is mistaken for this one's."""
         run = new_run_dir(out, exist_ok=exist_ok) if self.d.main else None
+        if fresh and exist_ok and run is not None:
+            aside = set_aside_earlier_run(run)
+            if aside is not None:
+                self.notes.append(f"{run} held an earlier run: its files moved to {aside}")
         if self.d.active:  # every process learns rank 0's run folder
             shared = [str(run)]
             torch.distributed.broadcast_object_list(shared, src=0)

@@ -140,7 +140,8 @@ def test_plateau_schedule_drops_the_rate_when_validation_stalls_for_half_the_pat
     assert lr_drops(rows(0.5, 0.6, 0.6, 0.6), rule) == 1  # two stale epochs: one drop
     assert lr_drops(rows(0.5, 0.6, 0.6, 0.6, 0.6), rule) == 1
     assert lr_drops(rows(0.5, 0.6, 0.6, 0.6, 0.7, 0.7, 0.7), rule) == 2  # a new stall after a better epoch
-    assert lr_drops(rows(0.5, 0.5, 0.5), None) == 0
+    assert lr_drops(rows(0.5, 0.5, 0.5), None) == 1  # no stopping rule (--epochs N): a stall of 2 epochs still drops it (issue 30, item 4)
+    assert lr_drops(rows(0.5, 0.6, 0.6), None) == 0
 
 
 def test_plateau_schedule_in_a_run(bars, tmp_path):

@@ -1,0 +1,81 @@
+"""What a new user met around training (issue 30): a reused run folder, splits that empty a class,
+images too small for the CNN, the plateau schedule without the stopping rule, counts and wording that
+disagree, the names `lstmimg runs` prints."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from conftest import TINY_MODEL, assert_one_line_error, run_cli, write_class_folders
+from PIL import Image
+
+from lstmimg import ModelConfig, TrainConfig, fit
+from lstmimg.engine.trainstate import read_run
+
+pytestmark = pytest.mark.timeout(300)
+
+
+def test_reusing_a_finished_runs_folder_moves_its_files_aside(tmp_path):
+    """Item 1: the old summary.json stayed, so the new run, interrupted, could not be resumed."""
+    data = write_class_folders(tmp_path / "data", 10, seed=1)
+    run = tmp_path / "runX"
+    fit(data, ModelConfig(**TINY_MODEL), TrainConfig(epochs=1, batch_size=8, tensorboard=False), out=run)
+    (run / "notes.txt").write_text("mine")
+
+    def stop_at_first_epoch(event, info):
+        if event == "epoch":
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        fit(data, ModelConfig(**TINY_MODEL), TrainConfig(epochs=3, batch_size=8, tensorboard=False), out=run, exist_ok=True, callback=stop_at_first_epoch)
+    assert not (run / "summary.json").exists() and (run / "notes.txt").read_text() == "mine"
+    earlier = [p for p in run.iterdir() if p.name.startswith(".previous")]
+    assert len(earlier) == 1 and (earlier[0] / "summary.json").exists() and (earlier[0] / "best.pt").exists()
+    assert read_run(run).summary is None  # resumable, not "already finished"
+
+
+@pytest.mark.parametrize("per_class,split", [(20, 0.99), (2, 0.75)])
+def test_a_split_that_leaves_a_class_nothing_to_train_on_is_refused(tmp_path, per_class, split):
+    """Item 2: an IndexError traceback at 0.99; a class of 2 files gone from training at 0.75."""
+    data = write_class_folders(tmp_path / "data", per_class, seed=1)
+    result = run_cli("train", data, "--val-split", str(split), "--out", tmp_path / "run")
+    assert_one_line_error(result, "--val-split", "'diagonal'", "nothing to train on")
+    assert not (tmp_path / "run").exists()
+
+
+def test_images_smaller_than_the_cnn_takes_are_grown_and_said(tmp_path):
+    """Item 3: 3x3 images gave a RuntimeError traceback from the pooling."""
+    rng = np.random.default_rng(0)
+    for name in ("a", "b"):
+        (tmp_path / "tiny" / name).mkdir(parents=True)
+        for i in range(8):
+            Image.fromarray(rng.integers(0, 255, (3, 3)).astype(np.uint8), mode="L").save(tmp_path / "tiny" / name / f"{i}.png")
+    result = run_cli("train", tmp_path / "tiny", "--epochs", "1", "--out", tmp_path / "run")
+    assert result.exit_code == 0, result.output
+    assert "smaller than the" in result.output and "Traceback" not in result.output
+    result = run_cli("train", tmp_path / "tiny", "--epochs", "1", "--img-size", "2", "--out", tmp_path / "run2")
+    assert_one_line_error(result, "--img-size 2x2", "at least")
+
+
+def test_the_plateau_schedule_lowers_the_rate_without_the_stopping_rule(tmp_path):
+    """Item 4: `--schedule plateau --epochs 6` never lowered the learning rate."""
+    from lstmimg.engine.stopping import lr_drops
+
+    rows = [{"val_acc": a} for a in (0.5, 0.6, 0.6, 0.6, 0.6, 0.6)]
+    assert lr_drops(rows, None) >= 1
+
+
+def test_runs_accepts_the_names_it_prints(tmp_path, monkeypatch):
+    """Item 10: `lstmimg runs exp exp3` answered "exp: not a run folder"."""
+    monkeypatch.chdir(tmp_path)
+    data = write_class_folders(tmp_path / "data", 6, seed=1)
+    for _ in range(2):
+        fit(data, ModelConfig(**TINY_MODEL), TrainConfig(epochs=1, batch_size=8, tensorboard=False))
+    listed = json.loads(run_cli("runs", "--json").stdout)
+    names = [r["name"] for r in listed]
+    assert names == ["exp", "exp2"]
+    result = run_cli("runs", *names, "--json")
+    assert result.exit_code == 0, result.output
+    assert [r.split("/")[-1] for r in json.loads(result.stdout)["runs"]] == names
