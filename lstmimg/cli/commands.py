@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from lstmimg.cli.base import BACKEND_HELP, app, check_min, err, open_model, out, run_guarded, signal_exit_code
@@ -289,6 +290,10 @@ def evaluate(
         report = evaluate_folder(data, model, split, device, out_dir)
         if json_out:
             sys.stdout.write(json_text(report))
+            for message in report["errors"]:
+                err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+            if report["skipped"]:
+                raise typer.Exit(1)
             return
         clips = f" ({report['clips_per_video']} clips each)" if report["kind"] == "video" else ""
         out.print(f"[bold]{report['data']}[/]  model {report['model']}  {report['samples']} {report['kind']}s{clips}  accuracy [bold]{report['accuracy']:.4f}[/]", highlight=False, soft_wrap=True)
@@ -300,10 +305,12 @@ def evaluate(
         for name, row in zip(report["classes"], report["confusion_matrix"]):
             cm.add_row(name, *(f"[bold]{v}[/]" if i == j else (str(v) if v else "[dim]0[/]") for j, v in enumerate(row) for i in [report["classes"].index(name)]))
         out.print(cm)
-        if report["skipped"]:
-            err.print(f"warning: skipped {len(report['skipped'])} unreadable files, e.g. {report['skipped'][0]}", highlight=False, soft_wrap=True)
         if out_dir is not None:
             err.print(f"report, confusion matrix and mistakes ({report['mistakes']} wrong) in {out_dir}", highlight=False, soft_wrap=True)
+        for message in report["errors"]:  # as predict: each unreadable file named, the rest scored, exit 1
+            err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+        if report["skipped"]:
+            raise typer.Exit(1)
 
     run_guarded(work)
 

@@ -190,7 +190,7 @@ def classify_to_files(files: Sequence[Path], ckpt: Checkpoint, targets: Sequence
         skipped = 0
         for batch in classify_files(todo, ckpt, topk, batch_size, dev, workers):
             for writer in writers:
-                writer.write(batch.results)
+                writer.write(batch.results + [{"path": path, "error": why} for path, why in batch.skipped])  # an unreadable input has its row too
             skipped += len(batch.skipped)
             if on_batch:
                 on_batch(batch)

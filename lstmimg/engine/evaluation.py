@@ -60,7 +60,7 @@ def evaluate(data: str | Path, model: str | Path | None = None, split: str | Non
     report = classification_report(labelled.sets["eval"].labels, probs.argmax(1), ckpt.classes)
     if kind == "video":
         extra["clips_per_video"] = cfg.val_clips
-    result = {"data": str(folder), "model": str(ckpt.path), "kind": kind, **report, **extra, "skipped": labelled.skipped}
+    result = {"data": str(folder), "model": str(ckpt.path), "kind": kind, **report, **extra, "skipped": labelled.skipped, "errors": labelled.errors}
     if out is not None:
         result["mistakes"] = write_report(result, labelled, probs, Path(out))
     return result

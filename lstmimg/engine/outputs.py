@@ -24,6 +24,7 @@ from lstmimg.files import check_output_file
 FORMATS = ("jsonl", "csv")
 CSV_COLUMNS = ["path", "label", "prob", "top_labels", "top_probs"]
 CSV_VIDEO_COLUMNS = ["frames", "seconds"]
+CSV_ERROR_COLUMN = "error"  # last: why an input has no result (its other columns empty)
 
 
 def part_path(path: Path, rank: int, world: int) -> Path:
@@ -94,16 +95,20 @@ def done_paths(path: Path, fmt: str) -> set[str]:
 
 
 def csv_columns(kind: str) -> list[str]:
-    return CSV_COLUMNS + (CSV_VIDEO_COLUMNS if kind == "video" else [])
+    return CSV_COLUMNS + (CSV_VIDEO_COLUMNS if kind == "video" else []) + [CSV_ERROR_COLUMN]
 
 
 def format_line(result: dict, fmt: str, kind: str) -> str:
-    """One result as a line of ``fmt``."""
+    """One result as a line of ``fmt``; an input that could not be read (``{"path", "error"}``) is a row
+    of its own, so the file names every input."""
     if fmt == "jsonl":
         return json.dumps(result, ensure_ascii=False) + "\n"
-    row = [result["path"], result["label"], result["prob"], ";".join(t["label"] for t in result["top"]), ";".join(str(t["prob"]) for t in result["top"])]
-    if kind == "video":
-        row += [result.get("frames"), result.get("seconds")]
+    if "error" in result:
+        row = [result["path"], "", "", "", ""] + (["", ""] if kind == "video" else []) + [result["error"]]
+    else:
+        row = [result["path"], result["label"], result["prob"], ";".join(t["label"] for t in result["top"]), ";".join(str(t["prob"]) for t in result["top"])]
+        row += [result.get("frames"), result.get("seconds")] if kind == "video" else []
+        row += [""]
     buffer = io.StringIO()
     csv.writer(buffer, lineterminator="\n").writerow(row)
     return buffer.getvalue()
@@ -216,5 +221,7 @@ def label_counts(path: Path, fmt: str) -> dict[str, int]:
     for line in complete_lines(path):
         if key_of(line, fmt) is None:
             continue
-        counts[json.loads(line)["label"] if fmt == "jsonl" else next(csv.reader([line]))[1]] += 1
+        label = json.loads(line).get("label") if fmt == "jsonl" else next(csv.reader([line]))[1]
+        if label:  # an error row has none
+            counts[label] += 1
     return dict(counts.most_common())

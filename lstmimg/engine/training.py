@@ -123,6 +123,7 @@ class Training:
         model_cfg, self.notes = plan_input(data, model_cfg, cfg)
         torch.manual_seed(cfg.seed)
         self.d, self.device = dist.setup(resolve_device(cfg.device), timeout_s=VAL_TIMEOUT_S)
+        given = cfg
         plan = plan_training(cfg, data.kind, len(data.splits["train"].paths), self.d.world)
         self.cfg = cfg = plan.apply(cfg)  # resolved: config.json records it, --resume reuses it
         self.rule = rule_of(cfg.patience, cfg.min_epochs, cfg.cooldown)
@@ -143,6 +144,11 @@ class Training:
         model = build_model(self.model_cfg).to(self.device)  # before decoding: a model that cannot be built fails at once
         self.dir = self._run_folder(out, exist_ok, fresh=saved is None)
         self._load_data()
+        readable = data.size_of("train")
+        if saved is None and readable != len(data.splits["train"].paths):  # unreadable files: planned again on what decoded, so the counts agree
+            plan = plan_training(given, data.kind, readable, self.d.world)
+            self.cfg = cfg = plan.apply(given)
+            self.rule = rule_of(cfg.patience, cfg.min_epochs, cfg.cooldown)
         if self.model_cfg.pretrained:  # normalised as the weights expect, not with the data's statistics
             from lstmimg.models.backbones import normalization
 

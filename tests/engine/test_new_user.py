@@ -79,3 +79,41 @@ def test_runs_accepts_the_names_it_prints(tmp_path, monkeypatch):
     result = run_cli("runs", *names, "--json")
     assert result.exit_code == 0, result.output
     assert [r.split("/")[-1] for r in json.loads(result.stdout)["runs"]] == names
+
+
+@pytest.fixture
+def one_unreadable(tmp_path):
+    data = write_class_folders(tmp_path / "data", 6, seed=3)
+    (data / "vertical" / "zz.png").write_bytes(b"not an image")
+    return data
+
+
+def test_the_counts_on_the_first_lines_agree_when_a_file_is_unreadable(tmp_path, one_unreadable):
+    """Item 7: "335 train (in memory) / 36 val images", then "336 images: batch 32"."""
+    result = run_cli("train", one_unreadable, "--val-split", "0.2", "--out", tmp_path / "run", "--no-tensorboard")
+    assert result.exit_code == 0, result.output
+    import re
+
+    train = int(re.search(r"(\d+) train \(", result.stderr).group(1))
+    planned = re.search(r"(\d+) images: ", result.stderr)
+    assert planned is None or int(planned.group(1)) == train, result.stderr
+    assert "skipped 1 unreadable file:" in result.stderr
+
+
+def test_eval_and_predict_treat_an_unreadable_file_alike(tmp_path):
+    """Item 8: one unreadable file among the rest made predict exit 1 and eval exit 0, with other wording."""
+    from conftest import IMAGE_MODEL
+
+    one_unreadable = write_class_folders(tmp_path / "digits", 6, seed=3, classes=("3", "7", "9"))
+    bad = one_unreadable / "9" / "zz.png"
+    bad.write_bytes(b"not an image")
+    ev = run_cli("eval", one_unreadable, "--model", IMAGE_MODEL)
+    pr = run_cli("predict", one_unreadable, "--model", IMAGE_MODEL, "--jsonl", tmp_path / "r.jsonl", "--csv", tmp_path / "r.csv")
+    line = f"error: {bad}: not an image Pillow can read"
+    assert ev.exit_code == pr.exit_code == 1 and line in ev.stderr.splitlines() and line in pr.stderr.splitlines()
+    rows = [json.loads(x) for x in (tmp_path / "r.jsonl").read_text().splitlines()]
+    assert {"path": str(bad), "error": f"{bad}: not an image Pillow can read"} in rows and len(rows) == 19
+    import csv
+
+    table = list(csv.DictReader(open(tmp_path / "r.csv")))
+    assert len(table) == 19 and [r["path"] for r in table if r["error"]] == [str(bad)]

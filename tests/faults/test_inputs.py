@@ -101,7 +101,9 @@ def test_hostile_file_names_are_classified_and_reported_as_they_are(tmp_path, na
     (folder / f"bad {name}").write_bytes(b"not an image")
     result = run_cli("predict", folder, "--jsonl", tmp_path / f"{name}.jsonl", "--model", IMAGE_MODEL, "--workers", "0")
     assert result.exit_code == 1, result.output
-    assert [json.loads(line)["path"] for line in (tmp_path / f"{name}.jsonl").read_text().splitlines()] == [str(folder / name)]
+    rows = [json.loads(line) for line in (tmp_path / f"{name}.jsonl").read_text().splitlines()]
+    assert [r["path"] for r in rows if "label" in r] == [str(folder / name)]
+    assert [r["path"] for r in rows if "error" in r] == [str(folder / f"bad {name}")]  # an error row: the file names every input
     assert f"error: {folder / ('bad ' + name)}: not an image Pillow can read" in result.stderr  # markup printed as text
     assert not list(tmp_path.glob(".*.part*"))
 

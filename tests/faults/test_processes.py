@@ -36,7 +36,8 @@ def test_sharded_predict_with_an_unreadable_file_in_the_second_share(tmp_path, m
     errors = [line for line in cmd.stderr.splitlines() if line.startswith("error:")]
     assert errors == [f"error: {bad}: not an image Pillow can read"], cmd.stderr
     assert "Traceback" not in cmd.stderr and "a process stopped" not in cmd.stderr
-    assert len(lines(tmp_path / "r.jsonl")) == 600 and not list(tmp_path.glob(".r.jsonl.part*"))
+    rows = lines(tmp_path / "r.jsonl")
+    assert len(rows) == 601 and [r["path"] for r in rows if "error" in r] == [str(bad)] and not list(tmp_path.glob(".r.jsonl.part*"))
     assert cmd.survivors() == []
 
 
