@@ -276,7 +276,7 @@ def launch_workers(devices: int, command: str) -> tuple[int, bool]:
 def evaluate(
     data: Annotated[Path, typer.Argument(help="Folder of class folders, or a root with train/ val/ test/.")],
     model: Annotated[Path | None, typer.Option(help="Run folder or checkpoint (default as for predict).")] = None,
-    split: Annotated[str | None, typer.Option(help="Which split of a root to use (default: test if present, else val).")] = None,
+    split: Annotated[str | None, typer.Option(help="Which split of a root to use (default: test if present, else val). On the folder a run split itself, val scores the files that run held out.")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, mps.")] = "auto",
     out_dir: Annotated[Path | None, typer.Option("--out", help="Also write report.json, confusion_matrix.png and mistakes.png (the samples it gets wrong, most confident first) to this folder.")] = None,
@@ -288,6 +288,10 @@ def evaluate(
         from lstmimg.files import json_text
 
         report = evaluate_folder(data, model, split, device, out_dir)
+        err.print(f"scored: {report['split']}", highlight=False, soft_wrap=True)
+        if report["overlap_with_training"]:
+            err.print(f"[yellow]warning:[/] {report['overlap_with_training']} of {report['samples'] + len(report['skipped'])} files scored were in the run's training split, so these figures overstate it"
+                      f"{'' if split == 'val' else ' (--split val scores the files the run held out)'}", highlight=False, soft_wrap=True)
         if json_out:
             sys.stdout.write(json_text(report))
             for message in report["errors"]:

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -47,7 +49,16 @@ def evaluate(data: str | Path, model: str | Path | None = None, split: str | Non
         check_report_folder(Path(out))
     kind = detect_kind(data)
     ckpt = load_checkpoint(resolve_model(model, kind)[0], kind=kind)
-    files = labelled_folder(data, kind, ckpt.classes, split)
+    run = run_splits(ckpt.path, kind)
+    if split == "val" and not (Path(data) / "val").is_dir() and run is not None and same_folder(run["root"], data):
+        files, scored, name = run["val"], f"the run's val split ({len(run['val'].paths)} files held out of {run['root']})", "val"
+    else:
+        files = labelled_folder(data, kind, ckpt.classes, split)
+        scored, name = scored_split(data, split), split or ("test" if (Path(data) / "test").is_dir() else "val" if (Path(data) / "train").is_dir() else "eval")
+    overlap = 0
+    if run is not None:
+        trained = {os.path.realpath(p) for p in run["train"].paths}
+        overlap = sum(os.path.realpath(p) in trained for p in files.paths)
     meta = ckpt.meta
     clip_len, stride, clips = clip_settings(meta)
     cfg = TrainConfig(clip_len=clip_len, frame_stride=stride, val_clips=clips)
@@ -60,10 +71,38 @@ def evaluate(data: str | Path, model: str | Path | None = None, split: str | Non
     report = classification_report(labelled.sets["eval"].labels, probs.argmax(1), ckpt.classes)
     if kind == "video":
         extra["clips_per_video"] = cfg.val_clips
-    result = {"data": str(folder), "model": str(ckpt.path), "kind": kind, **report, **extra, "skipped": labelled.skipped, "errors": labelled.errors}
+    result = {"data": str(folder), "model": str(ckpt.path), "kind": kind, "split": scored, "split_name": name, "overlap_with_training": overlap, **report, **extra,
+              "skipped": labelled.skipped, "errors": labelled.errors}
     if out is not None:
         result["mistakes"] = write_report(result, labelled, probs, Path(out))
     return result
+
+
+def scored_split(data: str | Path, split: str | None) -> str:
+    """Which files of ``data`` ``labelled_folder`` scores, in words."""
+    root = Path(data)
+    if split is None and (root / "train").is_dir():
+        split = "test" if (root / "test").is_dir() else "val"
+    return f"{split}/ of {root}" if split else f"every file under {root}"
+
+
+def same_folder(a: str | Path, b: str | Path) -> bool:
+    return os.path.realpath(a) == os.path.realpath(b)
+
+
+def run_splits(checkpoint: Path, kind: str) -> dict | None:
+    """The train and val files of the run ``checkpoint`` belongs to, as that run split them (its data
+    root, ``--val-split`` and seed, from its ``config.json``), with ``root``; None when the checkpoint is
+    not in a run folder, or its data is gone."""
+    from lstmimg.data.folders import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, split_folder
+
+    try:
+        config = json.loads((Path(checkpoint).parent / "config.json").read_text(encoding="utf-8"))
+        train = config["train"]
+        splits = split_folder(config["data"], train.get("val_split", TrainConfig.val_split), train.get("seed", 0), VIDEO_EXTENSIONS if kind == "video" else IMAGE_EXTENSIONS)
+    except (OSError, ValueError, KeyError, TypeError, LstmimgError):
+        return None
+    return {"root": config["data"], "train": splits["train"], "val": splits["val"]}
 
 
 REPORT_FILES = ("report.json", "confusion_matrix.png", "mistakes.png")
@@ -92,8 +131,9 @@ def write_report(report: dict, labelled: TrainingData, probs: torch.Tensor, out:
     except OSError as err:
         raise LstmimgError(f"{out}: cannot create the folder ({err.strerror})") from None
     held = labelled.sets["eval"]
-    wrong = write_mistakes(labelled.kind, held.paths, held.labels, probs, report["classes"], out / "mistakes.png")
-    plot_confusion(report["confusion_matrix"], report["classes"], out / "confusion_matrix.png")
+    what = report.get("split_name", "eval")  # the pictures say what was scored
+    wrong = write_mistakes(labelled.kind, held.paths, held.labels, probs, report["classes"], out / "mistakes.png", what)
+    plot_confusion(report["confusion_matrix"], report["classes"], out / "confusion_matrix.png", what)
     write_json(out / "report.json", {**report, "mistakes": wrong})
     return wrong
 

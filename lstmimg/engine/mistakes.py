@@ -65,7 +65,7 @@ def strip_of_any_length(path: Path, side: int) -> np.ndarray:
     return np.stack(kept)[np.linspace(0, len(kept) - 1, STRIP).round().astype(int)]
 
 
-def write_mistakes(kind: str, paths: Sequence[Path], labels: torch.Tensor, probs: torch.Tensor, classes: Sequence[str], path: Path) -> int:
+def write_mistakes(kind: str, paths: Sequence[Path], labels: torch.Tensor, probs: torch.Tensor, classes: Sequence[str], path: Path, what: str = "val") -> int:
     """Draw the gallery of ``paths``' mistakes (``probs``: ``(N, K)``, ``labels``: ``(N,)``) to ``path``;
     returns how many samples were wrong."""
     from lstmimg.engine.plots import plot_mistakes
@@ -74,5 +74,5 @@ def write_mistakes(kind: str, paths: Sequence[Path], labels: torch.Tensor, probs
     samples = [{"pixels": thumbnail(kind, paths[i]), "name": f"{Path(paths[i]).parent.name}/{Path(paths[i]).name}", "true": classes[int(labels[i])], "pred": classes[pred], "prob": p}
                for i, pred, p in picked]
     wrong = int((probs.argmax(1) != labels).sum())
-    plot_mistakes(samples, kind, wrong, len(labels), path)
+    plot_mistakes(samples, kind, wrong, len(labels), path, what)
     return wrong

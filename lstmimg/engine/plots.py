@@ -62,7 +62,7 @@ def plot_curves(rows: Sequence[dict], path: Path) -> None:
     _save(fig, path)
 
 
-def plot_confusion(matrix: Sequence[Sequence[int]], classes: Sequence[str], path: Path) -> None:
+def plot_confusion(matrix: Sequence[Sequence[int]], classes: Sequence[str], path: Path, what: str = "validation") -> None:
     """Confusion matrix with counts in the cells (rows: true class, columns: predicted)."""
     n = len(classes)
     side = min(14, 2 + 0.5 * n)
@@ -76,7 +76,7 @@ def plot_confusion(matrix: Sequence[Sequence[int]], classes: Sequence[str], path
                 ax.text(j, i, str(count), ha="center", va="center", fontsize=8, color="white" if count > peak / 2 else "black")
     ax.set_xticks(range(n), classes, rotation=90 if n > 10 else 0)
     ax.set_yticks(range(n), classes)
-    ax.set(xlabel="predicted", ylabel="true", title="validation confusion matrix")
+    ax.set(xlabel="predicted", ylabel="true", title=f"{what} confusion matrix")
     _save(fig, path)
 
 
@@ -161,16 +161,16 @@ def plot_timeline(result: dict, classes: Sequence[str], path: Path) -> None:
     _save(fig, path)
 
 
-def plot_mistakes(samples: Sequence[dict], kind: str, wrong: int, total: int, path: Path) -> None:
+def plot_mistakes(samples: Sequence[dict], kind: str, wrong: int, total: int, path: Path, what: str = "val") -> None:
     """The mistakes gallery: each sample (``pixels``: an image ``(H, W, 3)`` or a video's frames ``(F, H,
     W, 3)``, or None when its file could not be read) with its file name, true and predicted class and
     the predicted probability; images four a row, a video a row of frames."""
-    title = f"{wrong} of {total} val samples wrong" + (f", the {len(samples)} most confident shown" if wrong > len(samples) else "")
+    title = f"{wrong} of {total} {what} samples wrong" + (f", the {len(samples)} most confident shown" if wrong > len(samples) else "")
     if not samples:
         fig = _figure(figsize=(6, 1.5))
         ax = fig.subplots()
         ax.axis("off")
-        ax.text(0.5, 0.5, f"no mistakes: all {total} val samples right", ha="center", va="center", fontsize=12)
+        ax.text(0.5, 0.5, f"no mistakes: all {total} {what} samples right", ha="center", va="center", fontsize=12)
         _save(fig, path)
         return
     video = kind == "video"

@@ -48,6 +48,7 @@ def test_two_gloo_processes_train_one_run(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.long  # beyond CI's budget: python -m pytest -m long (benchmarks/faults.py runs it)
 def test_interrupted_two_process_run_resumes_on_one(bars, tmp_path):
     """A 2-process run stopped by SIGTERM saves last.pt; --resume finishes it in a single process."""
     import signal
@@ -71,6 +72,7 @@ def test_interrupted_two_process_run_resumes_on_one(bars, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.long  # beyond CI's budget: python -m pytest -m long (benchmarks/faults.py runs it)
 def test_two_nodes_meet_through_c10d_rendezvous(bars, tmp_path):
     """The README's multi-machine command, both "machines" on this one: one torchrun per node, the
     same rendezvous endpoint; node ranks are agreed at rendezvous, one run folder is written. Each
@@ -133,7 +135,7 @@ finally:
 """
 
 
-@pytest.mark.parametrize("case", ["patience", "nan"])
+@pytest.mark.parametrize("case", ["patience", pytest.param("nan", marks=pytest.mark.long)])
 def test_ranks_decide_together(bars, tmp_path, case):
     script = tmp_path / "ddp.py"
     script.write_text(DDP_SCRIPT)

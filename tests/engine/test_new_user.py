@@ -117,3 +117,22 @@ def test_eval_and_predict_treat_an_unreadable_file_alike(tmp_path):
 
     table = list(csv.DictReader(open(tmp_path / "r.csv")))
     assert len(table) == 19 and [r["path"] for r in table if r["error"]] == [str(bad)]
+
+
+def test_eval_on_the_runs_own_folder_says_what_it_scored_and_val_scores_the_held_out_files(tmp_path):
+    """Item 5: eval on the folder a run trained on scored its training files as "validation", without a word."""
+    from lstmimg.data.folders import split_folder
+
+    data = write_class_folders(tmp_path / "flat", 10, seed=2)
+    fit(data, ModelConfig(**TINY_MODEL), TrainConfig(epochs=1, batch_size=8, val_split=0.3, tensorboard=False), out=tmp_path / "run")
+    every = run_cli("eval", data, "--model", tmp_path / "run", "--json")
+    assert every.exit_code == 0, every.output
+    report = json.loads(every.stdout)
+    held = split_folder(data, 0.3, 0)["val"].paths
+    assert report["samples"] == 30 and report["overlap_with_training"] == 30 - len(held)
+    assert f"warning: {30 - len(held)} of 30 files scored were in the run's training split" in every.stderr and "--split val" in every.stderr
+    val = run_cli("eval", data, "--model", tmp_path / "run", "--split", "val", "--json", "--out", tmp_path / "report")
+    assert val.exit_code == 0, val.output
+    report = json.loads(val.stdout)
+    assert report["samples"] == len(held) and report["overlap_with_training"] == 0 and "warning" not in val.stderr
+    assert "the run's val split" in report["split"] and (tmp_path / "report" / "confusion_matrix.png").exists()

@@ -231,3 +231,65 @@ def test_a_live_sources_timeline_stays_bounded(tmp_path):
     assert result["sampled_frames"] == 8 * 3 * LIVE_KEPT and result["windows"][-1]["start"] == (3 * LIVE_KEPT - 1) * 0.5
     assert log.stats[source]["latency"] == []
     assert Timeline(str(tmp_path / "f.avi"), ["a", "b"]).windows.maxlen is None  # a file keeps every window
+
+
+class SilentServer:
+    """A TCP server on 127.0.0.1 that accepts connections and then sends ``reply`` (None: nothing, ever:
+    a camera that stalls)."""
+
+    def __init__(self, reply: bytes | None):
+        import socket
+
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.reply, self.conns, self.done = reply, [], threading.Event()
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/cam.mjpg"
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        self.sock.settimeout(0.2)
+        while not self.done.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            self.conns.append(conn)
+            if self.reply is not None:
+                try:
+                    conn.sendall(self.reply)
+                    conn.close()
+                except OSError:
+                    pass
+
+    def stop(self):
+        self.done.set()
+        for c in self.conns:
+            c.close()
+        self.sock.close()
+
+
+@pytest.mark.parametrize("reply", [None, b"HTTP/1.0 200 OK\r\nContent-Type: multipart/x-mixed-replace; boundary=frame\r\n\r\n" + bytes(range(256)) * 64],
+                         ids=["stalls", "garbage"])
+def test_a_source_that_stalls_or_sends_garbage_does_not_hold_the_others(tmp_path, reply):
+    """A camera that accepts and never answers, or answers with garbage bytes, beside a live one: the live
+    one's windows come, SIGTERM ends the run in bounded time, the bad source is named, nothing is left."""
+    bad = SilentServer(reply)
+    good = MjpegServer(moving_square(1, 8, np.random.default_rng(4), size=32), fps=25).start()
+    try:
+        cmd = Command("video", good.url, bad.url, "--jsonl", "e.jsonl", "--window", "4", "--no-reconnect", "--model", VIDEO_MODEL, cwd=tmp_path)
+        deadline = time.monotonic() + 60
+        while not (tmp_path / "e.jsonl").exists() or (tmp_path / "e.jsonl").read_text().count('"start"') < 3:
+            assert time.monotonic() < deadline and cmd.proc.poll() is None, cmd.stderr
+            time.sleep(0.1)
+        cmd.signal(signal.SIGTERM)
+        code = cmd.wait(40)
+    finally:
+        good.stop()
+        bad.stop()
+    assert code in (0, 1) and "Traceback" not in cmd.stderr, cmd.stderr
+    events = [json.loads(line) for line in (tmp_path / "e.jsonl").read_text().splitlines()]
+    assert sum(e.get("source") == good.url and "start" in e for e in events) >= 3
+    if reply is not None:
+        assert any(e.get("source") == bad.url and e.get("event") == "failed" for e in events) and bad.url in cmd.stderr
+    assert cmd.survivors() == []
