@@ -24,27 +24,13 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 
-SERVER = """
-import sys, time
-sys.path.insert(0, sys.argv[1])
-import numpy as np
-from conftest import MjpegServer
-frames = []
-for t in range(50):  # a bar sweeping across a noisy 320x136 scene
-    img = np.random.default_rng(t).integers(0, 60, (136, 320)).astype(np.uint8)
-    img[:, (t * 6) % 300 : (t * 6) % 300 + 20] = 230
-    frames.append(img)
-server = MjpegServer(frames, fps=25)
-server.port = int(sys.argv[2])
-server.start()
-print(server.port, flush=True)
-time.sleep(1e9)
-"""
+sys.path.insert(0, str(HERE))
+from streams import serve as serve_for  # noqa: E402  (the same MJPEG server in another process)
 
 
 def serve(port: int = 0) -> tuple[subprocess.Popen, int]:
-    proc = subprocess.Popen([sys.executable, "-c", SERVER, str(HERE.parent / "tests"), str(port)], stdout=subprocess.PIPE, text=True)
-    return proc, int(proc.stdout.readline())
+    """An MJPEG stream (320x136, 25 fps) served by another process, on ``port`` (0: a free one)."""
+    return serve_for(1e9, port)
 
 
 def rss_mb(pid: int) -> float:

@@ -42,16 +42,19 @@ for t in range(50):  # a bar sweeping across a noisy 320x136 scene
     img = np.random.default_rng(t).integers(0, 60, (136, 320)).astype(np.uint8)
     img[:, (t * 6) % 300 : (t * 6) % 300 + 20] = 230
     frames.append(img)
-server = MjpegServer(frames, fps=25).start()
+server = MjpegServer(frames, fps=25)
+server.port = int(sys.argv[3])  # 0: any free port
+server.start()
 print(server.port, flush=True)
 time.sleep(float(sys.argv[2]))
 server.stop()
 """
 
 
-def serve(seconds: float) -> tuple[subprocess.Popen, int]:
-    """An MJPEG server in another process for ``seconds``; every URL path on its port is a stream of its own."""
-    proc = subprocess.Popen([sys.executable, "-c", SERVER, str(HERE.parent / "tests"), str(seconds)], stdout=subprocess.PIPE, text=True)
+def serve(seconds: float, port: int = 0) -> tuple[subprocess.Popen, int]:
+    """An MJPEG server in another process for ``seconds`` (on ``port``, else a free one); every URL path
+    on its port is a stream of its own."""
+    proc = subprocess.Popen([sys.executable, "-c", SERVER, str(HERE.parent / "tests"), str(seconds), str(port)], stdout=subprocess.PIPE, text=True)
     return proc, int(proc.stdout.readline())
 
 
