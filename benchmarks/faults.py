@@ -1,5 +1,5 @@
-"""The fault suite's long part, which CI leaves out for time: the cases marked `long` in tests/faults (the
-same faults as CI's cases under other signals and commands), then the soak (`soak.py`).
+"""The test cases CI leaves out for time, marked `long` (most in tests/faults: the same faults as CI's cases
+under other signals and commands; a few costly twins elsewhere), then the soak (`soak.py`).
 
     python benchmarks/faults.py [--soak-minutes 10] [--out benchmarks/results/faults_long.json]
 
@@ -25,7 +25,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=HERE / "results" / "faults_long.json")
     args = parser.parse_args()
     started = time.monotonic()
-    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "long", "tests/faults"], cwd=HERE.parent, capture_output=True, text=True)
+    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "long"], cwd=HERE.parent, capture_output=True, text=True)
     seconds = round(time.monotonic() - started, 1)
     counts = {kind: int(n) for n, kind in re.findall(r"(\d+) (passed|failed|error)", run.stdout.splitlines()[-1] if run.stdout else "")}
     failed = re.findall(r"^FAILED (\S+)", run.stdout, re.M)

@@ -66,6 +66,7 @@ def test_a_failing_backend_is_reported_not_raised(monkeypatch):
         assert by_name["onnxruntime"].status.startswith("unavailable: ModuleNotFoundError")
 
 
+@pytest.mark.long  # beyond CI's budget: python -m pytest -m long
 def test_video_and_startup_sections(tmp_path):
     from lstmimg.sample import sample_data_dir
 

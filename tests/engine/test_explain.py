@@ -118,6 +118,7 @@ def test_region_lstm_steps_follow_its_scan(bars, tmp_path):
     assert len(boxes) == 9 and boxes[:4] == [[0, 0, 4, 4], [0, 4, 4, 8], [0, 8, 4, 12], [4, 8, 8, 12]]  # the snake turns at the edge
 
 
+@pytest.mark.long  # beyond CI's budget: python -m pytest -m long
 def test_video_frame_importance_falls_on_the_deciding_frames(tmp_path_factory):
     """Only frames 8-13 of 20 decide: >= 60% of the importance must fall there for a model trained on
     the true labels (not for one trained on shuffled labels). The clip's mean frame as the occlusion

@@ -136,6 +136,7 @@ def test_sigterm_then_resume_through_the_cli(bars, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.long  # beyond CI's budget: python -m pytest -m long (benchmarks/faults.py runs it)
 def test_sigkill_at_random_points_never_breaks_the_run(bars, tmp_path):
     """Killed without warning at several random moments: last.pt always loads and --resume finishes."""
     rng = random.Random(0)

@@ -269,7 +269,7 @@ class SilentServer:
         self.sock.close()
 
 
-@pytest.mark.parametrize("reply", [None, b"HTTP/1.0 200 OK\r\nContent-Type: multipart/x-mixed-replace; boundary=frame\r\n\r\n" + bytes(range(256)) * 64],
+@pytest.mark.parametrize("reply", [pytest.param(None, marks=pytest.mark.long), b"HTTP/1.0 200 OK\r\nContent-Type: multipart/x-mixed-replace; boundary=frame\r\n\r\n" + bytes(range(256)) * 64],
                          ids=["stalls", "garbage"])
 def test_a_source_that_stalls_or_sends_garbage_does_not_hold_the_others(tmp_path, reply):
     """A camera that accepts and never answers, or answers with garbage bytes, beside a live one: the live
