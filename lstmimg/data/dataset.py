@@ -10,6 +10,7 @@ calls back up.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,6 +54,7 @@ class TrainingData:
     features: bool = False  # the sets hold a frozen backbone's features instead of images (engine.features)
     raw: dict = field(default_factory=dict)  # the images behind cached features, kept for --unfreeze-after
     pin: bool = False  # page-locked batches, so copies to a GPU overlap compute
+    size_counts: dict = field(default_factory=dict)  # images of each (H, W) among the training files read (describe)
 
     def set_motion(self, method: str) -> None:
         """Frames carry ``method``'s motion channels (``data.motion``) from now on: set before ``load``."""
@@ -145,7 +147,9 @@ def describe(root: str | Path, cfg: TrainConfig) -> TrainingData:
     if kind == "video":
         channels, found = 3, tuple(cfg.img_size) if cfg.img_size else V.infer_video_size(train)  # no probing when the size is given
     else:
-        channels, found = infer_image_format(train)
+        counts: Counter = Counter()
+        channels, found = infer_image_format(train, counts=counts)
+        return TrainingData(Path(root), kind, splits["train"].classes, splits, channels, tuple(cfg.img_size or found), found, load_mode=cfg.load, size_counts=dict(counts))
     return TrainingData(Path(root), kind, splits["train"].classes, splits, channels, tuple(cfg.img_size or found), found, load_mode=cfg.load)
 
 

@@ -88,11 +88,15 @@ def load_image(path: str | Path, channels: int, size: tuple[int, int]) -> np.nda
         raise LstmimgError(f"{path}: cannot convert image ({err})") from None
 
 
-def infer_image_format(paths: Sequence[Path], samples: int = 100) -> tuple[int, tuple[int, int]]:
-    """Channels (1 if every sampled image is grey, else 3) and the most common size (H, W) as shown
-    (EXIF orientation applied), from the headers of up to ``samples`` images spread over the list.
-    Unreadable files (decompression bombs included) are passed over here; decoding lists them."""
-    step = max(1, len(paths) // samples)
+HEADERS_READ = 10_000  # image headers read to choose the input size (a header is a few hundred bytes): every file of most sets
+
+
+def infer_image_format(paths: Sequence[Path], samples: int = HEADERS_READ, counts: Counter | None = None) -> tuple[int, tuple[int, int]]:
+    """Channels (1 if every image read is grey, else 3) and the most common size (H, W) as shown
+    (EXIF orientation applied), from the headers of every image, or of ``samples`` spread over a longer
+    list. ``counts``, when given, receives how many images have each size. Unreadable files
+    (decompression bombs included) are passed over here; decoding lists them."""
+    step = -(-len(paths) // samples) if len(paths) > samples else 1
     modes, sizes = set(), Counter()
     for path in paths[::step]:
         try:
@@ -106,6 +110,8 @@ def infer_image_format(paths: Sequence[Path], samples: int = 100) -> tuple[int, 
             continue
     if not sizes:
         raise LstmimgError(f"{paths[0].parent}: none of the sampled images could be read")
+    if counts is not None:
+        counts.update(sizes)
     return (1 if modes <= GRAY_MODES else 3), sizes.most_common(1)[0][0]
 
 

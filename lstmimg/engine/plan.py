@@ -106,6 +106,14 @@ def plan_input(data: TrainingData, model_cfg: ModelConfig, cfg: TrainConfig) -> 
         if data.size != data.found_size:
             (h, w), (th, tw) = data.found_size, data.size
             notes.append(f"{data.kind}s are {h}x{w}: trained at {th}x{tw} ({why}; --img-size to change)")
+    if data.size_counts and len(data.size_counts) > 1:  # say which size was chosen and why, and what happens to the others
+        read = sum(data.size_counts.values())
+        h, w = data.found_size
+        others = ", ".join(f"{a}x{b} x{n}" for (a, b), n in sorted(data.size_counts.items(), key=lambda kv: -kv[1])[1:4])
+        more = len(data.size_counts) - 4
+        given = "--img-size" if cfg.img_size else f"the most common size, {h}x{w} ({data.size_counts.get((h, w), 0)} of {read} images)"
+        notes.append(f"images come in {len(data.size_counts)} sizes (others: {others}{f', {more} more' if more > 0 else ''}): all are resized to "
+                     f"{data.size[0]}x{data.size[1]} from {given}, aspect not kept")
     if model_cfg.pretrained:
         data.channels = 3  # the weights were trained on RGB: grey images are read as RGB
     if model_cfg.motion == "auto":

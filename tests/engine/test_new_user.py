@@ -136,3 +136,21 @@ def test_eval_on_the_runs_own_folder_says_what_it_scored_and_val_scores_the_held
     report = json.loads(val.stdout)
     assert report["samples"] == len(held) and report["overlap_with_training"] == 0 and "warning" not in val.stderr
     assert "the run's val split" in report["split"] and (tmp_path / "report" / "confusion_matrix.png").exists()
+
+
+def test_mixed_sizes_are_counted_from_every_header_and_the_choice_is_said(tmp_path):
+    """Item 6 (in part): the size was guessed from every third header and mixed sizes were squashed
+    without a word."""
+    from lstmimg.data.dataset import describe
+
+    rng = np.random.default_rng(1)
+    sizes = [(30, 20)] * 6 + [(16, 16)] * 4 + [(24, 32)] * 2  # 30x20 is the most common, but not in every third file
+    for name in ("a", "b"):
+        (tmp_path / "mixed" / name).mkdir(parents=True)
+        for i, (h, w) in enumerate(sizes):
+            Image.fromarray(rng.integers(0, 255, (h, w)).astype(np.uint8), mode="L").save(tmp_path / "mixed" / name / f"{i:02d}.png")
+    data = describe(tmp_path / "mixed", TrainConfig(val_split=0.1))
+    assert sum(data.size_counts.values()) == len(data.splits["train"].paths) and data.found_size == (30, 20)
+    result = run_cli("train", tmp_path / "mixed", "--epochs", "1", "--out", tmp_path / "run", "--no-tensorboard")
+    assert result.exit_code == 0, result.output
+    assert "images come in 3 sizes" in result.stderr and "resized to 30x20 from the most common size" in result.stderr and "aspect not kept" in result.stderr
