@@ -218,10 +218,14 @@ class Training:
         try:
             self.data.load(self.cfg, lambda split, done, total: self.emit("load", {"split": split, "done": done, "total": total}))
         except BaseException:
-            if self.d.main and not any(self.dir.iterdir()):
-                self.dir.rmdir()
-            dist.teardown(self.d)
+            self._drop_empty_folder()
             raise
+
+    def _drop_empty_folder(self) -> None:
+        """Set-up stopped before anything was written: the run folder it made goes, and the group is left."""
+        if self.d.main and self.dir.is_dir() and not any(self.dir.iterdir()):
+            self.dir.rmdir()
+        dist.teardown(self.d)
 
     def _cache_features(self, model: nn.Module) -> None:
         """A frozen CNN's features of every in-memory split, computed once (``engine.features``)."""
@@ -231,7 +235,11 @@ class Training:
             self.notes.append("backbone frozen, training set read from disk: features are computed every epoch")
             return
         report = lambda split, done, total, rate: self.emit("features", {"split": split, "done": done, "total": total, "per_s": rate})  # noqa: E731
-        cache_features(self.data, model, self.device, report, self.cfg.cache, keep=self.cfg.unfreeze_after is not None)
+        try:
+            cache_features(self.data, model, self.device, report, self.cfg.cache, keep=self.cfg.unfreeze_after is not None)
+        except BaseException:  # Ctrl-C while the features are computed: no empty run folder left behind, as while decoding
+            self._drop_empty_folder()
+            raise
         where = f" and kept in {Path(self.cfg.cache) / 'features'}" if self.cfg.cache else ""
         self.notes.append(f"backbone frozen: its features were computed once{where} and are reused every epoch (augmentation off; --no-feature-cache to train on images)")
 

@@ -224,3 +224,19 @@ def test_a_frozen_backbone_keeps_its_feature_cache_and_flow_joins_in_its_own_str
     ckpt = load_checkpoint(tmp_path / "flow")
     assert ckpt.config.motion == "flow" and ckpt.model.two_stream
     assert ckpt.mean == pytest.approx([0.485, 0.456, 0.406] + normalization("flow")[0]) and ckpt.std[3:] == pytest.approx(normalization("flow")[1])
+
+
+def test_ctrl_c_while_frozen_features_are_computed_leaves_no_run_folder(bars, tmp_path, torch_home):
+    """Issue 30, check and say: a Ctrl-C while a frozen backbone's features were computed left an empty run folder."""
+    from lstmimg import ModelConfig, TrainConfig, fit
+
+    place_weights(torch_home)
+
+    def stop(event, info):
+        if event == "features":
+            raise KeyboardInterrupt
+
+    model = ModelConfig(name="cnn_lstm", backbone=BACKBONE, pretrained=True, freeze_backbone=True, hidden=16)
+    with pytest.raises(KeyboardInterrupt):
+        fit(bars, model, TrainConfig(epochs=1, batch_size=8, img_size=(32, 32)), out=tmp_path / "run", callback=stop)
+    assert not (tmp_path / "run").exists()
