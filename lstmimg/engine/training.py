@@ -99,6 +99,36 @@ def fit(
         return run.finish()
 
 
+def split_fingerprint(data) -> dict:
+    """How many files each split holds and a hash of which, recorded in config.json: a resumed run must
+    split its data the same way, or files it trained on could move into val."""
+    import hashlib
+
+    out = {}
+    for name, split in data.splits.items():
+        names = sorted(str(Path(p).resolve()) for p in split.paths)
+        out[name] = {"files": len(names), "sha1": hashlib.sha1("\n".join(names).encode("utf-8", "surrogateescape")).hexdigest()}
+    return out
+
+
+def check_same_split(run: Path, data) -> None:
+    """Refuse to resume ``run`` when its data now splits differently (files added, removed or renamed)."""
+    import json
+
+    try:
+        recorded = json.loads((run / "config.json").read_text(encoding="utf-8")).get("split")
+    except (OSError, ValueError):
+        return
+    if not isinstance(recorded, dict):
+        return  # a run from before splits were recorded
+    now = split_fingerprint(data)
+    changed = [name for name in recorded if recorded[name] != now.get(name)]
+    if changed:
+        then, later = recorded[changed[0]].get("files"), now.get(changed[0], {}).get("files")
+        raise LstmimgError(f"{run}: its data changed since the run began ({changed[0]} held {then} files then, {later} now); resuming would mix "
+                           f"files it trained on into val: start a new run (lstmimg train DATA)")
+
+
 VAL_TIMEOUT_S = 24 * 3600  # process 0 validates alone while the others wait in a broadcast: a large val set may take far longer than torch's 30-minute default
 
 
@@ -116,6 +146,8 @@ class Training:
         if cfg.unfreeze_after is not None and not (model_cfg is not None and model_cfg.freeze_backbone):
             raise LstmimgError("--unfreeze-after needs --freeze-backbone (the backbone is trained from the start otherwise)")
         self.data = data = describe(data, cfg)
+        if saved is not None:
+            check_same_split(saved.run, data)
         model_cfg = model_cfg or ModelConfig(name=DEFAULT_MODELS[data.kind])
         spec = get_model_spec(model_cfg.name)
         if spec.kind != data.kind:
@@ -161,7 +193,8 @@ class Training:
             else:
                 self._cache_features(model)
         if saved is None and self.d.main:
-            write_json(self.dir / "config.json", {"data": str(data.root.resolve()), "kind": data.kind, "model": self.model_cfg.to_dict(), "train": cfg.to_dict(), "versions": versions()})
+            write_json(self.dir / "config.json", {"data": str(data.root.resolve()), "kind": data.kind, "model": self.model_cfg.to_dict(), "train": cfg.to_dict(),
+                                                  "split": split_fingerprint(data), "versions": versions()})
         self.meta = {"data": str(data.root.resolve()), "seed": cfg.seed}
         if data.kind == "video":  # how clips were cut and scored: inference and eval do the same
             self.meta.update(clip_len=cfg.clip_len, frame_stride=cfg.frame_stride, val_clips=cfg.val_clips, motion=motion_settings(data.motion, cfg.frame_stride))

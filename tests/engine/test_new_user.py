@@ -154,3 +154,19 @@ def test_mixed_sizes_are_counted_from_every_header_and_the_choice_is_said(tmp_pa
     result = run_cli("train", tmp_path / "mixed", "--epochs", "1", "--out", tmp_path / "run", "--no-tensorboard")
     assert result.exit_code == 0, result.output
     assert "images come in 3 sizes" in result.stderr and "resized to 30x20 from the most common size" in result.stderr and "aspect not kept" in result.stderr
+
+
+def test_resume_after_the_data_changed_is_refused(tmp_path):
+    """Check and say: --resume split the current files again, so images already trained on could move into val."""
+    data = write_class_folders(tmp_path / "data", 10, seed=1)
+
+    def stop(event, info):
+        if event == "epoch":
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        fit(data, ModelConfig(**TINY_MODEL), TrainConfig(epochs=3, batch_size=8, tensorboard=False), out=tmp_path / "run", callback=stop)
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["split"]["val"]["files"] == 3
+    write_class_folders(tmp_path / "data", 14, seed=9)  # four more files a class
+    result = run_cli("train", "--resume", tmp_path / "run")
+    assert_one_line_error(result, "its data changed since the run began", "start a new run")
