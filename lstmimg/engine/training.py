@@ -36,7 +36,7 @@ from lstmimg.engine.optim import amp_settings, make_optimizer, make_schedule
 from lstmimg.engine.plan import plan_input, plan_training, smallest_side
 from lstmimg.engine.steps import NonFiniteLoss, Recipe, train_one_epoch
 from lstmimg.engine.stopping import cooldown_of, lr_drops, rule_of, stop_reason
-from lstmimg.engine.trainstate import SavedRun, StopSignals, TrainState, read_run, versions
+from lstmimg.engine.trainstate import SavedRun, StopSignals, TrainState, check_same_split, read_run, split_fingerprint, versions
 from lstmimg.errors import LstmimgError, TrainingInterrupted, article
 from lstmimg.files import WriteError, atomic_write_text, write_json
 from lstmimg.models.registry import build_model, get_model_spec
@@ -99,36 +99,6 @@ def fit(
         return run.finish()
 
 
-def split_fingerprint(data) -> dict:
-    """How many files each split holds and a hash of which, recorded in config.json: a resumed run must
-    split its data the same way, or files it trained on could move into val."""
-    import hashlib
-
-    out = {}
-    for name, split in data.splits.items():
-        names = sorted(str(Path(p).resolve()) for p in split.paths)
-        out[name] = {"files": len(names), "sha1": hashlib.sha1("\n".join(names).encode("utf-8", "surrogateescape")).hexdigest()}
-    return out
-
-
-def check_same_split(run: Path, data) -> None:
-    """Refuse to resume ``run`` when its data now splits differently (files added, removed or renamed)."""
-    import json
-
-    try:
-        recorded = json.loads((run / "config.json").read_text(encoding="utf-8")).get("split")
-    except (OSError, ValueError):
-        return
-    if not isinstance(recorded, dict):
-        return  # a run from before splits were recorded
-    now = split_fingerprint(data)
-    changed = [name for name in recorded if recorded[name] != now.get(name)]
-    if changed:
-        then, later = recorded[changed[0]].get("files"), now.get(changed[0], {}).get("files")
-        raise LstmimgError(f"{run}: its data changed since the run began ({changed[0]} held {then} files then, {later} now); resuming would mix "
-                           f"files it trained on into val: start a new run (lstmimg train DATA)")
-
-
 VAL_TIMEOUT_S = 24 * 3600  # process 0 validates alone while the others wait in a broadcast: a large val set may take far longer than torch's 30-minute default
 
 
@@ -165,15 +135,11 @@ class Training:
             self.board, shown = board.BoardLog(), self.emit
             self.emit = lambda event, info: (shown(event, info), self.board(event, info) if event != "epoch" else None)  # epochs: log_epoch
         self.model_cfg = spec.complete(model_cfg.replace(in_channels=data.channels, img_size=data.size, num_classes=len(data.classes)))
-        side = smallest_side(self.model_cfg, data.kind)
-        if side is not None:  # the CNN's pooling would leave nothing of inputs this small
-            (h, w), grown = data.size, (max(data.size[0], side), max(data.size[1], side))
-            if cfg.img_size:
-                raise LstmimgError(f"--img-size {h}x{w}: the model takes at least {side}x{side} pixels")
-            data.size = grown
-            self.model_cfg = self.model_cfg.replace(img_size=grown)
-            self.notes.append(f"{data.kind}s are {h}x{w}, smaller than the {side}x{side} the model takes: trained at {grown[0]}x{grown[1]}")
-        model = build_model(self.model_cfg).to(self.device)  # before decoding: a model that cannot be built fails at once
+        try:
+            model = build_model(self.model_cfg)  # before decoding: a model that cannot be built fails at once (building probes the CNN)
+        except RuntimeError:
+            model = self._grow_input(cfg)
+        model = model.to(self.device)
         self.dir = self._run_folder(out, exist_ok, fresh=saved is None)
         self._load_data()
         readable = data.size_of("train")
@@ -232,6 +198,21 @@ class Training:
             if last.is_file():
                 raise LstmimgError(f"{err}; {last} holds an earlier epoch: once there is room, resume with: lstmimg train --resume {self.dir}") from None
             raise
+
+    def _grow_input(self, cfg: TrainConfig) -> nn.Module:
+        """The model, for inputs the CNN's pooling would leave nothing of: grown to the smallest size it
+        reads (said on the first lines); an ``--img-size`` below it is refused."""
+        data = self.data
+        side = smallest_side(self.model_cfg, data.kind)
+        if side is None:
+            raise  # not a matter of size: the build's own error
+        (h, w), grown = data.size, (max(data.size[0], side), max(data.size[1], side))
+        if cfg.img_size:
+            raise LstmimgError(f"--img-size {h}x{w}: the model takes at least {side}x{side} pixels")
+        data.size = grown
+        self.model_cfg = self.model_cfg.replace(img_size=grown)
+        self.notes.append(f"{data.kind}s are {h}x{w}, smaller than the {side}x{side} the model takes: trained at {grown[0]}x{grown[1]}")
+        return build_model(self.model_cfg)
 
     def _run_folder(self, out, exist_ok: bool, fresh: bool) -> Path:
         """The run folder (rank 0 makes it); a new run in a folder an earlier run used moves that run's

@@ -155,6 +155,34 @@ def read_run(run: str | Path) -> SavedRun:
     return SavedRun(run, data, model, train, state={**state, "state_dict": payload["state_dict"]})
 
 
+def split_fingerprint(data) -> dict:
+    """How many files each split holds and a hash of which, recorded in config.json: a resumed run must
+    split its data the same way, or files it trained on could move into val."""
+    import hashlib
+
+    out = {}
+    for name, split in data.splits.items():
+        names = sorted(str(Path(p).resolve()) for p in split.paths)
+        out[name] = {"files": len(names), "sha1": hashlib.sha1("\n".join(names).encode("utf-8", "surrogateescape")).hexdigest()}
+    return out
+
+
+def check_same_split(run: Path, data) -> None:
+    """Refuse to resume ``run`` when its data now splits differently (files added, removed or renamed)."""
+    try:
+        recorded = json.loads((run / "config.json").read_text(encoding="utf-8")).get("split")
+    except (OSError, ValueError):
+        return
+    if not isinstance(recorded, dict):
+        return  # a run from before splits were recorded
+    now = split_fingerprint(data)
+    changed = [name for name in recorded if recorded[name] != now.get(name)]
+    if changed:
+        then, later = recorded[changed[0]].get("files"), now.get(changed[0], {}).get("files")
+        raise LstmimgError(f"{run}: its data changed since the run began ({changed[0]} held {then} files then, {later} now); resuming would mix "
+                           f"files it trained on into val: start a new run (lstmimg train DATA)")
+
+
 class StopSignals:
     """While active (main thread only), SIGINT and SIGTERM ask training to stop after the current step;
     a second SIGINT stops at once."""
