@@ -200,13 +200,7 @@ def predict(
         if sharded and (json_out or not any(t for t, _ in targets) or jsonl == "-"):
             raise LstmimgError("several processes write their results to files: give --jsonl FILE or --csv FILE (and no --json or --jsonl -)")
         if devices > 1 and "WORLD_SIZE" not in os.environ:  # inputs, model and device checked here, before any process starts
-            from lstmimg.data.folders import expand_inputs
-            from lstmimg.engine.collection import likely_kind, split_kinds
-
-            files = expand_inputs(paths)
-            ckpt, _ = open_model(model, likely_kind(files), None, backend, device, say=False)
-            if not split_kinds(files, ckpt.kind)[0]:
-                raise LstmimgError(f"{paths[0] if len(paths) == 1 else 'the inputs'}: no {ckpt.kind}s among {len(files)} file{'s' if len(files) > 1 else ''} (the model is {'an image' if ckpt.kind == 'image' else 'a video'} model)")
+            inputs_and_model(paths, model, backend, device, say=False)
             code, signalled = launch_workers(devices, "predict")
             left = [t for t, _ in targets if t is not None and parts_of(t)]
             if signalled:
@@ -218,16 +212,11 @@ def predict(
             raise typer.Exit(code)  # 1: some inputs were unreadable (each named by the process that met it)
 
         from lstmimg.cli.render import CollectionDisplay
-        from lstmimg.data.folders import expand_inputs
-        from lstmimg.engine.collection import classify_to_files, likely_kind, split_kinds
+        from lstmimg.engine.collection import classify_to_files
         from lstmimg.files import json_text
 
         main = int(os.environ.get("RANK", "0")) == 0
-        files = expand_inputs(paths)
-        ckpt, _ = open_model(model, likely_kind(files), None, backend, device, say=main)
-        mine, other = split_kinds(files, ckpt.kind)
-        if not mine:
-            raise LstmimgError(f"{paths[0] if len(paths) == 1 else 'the inputs'}: no {ckpt.kind}s among {len(files)} file{'s' if len(files) > 1 else ''} (the model is {'an image' if ckpt.kind == 'image' else 'a video'} model)")
+        ckpt, mine, other = inputs_and_model(paths, model, backend, device, say=main)
         fits = not out.is_terminal or len(mine) <= max(1, out.size.height - 8)  # a table, when it fits on the screen (or goes to a pipe)
         show_table = not targets and not json_out and fits
         display = CollectionDisplay(err, ckpt.kind, enabled=main and not show_table and not json_out)
@@ -263,6 +252,20 @@ def predict(
     run_guarded(work)
 
 
+def inputs_and_model(paths: list[str], model, backend: str, device: str, say: bool):
+    """``predict``'s model (by the kind most inputs are), the inputs of its kind and ``(path, reason)``
+    for the others; none of its kind is an error. The launcher of ``--devices N`` checks this too."""
+    from lstmimg.data.folders import expand_inputs
+    from lstmimg.engine.collection import likely_kind, split_kinds
+
+    files = expand_inputs(paths)
+    ckpt, _ = open_model(model, likely_kind(files), None, backend, device, say=say)
+    mine, other = split_kinds(files, ckpt.kind)
+    if not mine:
+        raise LstmimgError(f"{paths[0] if len(paths) == 1 else 'the inputs'}: no {ckpt.kind}s among {len(files)} file{'s' if len(files) > 1 else ''} (the model is {'an image' if ckpt.kind == 'image' else 'a video'} model)")
+    return ckpt, mine, other
+
+
 def launch_workers(devices: int, command: str) -> tuple[int, bool]:
     """Run this same `lstmimg COMMAND` on ``devices`` processes (``cli.launch``, torchrun); their exit
     code, and whether this process was stopped by a signal."""
@@ -294,29 +297,30 @@ def evaluate(
                       f"{'' if split == 'val' else ' (--split val scores the files the run held out)'}", highlight=False, soft_wrap=True)
         if json_out:
             sys.stdout.write(json_text(report))
-            for message in report["errors"]:
-                err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
-            if report["skipped"]:
-                raise typer.Exit(1)
-            return
-        clips = f" ({report['clips_per_video']} clips each)" if report["kind"] == "video" else ""
-        out.print(f"[bold]{report['data']}[/]  model {report['model']}  {report['samples']} {report['kind']}s{clips}  accuracy [bold]{report['accuracy']:.4f}[/]", highlight=False, soft_wrap=True)
-        table = Table("class", "precision", "recall", "f1", "support", header_style="bold")
-        for row in report["per_class"]:
-            table.add_row(row["class"], f"{row['precision']:.3f}", f"{row['recall']:.3f}", f"{row['f1']:.3f}", str(row["support"]))
-        out.print(table)
-        cm = Table("true \\ pred", *report["classes"], title="confusion matrix", header_style="bold")
-        for name, row in zip(report["classes"], report["confusion_matrix"]):
-            cm.add_row(name, *(f"[bold]{v}[/]" if i == j else (str(v) if v else "[dim]0[/]") for j, v in enumerate(row) for i in [report["classes"].index(name)]))
-        out.print(cm)
-        if out_dir is not None:
-            err.print(f"report, confusion matrix and mistakes ({report['mistakes']} wrong) in {out_dir}", highlight=False, soft_wrap=True)
+        else:
+            print_report(report, out_dir)
         for message in report["errors"]:  # as predict: each unreadable file named, the rest scored, exit 1
             err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
         if report["skipped"]:
             raise typer.Exit(1)
 
     run_guarded(work)
+
+
+def print_report(report: dict, out_dir: Path | None) -> None:
+    """``eval``'s report as tables on stdout (where its files went on stderr)."""
+    clips = f" ({report['clips_per_video']} clips each)" if report["kind"] == "video" else ""
+    out.print(f"[bold]{report['data']}[/]  model {report['model']}  {report['samples']} {report['kind']}s{clips}  accuracy [bold]{report['accuracy']:.4f}[/]", highlight=False, soft_wrap=True)
+    table = Table("class", "precision", "recall", "f1", "support", header_style="bold")
+    for row in report["per_class"]:
+        table.add_row(row["class"], f"{row['precision']:.3f}", f"{row['recall']:.3f}", f"{row['f1']:.3f}", str(row["support"]))
+    out.print(table)
+    cm = Table("true \\ pred", *report["classes"], title="confusion matrix", header_style="bold")
+    for name, row in zip(report["classes"], report["confusion_matrix"]):
+        cm.add_row(name, *(f"[bold]{v}[/]" if i == j else (str(v) if v else "[dim]0[/]") for j, v in enumerate(row) for i in [report["classes"].index(name)]))
+    out.print(cm)
+    if out_dir is not None:
+        err.print(f"report, confusion matrix and mistakes ({report['mistakes']} wrong) in {out_dir}", highlight=False, soft_wrap=True)
 
 
 def given_options(ctx: typer.Context) -> set[str]:
