@@ -160,13 +160,15 @@ from pathlib import Path
 from PIL import Image
 from torch import nn
 torch.manual_seed(int(sys.argv[2]) if len(sys.argv) > 2 else 0)
+SIZE = tuple(int(s) for s in sys.argv[3].split("x")) if len(sys.argv) > 3 else None
 def load(split):
     root = Path(sys.argv[1]) / split
     classes = sorted(p.name for p in root.iterdir())
     xs, ys = [], []
     for c, name in enumerate(classes):
         for f in sorted((root / name).iterdir()):
-            xs.append(np.asarray(Image.open(f).convert("RGB"))); ys.append(c)
+            img = Image.open(f).convert("RGB")
+            xs.append(np.asarray(img.resize(SIZE[::-1]) if SIZE else img)); ys.append(c)  # SIZE (H, W): squashed to it
     return torch.tensor(np.stack(xs)).permute(0, 3, 1, 2).float() / 255, torch.tensor(ys)
 t0 = time.time()
 (xt, yt), (xv, yv) = load("train"), load("val")
@@ -212,7 +214,7 @@ def timed(cmd: list[str]) -> tuple[float, float, str]:
 def lstmimg_train(data: Path, out: Path, *extra: str) -> dict:
     wall, rss, text = timed([sys.executable, "-m", "lstmimg", "train", str(data), "--out", str(out), *extra])
     summary = json.loads((out / "summary.json").read_text())
-    first = [line for line in text.splitlines() if line.startswith(("run ", "images are", "160 ", "200 ", "40 "))]
+    first = [line for line in text.splitlines() if line.startswith(("run ", "images are", "images come", "160 ", "200 ", "40 "))]
     return {"val_accuracy": summary["val_accuracy"], "wall_s": round(wall, 1), "max_rss_gb": round(rss, 2), "epochs": summary["epochs"],
             "img_size": summary["img_size"], "first_lines": first, "args": list(extra)}
 

@@ -17,6 +17,7 @@ SCANS = ("rows", "cols", "patches", "snake")
 MOTIONS = ("auto", "none", "diff", "flow")
 DEFAULT_MOTION = {"image": "none", "video": "flow"}  # measured: benchmarks/motion.py, docs/motion.md
 FUSIONS = ("early", "two-stream")
+FITS = ("squash", "letterbox")  # images.to_array
 POOLS = ("last", "mean")
 RNNS = ("lstm", "gru", "rnn")
 OPTIMIZERS = ("adam", "adamw", "sgd")
@@ -74,6 +75,7 @@ class ModelConfig(_Config):
     name: str = "cnn_lstm"
     in_channels: int = 1
     img_size: tuple[int, int] = (28, 28)  # (H, W)
+    fit: str = "squash"  # how an image of another aspect meets img_size: squash (stretched) or letterbox (kept, grey bars); video frames are squashed
     num_classes: int = 10
     # sequence reader
     rnn: str = "lstm"
@@ -109,6 +111,7 @@ class ModelConfig(_Config):
         _check_choice("scan", self.scan, SCANS)
         _check_choice("motion", self.motion, MOTIONS)
         _check_choice("fusion", self.fusion, FUSIONS)
+        _check_choice("fit", self.fit, FITS)
         for name in ("in_channels", "num_classes", "hidden", "layers", "patch", "embed"):
             _check_min(name, getattr(self, name), 1)
         _check_min("num_classes", self.num_classes, 2)
@@ -162,6 +165,7 @@ class TrainConfig(_Config):
     # GPU
     amp: bool = False  # mixed precision on CUDA (bf16 where supported, else fp16 with a gradient scaler); off: measured slower on an H200 at every size tried (benchmarks/amp.py)
     compile: bool = False  # torch.compile the CNN part (Dynamo breaks the graph at recurrent layers)
+    report: bool = True  # the review page of the best checkpoint on val at the end (report/index.html, engine/report.py)
     tensorboard: bool = True  # TensorBoard event files in the run folder, when the tensorboard package is installed
 
     def __post_init__(self):

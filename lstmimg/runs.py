@@ -45,10 +45,10 @@ RUN_FILES = ("config.json", "metrics.csv", "summary.json", "last.pt", "best.pt",
 
 
 def set_aside_earlier_run(run: Path) -> Path | None:
-    """Move what an earlier run left in ``run`` (its checkpoints, metrics, summary, plots, TensorBoard
-    files) into ``run/.previous-N/``, so a new run in the same folder starts clean and resumes as its own;
+    """Move what an earlier run left in ``run`` (its checkpoints, metrics, summary, plots, report folder,
+    TensorBoard files) into ``run/.previous-N/``, so a new run in the same folder starts clean and resumes as its own;
     the user's other files stay. Returns the folder they went to, None when there was nothing."""
-    found = [p for p in run.iterdir() if p.is_file() and (p.name in RUN_FILES or p.name.startswith("events.out.tfevents."))]
+    found = [p for p in run.iterdir() if p.is_file() and (p.name in RUN_FILES or p.name.startswith("events.out.tfevents.")) or p.is_dir() and p.name == "report"]
     if not found:
         return None
     n = 1

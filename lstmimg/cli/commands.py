@@ -67,6 +67,7 @@ def train(
     motion: Annotated[str, typer.Option(help="Videos: motion beside the RGB frames: none, diff (frame differences), flow (OpenCV DIS optical flow). Default: flow for videos (measured, docs/motion.md).", rich_help_panel=VIDEO_PANEL)] = M.motion,
     fusion: Annotated[str, typer.Option(help="Videos with --motion: early (extra channels of the frame CNN) or two-stream (a second small CNN for motion).", rich_help_panel=VIDEO_PANEL)] = M.fusion,
     img_size: Annotated[str | None, typer.Option(help="Resize images (video frames) to S or HxW. Default: the data's most common size, at most 128 px a side (videos: 112).", rich_help_panel=MODEL_PANEL)] = None,
+    fit_mode: Annotated[str, typer.Option("--fit", help="Images of another aspect than --img-size: squash (stretched) or letterbox (aspect kept, grey bars).", rich_help_panel=MODEL_PANEL)] = M.fit,
     clip_len: Annotated[int, typer.Option(help="Videos: frames per training clip.", rich_help_panel=VIDEO_PANEL)] = T.clip_len,
     clips_per_video: Annotated[int | None, typer.Option(help="Videos: random clips drawn per video per epoch. Default: 1, more for small sets (at least 300 steps).", rich_help_panel=VIDEO_PANEL)] = T.clips_per_video,
     frame_stride: Annotated[int, typer.Option(help="Videos: take every n-th frame when cutting clips.", rich_help_panel=VIDEO_PANEL)] = T.frame_stride,
@@ -74,6 +75,7 @@ def train(
     cache: Annotated[Path | None, typer.Option(help="Keep decoded video frames, and a frozen backbone's features, in this folder (keyed by file content and settings) for later epochs and runs.", rich_help_panel=VIDEO_PANEL)] = None,
     amp: Annotated[bool, typer.Option(help="Mixed precision on CUDA (bf16 where supported, else fp16 with a gradient scaler); no effect on CPU. Off by default: the models here train slower with it on an H200 (docs/performance.md).", rich_help_panel=TRAIN_PANEL)] = T.amp,
     compile_cnn: Annotated[bool, typer.Option("--compile", help="torch.compile the CNN part (first steps pay the compile; measured no gain on CPU).", rich_help_panel=TRAIN_PANEL)] = T.compile,
+    report: Annotated[bool, typer.Option(help="Write the review page of the best checkpoint on val (RUN/report/index.html) at the end.", rich_help_panel=TRAIN_PANEL)] = T.report,
     tensorboard: Annotated[bool, typer.Option(help="Write TensorBoard event files in the run folder when the tensorboard package is installed (pip install 'lstmimg[tensorboard]'; tensorboard --logdir runs).", rich_help_panel=TRAIN_PANEL)] = T.tensorboard,
     epochs: Annotated[int | None, typer.Option(help="Passes over the training set. Default: 15, more for small sets (at least 300 steps).", rich_help_panel=TRAIN_PANEL)] = T.epochs,
     batch_size: Annotated[int | None, typer.Option(help="Samples per step (with --devices N, shared by the processes). Default: an eighth of the set, 16 to 64.", rich_help_panel=TRAIN_PANEL)] = T.batch_size,
@@ -109,7 +111,7 @@ def train(
         if devices < 1:
             raise LstmimgError(f"--devices must be >= 1, got {devices}")
         if resume is not None and given - RESUME_KEEPS:
-            names = ", ".join(f"--{name.replace('_', '-')}" for name in sorted(given - RESUME_KEEPS))
+            names = ", ".join(sorted(p.opts[0] for p in ctx.command.params if p.name in given - RESUME_KEEPS))  # as typed: --fit, not fit_mode
             raise LstmimgError(f"--resume continues {resume} with its own data and settings; remove {names}")
         launcher = devices > 1 and "WORLD_SIZE" not in os.environ
         if resume is None:  # every option and the data folder checked here, before any process starts
@@ -118,14 +120,14 @@ def train(
                 name=model or DEFAULT_MODELS[detect_kind(source)], scan=scan, patch=patch, embed=embed, rnn=rnn, hidden=hidden, layers=layers,
                 bidirectional=bidirectional, pool=pool, dropout=dropout, fuse_global=fuse_global, backbone=backbone,
                 backbone_weights=str(backbone_weights) if backbone_weights else None, pretrained=pretrained, weights=weights, freeze_backbone=freeze_backbone,
-                motion=motion, fusion=fusion,
+                motion=motion, fusion=fusion, fit=fit_mode,
             )
             train_cfg = TrainConfig(
                 epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, weight_decay=weight_decay,
                 schedule=schedule, warmup=warmup, label_smoothing=label_smoothing, augment=augment, clip_grad=clip_grad,
                 patience=patience, min_epochs=min_epochs, cooldown=cooldown, class_weights=class_weights, val_split=val_split, seed=seed, device=device,
                 workers=workers, load=load, img_size=parse_size(img_size), clip_len=clip_len, clips_per_video=clips_per_video, frame_stride=frame_stride, val_clips=val_clips,
-                cache=str(cache) if cache else None, amp=amp, compile=compile_cnn, tensorboard=tensorboard, feature_cache=feature_cache,
+                cache=str(cache) if cache else None, amp=amp, compile=compile_cnn, tensorboard=tensorboard, report=report, feature_cache=feature_cache,
                 unfreeze_after=unfreeze_after, backbone_lr_scale=backbone_lr_scale,
             )
             if train_cfg.unfreeze_after is not None and not model_cfg.freeze_backbone:
@@ -176,6 +178,7 @@ def predict(
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, mps.")] = "auto",
     backend: Annotated[str, typer.Option(help=BACKEND_HELP)] = "auto",
     devices: Annotated[int, typer.Option(help="Split the inputs over N processes on this machine (runs torchrun; one GPU each, or a share of the cores); needs --jsonl FILE or --csv FILE.")] = 1,
+    report: Annotated[Path | None, typer.Option(help="Write the review page to this folder (DIR/index.html: open it from disk): every result with its thumbnail, least confident first.")] = None,
 ):
     """Classify images or videos with a trained model: a table, or results streamed to JSON Lines / CSV."""
 
@@ -192,8 +195,14 @@ def predict(
         for target, fmt in targets:
             if target is not None:
                 check_output(target, f"--{fmt}", resume, overwrite)
-        if (resume or overwrite) and not any(t for t, _ in targets):
+        if (resume or overwrite) and not any(t for t, _ in targets) and not (overwrite and report):
             raise LstmimgError(f"--{'resume' if resume else 'overwrite'} applies to a result file: give --jsonl FILE or --csv FILE")
+        if report is not None:
+            from lstmimg.engine.report import check_report_folder
+
+            if devices > 1 or resume:
+                raise LstmimgError("--report is written by one process from the start; with --devices or --resume, build it afterwards: lstmimg report FILE.jsonl")
+            check_report_folder(report, overwrite)
         if json_out and jsonl == "-":
             raise LstmimgError("--json and --jsonl -: both write to stdout; choose one")
         sharded = devices > 1 or int(os.environ.get("WORLD_SIZE", "1")) > 1
@@ -227,9 +236,17 @@ def predict(
             if json_out or show_table:
                 held.extend(batch.results)
 
+        page = None
+        if report is not None:
+            from lstmimg.engine.report import ReportWriter
+
+            page = ReportWriter(report, ckpt.kind, ckpt.classes, f"lstmimg predict: {len(mine)} {ckpt.kind}s", labelled=False, overwrite=overwrite,
+                                scored=f"Model: {ckpt.path}")
+            for path, why in other:
+                page.skip(path, why)
         with display:
             try:
-                summary = classify_to_files(mine, ckpt, targets, resume, overwrite, topk, batch_size, device, workers, display.start, on_batch)
+                summary = classify_to_files(mine, ckpt, targets, resume, overwrite, topk, batch_size, device, workers, display.start, on_batch, page)
             except KeyboardInterrupt as e:
                 if sharded:  # stopped by the launcher or by torchrun (another process died): the launcher says what to do
                     raise typer.Exit(signal_exit_code(e)) from None
@@ -246,6 +263,8 @@ def predict(
                 table.add_row(r["path"], r["label"], f"{r['prob']:.3f}", top, *((str(r["frames"]), f"{r['seconds']}") if ckpt.kind == "video" else ()))
             out.print(table)
         display.summary(summary, other, [t for t in targets if t[0] is not None], hidden=not targets and not json_out and not fits)  # every process names its unreadable files
+        if "report" in summary:
+            err.print(f"report: {summary['report']['index']} ({summary['report']['samples']} samples, {summary['report']['bytes'] / 1e6:.1f} MB)", markup=False, highlight=False)
         if (summary["skipped_all"] if main else 0) or (display.errors and summary["world"] == 1):
             raise typer.Exit(1)  # under torchrun, process 0 gives the exit code for all
 

@@ -1,4 +1,4 @@
-"""The commands that look into, ship and measure models and runs: explain, export, bench, backbones, models, runs."""
+"""The commands that look into, ship and measure models and runs: explain, export, bench, backbones, models, runs, report."""
 
 from __future__ import annotations
 
@@ -211,6 +211,34 @@ def runs(
         for r in records:
             if r.status == "broken":
                 err.print(f"broken run {r.path}: {escape(r.problem)}", highlight=False, soft_wrap=True)
+
+    run_guarded(work)
+
+
+@app.command()
+def report(
+    source: Annotated[Path, typer.Argument(help="A run folder (or the name `lstmimg runs` prints), or the --jsonl results file of `lstmimg predict`.")],
+    out: Annotated[Path | None, typer.Option(help="Folder of the page (default: RUN/report, or beside the results file: NAME.report).")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace a report already in that folder.")] = False,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda, mps (a run's report scores its val files again).")] = "auto",
+):
+    """(Re)build the review page, DIR/index.html, that opens from disk: of a run (its best checkpoint on its val files) or of predict's results (no model needed)."""
+
+    def work():
+        from lstmimg.engine.evaluation import run_report
+        from lstmimg.engine.report import results_report
+        from lstmimg.runs import RUNS_DIR
+
+        path = run_named(source, RUNS_DIR)
+        if path.is_dir():
+            if out is not None:
+                raise LstmimgError("a run's report goes in RUN/report; --out is for a results file")
+            written = run_report(path, overwrite, device)
+        elif path.is_file():
+            written = results_report(path, out or path.with_name(path.name + ".report"), overwrite)
+        else:
+            raise LstmimgError(f"{source}: no such run folder or results file")
+        err.print(f"report: {written['index']} ({written['samples']} samples, {written['bytes'] / 1e6:.1f} MB)", markup=False, highlight=False)
 
     run_guarded(work)
 

@@ -47,6 +47,7 @@ class TrainingData:
     size: tuple[int, int]
     found_size: tuple[int, int]
     motion: str = "none"
+    fit: str = "squash"  # how images of another aspect meet ``size`` (images.to_array)
     load_mode: str = "auto"
     sets: dict = field(default_factory=dict)
     mean: list[float] = field(default_factory=list)
@@ -80,10 +81,10 @@ class TrainingData:
         h, w = self.size
         for name, split in self.splits.items():
             if self.from_disk(name, lambda split=split: len(split.paths) * self.channels * h * w):
-                self.sets[name] = L.disk_images(split, self.channels, self.size, cfg.workers)
-                self.mean, self.std = channel_stats(decode_split(spread(split, STATS_SAMPLES["image"]), self.channels, self.size, cfg.workers).images)
+                self.sets[name] = L.disk_images(split, self.channels, self.size, cfg.workers, self.fit)
+                self.mean, self.std = channel_stats(decode_split(spread(split, STATS_SAMPLES["image"]), self.channels, self.size, cfg.workers, fit=self.fit).images)
                 continue
-            self.sets[name] = decode_split(split, self.channels, self.size, cfg.workers, _per_split(progress, name))
+            self.sets[name] = decode_split(split, self.channels, self.size, cfg.workers, _per_split(progress, name), self.fit)
         if "train" in self.sets and not self.mean:
             self.mean, self.std = channel_stats(self.sets["train"].images)
 

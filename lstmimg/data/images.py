@@ -61,8 +61,13 @@ def open_image(path: str | Path, draft: tuple[str, tuple[int, int]] | None = Non
     return img
 
 
-def to_array(img: Image.Image, channels: int, size: tuple[int, int]) -> np.ndarray:
-    """Convert any Pillow image to uint8 ``(channels, H, W)`` at ``size`` = (H, W)."""
+PAD_GREY = 128  # letterbox bars: mid grey, near the mean of most photos (about 0 once normalised)
+
+
+def to_array(img: Image.Image, channels: int, size: tuple[int, int], fit: str = "squash") -> np.ndarray:
+    """Convert any Pillow image to uint8 ``(channels, H, W)`` at ``size`` = (H, W). ``fit`` "squash"
+    stretches the image to ``size``; "letterbox" scales it to fit inside, keeping its aspect, and pads
+    the rest with grey bars on both sides."""
     if img.mode.startswith("I") or img.mode == "F":  # 16/32-bit grey: scale to 8 bits
         arr = np.asarray(img, dtype=np.float32)
         scale = 257.0 if arr.max(initial=0) > 255 else 1.0
@@ -73,17 +78,22 @@ def to_array(img: Image.Image, channels: int, size: tuple[int, int]) -> np.ndarr
         img = Image.alpha_composite(background, rgba)
     img = img.convert("L" if channels == 1 else "RGB")
     h, w = size
-    if img.size != (w, h):
+    if fit == "letterbox" and img.width * h != img.height * w:
+        scale = min(w / img.width, h / img.height)
+        inner = img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))), Image.Resampling.BILINEAR)
+        img = Image.new(img.mode, (w, h), PAD_GREY if img.mode == "L" else (PAD_GREY,) * 3)
+        img.paste(inner, ((w - inner.width) // 2, (h - inner.height) // 2))
+    elif img.size != (w, h):
         img = img.resize((w, h), Image.Resampling.BILINEAR)
     arr = np.array(img, dtype=np.uint8)  # a writable copy: (H, W) or (H, W, 3)
     return arr[None] if channels == 1 else np.ascontiguousarray(arr.transpose(2, 0, 1))
 
 
-def load_image(path: str | Path, channels: int, size: tuple[int, int]) -> np.ndarray:
-    """Decode ``path`` to uint8 ``(channels, H, W)``; raises LstmimgError naming the file."""
+def load_image(path: str | Path, channels: int, size: tuple[int, int], fit: str = "squash") -> np.ndarray:
+    """Decode ``path`` to uint8 ``(channels, H, W)`` (``fit``: see ``to_array``); raises LstmimgError naming the file."""
     img = open_image(path, draft=("L" if channels == 1 else "RGB", (size[1], size[0])))
     try:
-        return to_array(img, channels, size)
+        return to_array(img, channels, size, fit)
     except (OSError, ValueError) as err:
         raise LstmimgError(f"{path}: cannot convert image ({err})") from None
 
@@ -133,14 +143,15 @@ def decode_split(
     size: tuple[int, int],
     workers: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    fit: str = "squash",
 ) -> ImageSet:
-    """Decode every image of ``split`` on ``workers`` threads (None: chosen by image size); unreadable
-    files are skipped and listed in ``skipped``."""
+    """Decode every image of ``split`` on ``workers`` threads (None: chosen by image size), resized by
+    ``fit`` (``to_array``); unreadable files are skipped and listed in ``skipped``."""
     arrays: list[np.ndarray | str] = []  # an array, or why the file could not be read
 
     def decode(path: Path) -> np.ndarray | str:
         try:
-            return load_image(path, channels, size)
+            return load_image(path, channels, size, fit)
         except LstmimgError as err:
             return str(err)
 

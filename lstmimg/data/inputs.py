@@ -56,10 +56,10 @@ def kind_of(path: Path, kind: str) -> str:
 
 
 class ImageInputs(torch.utils.data.Dataset):
-    """Item ``i``: image file ``i`` decoded to uint8 ``(channels, H, W)`` at ``size``."""
+    """Item ``i``: image file ``i`` decoded to uint8 ``(channels, H, W)`` at ``size`` (``fit``: images.to_array)."""
 
-    def __init__(self, paths: Sequence[Path], channels: int, size: tuple[int, int]):
-        self.paths, self.channels, self.size = list(paths), channels, size
+    def __init__(self, paths: Sequence[Path], channels: int, size: tuple[int, int], fit: str = "squash"):
+        self.paths, self.channels, self.size, self.fit = list(paths), channels, size, fit
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -69,7 +69,7 @@ class ImageInputs(torch.utils.data.Dataset):
 
         path = self.paths[i]
         try:
-            return Decoded(path, torch.from_numpy(load_image(path, self.channels, self.size)))
+            return Decoded(path, torch.from_numpy(load_image(path, self.channels, self.size, self.fit)))
         except LstmimgError as err:
             return Decoded(path, None, str(err))
 

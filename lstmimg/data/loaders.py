@@ -107,8 +107,8 @@ def _collate(items):
 class ImageFiles(torch.utils.data.Dataset):
     """Images decoded one by one: item ``i`` is file ``i`` of ``split``, uint8 ``(C, H, W)``."""
 
-    def __init__(self, split: Split, channels: int, size: tuple[int, int]):
-        self.split, self.channels, self.size = split, channels, size
+    def __init__(self, split: Split, channels: int, size: tuple[int, int], fit: str = "squash"):
+        self.split, self.channels, self.size, self.fit = split, channels, size, fit
 
     def __len__(self) -> int:
         return len(self.split.paths)
@@ -116,7 +116,7 @@ class ImageFiles(torch.utils.data.Dataset):
     def __getitem__(self, i: int):
         path, label = self.split.paths[i], self.split.labels[i]
         try:
-            return torch.from_numpy(load_image(path, self.channels, self.size)), label, None, None
+            return torch.from_numpy(load_image(path, self.channels, self.size, self.fit)), label, None, None
         except LstmimgError as err:
             return None, label, (path, str(err)), None
 
@@ -171,9 +171,9 @@ def _key(path: Path, size: tuple[int, int], motion: str = "none", stride: int = 
         return None  # unreadable: the worker names it
 
 
-def disk_images(split: Split, channels: int, size: tuple[int, int], workers: int | None) -> DiskSet:
+def disk_images(split: Split, channels: int, size: tuple[int, int], workers: int | None, fit: str = "squash") -> DiskSet:
     """``split``'s images, decoded per batch; items are file indices."""
-    return DiskSet(ImageFiles(split, channels, size), split.labels, workers)
+    return DiskSet(ImageFiles(split, channels, size, fit), split.labels, workers)
 
 
 def disk_clips(split: Split, size: tuple[int, int], clip_len: int, stride: int, cache: str | None, workers: int | None, motion: str = "none") -> DiskSet:

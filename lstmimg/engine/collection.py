@@ -30,6 +30,8 @@ class Batch:
 
     results: list[dict] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    probs: torch.Tensor | None = None  # (B, K): every class's probability, a row per result
+    pixels: list[torch.Tensor] | None = None  # with pictures=True: what the model read, an image (C, H, W) or a video's middle clip (T, C, H, W)
 
 
 def split_kinds(paths: Sequence[Path], kind: str) -> tuple[list[Path], list[tuple[str, str]]]:
@@ -51,10 +53,11 @@ def likely_kind(paths: Sequence[Path]) -> str:
 
 
 def classify_files(paths: Sequence[Path], ckpt: Checkpoint, topk: int = 5, batch_size: int = 64, device: str | torch.device = "auto",
-                   workers: int | None = None) -> Iterator[Batch]:
+                   workers: int | None = None, pictures: bool = False) -> Iterator[Batch]:
     """Classify ``paths`` (all of ``ckpt``'s kind: see ``split_kinds``) with ``ckpt``'s model, one
     ``Batch`` a model call, in input order. ``batch_size``: images, or video clips, per call; ``workers``:
-    decoding processes (0: a thread of this process; None: one per core, up to 4)."""
+    decoding processes (0: a thread of this process; None: one per core, up to 4); ``pictures``: each
+    batch also hands out the decoded pixels (for the report's thumbnails, made from what was decoded anyway)."""
     if batch_size < 1:
         raise LstmimgError(f"--batch-size must be >= 1, got {batch_size}")
     if workers is not None and workers < 0:
@@ -73,10 +76,12 @@ def classify_files(paths: Sequence[Path], ckpt: Checkpoint, topk: int = 5, batch
 
     c = ckpt.config
     if ckpt.kind == "image":
-        for images in _decoded(ImageInputs(paths, c.in_channels, c.img_size), batch_size, workers, collate_images):
+        for images in _decoded(ImageInputs(paths, c.in_channels, c.img_size, c.fit), batch_size, workers, collate_images):
             batch = Batch(skipped=images.errors)
             if images.x is not None:
-                batch.results = results(images.paths, predictor.probs(images.x))
+                batch.probs = predictor.probs(images.x)
+                batch.results = results(images.paths, batch.probs)
+                batch.pixels = list(images.x) if pictures else None
             yield batch
         return
     videos = VideoInputs(paths, c.img_size, *clip_settings(ckpt.meta), c.motion)
@@ -87,6 +92,7 @@ def classify_files(paths: Sequence[Path], ckpt: Checkpoint, topk: int = 5, batch
         probs = predictor.probs(torch.cat([d.x for d in pending]))  # (clips of every pending video, K)
         batch = Batch(skipped=list(skipped))
         per_video = torch.stack([p.mean(0) for p in probs.split([len(d.x) for d in pending])])  # softmax averaged over each video's clips
+        batch.probs, batch.pixels = per_video, [d.x[len(d.x) // 2] for d in pending] if pictures else None
         batch.results = [{**r, "frames": d.frames, "seconds": d.seconds} for r, d in zip(results([d.path for d in pending], per_video), pending)]
         pending.clear()
         skipped.clear()
@@ -148,7 +154,7 @@ def predict(
 
 def classify_to_files(files: Sequence[Path], ckpt: Checkpoint, targets: Sequence[tuple[Path | None, str]], resume: bool = False,
                       overwrite: bool = False, topk: int = 5, batch_size: int = 64, device: str = "auto", workers: int | None = None,
-                      on_start: Callable[[int, int], None] | None = None, on_batch: Callable[[Batch], None] | None = None) -> dict:
+                      on_start: Callable[[int, int], None] | None = None, on_batch: Callable[[Batch], None] | None = None, report=None) -> dict:
     """Classify ``files`` (all of ``ckpt``'s kind) into result files as the results come.
 
     ``targets``: ``(path, format)`` pairs, format ``jsonl`` or ``csv``, path None for standard output.
@@ -157,8 +163,11 @@ def classify_to_files(files: Sequence[Path], ckpt: Checkpoint, targets: Sequence
     of each target, and the first merges the parts into the targets once all are done. ``on_start(todo,
     done)``: the number of inputs this process will classify and how many it skips as done;
     ``on_batch``: each ``Batch``. ``overwrite`` writes the new results beside the old file and replaces it
-    only once they are complete, so a run that fails keeps the old one. Returns ``{"rank", "world",
-    "classified", "already_done", "skipped", "skipped_all"}`` (``skipped_all``: over every process).
+    only once they are complete, so a run that fails keeps the old one. ``report``: a ``ReportWriter``
+    (engine/report.py) fed every result and unreadable input, its thumbnails made from the pixels
+    decoded for the model, and closed at the end (one process, no ``resume``). Returns ``{"rank", "world",
+    "classified", "already_done", "skipped", "skipped_all"}`` (``skipped_all``: over every process; with
+    ``report``, also ``"report"``: what it wrote).
     """
     from lstmimg.engine import distributed
     from lstmimg.engine import outputs as O
@@ -188,7 +197,14 @@ def classify_to_files(files: Sequence[Path], ckpt: Checkpoint, targets: Sequence
         if on_start:
             on_start(len(todo), len(mine) - len(todo))
         skipped = 0
-        for batch in classify_files(todo, ckpt, topk, batch_size, dev, workers):
+        if report is not None and (d.active or resume):
+            raise LstmimgError("--report is written by one process from the start; with --devices or --resume, build it afterwards from the results: lstmimg report FILE.jsonl")
+        for batch in classify_files(todo, ckpt, topk, batch_size, dev, workers, pictures=report is not None):
+            if report is not None:
+                for i, result in enumerate(batch.results):
+                    report.add(result["path"], batch.probs[i], pixels=batch.pixels[i])
+                for path, why in batch.skipped:
+                    report.skip(path, why)
             for writer in writers:
                 writer.write(batch.results + [{"path": path, "error": why} for path, why in batch.skipped])  # an unreadable input has its row too
             skipped += len(batch.skipped)
@@ -202,7 +218,10 @@ def classify_to_files(files: Sequence[Path], ckpt: Checkpoint, targets: Sequence
                 if path is not None and (in_parts or O.parts_of(path)):
                     O.merge_parts(path, fmt, ckpt.kind, [str(f) for f in files], keep_existing=not overwrite)
         distributed.barrier(d)
-        return {"rank": d.rank, "world": d.world, "classified": len(todo) - skipped, "already_done": len(mine) - len(todo), "skipped": skipped, "skipped_all": total_skipped}
+        summary = {"rank": d.rank, "world": d.world, "classified": len(todo) - skipped, "already_done": len(mine) - len(todo), "skipped": skipped, "skipped_all": total_skipped}
+        if report is not None:
+            summary["report"] = report.close()
+        return summary
     finally:
         for writer in writers:
             writer.close()

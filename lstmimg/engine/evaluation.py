@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -15,24 +14,9 @@ from lstmimg.data.dataset import TrainingData
 from lstmimg.data.folders import detect_kind, labelled_folder
 from lstmimg.engine.inference import Predictor, image_probs, video_probs
 from lstmimg.engine.loading import load_checkpoint, resolve_device
+from lstmimg.engine.metrics import classification_report
 from lstmimg.errors import LstmimgError
 from lstmimg.runs import resolve_model
-
-
-def classification_report(targets: torch.Tensor, preds: torch.Tensor, classes: Sequence[str]) -> dict:
-    """Accuracy, per-class precision / recall / F1 / support and the confusion matrix (rows: truth)."""
-    k = len(classes)
-    cm = torch.bincount(targets * k + preds, minlength=k * k).view(k, k)
-    tp = cm.diag().float()
-    precision = tp / cm.sum(0).clamp_min(1)
-    recall = tp / cm.sum(1).clamp_min(1)
-    f1 = 2 * precision * recall / (precision + recall).clamp_min(1e-12)
-    per_class = [
-        {"class": c, "precision": round(precision[i].item(), 4), "recall": round(recall[i].item(), 4), "f1": round(f1[i].item(), 4), "support": int(cm[i].sum())}
-        for i, c in enumerate(classes)
-    ]
-    accuracy = (tp.sum() / max(1, len(targets))).item()
-    return {"accuracy": round(accuracy, 4), "samples": len(targets), "classes": list(classes), "per_class": per_class, "confusion_matrix": cm.tolist()}
 
 
 def evaluate(data: str | Path, model: str | Path | None = None, split: str | None = None, device: str = "auto", out: str | Path | None = None) -> dict:
@@ -59,23 +43,29 @@ def evaluate(data: str | Path, model: str | Path | None = None, split: str | Non
     if run is not None:
         trained = {os.path.realpath(p) for p in run["train"].paths}
         overlap = sum(os.path.realpath(p) in trained for p in files.paths)
-    meta = ckpt.meta
-    clip_len, stride, clips = clip_settings(meta)
-    cfg = TrainConfig(clip_len=clip_len, frame_stride=stride, val_clips=clips)
-    c = ckpt.config
     folder = files.paths[0].parent.parent if files.paths else Path(data)
-    labelled = TrainingData(folder, kind, ckpt.classes, {"eval": files}, c.in_channels, c.img_size, c.img_size, c.motion, "memory")  # the model's input, as in training
-    labelled.load(cfg)
-    labelled.mean, labelled.std = ckpt.mean, ckpt.std
-    probs, extra = score_split(ckpt.model, labelled, "eval", cfg, resolve_device(device))
+    labelled, probs, extra = score_files(ckpt, files, folder, device)
     report = classification_report(labelled.sets["eval"].labels, probs.argmax(1), ckpt.classes)
-    if kind == "video":
-        extra["clips_per_video"] = cfg.val_clips
     result = {"data": str(folder), "model": str(ckpt.path), "kind": kind, "split": scored, "split_name": name, "overlap_with_training": overlap, **report, **extra,
               "skipped": labelled.skipped, "errors": labelled.errors}
     if out is not None:
-        result["mistakes"] = write_report(result, labelled, probs, Path(out))
+        result["mistakes"] = write_report(result, labelled, probs, Path(out), ckpt, device)
     return result
+
+
+def score_files(ckpt, files, folder: Path, device: str = "auto") -> tuple[TrainingData, torch.Tensor, dict]:
+    """Decode labelled ``files`` (a ``Split``) as the model's training read them and score them:
+    the data (its ``eval`` set), probabilities ``(N, K)`` and extra figures (videos: clips per video)."""
+    clip_len, stride, clips = clip_settings(ckpt.meta)
+    cfg = TrainConfig(clip_len=clip_len, frame_stride=stride, val_clips=clips)
+    c = ckpt.config
+    labelled = TrainingData(folder, ckpt.kind, ckpt.classes, {"eval": files}, c.in_channels, c.img_size, c.img_size, c.motion, c.fit, "memory")  # the model's input, as in training
+    labelled.load(cfg)
+    labelled.mean, labelled.std = ckpt.mean, ckpt.std
+    probs, extra = score_split(ckpt.model, labelled, "eval", cfg, resolve_device(device))
+    if ckpt.kind == "video":
+        extra["clips_per_video"] = cfg.val_clips
+    return labelled, probs, extra
 
 
 def scored_split(data: str | Path, split: str | None) -> str:
@@ -105,7 +95,7 @@ def run_splits(checkpoint: Path, kind: str) -> dict | None:
     return {"root": config["data"], "train": splits["train"], "val": splits["val"]}
 
 
-REPORT_FILES = ("report.json", "confusion_matrix.png", "mistakes.png")
+REPORT_FILES = ("report.json", "confusion_matrix.png", "mistakes.png", "index.html")
 
 
 def check_report_folder(out: Path) -> None:
@@ -117,10 +107,10 @@ def check_report_folder(out: Path) -> None:
             raise LstmimgError(f"{out / name}: exists; choose another --out (nothing was replaced)")
 
 
-def write_report(report: dict, labelled: TrainingData, probs: torch.Tensor, out: Path) -> int:
-    """``report.json``, ``confusion_matrix.png`` and ``mistakes.png`` of an evaluation in folder ``out``
-    (made if needed); returns how many samples were wrong. A folder that holds one of them already is
-    refused: nothing there is replaced."""
+def write_report(report: dict, labelled: TrainingData, probs: torch.Tensor, out: Path, ckpt=None, device: str = "cpu") -> int:
+    """``report.json``, ``confusion_matrix.png``, ``mistakes.png`` and the report page (``index.html``,
+    engine/report.py) of an evaluation in folder ``out`` (made if needed); returns how many samples were
+    wrong. A folder that holds one of them already is refused: nothing there is replaced."""
     from lstmimg.engine.mistakes import write_mistakes
     from lstmimg.engine.plots import plot_confusion
     from lstmimg.files import write_json
@@ -134,7 +124,12 @@ def write_report(report: dict, labelled: TrainingData, probs: torch.Tensor, out:
     what = report.get("split_name", "eval")  # the pictures say what was scored
     wrong = write_mistakes(labelled.kind, held.paths, held.labels, probs, report["classes"], out / "mistakes.png", what)
     plot_confusion(report["confusion_matrix"], report["classes"], out / "confusion_matrix.png", what)
-    write_json(out / "report.json", {**report, "mistakes": wrong})
+    from lstmimg.engine.report import held_pictures, labelled_report
+
+    page = labelled_report(out, labelled.kind, report["classes"], held.paths, held.labels, probs, held_pictures(held, labelled.kind),
+                           f"lstmimg eval: {Path(report['model']).parent.name}/{Path(report['model']).name} on {report['data']}", f"Scored: {report['split']}",
+                           list(zip(map(str, labelled.skipped), labelled.errors)), ckpt, device=device)
+    write_json(out / "report.json", {**report, "mistakes": wrong, "page": {k: page[k] for k in ("index", "bytes")}})
     return wrong
 
 
@@ -150,3 +145,19 @@ def score_split(net: torch.nn.Module, data: TrainingData, split: str, cfg: Train
     probs, per_video = video_probs(predictor, held.videos, cfg.clip_len, cfg.frame_stride, cfg.val_clips, 64, shuffler)
     hits = sum(int((p.argmax(1) == label).sum()) for p, label in zip(per_video, held.labels.tolist()))
     return probs, {"clip_accuracy": hits / max(1, sum(len(p) for p in per_video))}
+
+
+def run_report(run: str | Path, overwrite: bool = False, device: str = "auto") -> dict:
+    """(Re)build a run folder's ``report/``: its best checkpoint on the val files the run held out."""
+    from lstmimg.engine.report import held_pictures, labelled_report
+
+    ckpt = load_checkpoint(resolve_model(run, None)[0])
+    splits = run_splits(ckpt.path, ckpt.kind)
+    if splits is None:
+        raise LstmimgError(f"{run}: not a run folder whose data is still there (its config.json names the data folder)")
+    val = splits["val"]
+    labelled, probs, _ = score_files(ckpt, val, Path(splits["root"]), device)
+    held = labelled.sets["eval"]
+    scored = f"Scored: the val split of {splits['root']} ({len(held.paths)} files), by {ckpt.path.name}"
+    return labelled_report(ckpt.path.parent / "report", ckpt.kind, ckpt.classes, held.paths, held.labels, probs, held_pictures(held, ckpt.kind),
+                           f"lstmimg run {ckpt.path.parent.name}", scored, list(zip(map(str, labelled.skipped), labelled.errors)), ckpt, overwrite=overwrite, device=device)

@@ -117,7 +117,7 @@ def _drops(predictor: Predictor, images: torch.Tensor, t: int, base: float, batc
 def _image(ckpt: Checkpoint, predictor: Predictor, path: Path, target: str | None) -> dict:
     c = ckpt.config
     h, w = c.img_size
-    x = torch.from_numpy(load_image(path, c.in_channels, (h, w))).float().div(255)  # (C, H, W), 0..1
+    x = torch.from_numpy(load_image(path, c.in_channels, (h, w), c.fit)).float().div(255)  # (C, H, W), 0..1
     probs = predictor.probs(x[None])[0]
     t, head = _target(ckpt, probs, target)
     base = float(probs[t])

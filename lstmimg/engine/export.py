@@ -228,7 +228,7 @@ def verification_samples(ckpt, count: int = 32, videos: int = 6) -> tuple[torch.
             break
         try:
             if ckpt.kind == "image":
-                samples.append(load_image(f, c.in_channels, c.img_size))
+                samples.append(load_image(f, c.in_channels, c.img_size, c.fit))
             else:
                 samples.append(torch.from_numpy(first_frames(f, c.img_size, frames, motion, stride)).permute(0, 3, 1, 2))
         except LstmimgError as err:

@@ -113,7 +113,8 @@ def plan_input(data: TrainingData, model_cfg: ModelConfig, cfg: TrainConfig) -> 
         more = len(data.size_counts) - 4
         given = "--img-size" if cfg.img_size else f"the most common size, {h}x{w} ({data.size_counts.get((h, w), 0)} of {read} images)"
         notes.append(f"images come in {len(data.size_counts)} sizes (others: {others}{f', {more} more' if more > 0 else ''}): all are resized to "
-                     f"{data.size[0]}x{data.size[1]} from {given}, aspect not kept")
+                     f"{data.size[0]}x{data.size[1]} from {given}, " + ("aspect kept, grey bars (--fit letterbox)" if model_cfg.fit == "letterbox" else "aspect not kept (--fit squash)"))
+    data.fit = model_cfg.fit
     if model_cfg.pretrained:
         data.channels = 3  # the weights were trained on RGB: grey images are read as RGB
     if model_cfg.motion == "auto":

@@ -55,10 +55,12 @@ def plot_curves(rows: Sequence[dict], path: Path) -> None:
     for key, label in (("train_acc", "train"), ("val_acc", "val")):
         ax_acc.plot(epochs, [r[key] for r in rows], marker="o", label=label)
     ax_loss.set(title="loss", xlabel="epoch")
-    ax_acc.set(title="accuracy", xlabel="epoch", ylim=(max(0.0, min(r["val_acc"] for r in rows) - 0.05), 1.0))
-    for ax in (ax_loss, ax_acc):
-        ax.grid(alpha=0.3)
-        ax.legend()
+    lowest = min(min(r["val_acc"], r["train_acc"]) for r in rows)  # every point on the chart, the first epochs' too
+    ax_acc.set(title="accuracy", xlabel="epoch", ylim=(max(0.0, lowest - 0.05), 1.02))
+    ax_loss.grid(alpha=0.3)
+    ax_loss.legend(loc="upper right")
+    ax_acc.grid(alpha=0.3)
+    ax_acc.legend(loc="lower right")  # accuracy climbs towards 1.0: the legend stays below the curves' end
     _save(fig, path)
 
 

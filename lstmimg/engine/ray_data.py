@@ -54,7 +54,7 @@ class BatchClassifier:
         from lstmimg.data.images import to_array
 
         c = self.ckpt.config
-        return torch.from_numpy(to_array(Image.fromarray(np.asarray(array, dtype=np.uint8)), c.in_channels, c.img_size))
+        return torch.from_numpy(to_array(Image.fromarray(np.asarray(array, dtype=np.uint8)), c.in_channels, c.img_size, c.fit))
 
     def _video(self, frames: np.ndarray) -> torch.Tensor:
         from lstmimg.config import clip_settings

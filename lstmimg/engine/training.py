@@ -29,8 +29,9 @@ from lstmimg.data.motion import settings as motion_settings
 from lstmimg.engine import board
 from lstmimg.engine import distributed as dist
 from lstmimg.engine.batches import epoch_steps, train_batches
-from lstmimg.engine.evaluation import classification_report, score_split
+from lstmimg.engine.evaluation import score_split
 from lstmimg.engine.loading import load_checkpoint, resolve_device
+from lstmimg.engine.metrics import classification_report
 from lstmimg.engine.mistakes import write_mistakes
 from lstmimg.engine.optim import amp_settings, make_optimizer, make_schedule
 from lstmimg.engine.plan import plan_input, plan_training, smallest_side
@@ -379,7 +380,8 @@ class Training:
         s, data = self.state, self.data
         if not self.d.main:
             return {"run_dir": str(self.dir), "rank": self.d.rank}
-        best = load_checkpoint(self.dir / "best.pt").model.to(self.device)
+        best_ckpt = load_checkpoint(self.dir / "best.pt")
+        best = best_ckpt.model.to(self.device)
         val_labels = data.sets["val"].labels
         val_probs = score_split(best, data, "val", self.cfg, self.device)[0]
         val_report = classification_report(val_labels, val_probs.argmax(1), data.classes)
@@ -404,10 +406,22 @@ class Training:
         plot_confusion(val_report["confusion_matrix"], data.classes, self.dir / "confusion_matrix.png")
         if getattr(data.sets["val"], "paths", None):  # the files behind the val samples (cached features keep them too)
             write_mistakes(data.kind, data.sets["val"].paths, val_labels, val_probs, data.classes, self.dir / "mistakes.png")
+            if self.cfg.report:
+                self._write_report(best_ckpt, val_labels, val_probs)
         write_json(self.dir / "summary.json", summary)
         summary["run_dir"] = str(self.dir)
         self.emit("end", summary)
         return summary
+
+    def _write_report(self, ckpt, labels: torch.Tensor, probs: torch.Tensor) -> None:
+        """The review page of the best checkpoint on the val split, in ``report/`` (replaced on a resumed run)."""
+        from lstmimg.engine.report import held_pictures, labelled_report
+
+        held = self.data.sets["val"]
+        scored = f"Scored: the val split of {self.data.root} ({len(labels)} files), by the best checkpoint (epoch {self.state.best_epoch})"
+        skipped = list(zip(self.data.skipped, self.data.errors))
+        labelled_report(self.dir / "report", self.data.kind, self.data.classes, held.paths, labels, probs, held_pictures(held, self.data.kind),
+                        f"lstmimg run {self.dir.name}", scored, skipped, ckpt, overwrite=True, device=str(self.device))
 
     def close(self) -> None:
         """Stop DataLoader workers; leave the process group (an error on one process must not leave

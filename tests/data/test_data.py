@@ -240,3 +240,16 @@ def test_exif_orientation_is_applied(tmp_path):
     assert infer_image_format([tmp_path / "phone.jpg"])[1] == (40, 20)
     arr = load_image(tmp_path / "phone.jpg", 3, (40, 20))
     assert arr[:, :10].mean() > 200 and arr[:, -10:].mean() < 50  # the band is on top once upright
+
+
+def test_letterbox_keeps_the_aspect_with_grey_bars():
+    from lstmimg.data.images import to_array
+
+    wide = Image.new("RGB", (300, 200), (255, 0, 0))  # 3:2, into a square
+    boxed = to_array(wide, 3, (96, 96), "letterbox")
+    red_rows = np.flatnonzero((boxed[0] == 255).all(axis=1))
+    assert boxed.shape == (3, 96, 96) and len(red_rows) == 64 and red_rows[0] == 16  # 96x64, centred
+    assert (boxed[:, :16] == 128).all() and (boxed[:, 80:] == 128).all()  # grey bars above and below
+    assert (to_array(wide, 3, (96, 96), "squash")[0] == 255).all()  # stretched: no bars
+    same_aspect = Image.fromarray(np.random.default_rng(0).integers(0, 255, (40, 60)).astype(np.uint8), mode="L")
+    assert np.array_equal(to_array(same_aspect, 1, (20, 30), "letterbox"), to_array(same_aspect, 1, (20, 30), "squash"))

@@ -67,7 +67,7 @@ def test_streamed_videos_list_unreadable_and_truncated_files(clips, tmp_path):
 def test_workers_live_for_the_whole_run(bars, monkeypatch):
     """One DataLoader per run: the same worker processes serve every epoch (no start-up per epoch)."""
 
-    def worker_pid(path, channels, size):  # the "image" is the pid of the process that decoded it
+    def worker_pid(path, channels, size, fit="squash"):  # the "image" is the pid of the process that decoded it
         pid = os.getpid()
         return np.array([pid // 65536, pid // 256 % 256, pid % 256], dtype=np.uint8).reshape(3, 1, 1).repeat(2, 1).repeat(2, 2)
 

@@ -67,4 +67,4 @@ def test_without_tensorboard_nothing_is_imported_and_the_run_folder_is_as_before
     done = subprocess.run([sys.executable, "-c", BLOCK, str(bars), str(tmp_path / "r")], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     names = {p.name for p in (tmp_path / "r").iterdir()}
-    assert names == {"best.pt", "last.pt", "config.json", "metrics.csv", "summary.json", "curves.png", "confusion_matrix.png", "mistakes.png"}
+    assert names == {"best.pt", "last.pt", "config.json", "metrics.csv", "summary.json", "curves.png", "confusion_matrix.png", "mistakes.png", "report"}

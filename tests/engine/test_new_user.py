@@ -156,6 +156,36 @@ def test_mixed_sizes_are_counted_from_every_header_and_the_choice_is_said(tmp_pa
     assert "images come in 3 sizes" in result.stderr and "resized to 30x20 from the most common size" in result.stderr and "aspect not kept" in result.stderr
 
 
+def test_letterbox_is_kept_by_the_checkpoint_and_used_by_predict(tmp_path):
+    """Item 6: --fit letterbox pads instead of stretching; the run says so and predict reads images as training did."""
+    import torch
+
+    from lstmimg.data.images import load_image
+    from lstmimg.engine.inference import Predictor
+    from lstmimg.engine.loading import load_checkpoint
+
+    rng = np.random.default_rng(2)
+    for name in ("a", "b"):
+        (tmp_path / "mixed" / name).mkdir(parents=True)
+        for i, (h, w) in enumerate([(20, 30)] * 6 + [(30, 20)] * 4):
+            Image.fromarray(rng.integers(0, 255, (h, w)).astype(np.uint8), mode="L").save(tmp_path / "mixed" / name / f"{i:02d}.png")
+    result = run_cli("train", tmp_path / "mixed", "--epochs", "1", "--fit", "letterbox", "--out", tmp_path / "run", "--no-tensorboard", "--hidden", "16")
+    assert result.exit_code == 0, result.output
+    assert "aspect kept, grey bars (--fit letterbox)" in result.stderr
+    ckpt = load_checkpoint(tmp_path / "run")
+    assert ckpt.config.fit == "letterbox"
+    tall = tmp_path / "mixed" / "a" / "09.png"  # 30x20: letterboxed into 20x30 with bars left and right
+    out = run_cli("predict", tall, "--model", tmp_path / "run", "--json")
+    assert out.exit_code == 0, out.output
+    x = torch.from_numpy(load_image(tall, 1, (20, 30), "letterbox"))[None]
+    assert (x[0, 0, :, 0] == 128).all() and (x[0, 0, :, -1] == 128).all()
+    expected = Predictor.from_checkpoint(ckpt).probs(x)[0]
+    got = json.loads(out.stdout)[0]
+    assert abs(got["prob"] - expected.max().item()) < 1e-4
+    refused = run_cli("train", "--resume", tmp_path / "run", "--fit", "squash")
+    assert refused.exit_code != 0 and "remove --fit" in refused.output
+
+
 def test_resume_after_the_data_changed_is_refused(tmp_path):
     """Check and say: --resume split the current files again, so images already trained on could move into val."""
     data = write_class_folders(tmp_path / "data", 10, seed=1)

@@ -185,11 +185,11 @@ def test_resuming_a_run_that_stopped_early_says_finished(bars, tmp_path):
     out = tmp_path / "r"
     summary = fit(bars, ModelConfig(**TINY_MODEL), TrainConfig(epochs=10, lr=1e-12, patience=1, augment=False), out=out)
     assert summary["epochs"] == 2
-    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}  # the report folder's files too
     result = run("train", "--resume", out)
     assert result.exit_code == 0, result.output
     assert "already finished" in result.output
-    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
 
 
 def test_resume_refuses_other_options(trained_run):

@@ -1,0 +1,250 @@
+"""The review report: one page that opens from disk and shows what a model got right and wrong.
+
+A report folder holds ``index.html`` (from the Jinja2 template in ``lstmimg/assets/report/``, names
+escaped), the page's ``report.js`` and ``report.css``, ``data.js`` (every sample as plain data: one JSON
+value the page loads as a script, since browsers refuse to ``fetch`` a file beside a page opened from
+disk), ``thumbs/`` (one small JPEG a sample, made from the pixels the model read) and ``predictions.csv``.
+The page builds its tables and gallery from ``data.js`` with ``textContent``: a file or class name is
+never markup. Nothing on it asks the network for anything.
+
+``ReportWriter`` is fed sample by sample (``add``) while predictions are made, so thumbnails come from
+images already decoded and a collection of any size is never held as pixels; ``close`` writes the rest.
+``metrics`` are the figures the page shows, from labels and probabilities.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from lstmimg.engine.metrics import metrics
+from lstmimg.errors import LstmimgError
+from lstmimg.files import atomic_write_text, check_output_folder
+
+ASSETS = Path(__file__).resolve().parent.parent / "assets" / "report"
+THUMB_SIDE = 64  # longest side of a thumbnail, px (a video: each of its STRIP frames)
+STRIP = 4  # frames in a video's thumbnail strip
+ALL_PROBS = 20  # up to this many classes, every class's probability is kept per sample; more: the top ALL_PROBS
+REPORT_FILES = ("index.html", "data.js")
+
+
+def check_report_folder(out: str | Path, overwrite: bool = False, option: str = "--report") -> Path:
+    """``out`` as a Path if a report can be written there: refused when it holds a report already,
+    unless ``overwrite``."""
+    out = check_output_folder(out, option)
+    if not overwrite:
+        for name in REPORT_FILES:
+            if (out / name).exists():
+                raise LstmimgError(f"{out / name}: exists; choose another folder or add --overwrite (nothing was replaced)")
+    return out
+
+
+def thumbnail_jpeg(pixels: np.ndarray | torch.Tensor, channels_last: bool = False) -> bytes:
+    """A small JPEG of uint8 pixels: an image ``(C, H, W)`` (the model's input; motion channels beyond
+    the first three are left out) or a clip's frames ``(T, C, H, W)`` (a strip of ``STRIP`` of them side by
+    side); ``channels_last``: ``(H, W, C)`` / ``(T, H, W, C)``, as pictures of files come."""
+    from PIL import Image
+
+    a = pixels.numpy() if isinstance(pixels, torch.Tensor) else np.asarray(pixels)
+    if not channels_last:
+        a = np.moveaxis(a, -3, -1)  # (..., H, W, C)
+    frames = a.ndim == 4
+    if frames:
+        a = np.concatenate(list(a[np.linspace(0, len(a) - 1, min(STRIP, len(a))).round().astype(int)]), axis=1)  # (H, n*W, C)
+    a = a[..., 0] if a.shape[-1] == 1 else a[..., :3]
+    img = Image.fromarray(np.ascontiguousarray(a, dtype=np.uint8))
+    scale = THUMB_SIDE * (STRIP if frames else 1) / max(img.size)
+    if scale < 1:
+        img = img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))), Image.Resampling.BILINEAR)
+    buffer = io.BytesIO()
+    img.save(buffer, "JPEG", quality=80)
+    return buffer.getvalue()
+
+
+class ReportWriter:
+    """Writes a report folder sample by sample.
+
+    ``kind``: "image" or "video"; ``classes``: the model's; ``labelled``: whether samples have a true
+    label. ``add`` one sample at a time (its probabilities over ``classes``, its true class index or None,
+    and its pixels for the thumbnail, or None for none); ``skip`` an input that could not be read;
+    ``close`` writes the page and returns what was written.
+    """
+
+    def __init__(self, out: str | Path, kind: str, classes: Sequence[str], title: str, labelled: bool, overwrite: bool = False, scored: str = ""):
+        self.out = check_report_folder(out, overwrite)
+        self.kind, self.classes, self.title, self.labelled, self.scored = kind, list(classes), title, labelled, scored
+        self.rows: list[list] = []  # [path, true, pred, prob, probs]
+        self.skipped: list[list[str]] = []
+        self.probs: list[torch.Tensor] = []
+        self.details: dict[int, dict] = {}  # sample index -> extra detail (an explanation picture, a timeline)
+        self.thumbs = self.out / "thumbs"
+        try:
+            self.thumbs.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise LstmimgError(f"{self.out}: cannot create the folder ({err.strerror})") from None
+
+    def add(self, path: str | Path, probs: torch.Tensor | dict[int, float], true: int | None = None, pixels=None, channels_last: bool = False) -> int:
+        """Add one sample; returns its index. ``probs``: every class's probability ``(K,)``, or
+        ``{class index: probability}`` of the top classes only (results files keep no more); ``pixels``:
+        see ``thumbnail_jpeg``."""
+        i = len(self.rows)
+        if isinstance(probs, dict):
+            probs = dict(sorted(probs.items(), key=lambda kv: -kv[1]))
+            pred, prob = next(iter(probs.items()))
+            pairs = [[int(k), round(float(p), 4)] for k, p in probs.items()]
+        else:
+            probs = probs.float()
+            pred, prob = int(probs.argmax()), float(probs.max())
+            top = probs.topk(min(ALL_PROBS, len(probs)))
+            pairs = [round(float(p), 4) for p in probs] if len(probs) <= ALL_PROBS else [[int(k), round(float(p), 4)] for p, k in zip(top.values, top.indices)]
+        thumb = None
+        if pixels is not None:
+            thumb = f"thumbs/{i:06d}.jpg"
+            (self.out / thumb).write_bytes(thumbnail_jpeg(pixels, channels_last))
+        self.rows.append([str(path), true, pred, round(prob, 4), pairs, thumb])
+        if self.labelled:
+            if not isinstance(probs, torch.Tensor):
+                raise LstmimgError("a labelled report needs every class's probability")
+            self.probs.append(probs)
+        return i
+
+    def skip(self, path: str | Path, reason: str) -> None:
+        self.skipped.append([str(path), reason])
+
+    def detail(self, i: int, **extra) -> None:
+        """Attach extra detail to sample ``i`` (``picture``: a file inside the report folder; ``timeline``: windows)."""
+        self.details.setdefault(i, {}).update(extra)
+
+    def summary(self) -> dict:
+        """The figures the page shows at its top (labelled: ``metrics``; else counts per predicted label)."""
+        counts = [0] * len(self.classes)
+        for row in self.rows:
+            counts[row[2]] += 1
+        out = {"samples": len(self.rows), "skipped": len(self.skipped), "predicted_counts": counts}
+        if self.labelled and self.rows:
+            out.update(metrics([r[1] for r in self.rows], torch.stack(self.probs), self.classes))
+        return out
+
+    def close(self, extra: dict | None = None) -> dict:
+        """Write ``data.js``, ``index.html``, the page's script and style, ``predictions.csv``; returns
+        ``{"index", "samples", "bytes"}`` (the folder's size on disk)."""
+        from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+        summary = self.summary()
+        data = {"title": self.title, "kind": self.kind, "labelled": self.labelled, "scored": self.scored, "classes": self.classes,
+                "columns": ["path", "true", "pred", "prob", "probs", "thumb"], "samples": self.rows,
+                "skipped": self.skipped, "details": {str(k): v for k, v in self.details.items()}, "summary": summary, **(extra or {})}
+        text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+        atomic_write_text(self.out / "data.js", "window.LSTMIMG_REPORT = " + text + ";\n")
+        for name in ("report.js", "report.css"):
+            shutil.copyfile(ASSETS / name, self.out / name)
+        env = Environment(loader=FileSystemLoader(ASSETS), autoescape=select_autoescape(["html", "j2"]))
+        html = env.get_template("index.html.j2").render(title=self.title, scored=self.scored, samples=len(self.rows), kind=self.kind)
+        atomic_write_text(self.out / "index.html", html)
+        self._write_csv()
+        size = sum(p.stat().st_size for p in self.out.rglob("*") if p.is_file())
+        return {"index": str(self.out / "index.html"), "samples": len(self.rows), "bytes": size, **{k: summary[k] for k in ("accuracy", "macro_f1", "ece") if k in summary}}
+
+    def _write_csv(self) -> None:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(["path", "true", "predicted", "prob", "correct"] if self.labelled else ["path", "predicted", "prob"])
+        for path, true, pred, prob, *_ in self.rows:
+            if self.labelled:
+                writer.writerow([path, self.classes[true], self.classes[pred], prob, int(true == pred)])
+            else:
+                writer.writerow([path, self.classes[pred], prob])
+        atomic_write_text(self.out / "predictions.csv", buffer.getvalue())
+
+
+EXPLAINED = 6  # image mistakes explained (occlusion heat map) in a labelled report: the most confident ones
+
+
+def held_pictures(held, kind: str):
+    """A function giving sample ``i``'s pixels for its thumbnail, ``(pixels, channels_last)``: from the
+    decoded split ``held`` where it holds them (the model's input), else a picture of its file."""
+    from lstmimg.engine.mistakes import thumbnail
+
+    if getattr(held, "images", None) is not None and held.images.dtype == torch.uint8:
+        return lambda i: (held.images[i], False)
+    if getattr(held, "videos", None) is not None:
+        return lambda i: (held.videos[i], False)
+
+    def from_file(i: int):
+        pixels = thumbnail(kind, Path(held.paths[i]))
+        return None if pixels is None else (pixels, True)
+
+    return from_file
+
+
+def labelled_report(out: str | Path, kind: str, classes: Sequence[str], paths: Sequence[str | Path], labels: torch.Tensor, probs: torch.Tensor, pictures,
+                    title: str, scored: str, skipped: Sequence[tuple[str, str]] = (), ckpt=None, explained: int = EXPLAINED, overwrite: bool = False, device: str = "cpu") -> dict:
+    """The report of labelled predictions ``probs`` ``(N, K)`` of ``paths`` (true ``labels`` ``(N,)``);
+    ``pictures``: see ``held_pictures``; with ``ckpt`` (an image model), the ``explained`` most confident
+    mistakes get the occlusion heat map of ``lstmimg explain``. Returns ``ReportWriter.close``'s figures."""
+    writer = ReportWriter(out, kind, classes, title, labelled=True, overwrite=overwrite, scored=scored)
+    for i, path in enumerate(paths):
+        picture = pictures(i)
+        writer.add(path, probs[i], int(labels[i]), *(picture or (None,)))
+    for path, reason in skipped:
+        writer.skip(path, reason)
+    if ckpt is not None and kind == "image" and explained and hasattr(ckpt.model, "prefix_logits"):
+        from lstmimg.engine.mistakes import mistakes
+
+        picked = [i for i, _, _ in mistakes(labels, probs, explained)]
+        if picked:
+            explain_into(writer, ckpt, picked, [Path(paths[i]) for i in picked], device)
+    return writer.close()
+
+
+def explain_into(writer: ReportWriter, ckpt, indices: Sequence[int], paths: Sequence[Path], device: str = "cpu") -> None:
+    """The occlusion heat map of each of ``paths`` (samples ``indices``), as a picture in the report folder."""
+    from lstmimg.engine.explanations import explain
+
+    try:
+        results = explain(paths, ckpt, out=writer.out / "explain", device=device)
+    except LstmimgError:  # a file gone since it was scored: the report keeps its other parts
+        return
+    for i, result in zip(indices, results):
+        writer.detail(i, picture=Path(result["picture"]).relative_to(writer.out).as_posix())
+
+
+def results_report(results: str | Path, out: str | Path, overwrite: bool = False) -> dict:
+    """A report from ``predict --jsonl`` results, without the model: each row's top classes, a thumbnail
+    of its file, and its error row listed as not classified. The classes are those the rows name."""
+    from lstmimg.data.folders import VIDEO_EXTENSIONS
+    from lstmimg.engine.mistakes import thumbnail
+
+    results = Path(results)
+    rows, n = [], 0
+    try:
+        with results.open(encoding="utf-8") as f:
+            for line in f:
+                n += 1  # the line a bad one is named by
+                if line.strip():
+                    rows.append(json.loads(line))
+    except OSError as err:
+        raise LstmimgError(f"{results}: cannot read ({err.strerror})") from None
+    except (ValueError, UnicodeDecodeError):
+        raise LstmimgError(f"{results}: line {n} is not JSON (a --jsonl file of lstmimg predict is)") from None
+    good = [r for r in rows if isinstance(r, dict) and "top" in r and "path" in r]
+    bad = [r for r in rows if isinstance(r, dict) and "error" in r]
+    if not good and not bad or len(good) + len(bad) < len(rows):
+        raise LstmimgError(f"{results}: not the --jsonl results of lstmimg predict (each line a path with its top classes, or its error)")
+    classes = sorted({t["label"] for r in good for t in r["top"]})
+    index = {c: k for k, c in enumerate(classes)}
+    kind = "video" if good and sum(Path(r["path"]).suffix.lower() in VIDEO_EXTENSIONS for r in good) > len(good) / 2 else "image"
+    writer = ReportWriter(out, kind, classes, f"lstmimg predict: {results.name}", labelled=False, overwrite=overwrite, scored=f"Results: {results}")
+    for r in good:
+        pixels = thumbnail(kind, Path(r["path"]), THUMB_SIDE)
+        writer.add(r["path"], {index[t["label"]]: t["prob"] for t in r["top"]}, pixels=pixels, channels_last=True)
+    for r in bad:
+        writer.skip(r["path"], r["error"])
+    return writer.close()

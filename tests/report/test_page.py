@@ -1,0 +1,181 @@
+"""The report page in a real browser (Debian's headless Chromium driven by Playwright; .ci/run installs
+both), opened from disk as a person opens it: no request leaves it, nothing logs an error, its figures are
+the report's, a confusion cell shows its samples and only them, filters change the gallery, and names
+from the user's files are text, never markup."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    missing = pytest.fail if os.environ.get("LSTMIMG_REQUIRE_BROWSER") else pytest.skip  # .ci/run requires them: a page test never passes by skipping there
+    try:
+        import playwright.sync_api as playwright
+    except ImportError:
+        missing("the page tests need Playwright (pip install '.[test]')")
+    if CHROMIUM is None:
+        missing("the page tests need Chromium from the OS packages (apt-get install chromium; .ci/run does)")
+    with playwright.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield b
+        b.close()
+
+
+class Page:
+    """A report page opened from disk, with what it asked for and what it logged."""
+
+    def __init__(self, browser, index: Path):
+        self.requests: list[str] = []
+        self.console: list[str] = []
+        self.dialogs: list[str] = []
+        self.page = browser.new_page()
+        self.page.on("request", lambda r: self.requests.append(r.url))
+        self.page.on("console", lambda m: self.console.append(f"{m.type}: {m.text}") if m.type in ("error", "warning") else None)
+        self.page.on("pageerror", lambda e: self.console.append(f"pageerror: {e}"))
+        self.page.on("dialog", lambda d: (self.dialogs.append(d.message), d.dismiss()))
+        self.page.goto(index.resolve().as_uri())
+        self.page.wait_for_selector("body[data-ready='1']", timeout=10_000)
+
+    def text(self, selector: str) -> str:
+        return self.page.inner_text(selector)
+
+    def count(self) -> tuple[int, int]:
+        """(matching, shown) of the gallery."""
+        node = self.page.locator("#count")
+        return int(node.get_attribute("data-matching")), int(node.get_attribute("data-shown"))
+
+    def cards(self) -> list[dict]:
+        return self.page.eval_on_selector_all("#gallery .card", "cs => cs.map(c => ({i: +c.dataset.i, true: c.dataset.true, pred: +c.dataset.pred}))")
+
+    def close(self) -> None:
+        self.page.close()
+
+
+@pytest.fixture
+def open_page(browser):
+    pages = []
+
+    def opener(index: Path) -> Page:
+        pages.append(Page(browser, index))
+        return pages[-1]
+
+    yield opener
+    for page in pages:
+        page.close()
+
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from lstmimg.engine.report import ReportWriter, labelled_report  # noqa: E402
+
+HOSTILE_FILE = "<img src=x onerror=alert(1)>.png"
+HOSTILE_CLASS = '"><script>alert(2)</script>'
+
+
+def hostile_report(root: Path, out: Path, n_per_class: int = 12) -> dict:
+    """A labelled report over real PNG files in three class folders (one named like markup, one file
+    named like markup), with seeded probabilities that are right about 70% of the time."""
+    classes = ["cat", HOSTILE_CLASS, "dog"]
+    rng = np.random.default_rng(0)
+    paths, labels = [], []
+    for k, name in enumerate(classes):
+        folder = root / name
+        folder.mkdir(parents=True)
+        for i in range(n_per_class):
+            path = folder / (HOSTILE_FILE if (k, i) == (0, 0) else f"{i:02d}.png")
+            Image.fromarray(rng.integers(0, 255, (24, 32, 3)).astype(np.uint8)).save(path)
+            paths.append(path)
+            labels.append(k)
+    logits = torch.tensor(rng.normal(size=(len(paths), 3)), dtype=torch.float32)
+    logits[torch.arange(len(paths)), torch.tensor(labels)] += 1.5
+    probs = logits.softmax(1)
+    pictures = lambda i: (np.asarray(Image.open(paths[i])), True)  # noqa: E731
+    return labelled_report(out, "image", classes, paths, torch.tensor(labels), probs, pictures, "test report", "Scored: every file", skipped=[(str(root / "broken.png"), f"{root / 'broken.png'}: not an image Pillow can read")])
+
+
+def data_of(out: Path) -> dict:
+    return json.loads((out / "data.js").read_text(encoding="utf-8").split("=", 1)[1].rstrip().rstrip(";"))
+
+
+def test_labelled_page_from_disk(tmp_path, open_page):
+    written = hostile_report(tmp_path / "data", tmp_path / "report")
+    data = data_of(tmp_path / "report")
+    summary = data["summary"]
+    page = open_page(tmp_path / "report" / "index.html")
+    assert page.console == [] and page.dialogs == []
+    assert all(url.startswith("file://") for url in page.requests) and len(page.requests) >= 4  # page, style, data, script, thumbnails
+    assert page.text("#samples") == str(summary["samples"]) == str(written["samples"]) == "36"
+    assert float(page.text("#accuracy")) == summary["accuracy"] and float(page.text("#ece")) == summary["ece"]
+    assert page.count() == (36, 36)
+    # every confusion cell shows exactly its samples
+    cm = summary["confusion_matrix"]
+    for t in range(3):
+        for p in range(3):
+            page.page.click(f"#confusion td.cell[data-true='{t}'][data-pred='{p}']")
+            cards = page.cards()
+            assert page.count() == (cm[t][p], cm[t][p])
+            assert all(c["true"] == str(t) and c["pred"] == p for c in cards) and len(cards) == cm[t][p]
+    # filters: wrong ones only, then a probability range; the count follows
+    page.page.click("#reset")
+    page.page.select_option("#filter-outcome", "wrong")
+    wrong = sum(cm[t][p] for t in range(3) for p in range(3) if t != p)
+    assert page.count()[0] == wrong and all(c["true"] != str(c["pred"]) for c in page.cards())
+    page.page.fill("#prob-min", "0.6")
+    high = sum(1 for row in data["samples"] if row[1] != row[2] and row[3] >= 0.6)
+    assert page.count()[0] == high
+    # the most confidently wrong come first
+    page.page.click("#reset")
+    probs = [data["samples"][c["i"]][3] for c in page.cards()[:wrong]]
+    assert probs == sorted(probs, reverse=True)
+    # hostile names: text on the page, nothing run
+    assert HOSTILE_CLASS in page.text("#confusion") and HOSTILE_CLASS in page.text("#classes")
+    page.page.select_option("#filter-true", "0")
+    assert HOSTILE_FILE in page.text("#gallery")
+    assert page.page.locator("#gallery img[src='x']").count() == 0 and page.page.locator("script").count() == 2
+    assert "broken.png" in page.text("#skipped")
+    # a sample's detail: every class's probability
+    page.page.click("#gallery .card >> nth=0")
+    assert page.page.is_visible("#detail") and page.page.locator("#detail .bar").count() == 3
+    assert page.dialogs == [] and page.console == []
+    rows = list(csv.DictReader((tmp_path / "report" / "predictions.csv").open(encoding="utf-8")))
+    assert len(rows) == 36 and sum(r["correct"] == "0" for r in rows) == wrong
+
+
+def test_unlabelled_page_lists_least_confident_first(tmp_path, open_page):
+    writer = ReportWriter(tmp_path / "r", "image", ["a", "b"], "predict", labelled=False)
+    rng = np.random.default_rng(1)
+    for i in range(250):  # more than a page of cards
+        p = float(rng.uniform(0.5, 1))
+        writer.add(f"/data/{i}.png", torch.tensor([p, 1 - p]), pixels=rng.integers(0, 255, (3, 8, 8)).astype(np.uint8))
+    writer.skip("/data/bad.png", "/data/bad.png: not an image Pillow can read")
+    writer.close()
+    page = open_page(tmp_path / "r" / "index.html")
+    assert page.console == [] and page.count() == (250, 120)
+    probs = [data_of(tmp_path / "r")["samples"][c["i"]][3] for c in page.cards()]
+    assert probs == sorted(probs)
+    page.page.click("#more")
+    assert page.count() == (250, 240)
+    assert page.text("#skipped-count") == "1" and page.page.is_hidden("#confusion-section")
+    page.page.click("#classes td.link >> nth=0")  # the most predicted label first
+    assert page.count()[0] == max(data_of(tmp_path / "r")["summary"]["predicted_counts"])
+
+
+def test_an_existing_report_is_refused_unless_overwrite(tmp_path):
+    from lstmimg.errors import LstmimgError
+
+    ReportWriter(tmp_path / "r", "image", ["a", "b"], "t", labelled=False).close()
+    with pytest.raises(LstmimgError, match="index.html: exists"):
+        ReportWriter(tmp_path / "r", "image", ["a", "b"], "t", labelled=False)
+    ReportWriter(tmp_path / "r", "image", ["a", "b"], "t", labelled=False, overwrite=True).close()
