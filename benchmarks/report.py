@@ -117,6 +117,7 @@ def main() -> None:
                     shutil.copy(f, clips / folder.name / f.name)
             run("eval", str(clips), "--out", str(work / "clips-eval"))
             results["eval_clips"] = check_page(browser, work / "clips-eval")
+            print(json.dumps(results), flush=True)  # each part as it ends
         if args.only in (None, "predict"):
             folder = work / "jpegs"
             jpegs(folder, args.images)
@@ -128,6 +129,7 @@ def main() -> None:
             results["predict"] = {"images": args.images, "plain_s": [round(t, 2) for t in plain], "report_s": [round(t, 2) for t in with_report],
                                   "ratio_of_medians": round(statistics.median(with_report) / statistics.median(plain), 3), "report_bytes": size,
                                   "report_mb": round(size / 1e6, 1), "first_render_s": first_render(browser, work / "rep0" / "index.html")}
+            print(json.dumps(results), flush=True)
         browser.close()
     if args.only in (None, "train"):
         on, off = [], []

@@ -26,6 +26,9 @@ _LAZY = {
     "export_model": "lstmimg.engine.export",
     "load_checkpoint": "lstmimg.engine.loading",
     "slice_regions": "lstmimg.models.regions",
+    "check": "lstmimg.engine.check",
+    "label_issues": "lstmimg.engine.check",
+    "ReportWriter": "lstmimg.engine.report",
 }
 
 __all__ = ["ModelConfig", "TrainConfig", "LstmimgError", "__version__", *_LAZY]

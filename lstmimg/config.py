@@ -165,12 +165,15 @@ class TrainConfig(_Config):
     # GPU
     amp: bool = False  # mixed precision on CUDA (bf16 where supported, else fp16 with a gradient scaler); off: measured slower on an H200 at every size tried (benchmarks/amp.py)
     compile: bool = False  # torch.compile the CNN part (Dynamo breaks the graph at recurrent layers)
+    exclude: tuple[str, ...] = ()  # files left out of every split (lstmimg check's CSVs: --exclude FILE); recorded in the run's config
+    time_limit: float | None = None  # seconds: no epoch starts that would end past this (the last epoch's length as the guide)
     report: bool = True  # the review page of the best checkpoint on val at the end (report/index.html, engine/report.py)
     tensorboard: bool = True  # TensorBoard event files in the run folder, when the tensorboard package is installed
 
     def __post_init__(self):
         if self.img_size is not None:
             self.img_size = tuple(int(s) for s in self.img_size)
+        self.exclude = tuple(str(p) for p in self.exclude)
         self.validate()
 
     def validate(self) -> None:
@@ -194,6 +197,8 @@ class TrainConfig(_Config):
         _check_choice("load", self.load, LOADS)
         if self.workers is not None:
             _check_min("workers", self.workers, 0)
+        if self.time_limit is not None:
+            _check_min("time_limit", self.time_limit, 0, strict=True)
         _check_min("clip_len", self.clip_len, 1)
         _check_min("frame_stride", self.frame_stride, 1)
         _check_min("val_clips", self.val_clips, 1)

@@ -13,6 +13,7 @@ from rich.table import Table
 
 from lstmimg.cli.base import BACKEND_HELP, app, check_min, err, open_model, out, run_guarded, signal_exit_code
 from lstmimg.config import DEFAULT_MODELS, ModelConfig, TrainConfig
+from lstmimg.data.folders import read_path_list
 from lstmimg.errors import Interrupted, LstmimgError
 
 RESUME_KEEPS = {"resume", "devices"}  # the only options that go with --resume: the run has its own settings
@@ -75,6 +76,7 @@ def train(
     cache: Annotated[Path | None, typer.Option(help="Keep decoded video frames, and a frozen backbone's features, in this folder (keyed by file content and settings) for later epochs and runs.", rich_help_panel=VIDEO_PANEL)] = None,
     amp: Annotated[bool, typer.Option(help="Mixed precision on CUDA (bf16 where supported, else fp16 with a gradient scaler); no effect on CPU. Off by default: the models here train slower with it on an H200 (docs/performance.md).", rich_help_panel=TRAIN_PANEL)] = T.amp,
     compile_cnn: Annotated[bool, typer.Option("--compile", help="torch.compile the CNN part (first steps pay the compile; measured no gain on CPU).", rich_help_panel=TRAIN_PANEL)] = T.compile,
+    exclude: Annotated[list[Path] | None, typer.Option(help="Leave out the files this list names (a CSV of `lstmimg check`, or one path a line); repeatable. Recorded in the run.", rich_help_panel=TRAIN_PANEL)] = None,
     report: Annotated[bool, typer.Option(help="Write the review page of the best checkpoint on val (RUN/report/index.html) at the end.", rich_help_panel=TRAIN_PANEL)] = T.report,
     tensorboard: Annotated[bool, typer.Option(help="Write TensorBoard event files in the run folder when the tensorboard package is installed (pip install 'lstmimg[tensorboard]'; tensorboard --logdir runs).", rich_help_panel=TRAIN_PANEL)] = T.tensorboard,
     epochs: Annotated[int | None, typer.Option(help="Passes over the training set. Default: 15, more for small sets (at least 300 steps).", rich_help_panel=TRAIN_PANEL)] = T.epochs,
@@ -127,7 +129,7 @@ def train(
                 schedule=schedule, warmup=warmup, label_smoothing=label_smoothing, augment=augment, clip_grad=clip_grad,
                 patience=patience, min_epochs=min_epochs, cooldown=cooldown, class_weights=class_weights, val_split=val_split, seed=seed, device=device,
                 workers=workers, load=load, img_size=parse_size(img_size), clip_len=clip_len, clips_per_video=clips_per_video, frame_stride=frame_stride, val_clips=val_clips,
-                cache=str(cache) if cache else None, amp=amp, compile=compile_cnn, tensorboard=tensorboard, report=report, feature_cache=feature_cache,
+                cache=str(cache) if cache else None, amp=amp, compile=compile_cnn, tensorboard=tensorboard, report=report, exclude=tuple(p for f in exclude or [] for p in read_path_list(f)), feature_cache=feature_cache,
                 unfreeze_after=unfreeze_after, backbone_lr_scale=backbone_lr_scale,
             )
             if train_cfg.unfreeze_after is not None and not model_cfg.freeze_backbone:
@@ -259,7 +261,7 @@ def predict(
         elif show_table:
             table = Table(ckpt.kind, "label", "prob", "top", *(("frames", "seconds") if ckpt.kind == "video" else ()), box=None, header_style="bold")
             for r in held:
-                top = "  ".join(f"{t['label']} {t['prob']:.3f}" for t in r["top"][1:])
+                top = "  ".join(f"{t['label']} {t['prob']:.3f}" for t in r["top"][1:3])  # two runners-up fit a row at 80 columns; --json / --csv keep them all
                 table.add_row(r["path"], r["label"], f"{r['prob']:.3f}", top, *((str(r["frames"]), f"{r['seconds']}") if ckpt.kind == "video" else ()))
             out.print(table)
         display.summary(summary, other, [t for t in targets if t[0] is not None], hidden=not targets and not json_out and not fits)  # every process names its unreadable files
@@ -329,7 +331,8 @@ def evaluate(
 def print_report(report: dict, out_dir: Path | None) -> None:
     """``eval``'s report as tables on stdout (where its files went on stderr)."""
     clips = f" ({report['clips_per_video']} clips each)" if report["kind"] == "video" else ""
-    out.print(f"[bold]{report['data']}[/]  model {report['model']}  {report['samples']} {report['kind']}s{clips}  accuracy [bold]{report['accuracy']:.4f}[/]", highlight=False, soft_wrap=True)
+    out.print(f"[bold]{report['data']}[/]  model {report['model']}  {report['samples']} {report['kind']}s{clips}  accuracy [bold]{report['accuracy']:.4f}[/]"
+              f"  macro-F1 {report['macro_f1']:.4f}  balanced accuracy {report['balanced_accuracy']:.4f}", highlight=False, soft_wrap=True)
     table = Table("class", "precision", "recall", "f1", "support", header_style="bold")
     for row in report["per_class"]:
         table.add_row(row["class"], f"{row['precision']:.3f}", f"{row['recall']:.3f}", f"{row['f1']:.3f}", str(row["support"]))

@@ -98,6 +98,7 @@ class TrainDisplay:
         rows = [
             ("model", summary["model"]),
             ("val accuracy", f"{summary['val_accuracy']:.4f} (epoch {summary['best_epoch']})"),
+            ("val macro-F1", f"{summary['val_macro_f1']:.4f}  balanced accuracy {summary['val_balanced_accuracy']:.4f}" if "val_macro_f1" in summary else None),
             ("val clip accuracy", f"{summary['val_clip_accuracy']:.4f}" if "val_clip_accuracy" in summary else None),
             ("test accuracy", f"{summary['test_accuracy']:.4f}" if "test_accuracy" in summary else None),
             ("epochs", f"{summary['epochs']} of {summary['planned_epochs']} planned" if "planned_epochs" in summary else str(summary["epochs"])),

@@ -199,8 +199,9 @@ def runs(
         table.add_column("status", no_wrap=True, min_width=widest([r.status for r in records]))
         for name, width in (("val acc (best)", 11), ("epochs", 6), ("time", 5)):
             table.add_column(name, no_wrap=True, justify="right", min_width=width)
-        for name in ("model", "data", "started"):
-            table.add_column(name, overflow="ellipsis", no_wrap=True)
+        table.add_column("model", no_wrap=True, min_width=widest([r.model or "-" for r in records]))  # a cut name (cnn_ls…) names no model
+        table.add_column("data", overflow="ellipsis", no_wrap=True)  # the one column that gives way
+        table.add_column("started", no_wrap=True, min_width=widest([r.date or "-" for r in records]))
         for r in records:
             epochs = f"{r.epochs}/{r.planned_epochs}" if r.planned_epochs else str(r.epochs)
             acc = f"{r.val_accuracy:.4f} ({r.best_epoch})" if r.val_accuracy is not None else "-"

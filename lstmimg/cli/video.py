@@ -66,7 +66,8 @@ def video(
     drop: Annotated[bool | None, typer.Option("--drop/--no-drop", help="When the model cannot keep up, drop the oldest frames (counted) instead of queueing them. Default: drop for live sources, queue for files.", show_default=False)] = None,
     reconnect: Annotated[bool, typer.Option(help="Reopen a live source that drops (with a growing pause), its state begun anew.")] = True,
     status: Annotated[bool | None, typer.Option("--status/--no-status", help="A status line per source on stderr every few seconds (fps in, windows/s, dropped, latency). Default: for live sources, when stderr is a terminal.", show_default=False)] = None,
-    overwrite: Annotated[bool, typer.Option(help="Replace existing --jsonl, --csv, --save or --plot files (else they are refused).")] = False,
+    report: Annotated[Path | None, typer.Option(help="Write the review page to this folder (DIR/index.html: open it from disk): each source's timeline, keyframes at the label changes and segments.")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace existing --jsonl, --csv, --save, --plot or --report outputs (else they are refused).")] = False,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, mps, cuda:N.")] = "auto",
     backend: Annotated[str, typer.Option(help=BACKEND_HELP)] = "auto",
 ):
@@ -93,6 +94,10 @@ def video(
                         raise LstmimgError(f"{path}: already exists (--overwrite replaces it)")
         if json_out and jsonl == "-":
             raise LstmimgError("--json and --jsonl -: both write to stdout; choose one")
+        if report is not None:
+            from lstmimg.engine.report import check_report_folder
+
+            check_report_folder(report, overwrite)
         import torch
 
         from lstmimg.cli.render import render_video
@@ -130,6 +135,18 @@ def video(
                 from lstmimg.engine.plots import plot_timeline
 
                 plot_timeline(result, ckpt.classes, plot_path)
+        if report is not None and good:
+            from lstmimg.engine.report import ReportWriter, add_timeline
+
+            page = ReportWriter(report, "video", ckpt.classes, f"lstmimg video: {len(names)} source{'s' if len(names) > 1 else ''}", labelled=False, overwrite=overwrite,
+                                scored=f"Model: {ckpt.path}")
+            for result in good:
+                add_timeline(page, result, ckpt.config.img_size)
+            for name, result in zip(names, results):
+                if isinstance(result, LstmimgError):
+                    page.skip(name, str(result))
+            written = page.close()
+            err.print(f"report: {written['index']} ({written['samples']} sources, {written['bytes'] / 1e6:.1f} MB)", markup=False, highlight=False)
         if json_out:
             keep = ("path", "label", "prob", "top", "frames", "dropped", "segments")
             objects = [{k: r[k] for k in keep} for r in good]

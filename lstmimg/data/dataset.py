@@ -10,8 +10,9 @@ calls back up.
 
 from __future__ import annotations
 
+import os
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from lstmimg.data.folders import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, Split, dete
 from lstmimg.data.images import channel_stats, decode_split, infer_image_format
 from lstmimg.data.motion import channels as motion_channels
 from lstmimg.data.motion import normalization as motion_normalization
+from lstmimg.errors import LstmimgError
 
 Progress = Callable[[str, int, int], None]  # split, done, total
 IN_MEMORY_BYTES = 2 * 1024**3  # with --load auto, a training set larger than this decoded is read from disk per batch by workers
@@ -144,6 +146,8 @@ def describe(root: str | Path, cfg: TrainConfig) -> TrainingData:
     files' own size until planning fits it."""
     kind = detect_kind(root)
     splits = split_folder(root, cfg.val_split, cfg.seed, VIDEO_EXTENSIONS if kind == "video" else IMAGE_EXTENSIONS)
+    if cfg.exclude:
+        splits = without(splits, cfg.exclude)
     train = splits["train"].paths
     if kind == "video":
         channels, found = 3, tuple(cfg.img_size) if cfg.img_size else V.infer_video_size(train)  # no probing when the size is given
@@ -152,6 +156,19 @@ def describe(root: str | Path, cfg: TrainConfig) -> TrainingData:
         channels, found = infer_image_format(train, counts=counts)
         return TrainingData(Path(root), kind, splits["train"].classes, splits, channels, tuple(cfg.img_size or found), found, load_mode=cfg.load, size_counts=dict(counts))
     return TrainingData(Path(root), kind, splits["train"].classes, splits, channels, tuple(cfg.img_size or found), found, load_mode=cfg.load)
+
+
+def without(splits: dict[str, Split], exclude: Sequence[str]) -> dict[str, Split]:
+    """``splits`` less the files named in ``exclude`` (matched by real path); a split left with a class
+    of no file keeps the class (its counts say so)."""
+    gone = {os.path.realpath(p) for p in exclude}
+    out = {}
+    for name, split in splits.items():
+        keep = [i for i, p in enumerate(split.paths) if os.path.realpath(p) not in gone]
+        out[name] = Split([split.paths[i] for i in keep], [split.labels[i] for i in keep], split.classes)
+    if not out["train"].paths:
+        raise LstmimgError("--exclude leaves no training file")
+    return out
 
 
 def spread(split: Split, count: int) -> Split:

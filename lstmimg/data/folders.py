@@ -221,3 +221,21 @@ def labelled_folder(root: str | Path, kind: str, classes: list[str], split: str 
         raise LstmimgError(f"{folder}: classes the model does not know: {', '.join(unknown)} (model classes: {', '.join(classes)})")
     paths, labels = list_class_images(folder, found, VIDEO_EXTENSIONS if kind == "video" else IMAGE_EXTENSIONS)
     return Split(paths, [classes.index(found[i]) for i in labels], list(classes))
+
+
+def read_path_list(path: str | Path) -> list[str]:
+    """The files a list names: a CSV with a ``path`` column (rows whose ``keep`` column is 1 left out:
+    the copy of a duplicate group that stays, in ``lstmimg check``'s lists), or one path a line."""
+    import csv
+
+    path = Path(path)
+    check_file(path, "a list of files (a CSV with a path column, or one path a line)")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise LstmimgError(f"{path}: cannot read the list ({getattr(err, 'strerror', None) or err})") from None
+    lines = text.splitlines()
+    if lines and "path" in next(csv.reader([lines[0]])):
+        return [row["path"] for row in csv.DictReader(lines) if row.get("path") and row.get("keep", "0") != "1"]
+    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+

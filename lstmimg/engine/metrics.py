@@ -12,7 +12,9 @@ BINS = 10  # reliability diagram bins
 
 
 def classification_report(targets: torch.Tensor, preds: torch.Tensor, classes: Sequence[str]) -> dict:
-    """Accuracy, per-class precision / recall / F1 / support and the confusion matrix (rows: truth)."""
+    """Accuracy, balanced accuracy (the mean of the classes' recall), macro-F1 (the mean of their F1),
+    per-class precision / recall / F1 / support and the confusion matrix (rows: truth); the means are
+    over the classes that have samples."""
     k = len(classes)
     cm = torch.bincount(targets * k + preds, minlength=k * k).view(k, k)
     tp = cm.diag().float()
@@ -24,7 +26,10 @@ def classification_report(targets: torch.Tensor, preds: torch.Tensor, classes: S
         for i, c in enumerate(classes)
     ]
     accuracy = (tp.sum() / max(1, len(targets))).item()
-    return {"accuracy": round(accuracy, 4), "samples": len(targets), "classes": list(classes), "per_class": per_class, "confusion_matrix": cm.tolist()}
+    present = cm.sum(1) > 0  # classes with samples: an absent class has no recall to average
+    balanced = recall[present].mean().item() if present.any() else 0.0
+    return {"accuracy": round(accuracy, 4), "balanced_accuracy": round(balanced, 4), "macro_f1": round(f1[present].mean().item() if present.any() else 0.0, 4),
+            "samples": len(targets), "classes": list(classes), "per_class": per_class, "confusion_matrix": cm.tolist()}
 
 
 def expected_calibration_error(conf: np.ndarray, correct: np.ndarray, bins: int = BINS) -> tuple[float, list[dict]]:
@@ -49,5 +54,4 @@ def metrics(labels: Sequence[int], probs: torch.Tensor, classes: Sequence[str]) 
     report = classification_report(targets, probs.argmax(1), classes)
     conf, pred = probs.max(1)
     ece, bins = expected_calibration_error(conf.numpy(), (pred == targets).numpy())
-    macro = sum(c["f1"] for c in report["per_class"]) / max(1, len(classes))
-    return {**report, "macro_f1": round(macro, 4), "ece": ece, "reliability": bins}
+    return {**report, "ece": ece, "reliability": bins}

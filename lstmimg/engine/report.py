@@ -14,6 +14,7 @@ images already decoded and a collection of any size is never held as pixels; ``c
 
 from __future__ import annotations
 
+import bisect
 import csv
 import io
 import json
@@ -83,7 +84,8 @@ class ReportWriter:
         self.rows: list[list] = []  # [path, true, pred, prob, probs]
         self.skipped: list[list[str]] = []
         self.probs: list[torch.Tensor] = []
-        self.details: dict[int, dict] = {}  # sample index -> extra detail (an explanation picture, a timeline)
+        self.details: dict[int, dict] = {}  # sample index -> extra detail (an explanation picture)
+        self.timelines: list[dict] = []  # video sources followed window by window (add_timeline)
         self.thumbs = self.out / "thumbs"
         try:
             self.thumbs.mkdir(parents=True, exist_ok=True)
@@ -140,7 +142,7 @@ class ReportWriter:
         summary = self.summary()
         data = {"title": self.title, "kind": self.kind, "labelled": self.labelled, "scored": self.scored, "classes": self.classes,
                 "columns": ["path", "true", "pred", "prob", "probs", "thumb"], "samples": self.rows,
-                "skipped": self.skipped, "details": {str(k): v for k, v in self.details.items()}, "summary": summary, **(extra or {})}
+                "skipped": self.skipped, "details": {str(k): v for k, v in self.details.items()}, "timelines": self.timelines, "summary": summary, **(extra or {})}
         text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
         atomic_write_text(self.out / "data.js", "window.LSTMIMG_REPORT = " + text + ";\n")
         for name in ("report.js", "report.css"):
@@ -209,11 +211,45 @@ def explain_into(writer: ReportWriter, ckpt, indices: Sequence[int], paths: Sequ
     from lstmimg.engine.explanations import explain
 
     try:
-        results = explain(paths, ckpt, out=writer.out / "explain", device=device)
+        results = explain(paths, ckpt, device=device)
     except LstmimgError:  # a file gone since it was scored: the report keeps its other parts
         return
+    (writer.out / "explain").mkdir(exist_ok=True)
     for i, result in zip(indices, results):
-        writer.detail(i, picture=Path(result["picture"]).relative_to(writer.out).as_posix())
+        name = f"explain/{i:06d}.png"
+        (writer.out / name).write_bytes(heat_picture(result["image"], np.asarray(result["heatmap"], dtype=np.float32)))
+        writer.detail(i, picture=name)
+
+
+def heat_picture(image: torch.Tensor, heat: np.ndarray, side: int = 192) -> bytes:
+    """A PNG of an image ``(C, H, W)`` (0..1) beside its occlusion heat map ``(H, W)`` laid over it,
+    with the colour scale below (from no drop to the largest drop of the predicted class's probability)."""
+    from PIL import Image, ImageDraw
+
+    rgb = (image[:3].expand(3, -1, -1) if image.shape[0] == 1 else image[:3]).permute(1, 2, 0).numpy()
+    h, w = heat.shape
+    scale = max(1, side // max(h, w))
+    top = max(float(heat.max()), 1e-6)
+    t = np.clip(heat / top, 0, 1)[..., None]
+    colour = np.concatenate([np.clip(2 * t, 0, 1), np.clip(2 * t - 1, 0, 1), np.zeros_like(t)], axis=2)  # black -> red -> yellow
+    overlay = 0.35 * rgb.mean(2, keepdims=True) + 0.65 * colour
+    pair = np.concatenate([rgb, np.ones((h, max(1, w // 8), 3)), overlay], axis=1)
+    img = Image.fromarray((pair * 255).astype(np.uint8)).resize((pair.shape[1] * scale, h * scale), Image.Resampling.NEAREST)
+    canvas = Image.new("RGB", (img.width, img.height + 30), "white")
+    canvas.paste(img, (0, 0))
+    bar = np.linspace(0, 1, 120)[None, :, None]
+    strip = np.concatenate([np.clip(2 * bar, 0, 1), np.clip(2 * bar - 1, 0, 1), np.zeros_like(bar)], axis=2).repeat(8, axis=0)
+    canvas.paste(Image.fromarray((strip * 255).astype(np.uint8)), (img.width - 120, img.height + 4))
+    draw = ImageDraw.Draw(canvas)
+    draw.text((2, img.height + 8), "image | occlusion map", fill="black")
+    draw.text((img.width - 120, img.height + 14), f"drop 0 .. {top:.3f}", fill="black")
+    return _png(canvas)
+
+
+def _png(img) -> bytes:
+    buffer = io.BytesIO()
+    img.save(buffer, "PNG")
+    return buffer.getvalue()
 
 
 def results_report(results: str | Path, out: str | Path, overwrite: bool = False) -> dict:
@@ -248,3 +284,44 @@ def results_report(results: str | Path, out: str | Path, overwrite: bool = False
     for r in bad:
         writer.skip(r["path"], r["error"])
     return writer.close()
+
+
+TIMELINE_THUMBS = 240  # frames shown per video timeline at most (one per window, spread over the video), besides its keyframes
+
+
+def add_timeline(writer: ReportWriter, result: dict, size: tuple[int, int] = (THUMB_SIDE, THUMB_SIDE)) -> None:
+    """Add one source of ``lstmimg video`` (``classify_sources``' result): a sample for the gallery and
+    its timeline (windows, segments, keyframes at the label changes, a frame per window up to
+    ``TIMELINE_THUMBS``). Frames are read again from a file; a live source has no frames to show."""
+    from lstmimg.data.video_io import is_live, read_frames
+
+    classes = writer.classes
+    windows, segments = result["windows"], result["segments"]
+    starts = [w["start"] for w in windows]
+    shown = sorted(set(np.linspace(0, len(windows) - 1, min(TIMELINE_THUMBS, len(windows))).round().astype(int).tolist())) if windows else []
+    changes = sorted({min(len(starts) - 1, bisect.bisect_left(starts, s["start"] - 1e-3)) for s in segments})  # the window each segment starts with
+    frames: dict[int, str] = {}  # window index -> its first frame's thumbnail
+    first = None
+    if windows and not is_live(result["path"]) and result.get("fps"):
+        index_of = lambda t: max(0, int(round(t * result["fps"])))  # noqa: E731  (seconds -> the source's frame number)
+        wanted = sorted({index_of(starts[j]) for j in set(shown) | set(changes)})
+        try:
+            pixels = read_frames(result["path"], lambda count: [min(i, count - 1) for i in wanted], size)
+        except LstmimgError:
+            pixels = None
+        if pixels is not None:
+            by_index = dict(zip(wanted, pixels))
+            source = len(writer.timelines)
+            for j in sorted(set(shown) | set(changes)):
+                name = f"thumbs/t{source:03d}_{j:05d}.jpg"
+                (writer.out / name).write_bytes(thumbnail_jpeg(by_index[index_of(starts[j])], channels_last=True))
+                frames[j] = name
+            first = by_index[index_of(starts[0])]
+    index = {c: k for k, c in enumerate(classes)}
+    i = writer.add(result["path"], {index[t["label"]]: t["prob"] for t in result["top"]}, pixels=first, channels_last=True)
+    writer.timelines.append({
+        "sample": i, "source": result["path"], "label": result["label"], "prob": result["prob"], "fps": result.get("fps") or 0,
+        "windows": [[round(w["start"], 3), round(w["end"], 3), index[w["label"]], w["prob"], w["probs"]] for w in windows],
+        "segments": [[round(s["start"], 3), round(s["end"], 3), index[s["label"]], s["prob"]] for s in segments],
+        "frames": {str(j): name for j, name in frames.items()}, "keyframes": [j for j in changes if j in frames],
+    })

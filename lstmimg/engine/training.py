@@ -347,12 +347,22 @@ class Training:
         """Whether the run is done after the epoch just recorded (``stopping.py``): rank 0 decides from
         its rows, every process follows; the reason goes in the epoch's ``stop`` column."""
         s = self.state
-        reason = stop_reason(s.rows, self.rule, self.cfg.epochs) if self.d.main else None
+        reason = (stop_reason(s.rows, self.rule, self.cfg.epochs) or self._out_of_time()) if self.d.main else None
         if dist.broadcast_float(float(reason is not None), self.d, self.device):
             s.stopped_early, s.stop = True, reason or "stopped with rank 0"
         elif s.epoch > self.cfg.epochs:
             s.stop = f"finished the {self.cfg.epochs} planned epochs (best at epoch {s.best_epoch})"
         s.rows[-1]["stop"] = s.stop
+
+    def _out_of_time(self) -> str | None:
+        """The reason to stop when another epoch as long as the last would end past ``time_limit``."""
+        limit = self.cfg.time_limit
+        if limit is None or self.state.epoch > self.cfg.epochs:
+            return None
+        spent = time.perf_counter() - self.started
+        if spent + self.state.rows[-1]["seconds"] > limit:
+            return f"time budget: {spent:.0f} s of {limit:.0f} s spent, and an epoch takes {self.state.rows[-1]['seconds']:.0f} s (best at epoch {self.state.best_epoch})"
+        return None
 
     def _save(self, name: str, meta: dict, with_state: bool = False) -> None:
         if self.d.main:
@@ -389,6 +399,7 @@ class Training:
         summary = {
             "kind": data.kind, "model": self.model_cfg.name, "val_accuracy": round(s.best_acc, 5),
             **{f"val_{k}": round(v, 5) for k, v in s.best_extra.items()}, "best_epoch": s.best_epoch,
+            "val_balanced_accuracy": val_report["balanced_accuracy"], "val_macro_f1": val_report["macro_f1"],
             "epochs": len(s.rows), "planned_epochs": self.cfg.epochs, "stopped_early": s.stopped_early, "stop_reason": s.stop,
             "stop_rule": self.rule.describe() if self.rule else "none (all planned epochs)", "train_seconds": round(time.perf_counter() - self.started, 2), "classes": data.classes,
             "best_checkpoint": str(self.dir / "best.pt"), "last_checkpoint": str(self.dir / "last.pt"),

@@ -179,3 +179,40 @@ def test_an_existing_report_is_refused_unless_overwrite(tmp_path):
     with pytest.raises(LstmimgError, match="index.html: exists"):
         ReportWriter(tmp_path / "r", "image", ["a", "b"], "t", labelled=False)
     ReportWriter(tmp_path / "r", "image", ["a", "b"], "t", labelled=False, overwrite=True).close()
+
+
+def test_video_timeline_page(tmp_path, open_page):
+    """video --report: the band has a rect per window, the segments table a row per segment, keyframes at
+    the label changes, and a click on the band shows a frame of that time."""
+    from lstmimg.engine.report import add_timeline
+    from lstmimg.engine.timeline import classify_sources
+    from lstmimg.sample import sample_data_dir
+
+    clip = sample_data_dir() / "clips" / "val" / "up" / "000.mp4"
+    (result,) = classify_sources([clip], window="3")
+    writer = ReportWriter(tmp_path / "v", "video", ["down", "left", "right", "up"], "video", labelled=False)
+    add_timeline(writer, result)
+    writer.close()
+    page = open_page(tmp_path / "v" / "index.html")
+    assert page.console == [] and all(url.startswith("file://") for url in page.requests)
+    assert page.page.locator(".timeline rect.window").count() == len(result["windows"]) > 1
+    assert page.page.locator(".timeline table.segments tr").count() == len(result["segments"]) + 1
+    assert page.page.locator(".keyframes figure").count() == len(result["segments"])
+    box = page.page.locator(".timeline svg").bounding_box()
+    page.page.mouse.click(box["x"] + box["width"] * 0.9, box["y"] + 10)
+    assert page.page.is_visible("#detail") and page.page.locator("#detail img.big").count() == 1
+    assert page.page.evaluate("document.querySelector('#detail img.big').naturalWidth") > 0  # the frame's file is there
+
+
+def test_the_docs_screenshots_script_runs(tmp_path, browser):
+    """docs/report.md's pictures come from scripts/report_screenshots.py: it must keep working."""
+    import importlib.util
+
+    from PIL import Image
+
+    spec = importlib.util.spec_from_file_location("shots", Path(__file__).resolve().parents[2] / "scripts" / "report_screenshots.py")
+    shots = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(shots)
+    made = shots.main(tmp_path / "images", browser)
+    assert [p.name for p in made] == ["report-top.png", "report-cell.png", "report-detail.png"]
+    assert all(Image.open(p).size[0] > 300 for p in made)

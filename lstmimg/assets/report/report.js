@@ -46,6 +46,7 @@
   if (R.labelled && S.samples) {
     figure("accuracy", "accuracy", fmt(S.accuracy));
     figure("macro-f1", "macro-F1", fmt(S.macro_f1));
+    figure("balanced-accuracy", "balanced accuracy", fmt(S.balanced_accuracy));
     figure("ece", "expected calibration error", fmt(S.ece));
     figure("wrong", "wrong", samples.filter((s) => s.true !== s.pred).length);
   }
@@ -86,7 +87,7 @@
         cols.forEach(([k]) => {
           let v = r[k];
           if (k === "share") v = pct(v);
-          else if (typeof v === "number" && !Number.isInteger(v)) v = fmt(v);
+          else if (k === "precision" || k === "recall" || k === "f1") v = fmt(v);
           const td = el("td", {}, v);
           if (k === "class") {
             td.classList.add("link");
@@ -127,20 +128,26 @@
     $("confusion-section").hidden = false;
   }
 
-  // ---- calibration: reliability diagram ----------------------------------------------------------
-  function calibration() {
-    const NS = "http://www.w3.org/2000/svg";
-    const W = 360, H = 300, L = 44, B = 36, size = W - L - 10;
+  // an SVG of W x H units, and a function that adds an element to it (text as textContent)
+  const NS = "http://www.w3.org/2000/svg";
+  function drawing(W, H) {
     const svg = document.createElementNS(NS, "svg");
     svg.setAttribute("viewBox", "0 0 " + W + " " + H);
-    svg.setAttribute("id", "reliability");
     const add = (tag, attrs, text) => {
-      const n = document.createElementNS(NS, tag);
-      Object.entries(attrs).forEach(([k, v]) => n.setAttribute(k, v));
-      if (text !== undefined) n.textContent = text;
-      svg.appendChild(n);
-      return n;
+      const node = document.createElementNS(NS, tag);
+      Object.entries(attrs).forEach(([k, v]) => node.setAttribute(k, v));
+      if (text !== undefined) node.textContent = text;
+      svg.appendChild(node);
+      return node;
     };
+    return [svg, add];
+  }
+
+  // ---- calibration: reliability diagram ----------------------------------------------------------
+  function calibration() {
+    const W = 360, H = 300, L = 44, B = 36, size = W - L - 10;
+    const [svg, add] = drawing(W, H);
+    svg.setAttribute("id", "reliability");
     const x = (v) => L + v * size, y = (v) => H - B - v * (H - B - 10);
     add("line", { x1: x(0), y1: y(0), x2: x(1), y2: y(1), stroke: "#999", "stroke-dasharray": "4 3" });
     S.reliability.forEach((b) => {
@@ -274,7 +281,97 @@
   $("detail").addEventListener("click", (e) => { if (e.target === $("detail")) $("detail").hidden = true; });
   document.addEventListener("keydown", (e) => { if (e.key === "Escape") $("detail").hidden = true; });
 
+  // ---- video timelines --------------------------------------------------------------------------------
+  const PALETTE = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac"];
+  const colour = (k) => (k < PALETTE.length ? PALETTE[k] : "hsl(" + ((k * 137) % 360) + ",55%,50%)");
+  const clock = (t) => { const m = Math.floor(t / 60), s = t - 60 * m; return String(m).padStart(2, "0") + ":" + s.toFixed(1).padStart(4, "0"); };
+  function timelines() {
+    if (!R.timelines || !R.timelines.length) return;
+    R.timelines.forEach((tl, n) => {
+      const box = el("div", { class: "timeline", data: { source: n } });
+      box.appendChild(el("h3", {}, tl.source + ": " + classes[R.samples[tl.sample][C.pred]] + " " + fmt(tl.prob, 2)));
+      const end = tl.windows.length ? tl.windows[tl.windows.length - 1][1] : 1;
+      const W = 1000, BAND = 28, PLOT = 140, H = BAND + PLOT + 30, L = 36;
+      const x = (t) => L + ((W - L - 10) * t) / (end || 1), y = (p) => BAND + 8 + (1 - p) * PLOT;
+      const [svg, add] = drawing(W, H);
+      tl.windows.forEach((w, j) => add("rect", { class: "window", x: x(w[0]), y: 0, width: Math.max(1, x(w[1]) - x(w[0])), height: BAND, fill: colour(w[2]), "data-j": j }));
+      // each class's probability, drawn thin to thick in order of its peak, so no line hides another's
+      const peaks = classes.map((_, k) => Math.max(0, ...tl.windows.map((w) => w[4][k])));
+      classes.map((_, k) => k).sort((a, b) => peaks[b] - peaks[a]).forEach((k, rank) => {
+        if (!tl.windows.length) return;
+        const pts = tl.windows.map((w) => x((w[0] + w[1]) / 2).toFixed(1) + "," + y(w[4][k]).toFixed(1)).join(" ");
+        add("polyline", { points: pts, fill: "none", stroke: colour(k), "stroke-width": 1 + 1.5 * (rank === 0 ? 0 : 1 / (rank + 1)), "stroke-dasharray": rank % 2 ? "5 3" : "" });
+      });
+      [0, 0.5, 1].forEach((p) => add("text", { x: L - 4, y: y(p) + 4, "text-anchor": "end", "font-size": 11 }, p));
+      [0, 0.25, 0.5, 0.75, 1].forEach((f) => add("text", { x: x(f * end), y: H - 6, "text-anchor": "middle", "font-size": 11 }, clock(f * end)));
+      svg.addEventListener("click", (e) => {
+        const r = svg.getBoundingClientRect();
+        const t = ((e.clientX - r.left) * (W / r.width) - L) / (W - L - 10) * end;
+        let j = tl.windows.findIndex((w) => t < w[1]);
+        if (j < 0) j = tl.windows.length - 1;
+        windowDetail(tl, j);
+      });
+      box.appendChild(svg);
+      const legend = el("div", { class: "legend" });
+      classes.forEach((c, k) => { const item = el("span", {}, c); const key = el("i"); key.style.background = colour(k); item.prepend(key); legend.appendChild(item); });
+      box.appendChild(legend);
+      if (tl.keyframes.length) {
+        const strip = el("div", { class: "keyframes" });
+        tl.keyframes.forEach((j) => {
+          const w = tl.windows[j];
+          const fig = el("figure", { data: { j: j } });
+          fig.appendChild(el("img", { src: tl.frames[String(j)], alt: "frame at " + clock(w[0]), loading: "lazy" }));
+          fig.appendChild(el("figcaption", {}, clock(w[0]) + " " + classes[w[2]]));
+          fig.addEventListener("click", () => windowDetail(tl, j));
+          strip.appendChild(fig);
+        });
+        box.appendChild(strip);
+      }
+      const table = el("table", { class: "segments" });
+      const head = el("tr");
+      ["start", "end", "label", "mean probability"].forEach((h) => head.appendChild(el("th", {}, h)));
+      table.appendChild(head);
+      tl.segments.forEach((s) => {
+        const tr = el("tr");
+        [clock(s[0]), clock(s[1]), classes[s[2]], fmt(s[3], 3)].forEach((v) => tr.appendChild(el("td", {}, v)));
+        table.appendChild(tr);
+      });
+      box.appendChild(table);
+      $("timelines").appendChild(box);
+    });
+    $("timelines-section").hidden = false;
+  }
+  // a window's detail: the nearest frame shown, its time and every class's probability
+  function windowDetail(tl, j) {
+    const w = tl.windows[j];
+    const shown = Object.keys(tl.frames).map(Number);
+    const near = shown.length ? shown.reduce((a, b) => (Math.abs(b - j) < Math.abs(a - j) ? b : a)) : null;
+    const body = $("detail-body");
+    body.textContent = "";
+    body.appendChild(el("h3", {}, baseName(tl.source) + " " + clock(w[0]) + "-" + clock(w[1])));
+    if (near !== null) {
+      body.appendChild(el("img", { class: "big", src: tl.frames[String(near)], alt: "frame at " + clock(tl.windows[near][0]) }));
+      body.appendChild(el("p", { class: "hint" }, "first frame of the window at " + clock(tl.windows[near][0]) + (near === j ? "" : " (the nearest window with a frame kept)")));
+    } else {
+      body.appendChild(el("p", { class: "hint" }, "no frames kept (a live source)"));
+    }
+    body.appendChild(el("p", {}, "label: " + classes[w[2]] + " " + fmt(w[3])));
+    const list = el("div", { class: "probs" });
+    w[4].map((p, k) => [k, p]).sort((a, b) => b[1] - a[1]).forEach(([k, p]) => {
+      const bar = el("div", { class: "bar" });
+      bar.appendChild(el("span", { class: "label" }, classes[k]));
+      const fill = el("span", { class: "fill" });
+      fill.style.width = Math.max(1, Math.round(200 * p)) + "px";
+      bar.appendChild(fill);
+      bar.appendChild(el("span", {}, fmt(p)));
+      list.appendChild(bar);
+    });
+    body.appendChild(list);
+    $("detail").hidden = false;
+  }
+
   classTable();
+  timelines();
   if (R.labelled && S.samples) {
     confusion();
     calibration();

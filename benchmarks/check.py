@@ -1,0 +1,163 @@
+"""`lstmimg check`'s bars (issue 32): duplicates and leaks found in a real-photo set, its speed against
+decoding alone, and likely label errors on the bundled digits with 10% of train labels flipped.
+
+    pip install '.[benchmarks]' && python benchmarks/check.py [--only dups|speed|labels] [--images 20000] [--seeds 0 1 2] [--json FILE]
+
+- ``dups``: benchmarks/fit.py's 14-class set of mixed-size crops of scikit-image photos (420 originals,
+  train/ and val/), plus 50 exact copies, 50 resized (0.5x-0.8x) and 50 JPEG re-encoded (quality 60)
+  copies of random originals; 20 of the 150 go to the other split (leaks). Found: each copy in one group
+  with its original; leaks: the 20 reported as leaks; false pairs: groups joining two originals.
+- ``speed``: 20,000 JPEGs of 64x64 (benchmarks/report.jpegs); `lstmimg.check` against a plain decode of
+  every file (Pillow, full decode, the same threads), side by side, median of 2.
+- ``labels``: the bundled digits copied with 10% of each train class moved to another class (seeded);
+  `label_issues` (the default folds, a time budget); precision and recall of the first N issues (N = files
+  flipped); then `fit` on the noisy set and with the issues excluded, each scored on the clean val/, over
+  ``--seeds``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+
+def dups(work: Path) -> dict:
+    from fit import SETS, make_set
+    from PIL import Image
+
+    from lstmimg.engine.check import check
+
+    root = work / "photos"
+    make_set(root, **SETS["mixed14"])
+    originals = sorted(root.rglob("*.jpg"))
+    rng = np.random.default_rng(5)
+    picked = rng.choice(len(originals), 150, replace=False)
+    copies = {}  # copy path -> original path
+    for n, i in enumerate(picked):
+        src = originals[i]
+        split, label = src.parent.parent.name, src.parent.name
+        if n % 150 < 20:  # leaks: into the other split
+            split = "val" if split == "train" else "train"
+        dst = root / split / label / f"copy_{n:03d}.jpg"
+        img = Image.open(src).convert("RGB")
+        if n < 50:
+            shutil.copyfile(src, dst)
+        elif n < 100:
+            s = rng.uniform(0.5, 0.8)
+            img.resize((max(8, int(img.width * s)), max(8, int(img.height * s))), Image.Resampling.BILINEAR).save(dst, quality=90)
+        else:
+            img.save(dst, quality=60)
+        copies[str(dst)] = str(src)
+    findings = check(root)
+    group_of = {m["path"]: d["group"] for d in findings["duplicates"] for m in d["members"]}
+    found = sum(1 for c, o in copies.items() if c in group_of and group_of.get(o) == group_of[c])
+    leak_groups = {d["group"] for d in findings["leaks"]}
+    leaks_found = sum(1 for n, (c, o) in enumerate(copies.items()) if n < 20 and group_of.get(c) in leak_groups)
+    original_set = {str(p) for p in originals}
+    false = [d["group"] for d in findings["duplicates"] if sum(m["path"] in original_set for m in d["members"]) > 1]
+    kinds = {"exact": range(0, 50), "resized": range(50, 100), "jpeg60": range(100, 150)}
+    per_kind = {k: sum(1 for n, (c, o) in enumerate(copies.items()) if n in r and c in group_of and group_of.get(o) == group_of[c]) for k, r in kinds.items()}
+    return {"originals": len(originals), "copies": 150, "found": found, "found_by_kind": per_kind, "leaks_planted": 20, "leaks_found": leaks_found,
+            "leak_groups": len(findings["leaks"]), "false_groups_among_originals": len(false), "groups": len(findings["duplicates"])}
+
+
+def speed(work: Path, images: int) -> dict:
+    from PIL import Image
+    from report import jpegs
+
+    from lstmimg.engine.check import check
+
+    root = work / "jpegs"
+    jpegs(root / "all" / "x", images // 2)  # two classes, so it is a folder `train` accepts
+    jpegs(root / "all" / "y", images - images // 2)
+    paths = sorted((root / "all").rglob("*.jpg"))
+
+    def decode(path):
+        with Image.open(path) as img:
+            img.load()
+
+    plain, checked = [], []
+    for _ in range(2):
+        t0 = time.perf_counter()
+        with ThreadPoolExecutor(2) as pool:
+            list(pool.map(decode, paths, chunksize=32))
+        plain.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        check(root / "all")
+        checked.append(time.perf_counter() - t0)
+    p, c = statistics.median(plain), statistics.median(checked)
+    return {"images": len(paths), "decode_s": [round(t, 2) for t in plain], "check_s": [round(t, 2) for t in checked],
+            "decode_per_s": round(len(paths) / p, 1), "check_per_s": round(len(paths) / c, 1), "throughput_ratio": round(p / c, 3)}
+
+
+def labels(work: Path, seeds: list[int], budget: float) -> dict:
+    from lstmimg import ModelConfig, TrainConfig, fit
+    from lstmimg.engine.check import label_issues
+    from lstmimg.sample import sample_data_dir
+
+    root = work / "digits"
+    shutil.copytree(sample_data_dir() / "digits", root)
+    rng = np.random.default_rng(0)
+    classes = sorted(p.name for p in (root / "train").iterdir())
+    flipped = set()
+    for c in classes:
+        files = sorted((root / "train" / c).glob("*.png"))
+        for f in rng.choice(files, len(files) // 10, replace=False):
+            other = rng.choice([k for k in classes if k != c])
+            dst = root / "train" / other / f"flip_{c}_{f.name}"
+            f.rename(dst)
+            flipped.add(str(dst))
+    t0 = time.perf_counter()
+    found = label_issues(root, time_budget=budget)
+    top = [i["path"] for i in found["issues"][: len(flipped)]]
+    hits = sum(p in flipped for p in top)
+    result = {"flipped": len(flipped), "issues": len(found["issues"]), "precision_top_n": round(hits / max(1, len(top)), 4), "recall_top_n": round(hits / len(flipped), 4),
+              "recall_all_issues": round(sum(i["path"] in flipped for i in found["issues"]) / len(flipped), 4), "seconds": round(time.perf_counter() - t0, 1),
+              "budget_s": budget, "folds_done": found["folds_done"], "folds": found["folds"]}
+    excluded = tuple(top)
+    noisy, clean = [], []
+    for seed in seeds:
+        cfg = dict(seed=seed, report=False, tensorboard=False)
+        noisy.append(fit(root, ModelConfig(), TrainConfig(**cfg), out=work / f"noisy{seed}")["val_accuracy"])
+        clean.append(fit(root, ModelConfig(), TrainConfig(exclude=excluded, **cfg), out=work / f"excl{seed}")["val_accuracy"])
+    result.update({"seeds": seeds, "val_accuracy_noisy": noisy, "val_accuracy_excluding_top_n": clean})
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--only", choices=["dups", "speed", "labels"])
+    parser.add_argument("--images", type=int, default=20_000)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--budget", type=float, default=600.0)
+    parser.add_argument("--json")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="lstmimg-check-bench-"))
+    results = {}
+    if args.only in (None, "dups"):
+        results["dups"] = dups(work)
+        print(json.dumps(results), flush=True)
+    if args.only in (None, "speed"):
+        results["speed"] = speed(work, args.images)
+        print(json.dumps(results), flush=True)
+    if args.only in (None, "labels"):
+        results["labels"] = labels(work, args.seeds, args.budget)
+    print(json.dumps(results, indent=2))
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

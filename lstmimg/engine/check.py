@@ -1,0 +1,360 @@
+"""``lstmimg check``: what is wrong in a data folder, found without a model, and with ``labels`` the
+samples most likely mislabelled.
+
+Without a model, every file of every split (as ``train`` would split it) is read once: its bytes hashed
+(exact duplicates), decoded small (a JPEG at a reduced scale while it is read) into a perceptual hash
+(the DCT of a 32x32 grey picture, 64 bits: resized and re-encoded copies keep it) and that 32x32 grey
+picture, which confirms a near pair (a mean difference of at most ``SAME_PICTURE`` grey levels and a
+correlation of at least ``SAME_SHAPE``), so two merely similar samples (two handwritten 1s) are not
+called copies. Pairs across splits are leaks. Class counts, sizes, channels, and for
+videos length, rate and resolution, are summarised with the files that differ from the rest.
+
+With ``labels``, out-of-sample probabilities come from K-fold cross-fitting: each fold is held out in
+turn, a model is trained on the rest with ``fit`` (the plan ``train`` uses, within its share of the time
+budget), and the held-out fold is scored by it. Confident learning (Northcutt, Jiang and Chuang, "Confident
+Learning: Estimating Uncertainty in Dataset Labels", JAIR 2021) then flags the samples whose probability for
+another class passes that class's threshold (its mean self-confidence) by more than for their own: the
+off-diagonal of the confident joint. Issues are ranked by self-confidence (lowest first), and each
+class's noise rate estimated from the calibrated joint. Nothing in the data folder is changed.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import time
+import warnings
+from collections import Counter
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from lstmimg.data.folders import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, detect_kind, split_folder
+from lstmimg.errors import LstmimgError
+from lstmimg.files import atomic_write_text, check_output_folder, content_hash
+
+NEAR_BITS = 10  # perceptual hashes at most this many bits apart are a candidate pair
+SAME_PICTURE = 2.0  # ... confirmed when their 32x32 grey pictures differ by at most this much on average (of 255)
+SAME_SHAPE = 0.99  # ... and correlate at least this much (two handwritten 1s on black differ by little on average, but not in shape)
+VIDEO_FRAMES = 3  # frames hashed per video, spread over it
+TOO_FEW = 10  # a class with fewer training samples than this is too small to learn
+TOO_FEW_VAL = 5  # ... or to validate
+_DCT = np.cos(np.pi / 64 * np.outer(np.arange(32), 2 * np.arange(32) + 1)).astype(np.float32)  # (32, 32) DCT-II basis
+
+
+def perceptual(grey32: np.ndarray) -> np.uint64:
+    """64-bit perceptual hash of a 32x32 grey picture: the signs of its lowest 8x8 DCT frequencies
+    against their median (the DC term left out of the median)."""
+    low = (_DCT @ grey32 @ _DCT.T)[:8, :8].ravel()
+    bits = low > np.median(low[1:])
+    return np.packbits(bits).view(">u8")[0].astype(np.uint64)
+
+
+def _pictures(grey: np.ndarray) -> tuple[np.uint64, np.ndarray]:
+    """(perceptual hash, 32x32 grey picture as uint8) of a grey uint8 picture of any size."""
+    from PIL import Image
+
+    small = np.asarray(Image.fromarray(grey).resize((32, 32), Image.Resampling.BILINEAR))
+    return perceptual(small.astype(np.float32)), small.ravel()
+
+
+def _image_facts(path: Path) -> dict:
+    from PIL import Image
+
+    from lstmimg.data.images import EXIF_ORIENTATION, open_image
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with Image.open(path) as header:
+            turned = header.getexif().get(EXIF_ORIENTATION, 1) in (5, 6, 7, 8)
+            size, mode = ((header.width, header.height) if turned else (header.height, header.width)), header.mode
+    img = open_image(path, draft=("L", (64, 64)))  # decoded small where the format allows (JPEG)
+    h, small = _pictures(np.asarray(img.convert("L")))
+    return {"size": size, "mode": mode, "hash": [h], "small": small}
+
+
+def _video_facts(path: Path) -> dict:
+    from lstmimg.data.video_io import probe_info, read_frames
+
+    info = probe_info(path)
+    facts = {"size": (info.height, info.width), "fps": round(info.fps, 2), "frames": info.frame_count}
+    if info.frame_count < 1:
+        raise LstmimgError(f"{path}: no frames")
+    picked = np.linspace(0, info.frame_count - 1, VIDEO_FRAMES + 2)[1:-1].round().astype(int).tolist()  # inside the clip, not its first and last frames
+    frames = read_frames(path, lambda count: picked, (64, 64))
+    pictures = [_pictures(np.asarray(f.mean(axis=2), dtype=np.uint8)) for f in frames]
+    facts["hash"] = [p[0] for p in pictures]
+    facts["small"] = np.concatenate([p[1] for p in pictures])
+    return facts
+
+
+def scan(paths: Sequence[Path], kind: str, workers: int | None = None, progress: Callable[[int, int], None] | None = None) -> list[dict | str]:
+    """Each file's facts (``sha``, ``size``, ``hash``, ``small``, ...) or why it cannot be read."""
+    facts_of = _video_facts if kind == "video" else _image_facts
+
+    def one(path: Path) -> dict | str:
+        try:
+            facts = facts_of(path)
+            facts["sha"] = content_hash(path)
+            return facts
+        except LstmimgError as err:
+            return str(err)
+        except OSError as err:
+            return f"{path}: cannot read ({err.strerror or err})"
+
+    out: list[dict | str] = []
+    threads = workers if workers else min(4, os.cpu_count() or 1)
+    with ThreadPoolExecutor(threads) as pool:
+        for done, facts in enumerate(pool.map(one, paths, chunksize=32), 1):
+            out.append(facts)
+            if progress and (done % 256 == 0 or done == len(paths)):
+                progress(done, len(paths))
+    return out
+
+
+def near_pairs(hashes: np.ndarray, smalls: np.ndarray, chunk: int = 2048) -> list[tuple[int, int, float]]:
+    """Pairs (i < j) whose perceptual hashes (``(N, F)`` uint64, F per sample) are each at most
+    ``NEAR_BITS`` apart and whose pictures (``(N, P)`` uint8) differ by at most ``SAME_PICTURE`` on
+    average: (i, j, mean difference)."""
+    pairs = []
+    n = len(hashes)
+    for start in range(0, n, chunk):
+        block = hashes[start : start + chunk]  # (b, F)
+        distance = np.zeros((len(block), n), dtype=np.int32)
+        for f in range(hashes.shape[1]):
+            distance = np.maximum(distance, np.bitwise_count(block[:, f : f + 1] ^ hashes[None, :, f]).astype(np.int32))
+        ii, jj = np.nonzero(distance <= NEAR_BITS)
+        for i, j in zip(ii + start, jj):
+            if i < j:
+                a, b = smalls[i].astype(np.float32), smalls[j].astype(np.float32)
+                diff = float(np.abs(a - b).mean())
+                a, b = a - a.mean(), b - b.mean()
+                if diff <= SAME_PICTURE and float(a @ b) >= SAME_SHAPE * max(float(np.linalg.norm(a) * np.linalg.norm(b)), 1e-6):
+                    pairs.append((int(i), int(j), round(diff, 2)))
+    return pairs
+
+
+def groups_of(pairs: Sequence[tuple[int, int]], n: int) -> list[list[int]]:
+    """Connected groups of the pairs (union-find), each sorted, largest first."""
+    parent = list(range(n))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i, j in pairs:
+        parent[root(i)] = root(j)
+    found: dict[int, list[int]] = {}
+    for i in {k for pair in pairs for k in pair}:
+        found.setdefault(root(i), []).append(i)
+    return sorted((sorted(g) for g in found.values()), key=lambda g: (-len(g), g[0]))
+
+
+def check(data: str | Path, val_split: float = 0.1, seed: int = 0, workers: int | None = None, progress: Callable[[str, int, int], None] | None = None) -> dict:
+    """What is wrong in the folder ``data`` (any folder ``train`` accepts, split as it would split it),
+    found without a model: ``unreadable`` files, ``duplicates`` (groups of exact and near copies, each
+    member with its split), ``leaks`` (groups that span splits), ``classes`` (counts per split, the
+    imbalance ratio, classes too small to learn or validate), ``outliers`` (files whose size, channels,
+    or for videos length and rate, differ from the rest) and ``files`` (every file with its split and label)."""
+    kind = detect_kind(data)
+    splits = split_folder(data, val_split, seed, VIDEO_EXTENSIONS if kind == "video" else IMAGE_EXTENSIONS)
+    classes = splits["train"].classes
+    files = [(str(p), name, classes[label]) for name, split in splits.items() for p, label in zip(split.paths, split.labels)]
+    started = time.perf_counter()
+    facts = scan([Path(f[0]) for f in files], kind, workers, (lambda done, total: progress("scan", done, total)) if progress else None)
+    seconds = time.perf_counter() - started
+    good = [i for i, f in enumerate(facts) if isinstance(f, dict)]
+    unreadable = [{"path": files[i][0], "split": files[i][1], "error": facts[i]} for i, f in enumerate(facts) if isinstance(f, str)]
+    by_sha: dict[str, list[int]] = {}
+    for i in good:
+        by_sha.setdefault(facts[i]["sha"], []).append(i)
+    exact = [(g[0], k) for g in by_sha.values() if len(g) > 1 for k in g[1:]]
+    near = []
+    if good:
+        hashes = np.array([facts[i]["hash"] for i in good], dtype=np.uint64)
+        smalls = np.stack([facts[i]["small"] for i in good])
+        near = [(good[i], good[j]) for i, j, _ in near_pairs(hashes, smalls)]
+    exact_set = {frozenset(p) for p in exact}
+    groups = groups_of(exact + near, len(files))
+    duplicates, leaks = [], []
+    for n, group in enumerate(groups, 1):
+        members = [{"path": files[i][0], "split": files[i][1], "label": files[i][2],
+                    "same_bytes": any(frozenset((i, k)) in exact_set for k in group if k != i)} for i in group]
+        entry = {"group": n, "members": members}
+        duplicates.append(entry)
+        if len({m["split"] for m in members}) > 1:
+            leaks.append(entry)
+    return {
+        "data": str(data), "kind": kind, "classes": class_counts(splits), "files": len(files), "scan_seconds": round(seconds, 2),
+        "files_per_second": round(len(files) / seconds, 1) if seconds else None, "unreadable": unreadable,
+        "duplicates": duplicates, "duplicate_files": sum(len(d["members"]) - 1 for d in duplicates), "leaks": leaks,
+        "outliers": outliers(kind, [(files[i][0], facts[i]) for i in good]), "split": {name: len(s.paths) for name, s in splits.items()},
+    }
+
+
+def class_counts(splits: dict) -> dict:
+    """Samples per class and split, the imbalance ratio of train, and the classes too small to learn or validate."""
+    classes = splits["train"].classes
+    counts = {name: Counter(split.labels) for name, split in splits.items()}
+    per_class = [{"class": c, **{name: counts[name].get(k, 0) for name in splits}} for k, c in enumerate(classes)]
+    train = [row["train"] for row in per_class]
+    small = [row["class"] for row in per_class if row["train"] < TOO_FEW]
+    small_val = [row["class"] for row in per_class if "val" in row and row["val"] < TOO_FEW_VAL]
+    return {"per_class": per_class, "imbalance": round(max(train) / max(1, min(train)), 2) if train else None,
+            "too_small_to_learn": small, "too_small_to_validate": small_val, "min_train": TOO_FEW, "min_val": TOO_FEW_VAL}
+
+
+def outliers(kind: str, facts: Sequence[tuple[str, dict]]) -> list[dict]:
+    """Files that differ from the rest: another size (images: not among the sizes of at least 5% of
+    them), other channels; videos: no or one frame, another rate or resolution than most."""
+    if not facts:
+        return []
+    out = []
+    sizes = Counter(f["size"] for _, f in facts)
+    usual = {s for s, n in sizes.items() if n >= 0.05 * len(facts)}
+    if kind == "image":
+        modes = Counter("grey" if f["mode"] in ("1", "L", "LA", "I", "I;16", "F") else "colour" for _, f in facts)
+        common = modes.most_common(1)[0][0]
+        for path, f in facts:
+            mode = "grey" if f["mode"] in ("1", "L", "LA", "I", "I;16", "F") else "colour"
+            if mode != common:
+                out.append({"path": path, "problem": f"{mode} among {common} images ({f['mode']})"})
+            elif f["size"] not in usual:
+                out.append({"path": path, "problem": f"{f['size'][0]}x{f['size'][1]}, unlike most ({', '.join(f'{h}x{w}' for (h, w), _ in sizes.most_common(2))})"})
+        return out
+    rates = Counter(f["fps"] for _, f in facts)
+    rate = rates.most_common(1)[0][0]
+    for path, f in facts:
+        if f["frames"] <= 1:
+            out.append({"path": path, "problem": f"{f['frames']} frame{'s' if f['frames'] != 1 else ''}"})
+        elif f["fps"] != rate:
+            out.append({"path": path, "problem": f"{f['fps']} fps, unlike most ({rate} fps)"})
+        elif f["size"] not in usual:
+            out.append({"path": path, "problem": f"{f['size'][0]}x{f['size'][1]}, unlike most"})
+    return out
+
+
+def confident_learning(labels: np.ndarray, probs: np.ndarray) -> tuple[list[dict], list[float]]:
+    """Likely label errors from out-of-sample ``probs`` ``(N, K)`` and given ``labels`` ``(N,)``: each
+    issue ``{"index", "given", "suggested", "score"}`` (score: 1 - the probability of the given label),
+    ranked most likely first; and each class's estimated noise rate (the share of its samples whose true
+    label is another, from the calibrated confident joint)."""
+    n, k = probs.shape
+    thresholds = np.array([probs[labels == j, j].mean() if (labels == j).any() else 1.0 for j in range(k)])
+    above = probs >= thresholds[None, :] - 1e-9
+    masked = np.where(above, probs, -1.0)
+    confident = masked.max(1) >= 0
+    true = masked.argmax(1)
+    joint = np.zeros((k, k))
+    np.add.at(joint, (labels[confident], true[confident]), 1)
+    counts = np.bincount(labels, minlength=k).astype(float)
+    calibrated = joint / np.maximum(joint.sum(1, keepdims=True), 1) * counts[:, None]  # rows sum to the class counts
+    noise = [round(float(1 - calibrated[j, j] / counts[j]), 4) if counts[j] else 0.0 for j in range(k)]
+    flagged = np.nonzero(confident & (true != labels))[0]
+    self_confidence = probs[np.arange(n), labels]
+    order = flagged[np.argsort(self_confidence[flagged], kind="stable")]
+    return [{"index": int(i), "given": int(labels[i]), "suggested": int(true[i]), "score": round(float(1 - self_confidence[i]), 4)} for i in order], noise
+
+
+def kept(members: Sequence[dict]) -> dict:
+    """The member of a duplicate group that stays when the group is excluded (``keep`` 1 in the CSV):
+    the first in train, so a leak loses its val or test copies."""
+    return next((m for m in members if m["split"] == "train"), members[0])
+
+
+def write_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence]) -> None:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(header)
+    writer.writerows(rows)
+    atomic_write_text(path, buffer.getvalue())
+
+
+def write_findings(findings: dict, out: str | Path) -> list[Path]:
+    """``duplicates.csv``, ``leaks.csv``, ``unreadable.csv``, ``outliers.csv`` and (with labels)
+    ``label_issues.csv`` in folder ``out``; returns the files written."""
+    out = check_output_folder(out, "--out")
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    dup_rows = [[d["group"], m["path"], m["split"], m["label"], "exact" if m["same_bytes"] else "near", int(m is kept(d["members"]))]
+                for d in findings["duplicates"] for m in d["members"]]
+    for name, groups in (("duplicates.csv", findings["duplicates"]), ("leaks.csv", findings["leaks"])):
+        wanted = {d["group"] for d in groups}
+        write_csv(out / name, ["group", "path", "split", "label", "copy", "keep"], [r for r in dup_rows if r[0] in wanted])
+        written.append(out / name)
+    write_csv(out / "unreadable.csv", ["path", "split", "error"], [[u["path"], u["split"], u["error"]] for u in findings["unreadable"]])
+    write_csv(out / "outliers.csv", ["path", "problem"], [[o["path"], o["problem"]] for o in findings["outliers"]])
+    written += [out / "unreadable.csv", out / "outliers.csv"]
+    if "label_issues" in findings:
+        write_csv(out / "label_issues.csv", ["rank", "path", "given", "suggested", "score"],
+                  [[r + 1, i["path"], i["given"], i["suggested"], i["score"]] for r, i in enumerate(findings["label_issues"]["issues"])])
+        written.append(out / "label_issues.csv")
+    return written
+
+
+DEFAULT_FOLDS = 4
+
+
+def label_issues(data: str | Path, folds: int = DEFAULT_FOLDS, time_budget: float | None = None, val_split: float = 0.1, seed: int = 0,
+                 device: str = "auto", callback: Callable[[str, dict], None] | None = None, model_config=None, train_config=None) -> dict:
+    """Likely label errors among the training files of ``data``: out-of-sample probabilities by
+    ``folds``-fold cross-fitting (each fold scored by a model trained with ``fit``'s plan on the others,
+    the data's own val split guiding it; ``model_config`` and ``train_config`` as ``fit`` takes them,
+    default the defaults), then ``confident_learning``. ``time_budget`` (seconds, for all
+    of it) is shared out over the folds still to train; a fold that cannot be trained in what is left is
+    not trained, and its files are not judged. Returns ``{"issues": [{"path", "given", "suggested",
+    "score"}], "noise_rate": {class: rate}, "folds", "folds_done", "judged", "seconds", "budget"}``."""
+    import tempfile
+
+    from lstmimg.config import DEFAULT_MODELS, ModelConfig, TrainConfig
+    from lstmimg.engine.collection import classify_files
+    from lstmimg.engine.loading import load_checkpoint
+    from lstmimg.engine.training import fit
+
+    if folds < 2:
+        raise LstmimgError(f"--folds must be >= 2, got {folds}")
+    started = time.perf_counter()
+    kind = detect_kind(data)
+    splits = split_folder(data, val_split, seed, VIDEO_EXTENSIONS if kind == "video" else IMAGE_EXTENSIONS)
+    train = splits["train"]
+    labels = np.array(train.labels)
+    rng = np.random.default_rng(seed)
+    fold_of = np.empty(len(labels), dtype=int)
+    for c in np.unique(labels):  # stratified: each class spread evenly over the folds
+        members = rng.permutation(np.nonzero(labels == c)[0])
+        fold_of[members] = np.arange(len(members)) % folds
+    probs = np.full((len(labels), len(train.classes)), np.nan, dtype=np.float32)
+    done = 0
+    with tempfile.TemporaryDirectory(prefix="lstmimg-check-") as work:
+        for k in range(folds):
+            held = np.nonzero(fold_of == k)[0]
+            limit = None
+            if time_budget is not None:
+                left = time_budget - (time.perf_counter() - started)
+                limit = left / (folds - k) * 0.8  # the rest of a fold's share: loading the data and scoring the held-out files
+                if limit < 5:
+                    break
+            cfg = (train_config or TrainConfig()).replace(exclude=tuple(str(train.paths[i]) for i in held), time_limit=limit, seed=seed + k, val_split=val_split,
+                                                          device=device, report=False, tensorboard=False)
+            summary = fit(data, model_config or ModelConfig(name=DEFAULT_MODELS[kind]), cfg, out=Path(work) / f"fold{k}", callback=callback)
+            ckpt = load_checkpoint(summary["best_checkpoint"])
+            paths = [train.paths[i] for i in held]
+            scored = {}
+            for batch in classify_files(paths, ckpt, batch_size=64, device=device, workers=0):
+                for result, row in zip(batch.results, batch.probs):
+                    scored[result["path"]] = row.numpy()
+            for i in held:
+                if str(train.paths[i]) in scored:
+                    probs[i] = scored[str(train.paths[i])]
+            done += 1
+    judged = ~np.isnan(probs).any(1)
+    found, noise = confident_learning(labels[judged], probs[judged]) if judged.any() else ([], [0.0] * len(train.classes))
+    index = np.nonzero(judged)[0]
+    issues = [{"path": str(train.paths[index[f["index"]]]), "given": train.classes[f["given"]], "suggested": train.classes[f["suggested"]], "score": f["score"]} for f in found]
+    return {"issues": issues, "noise_rate": dict(zip(train.classes, noise)), "folds": folds, "folds_done": done, "judged": int(judged.sum()),
+            "train_files": len(labels), "seconds": round(time.perf_counter() - started, 1), "budget": time_budget}

@@ -1,0 +1,109 @@
+"""`lstmimg check` (issue 32): copies and leaks found without false pairs, unreadable files and small
+classes said, likely label errors ranked by confident learning, and `train --exclude` acting on the lists."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+from conftest import TINY_MODEL, assert_one_line_error, run_cli, write_class_folders
+from PIL import Image
+
+from lstmimg import ModelConfig, TrainConfig, fit
+from lstmimg.engine.check import check, confident_learning, label_issues
+
+pytestmark = pytest.mark.timeout(300)
+
+
+def smooth(rng: np.random.Generator, size=(72, 96)) -> Image.Image:
+    """A smooth colour picture: a random 6x6 grid enlarged (distinct pictures are uncorrelated)."""
+    return Image.fromarray(rng.integers(0, 255, (6, 6, 3)).astype(np.uint8)).resize(size[::-1], Image.Resampling.BICUBIC)
+
+
+@pytest.fixture
+def photos(tmp_path):
+    """train/ and val/ of 3 classes, 12 + 4 distinct pictures each, plus copies: exact, resized 0.6x and
+    JPEG quality 60 in train, one copy in val (a leak), and one unreadable file."""
+    rng = np.random.default_rng(0)
+    root = tmp_path / "photos"
+    for split, n in (("train", 12), ("val", 4)):
+        for c in ("a", "b", "c"):
+            (root / split / c).mkdir(parents=True)
+            for i in range(n):
+                smooth(rng).save(root / split / c / f"{i:02d}.jpg", quality=92)
+    a = root / "train" / "a"
+    (a / "exact.jpg").write_bytes((a / "00.jpg").read_bytes())
+    Image.open(a / "01.jpg").resize((57, 43)).save(a / "smaller.jpg", quality=92)
+    Image.open(a / "02.jpg").save(a / "recoded.jpg", quality=60)
+    Image.open(a / "03.jpg").save(root / "val" / "a" / "leaked.png")
+    (root / "train" / "b" / "broken.jpg").write_bytes(b"\xff\xd8 not a jpeg")
+    return root
+
+
+def test_copies_and_leaks_are_found_and_nothing_else(photos):
+    found = check(photos)
+    groups = [sorted(m["path"].split("/")[-1] for m in d["members"]) for d in found["duplicates"]]
+    assert sorted(groups) == [["00.jpg", "exact.jpg"], ["01.jpg", "smaller.jpg"], ["02.jpg", "recoded.jpg"], ["03.jpg", "leaked.png"]]
+    assert [sorted(m["split"] for m in d["members"]) for d in found["leaks"]] == [["train", "val"]]
+    exact = next(d for d in found["duplicates"] if any(m["path"].endswith("exact.jpg") for m in d["members"]))
+    assert all(m["same_bytes"] for m in exact["members"])
+    assert [u["path"].split("/")[-1] for u in found["unreadable"]] == ["broken.jpg"] and "broken.jpg" in found["unreadable"][0]["error"]
+    assert found["files"] == 12 * 3 + 4 * 3 + 5 and found["classes"]["imbalance"] == round(15 / 12, 2)  # a: 12 + 3 copies; c: 12
+    assert any(o["path"].endswith("smaller.jpg") for o in found["outliers"])  # 43x57 among 72x96
+
+
+def test_cli_writes_the_lists_and_says_what_to_run_next(photos, tmp_path):
+    result = run_cli("check", photos, "--out", tmp_path / "lists")
+    assert result.exit_code == 0, result.output
+    assert "duplicates: 4 extra copies in 4 groups" in result.stdout and "leaks between splits: 1 groups" in result.stdout
+    assert "--exclude" in result.stdout and "unreadable: 1" in result.stdout
+    rows = list(csv.DictReader((tmp_path / "lists" / "duplicates.csv").open()))
+    assert len(rows) == 8 and sum(r["keep"] == "1" for r in rows) == 4
+    leak = list(csv.DictReader((tmp_path / "lists" / "leaks.csv").open()))
+    assert {(r["split"], r["keep"]) for r in leak} == {("train", "1"), ("val", "0")}  # the val copy is the one to drop
+    assert_one_line_error(run_cli("check", photos, "--out", tmp_path / "lists"), "duplicates.csv", "exists")
+    again = run_cli("check", photos, "--out", tmp_path / "lists", "--overwrite", "--json")
+    assert again.exit_code == 0 and json.loads(again.stdout)["duplicate_files"] == 4
+    assert_one_line_error(run_cli("check", tmp_path / "nowhere"), "nowhere")
+
+
+def test_train_exclude_leaves_the_files_out_and_records_them(photos, tmp_path):
+    run_cli("check", photos, "--out", tmp_path / "lists")
+    (photos / "train" / "b" / "broken.jpg").unlink()
+    result = run_cli("train", photos, "--exclude", tmp_path / "lists" / "duplicates.csv", "--epochs", "1", "--hidden", "16", "--out", tmp_path / "run", "--no-report", "--no-tensorboard")
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["train_samples"] == 36 and summary["val_samples"] == 12  # the 3 train copies and the val leak left out, the originals kept
+    recorded = json.loads((tmp_path / "run" / "config.json").read_text())["train"]["exclude"]
+    assert sorted(p.split("/")[-1] for p in recorded) == ["exact.jpg", "leaked.png", "recoded.jpg", "smaller.jpg"]
+    assert_one_line_error(run_cli("train", photos, "--exclude", tmp_path / "missing.csv"), "missing.csv")
+
+
+def test_confident_learning_flags_the_flipped_samples():
+    rng = np.random.default_rng(0)
+    true = np.repeat(np.arange(3), 40)
+    probs = np.full((120, 3), 0.05) + np.eye(3)[true] * 0.85 + rng.uniform(0, 0.005, (120, 3))  # a model sure of every true label
+    probs /= probs.sum(1, keepdims=True)
+    given = true.copy()
+    flipped = [3, 50, 90, 100]
+    given[flipped] = (true[flipped] + 1) % 3
+    issues, noise = confident_learning(given, probs)
+    assert sorted(i["index"] for i in issues) == flipped and all(i["suggested"] == true[i["index"]] for i in issues)
+    assert noise == pytest.approx([2 / 41, 1 / 40, 1 / 39], abs=1e-3)  # given 0: 41 samples, 2 of them 2s; given 1: 40, one a 0; given 2: 39, one a 1
+
+
+def test_label_issues_cross_fit_within_the_budget(tmp_path):
+    data = write_class_folders(tmp_path / "data", 16, seed=1)
+    for i, name in enumerate(sorted((data / "horizontal").iterdir())[:3]):  # three horizontal bars filed as vertical
+        name.rename(data / "vertical" / f"flip{i}.png")
+    found = label_issues(data, folds=2, time_budget=60, model_config=ModelConfig(**TINY_MODEL), train_config=TrainConfig(epochs=3, batch_size=16))
+    assert found["folds_done"] == 2 and found["judged"] == found["train_files"] and found["seconds"] <= 66
+    assert set(found["noise_rate"]) == {"diagonal", "horizontal", "vertical"}
+    assert all(set(i) == {"path", "given", "suggested", "score"} for i in found["issues"])
+
+
+def test_time_limit_stops_training_between_epochs(bars, tmp_path):
+    summary = fit(bars, ModelConfig(**TINY_MODEL), TrainConfig(epochs=50, batch_size=16, time_limit=0.01, report=False), out=tmp_path / "r")
+    assert summary["epochs"] == 1 and summary["stop_reason"].startswith("time budget")
