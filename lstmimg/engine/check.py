@@ -21,6 +21,7 @@ class's noise rate estimated from the calibrated joint. Nothing in the data fold
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import os
 import time
@@ -39,6 +40,8 @@ from lstmimg.files import atomic_write_text, check_output_folder, content_hash
 NEAR_BITS = 10  # perceptual hashes at most this many bits apart are a candidate pair
 SAME_PICTURE = 2.0  # ... confirmed when their 32x32 grey pictures differ by at most this much on average (of 255)
 SAME_SHAPE = 0.99  # ... and correlate at least this much (two handwritten 1s on black differ by little on average, but not in shape)
+MAYBE_PICTURE, MAYBE_SHAPE = 8.0, 0.9  # a pair short of that but within these is compared again at the smaller file's own size
+VERIFY_SIDE = 128  # ... at most this many pixels a side
 VIDEO_FRAMES = 3  # frames hashed per video, spread over it
 TOO_FEW = 10  # a class with fewer training samples than this is too small to learn
 TOO_FEW_VAL = 5  # ... or to validate
@@ -62,18 +65,31 @@ def _pictures(grey: np.ndarray) -> tuple[np.uint64, np.ndarray]:
 
 
 def _image_facts(path: Path) -> dict:
-    from PIL import Image
+    """An image's facts from one read of its bytes: their hash, its size as shown and mode from the
+    header, and its pictures from a decode at a reduced scale where the format allows (JPEG)."""
+    from PIL import Image, UnidentifiedImageError
 
-    from lstmimg.data.images import EXIF_ORIENTATION, open_image
+    from lstmimg.data.images import EXIF_ORIENTATION
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        with Image.open(path) as header:
-            turned = header.getexif().get(EXIF_ORIENTATION, 1) in (5, 6, 7, 8)
-            size, mode = ((header.width, header.height) if turned else (header.height, header.width)), header.mode
-    img = open_image(path, draft=("L", (64, 64)))  # decoded small where the format allows (JPEG)
-    h, small = _pictures(np.asarray(img.convert("L")))
-    return {"size": size, "mode": mode, "hash": [h], "small": small}
+    data = path.read_bytes()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            img = Image.open(io.BytesIO(data))
+            has_exif = img.format != "JPEG" or "exif" in img.info
+            turned = has_exif and img.getexif().get(EXIF_ORIENTATION, 1) in (5, 6, 7, 8)
+            size, mode = ((img.width, img.height) if turned else (img.height, img.width)), img.mode
+            if img.format == "JPEG":
+                img.draft("L", (32, 32))
+            grey = np.asarray(img.convert("L"))  # the full decode: a truncated file fails here
+    except Image.DecompressionBombError:
+        raise LstmimgError(f"{path}: refused: too many pixels (decompression-bomb guard)") from None
+    except UnidentifiedImageError:
+        raise LstmimgError(f"{path}: not an image Pillow can read") from None
+    except Exception as err:
+        raise LstmimgError(f"{path}: cannot decode image ({type(err).__name__}: {str(err)[:120]})") from None
+    h, small = _pictures(grey)
+    return {"size": size, "mode": mode, "hash": [h], "small": small, "sha": hashlib.sha256(data).hexdigest()[:32]}
 
 
 def _video_facts(path: Path) -> dict:
@@ -98,7 +114,7 @@ def scan(paths: Sequence[Path], kind: str, workers: int | None = None, progress:
     def one(path: Path) -> dict | str:
         try:
             facts = facts_of(path)
-            facts["sha"] = content_hash(path)
+            facts.setdefault("sha", content_hash(path) if kind == "video" else None)
             return facts
         except LstmimgError as err:
             return str(err)
@@ -115,26 +131,67 @@ def scan(paths: Sequence[Path], kind: str, workers: int | None = None, progress:
     return out
 
 
-def near_pairs(hashes: np.ndarray, smalls: np.ndarray, chunk: int = 2048) -> list[tuple[int, int, float]]:
+def near_pairs(hashes: np.ndarray, smalls: np.ndarray, chunk: int = 2048, verify: Callable[[int, int], bool] | None = None) -> list[tuple[int, int, float]]:
     """Pairs (i < j) whose perceptual hashes (``(N, F)`` uint64, F per sample) are each at most
     ``NEAR_BITS`` apart and whose pictures (``(N, P)`` uint8) differ by at most ``SAME_PICTURE`` on
-    average: (i, j, mean difference)."""
+    average and correlate at least ``SAME_SHAPE``; a pair short of that but within ``MAYBE_PICTURE``
+    and ``MAYBE_SHAPE`` is a pair when ``verify(i, j)`` says so (a resized copy of a texture loses
+    detail at 32x32 that it keeps at its own size). Returns (i, j, mean difference)."""
     pairs = []
     n = len(hashes)
+    pictures = smalls.astype(np.float32)
+    centred = pictures - pictures.mean(1, keepdims=True)
+    norms = np.linalg.norm(centred, axis=1)
     for start in range(0, n, chunk):
         block = hashes[start : start + chunk]  # (b, F)
-        distance = np.zeros((len(block), n), dtype=np.int32)
+        distance = np.zeros((len(block), n), dtype=np.uint8)
         for f in range(hashes.shape[1]):
-            distance = np.maximum(distance, np.bitwise_count(block[:, f : f + 1] ^ hashes[None, :, f]).astype(np.int32))
+            np.maximum(distance, np.bitwise_count(block[:, f : f + 1] ^ hashes[None, :, f]), out=distance)
         ii, jj = np.nonzero(distance <= NEAR_BITS)
-        for i, j in zip(ii + start, jj):
-            if i < j:
-                a, b = smalls[i].astype(np.float32), smalls[j].astype(np.float32)
-                diff = float(np.abs(a - b).mean())
-                a, b = a - a.mean(), b - b.mean()
-                if diff <= SAME_PICTURE and float(a @ b) >= SAME_SHAPE * max(float(np.linalg.norm(a) * np.linalg.norm(b)), 1e-6):
-                    pairs.append((int(i), int(j), round(diff, 2)))
+        ii += start
+        keep = ii < jj
+        ii, jj = ii[keep], jj[keep]
+        for s in range(0, len(ii), 65536):  # candidates checked together, in bounded memory
+            i, j = ii[s : s + 65536], jj[s : s + 65536]
+            diff = np.abs(pictures[i] - pictures[j]).mean(1)
+            corr = (centred[i] * centred[j]).sum(1) / np.maximum(norms[i] * norms[j], 1e-6)
+            ok = (diff <= SAME_PICTURE) & (corr >= SAME_SHAPE) | (diff <= SAME_PICTURE / 2)  # nearly no difference: the same even where shape says little (a flat, dim photo)
+            if verify is not None:
+                maybe = np.nonzero(~ok & (diff <= MAYBE_PICTURE) & (corr >= MAYBE_SHAPE))[0]
+                ok[maybe] = [verify(int(i[m]), int(j[m])) for m in maybe]
+            pairs += [(int(a), int(b), round(float(d), 2)) for a, b, d in zip(i[ok], j[ok], diff[ok])]
     return pairs
+
+
+def same_at_own_size(a: Path, b: Path, cache: dict) -> bool:
+    """Whether two image files show the same picture compared at the smaller one's size (at most
+    ``VERIFY_SIDE`` a side): a mean difference of at most ``SAME_PICTURE`` and a correlation of at least
+    ``SAME_SHAPE``. ``cache`` keeps each decoded file (grey, bounded in size) for the next pair."""
+    from PIL import Image
+
+    def grey(path: Path) -> Image.Image:
+        if path not in cache:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                img = Image.open(path)
+                img.draft("L", (VERIFY_SIDE, VERIFY_SIDE))
+                img = img.convert("L")
+                img.thumbnail((2 * VERIFY_SIDE, 2 * VERIFY_SIDE))
+            cache[path] = img
+        return cache[path]
+
+    try:
+        x, y = grey(a), grey(b)
+    except Exception:  # unreadable now: not called a copy
+        return False
+    w, h = min(x.width, y.width), min(x.height, y.height)
+    scale = min(1.0, VERIFY_SIDE / max(w, h))
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    p = np.asarray(x.resize(size, Image.Resampling.BILINEAR), dtype=np.float32).ravel()
+    q = np.asarray(y.resize(size, Image.Resampling.BILINEAR), dtype=np.float32).ravel()
+    pc, qc = p - p.mean(), q - q.mean()
+    corr = float(pc @ qc) / max(float(np.linalg.norm(pc) * np.linalg.norm(qc)), 1e-6)
+    return float(np.abs(p - q).mean()) <= SAME_PICTURE * 1.5 and corr >= SAME_SHAPE
 
 
 def groups_of(pairs: Sequence[tuple[int, int]], n: int) -> list[list[int]]:
@@ -178,7 +235,9 @@ def check(data: str | Path, val_split: float = 0.1, seed: int = 0, workers: int 
     if good:
         hashes = np.array([facts[i]["hash"] for i in good], dtype=np.uint64)
         smalls = np.stack([facts[i]["small"] for i in good])
-        near = [(good[i], good[j]) for i, j, _ in near_pairs(hashes, smalls)]
+        cache: dict = {}
+        verify = (lambda i, j: same_at_own_size(Path(files[good[i]][0]), Path(files[good[j]][0]), cache)) if kind == "image" else None
+        near = [(good[i], good[j]) for i, j, _ in near_pairs(hashes, smalls, verify=verify)]
     exact_set = {frozenset(p) for p in exact}
     groups = groups_of(exact + near, len(files))
     duplicates, leaks = [], []

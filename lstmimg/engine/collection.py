@@ -31,7 +31,7 @@ class Batch:
     results: list[dict] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
     probs: torch.Tensor | None = None  # (B, K): every class's probability, a row per result
-    pixels: list[torch.Tensor] | None = None  # with pictures=True: what the model read, an image (C, H, W) or a video's middle clip (T, C, H, W)
+    pixels: torch.Tensor | list[torch.Tensor] | None = None  # with pictures=True: what the model read: images (B, C, H, W), or each video's middle clip (T, C, H, W)
 
 
 def split_kinds(paths: Sequence[Path], kind: str) -> tuple[list[Path], list[tuple[str, str]]]:
@@ -81,7 +81,7 @@ def classify_files(paths: Sequence[Path], ckpt: Checkpoint, topk: int = 5, batch
             if images.x is not None:
                 batch.probs = predictor.probs(images.x)
                 batch.results = results(images.paths, batch.probs)
-                batch.pixels = list(images.x) if pictures else None
+                batch.pixels = images.x if pictures else None
             yield batch
         return
     videos = VideoInputs(paths, c.img_size, *clip_settings(ckpt.meta), c.motion)
@@ -200,9 +200,12 @@ def classify_to_files(files: Sequence[Path], ckpt: Checkpoint, targets: Sequence
         if report is not None and (d.active or resume):
             raise LstmimgError("--report is written by one process from the start; with --devices or --resume, build it afterwards from the results: lstmimg report FILE.jsonl")
         for batch in classify_files(todo, ckpt, topk, batch_size, dev, workers, pictures=report is not None):
-            if report is not None:
+            if report is not None and ckpt.kind == "image" and batch.results:
+                report.add_batch([r["path"] for r in batch.results], batch.probs, batch.pixels)
+            elif report is not None:
                 for i, result in enumerate(batch.results):
                     report.add(result["path"], batch.probs[i], pixels=batch.pixels[i])
+            if report is not None:
                 for path, why in batch.skipped:
                     report.skip(path, why)
             for writer in writers:

@@ -32,6 +32,7 @@ from lstmimg.files import atomic_write_text, check_output_folder
 ASSETS = Path(__file__).resolve().parent.parent / "assets" / "report"
 THUMB_SIDE = 64  # longest side of a thumbnail, px (a video: each of its STRIP frames)
 STRIP = 4  # frames in a video's thumbnail strip
+SHEET_COLUMNS = 8  # thumbnails a row in a batch's sheet
 ALL_PROBS = 20  # up to this many classes, every class's probability is kept per sample; more: the top ALL_PROBS
 REPORT_FILES = ("index.html", "data.js")
 
@@ -86,6 +87,7 @@ class ReportWriter:
         self.probs: list[torch.Tensor] = []
         self.details: dict[int, dict] = {}  # sample index -> extra detail (an explanation picture)
         self.timelines: list[dict] = []  # video sources followed window by window (add_timeline)
+        self.sheets = 0  # thumbnail sheets written (add_batch)
         self.thumbs = self.out / "thumbs"
         try:
             self.thumbs.mkdir(parents=True, exist_ok=True)
@@ -116,6 +118,49 @@ class ReportWriter:
                 raise LstmimgError("a labelled report needs every class's probability")
             self.probs.append(probs)
         return i
+
+    def add_batch(self, paths: Sequence[str | Path], probs: torch.Tensor, pixels: torch.Tensor | None = None, labels: Sequence[int] | None = None) -> None:
+        """Add a batch of images at once: ``probs`` ``(B, K)``, ``pixels`` uint8 ``(B, C, H, W)`` (the
+        model's input), ``labels`` their true classes. Their thumbnails go into one JPEG sheet (a grid,
+        ``SHEET_COLUMNS`` wide), which costs a batch one encoding and one file instead of one a sample."""
+        probs = probs.float()
+        conf, pred = probs.max(1)
+        if probs.shape[1] <= ALL_PROBS:
+            kept = probs.mul(1e4).round().div(1e4).tolist()
+        else:
+            top = probs.topk(ALL_PROBS, dim=1)
+            kept = [[[k, round(p, 4)] for p, k in zip(ps, ks)] for ps, ks in zip(top.values.tolist(), top.indices.tolist())]
+        cells = self._sheet(pixels) if pixels is not None else [None] * len(paths)
+        for n, path in enumerate(paths):
+            self.rows.append([str(path), None if labels is None else int(labels[n]), int(pred[n]), round(float(conf[n]), 4), kept[n], cells[n]])
+        if self.labelled:
+            if labels is None:
+                raise LstmimgError("a labelled report needs the true labels")
+            self.probs.extend(probs)
+
+    def _sheet(self, pixels: torch.Tensor) -> list[list]:
+        """One JPEG of the batch's thumbnails; each sample's place in it ``[file, x, y, w, h, sheet w, sheet h]``."""
+        from PIL import Image
+
+        b, c, h, w = pixels.shape
+        scale = min(1.0, THUMB_SIDE / max(h, w))
+        th, tw = max(1, round(h * scale)), max(1, round(w * scale))
+        cols = min(SHEET_COLUMNS, b)
+        rows = -(-b // cols)
+        grid = np.zeros((rows * th, cols * tw, 3), dtype=np.uint8)
+        images = pixels[:, :3] if c >= 3 else pixels[:, :1].expand(-1, 3, -1, -1)
+        if scale < 1:
+            images = torch.nn.functional.interpolate(images.float(), size=(th, tw), mode="bilinear", antialias=True, align_corners=False).round().clamp(0, 255).byte()
+        tiles = images.permute(0, 2, 3, 1).numpy()  # (B, th, tw, 3)
+        for n in range(b):
+            r, q = divmod(n, cols)
+            grid[r * th : (r + 1) * th, q * tw : (q + 1) * tw] = tiles[n]
+        name = f"thumbs/s{self.sheets:05d}.jpg"
+        self.sheets += 1
+        buffer = io.BytesIO()
+        Image.fromarray(grid).save(buffer, "JPEG", quality=85)
+        (self.out / name).write_bytes(buffer.getvalue())
+        return [[name, (n % cols) * tw, (n // cols) * th, tw, th, cols * tw, rows * th] for n in range(b)]
 
     def skip(self, path: str | Path, reason: str) -> None:
         self.skipped.append([str(path), reason])
@@ -175,7 +220,9 @@ def held_pictures(held, kind: str):
     from lstmimg.engine.mistakes import thumbnail
 
     if getattr(held, "images", None) is not None and held.images.dtype == torch.uint8:
-        return lambda i: (held.images[i], False)
+        picture = lambda i: (held.images[i], False)  # noqa: E731
+        picture.images = held.images  # the whole split at once, for ReportWriter.add_batch
+        return picture
     if getattr(held, "videos", None) is not None:
         return lambda i: (held.videos[i], False)
 
@@ -192,7 +239,10 @@ def labelled_report(out: str | Path, kind: str, classes: Sequence[str], paths: S
     ``pictures``: see ``held_pictures``; with ``ckpt`` (an image model), the ``explained`` most confident
     mistakes get the occlusion heat map of ``lstmimg explain``. Returns ``ReportWriter.close``'s figures."""
     writer = ReportWriter(out, kind, classes, title, labelled=True, overwrite=overwrite, scored=scored)
-    for i, path in enumerate(paths):
+    images = getattr(pictures, "images", None)  # a decoded image split: thumbnails a sheet of 64 at a time
+    for start in range(0, len(paths), 64) if images is not None else ():
+        writer.add_batch(paths[start : start + 64], probs[start : start + 64], images[start : start + 64], labels[start : start + 64])
+    for i, path in enumerate(paths) if images is None else ():
         picture = pictures(i)
         writer.add(path, probs[i], int(labels[i]), *(picture or (None,)))
     for path, reason in skipped:

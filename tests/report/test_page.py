@@ -156,13 +156,25 @@ def test_labelled_page_from_disk(tmp_path, open_page):
 def test_unlabelled_page_lists_least_confident_first(tmp_path, open_page):
     writer = ReportWriter(tmp_path / "r", "image", ["a", "b"], "predict", labelled=False)
     rng = np.random.default_rng(1)
-    for i in range(250):  # more than a page of cards
+    for i in range(50):  # one at a time, a thumbnail file each
         p = float(rng.uniform(0.5, 1))
         writer.add(f"/data/{i}.png", torch.tensor([p, 1 - p]), pixels=rng.integers(0, 255, (3, 8, 8)).astype(np.uint8))
+    pixels = torch.from_numpy(rng.integers(0, 255, (200, 3, 96, 128)).astype(np.uint8))
+    p = torch.from_numpy(rng.uniform(0.5, 1, 200)).float()
+    for start in range(50, 250, 64):  # batches, their thumbnails in one sheet each: more than a page of cards in all
+        n = min(64, 250 - start)
+        writer.add_batch([f"/data/{i}.png" for i in range(start, start + n)], torch.stack([p[start - 50 : start - 50 + n], 1 - p[start - 50 : start - 50 + n]], 1), pixels[start - 50 : start - 50 + n])
     writer.skip("/data/bad.png", "/data/bad.png: not an image Pillow can read")
     writer.close()
+    sheet, x, y, w, h, *_ = data_of(tmp_path / "r")["samples"][60][5]  # sample 60: the 11th of the first sheet
+    assert (w, h) == (64, 48) and (x, y) == (2 * 64, 1 * 48)
+    tile = np.asarray(Image.open(tmp_path / "r" / sheet).convert("RGB"), dtype=np.float32)[y : y + h, x : x + w]
+    expected = np.asarray(Image.fromarray(pixels[10].permute(1, 2, 0).numpy()).resize((64, 48), Image.Resampling.BILINEAR), dtype=np.float32)
+    assert np.abs(tile - expected).mean() < 40  # the same picture, though JPEG and the filter blur noise differently
     page = open_page(tmp_path / "r" / "index.html")
     assert page.console == [] and page.count() == (250, 120)
+    assert page.page.locator("#gallery .card img.thumb").count() + page.page.locator("#gallery .card div.sheet").count() == 120
+    page.page.wait_for_function("[...document.querySelectorAll('#gallery div.sheet')].some(d => d.style.backgroundImage.includes('thumbs/s'))")
     probs = [data_of(tmp_path / "r")["samples"][c["i"]][3] for c in page.cards()]
     assert probs == sorted(probs)
     page.page.click("#more")

@@ -210,10 +210,27 @@
     shown = 0;
     more();
   }
+  // a thumbnail: its own file (a string), or a place [file, x, y, w, h, sheet w, sheet h] in a batch's
+  // sheet, drawn as the sheet's background scaled to fit a box; sheets load as their cards come into view
+  const lazy = "IntersectionObserver" in window ? new IntersectionObserver((entries) => entries.forEach((e) => {
+    if (e.isIntersecting) { e.target.style.backgroundImage = "url(\"" + e.target.dataset.sheet + "\")"; lazy.unobserve(e.target); }
+  }), { rootMargin: "200px" }) : null;
+  function thumbnail(s, boxW, boxH, cls) {
+    if (typeof s.thumb === "string") return el("img", { class: cls, src: s.thumb, alt: baseName(s.path), loading: "lazy", decoding: "async" });
+    const [file, x, y, w, h, W, H] = s.thumb;
+    const k = Math.min(boxW / w, boxH / h);
+    const box = el("div", { class: cls + " sheet", role: "img", "aria-label": baseName(s.path), data: { sheet: file } });
+    box.style.width = Math.round(w * k) + "px";
+    box.style.height = Math.round(h * k) + "px";
+    box.style.backgroundPosition = -x * k + "px " + -y * k + "px";
+    box.style.backgroundSize = W * k + "px " + H * k + "px";
+    if (lazy) lazy.observe(box); else box.style.backgroundImage = "url(\"" + file + "\")";
+    return box;
+  }
   function card(s) {
     const wrong = R.labelled && s.true !== s.pred;
     const box = el("div", { class: "card" + (R.labelled ? (wrong ? " wrong" : " right") : ""), tabindex: "0", data: { i: s.i, true: s.true === null ? "" : s.true, pred: s.pred } });
-    if (s.thumb) box.appendChild(el("img", { src: s.thumb, alt: baseName(s.path), loading: "lazy", decoding: "async" }));
+    if (s.thumb) box.appendChild(thumbnail(s, 140, 96, "thumb"));
     box.appendChild(el("div", { class: "name", title: s.path }, baseName(s.path)));
     if (R.labelled) box.appendChild(el("div", { class: "line" }, "true: " + classes[s.true]));
     box.appendChild(el("div", { class: "line" }, "predicted: " + classes[s.pred] + " " + fmt(s.prob, 3)));
@@ -254,7 +271,11 @@
     body.textContent = "";
     body.appendChild(el("h3", {}, baseName(s.path)));
     body.appendChild(el("p", { class: "hint" }, s.path));
-    if (s.thumb) body.appendChild(el("img", { class: "big", src: s.thumb, alt: baseName(s.path) }));
+    if (s.thumb) {
+      const big = thumbnail(s, 256, 256, "big");
+      if (big.dataset.sheet) big.style.backgroundImage = "url(\"" + big.dataset.sheet + "\")";
+      body.appendChild(big);
+    }
     const extra = R.details[String(s.i)] || {};
     if (R.labelled) body.appendChild(el("p", {}, "true: " + classes[s.true] + (s.true === s.pred ? " (right)" : " (wrong)")));
     body.appendChild(el("p", {}, "predicted: " + classes[s.pred] + " with probability " + fmt(s.prob)));
