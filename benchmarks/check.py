@@ -7,8 +7,10 @@ decoding alone, and likely label errors on the bundled digits with 10% of train 
   train/ and val/), plus 50 exact copies, 50 resized (0.5x-0.8x) and 50 JPEG re-encoded (quality 60)
   copies of random originals; 20 of the 150 go to the other split (leaks). Found: each copy in one group
   with its original; leaks: the 20 reported as leaks; false pairs: groups joining two originals.
-- ``speed``: 20,000 JPEGs of 64x64 (benchmarks/report.jpegs); `lstmimg.check` against a plain decode of
-  every file (Pillow, full decode, the same threads), side by side, median of 2.
+- ``speed``: 20,000 JPEGs of 64x64 (benchmarks/report.jpegs: the 5,000 bundled digits, each 4 times in
+  other tints, so there are many alike pairs to confirm), and 20,000 distinct smooth pictures of 64x64;
+  `lstmimg.check` against a plain decode of every file (Pillow, full decode, the same threads), side by
+  side, median of 2.
 - ``labels``: the bundled digits copied with 10% of each train class moved to another class (seeded);
   `label_issues` (the default folds, a time budget); precision and recall of the first N issues (N = files
   flipped); then `fit` on the noisy set and with the issues excluded, each scored on the clean val/, over
@@ -72,15 +74,26 @@ def dups(work: Path) -> dict:
             "leak_groups": len(findings["leaks"]), "false_groups_among_originals": len(false), "groups": len(findings["duplicates"])}
 
 
-def speed(work: Path, images: int) -> dict:
+def distinct(root: Path, n: int) -> None:
+    """``n`` 64x64 JPEGs that are all different: smooth random pictures (a 6x6 grid enlarged)."""
+    from PIL import Image
+
+    rng = np.random.default_rng(sum(root.name.encode()))  # each folder its own pictures
+    root.mkdir(parents=True)
+    for i in range(n):
+        Image.fromarray(rng.integers(0, 255, (6, 6, 3)).astype(np.uint8)).resize((64, 64), Image.Resampling.BICUBIC).save(root / f"{i:06d}.jpg", quality=90)
+
+
+def speed(work: Path, images: int, kind: str = "digits") -> dict:
     from PIL import Image
     from report import jpegs
 
     from lstmimg.engine.check import check
 
-    root = work / "jpegs"
-    jpegs(root / "all" / "x", images // 2)  # two classes, so it is a folder `train` accepts
-    jpegs(root / "all" / "y", images - images // 2)
+    root = work / f"jpegs-{kind}"
+    make = jpegs if kind == "digits" else distinct
+    make(root / "all" / "x", images // 2)  # two classes, so it is a folder `train` accepts
+    make(root / "all" / "y", images - images // 2)
     paths = sorted((root / "all").rglob("*.jpg"))
 
     def decode(path):
@@ -149,7 +162,8 @@ def main() -> None:
         results["dups"] = dups(work)
         print(json.dumps(results), flush=True)
     if args.only in (None, "speed"):
-        results["speed"] = speed(work, args.images)
+        results["speed"] = speed(work, args.images)  # the bundled digits, each drawn 4 times in other tints: many alike pairs to confirm
+        results["speed_distinct"] = speed(work, args.images, "distinct")
         print(json.dumps(results), flush=True)
     if args.only in (None, "labels"):
         results["labels"] = labels(work, args.seeds, args.budget)
