@@ -311,3 +311,23 @@ def test_predict_with_an_image_model_skips_videos_with_a_line_each(trained_run, 
     assert result.exit_code == 0, result.output
     assert [json.loads(line)["path"] for line in (tmp_path / "r.jsonl").read_text().splitlines()] == [str(image)]
     assert f"skipped {clip}: a video; the model is an image model" in result.stderr and "skipped 1 not images" in result.stderr
+
+
+def test_a_signal_wrapped_by_the_import_machinery_still_exits_as_a_signal():
+    """SIGTERM inside a library's import (matplotlib's __set_name__ wraps it in RuntimeError) printed a traceback."""
+    import typer
+
+    from lstmimg.cli.base import run_guarded
+    from lstmimg.errors import Terminated
+
+    class Descriptor:
+        def __set_name__(self, owner, name):
+            raise Terminated
+
+    def work():
+        class Deprecated:  # what an import does while the signal lands
+            attribute = Descriptor()
+
+    with pytest.raises(typer.Exit) as stopped:
+        run_guarded(work)
+    assert stopped.value.exit_code == 143

@@ -47,6 +47,11 @@ def run_guarded(work: Callable[[], None]) -> None:
     except KeyboardInterrupt as e:
         err.print("interrupted")
         raise typer.Exit(signal_exit_code(e)) from None
+    except Exception as e:  # a signal that landed inside a library's import machinery comes wrapped (Python wraps what __set_name__ raises)
+        if not isinstance(e.__cause__, KeyboardInterrupt):
+            raise
+        err.print("interrupted")
+        raise typer.Exit(signal_exit_code(e.__cause__)) from None
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)

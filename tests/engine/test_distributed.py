@@ -21,6 +21,7 @@ def test_shards_split_an_epoch_evenly_without_overlap():
 
 
 @pytest.mark.slow
+@pytest.mark.long  # 62 s, beyond CI's budget: `--devices 2` training in CI is test_ranks_decide_together[patience] and the sharded-training fault cases
 def test_two_gloo_processes_train_one_run(tmp_path):
     from lstmimg.engine.loading import load_checkpoint
     from lstmimg.sample import sample_data_dir

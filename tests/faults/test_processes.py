@@ -111,7 +111,7 @@ def test_one_process_predict_stopped_at_a_random_point_resumes_to_the_whole_file
 @pytest.mark.parametrize("signum", [signal.SIGINT, pytest.param(signal.SIGTERM, marks=pytest.mark.long), pytest.param(signal.SIGKILL, marks=pytest.mark.long)])
 def test_a_file_video_stopped_leaves_earlier_outputs_whole(tmp_path, signum):
     rng = np.random.default_rng(0)
-    write_clip(tmp_path / "long.avi", [f for i in range(150) for f in moving_square(1 if i % 2 else -1, 8, rng, size=32)])
+    write_clip(tmp_path / "long.avi", [f for i in range(600) for f in moving_square(1 if i % 2 else -1, 8, rng, size=32)])  # long enough that the run is still going when the signal comes, loaded machine or not
     for name in ("w.csv", "e.jsonl"):
         (tmp_path / name).write_text("earlier\n")
     cmd = Command("video", "long.avi", "--csv", "w.csv", "--jsonl", "e.jsonl", "--overwrite", "--window", "4", "--model", VIDEO_MODEL, cwd=tmp_path)
