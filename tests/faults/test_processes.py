@@ -121,6 +121,10 @@ def test_a_file_video_stopped_leaves_earlier_outputs_whole(tmp_path, signum):
         time.sleep(0.02)
     cmd.signal(signum)
     code = cmd.wait(60)
+    if code == 0:  # it finished first (a loaded machine can hold this process back past the whole run): then both files are complete
+        assert json.loads((tmp_path / "e.jsonl").read_text().splitlines()[-1])["event"] == "ended", cmd.stderr
+        assert len((tmp_path / "w.csv").read_text().splitlines()) > 5 and not list(tmp_path.glob(".*.partial"))
+        return
     assert code in {signal.SIGINT: (130,), signal.SIGTERM: (143, 130), signal.SIGKILL: (-9,)}[signum], cmd.stderr
     assert (tmp_path / "w.csv").read_text() == "earlier\n" and (tmp_path / "e.jsonl").read_text() == "earlier\n"
     assert "Traceback" not in cmd.stderr and cmd.survivors() == []
