@@ -1,5 +1,5 @@
 """Random and mutated bytes fed to every loader: each outcome is a result or LstmimgError, never a crash
-or a hang. 2,000 inputs per loader (derandomized, so CI sees the same inputs every run)."""
+or a hang. 1,000 inputs per loader (derandomized, so CI sees the same inputs every run)."""
 
 import io
 
@@ -18,7 +18,7 @@ from lstmimg.engine.loading import load_checkpoint
 from lstmimg.errors import LstmimgError
 from lstmimg.models.registry import build_model
 
-FUZZ = settings(max_examples=2000, deadline=5000, derandomize=True, database=None, suppress_health_check=list(HealthCheck))
+FUZZ = settings(max_examples=1000, deadline=5000, derandomize=True, database=None, suppress_health_check=list(HealthCheck))
 
 
 def image_seeds() -> list[bytes]:

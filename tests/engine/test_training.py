@@ -120,6 +120,7 @@ def cli(*args):
 
 
 @pytest.mark.slow
+@pytest.mark.long  # 20 s; in CI, test_interrupt_and_resume_ends_with_the_same_metrics resumes through the library and the fault suite signals the CLI
 def test_sigterm_then_resume_through_the_cli(bars, tmp_path):
     run = tmp_path / "run"
     proc = subprocess.Popen(cli(bars, "--out", run, "--epochs", "40", "--hidden", "16"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

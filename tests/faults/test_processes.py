@@ -32,6 +32,7 @@ def lines(path):
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
+@pytest.mark.long  # 14 s: beyond CI's budget (test_two_processes_give_the_results_of_one runs sharded predict in CI)
 def test_sharded_predict_with_an_unreadable_file_in_the_second_share(tmp_path, some_images):
     """Item 14: a torchrun traceback, the file's error never shown, a false "a process stopped", and a
     --resume that failed the same way forever."""
@@ -58,7 +59,8 @@ def test_sharded_commands_check_their_inputs_before_starting_processes(tmp_path)
         assert not (tmp_path / "x.jsonl").exists() and not list(tmp_path.glob(".x.jsonl*"))
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, pytest.param(signal.SIGINT, marks=pytest.mark.long)])
+@pytest.mark.long  # 18.5 s a case: beyond CI's budget (test_ranks_decide_together runs two training processes in CI)
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_a_signal_to_sharded_training_stops_every_process_with_last_pt(tmp_path, signum):
     """Item 16: SIGTERM killed only the launcher; torchrun and both workers trained on, orphaned."""
     data = write_class_folders(tmp_path / "bars", 60, seed=1)
