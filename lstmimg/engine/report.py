@@ -215,14 +215,13 @@ EXPLAINED = 6  # image mistakes explained (occlusion heat map) in a labelled rep
 
 
 def held_pictures(held, kind: str):
-    """A function giving sample ``i``'s pixels for its thumbnail, ``(pixels, channels_last)``: from the
-    decoded split ``held`` where it holds them (the model's input), else a picture of its file."""
+    """The thumbnails' pixels of the decoded split ``held``: its uint8 images ``(N, C, H, W)`` (the model's
+    input) where it holds them, else a function giving sample ``i``'s ``(pixels, channels_last)``: a
+    video's frames, or a picture of its file."""
     from lstmimg.engine.mistakes import thumbnail
 
     if getattr(held, "images", None) is not None and held.images.dtype == torch.uint8:
-        picture = lambda i: (held.images[i], False)  # noqa: E731
-        picture.images = held.images  # the whole split at once, for ReportWriter.add_batch
-        return picture
+        return held.images  # the decoded split itself: ReportWriter.add_batch takes it 64 at a time
     if getattr(held, "videos", None) is not None:
         return lambda i: (held.videos[i], False)
 
@@ -236,15 +235,15 @@ def held_pictures(held, kind: str):
 def labelled_report(out: str | Path, kind: str, classes: Sequence[str], paths: Sequence[str | Path], labels: torch.Tensor, probs: torch.Tensor, pictures,
                     title: str, scored: str, skipped: Sequence[tuple[str, str]] = (), ckpt=None, explained: int = EXPLAINED, overwrite: bool = False, device: str = "cpu") -> dict:
     """The report of labelled predictions ``probs`` ``(N, K)`` of ``paths`` (true ``labels`` ``(N,)``);
-    ``pictures``: see ``held_pictures``; with ``ckpt`` (an image model), the ``explained`` most confident
+    ``pictures``: see ``held_pictures`` (images: thumbnails a sheet a batch); with ``ckpt`` (an image model), the ``explained`` most confident
     mistakes get the occlusion heat map of ``lstmimg explain``. Returns ``ReportWriter.close``'s figures."""
     writer = ReportWriter(out, kind, classes, title, labelled=True, overwrite=overwrite, scored=scored)
-    images = getattr(pictures, "images", None)  # a decoded image split: thumbnails a sheet of 64 at a time
-    for start in range(0, len(paths), 64) if images is not None else ():
-        writer.add_batch(paths[start : start + 64], probs[start : start + 64], images[start : start + 64], labels[start : start + 64])
-    for i, path in enumerate(paths) if images is None else ():
-        picture = pictures(i)
-        writer.add(path, probs[i], int(labels[i]), *(picture or (None,)))
+    if isinstance(pictures, torch.Tensor):
+        for start in range(0, len(paths), 64):
+            writer.add_batch(paths[start : start + 64], probs[start : start + 64], pictures[start : start + 64], labels[start : start + 64])
+    else:
+        for i, path in enumerate(paths):
+            writer.add(path, probs[i], int(labels[i]), *(pictures(i) or (None,)))
     for path, reason in skipped:
         writer.skip(path, reason)
     if ckpt is not None and kind == "image" and explained and hasattr(ckpt.model, "prefix_logits"):
