@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import csv
 import re
+import signal
 import sys
+import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -210,14 +213,17 @@ class EventLog:
         from lstmimg.engine.streams import WindowEvent
         from lstmimg.engine.timeline import format_time
 
-        if self.jsonl is not None:
-            self.jsonl.write(json.dumps(e.public(), ensure_ascii=False) + "\n")
-            if self.jsonl is sys.stdout:
-                sys.stdout.flush()
+        window = isinstance(e, WindowEvent)
+        row = self._row([*([e.source] if self.several else []), round(e.start, 3), round(e.end, 3), e.frames, e.label, e.prob, *(round(p, 4) for p in e.probs)]) if window else None
+        with signals_held():  # a window goes to --jsonl and --csv both, or to neither: Ctrl-C or SIGTERM waits for the two writes
+            if self.jsonl is not None:
+                self.jsonl.write(json.dumps(e.public(), ensure_ascii=False) + "\n")
+                if self.jsonl is sys.stdout:
+                    sys.stdout.flush()
+            if window and self.csv is not None:
+                self.csv.write(row)
         prefix = f"{e.source}  " if self.several else ""
-        if isinstance(e, WindowEvent):
-            if self.csv is not None:
-                self.csv.write(self._row([*([e.source] if self.several else []), round(e.start, 3), round(e.end, 3), e.frames, e.label, e.prob, *(round(p, 4) for p in e.probs)]))
+        if window:
             s = self.stats[e.source]
             s["frames"] += e.frames
             s["windows"] += 1
@@ -251,3 +257,17 @@ class EventLog:
         for f in (self.jsonl, self.csv):
             if f is not None and f is not sys.stdout:
                 f.close(keep)
+
+
+@contextmanager
+def signals_held():
+    """Hold SIGINT and SIGTERM back (on the main thread) until the block ends; they are handled then."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+
