@@ -13,7 +13,6 @@ from rich.table import Table
 
 from lstmimg.cli.base import BACKEND_HELP, app, check_min, err, open_model, out, run_guarded, signal_exit_code
 from lstmimg.config import DEFAULT_MODELS, ModelConfig, TrainConfig
-from lstmimg.data.folders import read_path_list
 from lstmimg.errors import Interrupted, LstmimgError
 
 RESUME_KEEPS = {"resume", "devices"}  # the only options that go with --resume: the run has its own settings
@@ -129,7 +128,7 @@ def train(
                 schedule=schedule, warmup=warmup, label_smoothing=label_smoothing, augment=augment, clip_grad=clip_grad,
                 patience=patience, min_epochs=min_epochs, cooldown=cooldown, class_weights=class_weights, val_split=val_split, seed=seed, device=device,
                 workers=workers, load=load, img_size=parse_size(img_size), clip_len=clip_len, clips_per_video=clips_per_video, frame_stride=frame_stride, val_clips=val_clips,
-                cache=str(cache) if cache else None, amp=amp, compile=compile_cnn, tensorboard=tensorboard, report=report, exclude=tuple(p for f in exclude or [] for p in read_path_list(f)), feature_cache=feature_cache,
+                cache=str(cache) if cache else None, amp=amp, compile=compile_cnn, tensorboard=tensorboard, report=report, exclude=excluded(exclude), feature_cache=feature_cache,
                 unfreeze_after=unfreeze_after, backbone_lr_scale=backbone_lr_scale,
             )
             if train_cfg.unfreeze_after is not None and not model_cfg.freeze_backbone:
@@ -348,3 +347,11 @@ def print_report(report: dict, out_dir: Path | None) -> None:
 def given_options(ctx: typer.Context) -> set[str]:
     """Names of the options the user gave on the command line (not left at their defaults)."""
     return {name for name in ctx.params if ctx.get_parameter_source(name) is not None and ctx.get_parameter_source(name).name not in ("DEFAULT", "DEFAULT_MAP")}
+
+
+def excluded(lists: list[Path] | None) -> tuple[str, ...]:
+    """The files ``--exclude`` lists name (numpy, which reading them imports, stays out of `lstmimg --help`)."""
+    from lstmimg.data.folders import read_path_list
+
+    return tuple(p for f in lists or [] for p in read_path_list(f))
+

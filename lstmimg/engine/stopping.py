@@ -131,3 +131,12 @@ def lr_drops(rows: list[dict], rule: StopRule | None) -> int:
     for k in range(1, len(rows) + 1):
         drops += stale_epochs(rows[:k], rule) == half
     return drops
+
+
+def out_of_time(rows: list[dict], spent: float, limit: float | None, best_epoch: int) -> str | None:
+    """The reason to stop when another epoch as long as the last of ``rows`` would end past ``limit``
+    seconds (``spent`` so far); None without a limit or while there is time."""
+    if limit is None or not rows or spent + rows[-1]["seconds"] <= limit:
+        return None
+    return f"time budget: {spent:.0f} s of {limit:.0f} s spent, and an epoch takes {rows[-1]['seconds']:.0f} s (best at epoch {best_epoch})"
+

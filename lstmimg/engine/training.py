@@ -36,7 +36,7 @@ from lstmimg.engine.mistakes import write_mistakes
 from lstmimg.engine.optim import amp_settings, make_optimizer, make_schedule
 from lstmimg.engine.plan import plan_input, plan_training, smallest_side
 from lstmimg.engine.steps import NonFiniteLoss, Recipe, train_one_epoch
-from lstmimg.engine.stopping import cooldown_of, lr_drops, rule_of, stop_reason
+from lstmimg.engine.stopping import cooldown_of, lr_drops, out_of_time, rule_of, stop_reason
 from lstmimg.engine.trainstate import SavedRun, StopSignals, TrainState, check_same_split, read_run, split_fingerprint, versions
 from lstmimg.errors import LstmimgError, TrainingInterrupted, article
 from lstmimg.files import WriteError, atomic_write_text, write_json
@@ -347,22 +347,12 @@ class Training:
         """Whether the run is done after the epoch just recorded (``stopping.py``): rank 0 decides from
         its rows, every process follows; the reason goes in the epoch's ``stop`` column."""
         s = self.state
-        reason = (stop_reason(s.rows, self.rule, self.cfg.epochs) or self._out_of_time()) if self.d.main else None
+        reason = (stop_reason(s.rows, self.rule, self.cfg.epochs) or (out_of_time(s.rows, time.perf_counter() - self.started, self.cfg.time_limit, s.best_epoch) if s.epoch <= self.cfg.epochs else None)) if self.d.main else None
         if dist.broadcast_float(float(reason is not None), self.d, self.device):
             s.stopped_early, s.stop = True, reason or "stopped with rank 0"
         elif s.epoch > self.cfg.epochs:
             s.stop = f"finished the {self.cfg.epochs} planned epochs (best at epoch {s.best_epoch})"
         s.rows[-1]["stop"] = s.stop
-
-    def _out_of_time(self) -> str | None:
-        """The reason to stop when another epoch as long as the last would end past ``time_limit``."""
-        limit = self.cfg.time_limit
-        if limit is None or self.state.epoch > self.cfg.epochs:
-            return None
-        spent = time.perf_counter() - self.started
-        if spent + self.state.rows[-1]["seconds"] > limit:
-            return f"time budget: {spent:.0f} s of {limit:.0f} s spent, and an epoch takes {self.state.rows[-1]['seconds']:.0f} s (best at epoch {self.state.best_epoch})"
-        return None
 
     def _save(self, name: str, meta: dict, with_state: bool = False) -> None:
         if self.d.main:
