@@ -49,7 +49,8 @@ def explain(
 ) -> list[dict]:
     """Explain the model's decision on each image or video of ``paths`` (the model's kind decides
     which; without ``model``, the newest run of the kind of the first file). Returns one dict per
-    input (see docs/explain.md); ``target`` (a class name) is explained instead of the predicted
+    input (see docs/explain.md; ``true`` is the input's folder name when that is a class of the model,
+    else None); ``target`` (a class name) is explained instead of the predicted
     label; ``out`` writes a picture per input there (its path in ``picture``)."""
     if frame_baseline not in BASELINES:
         raise LstmimgError(f"--frame-baseline {frame_baseline!r} is not one of: {', '.join(BASELINES)}")
@@ -73,6 +74,7 @@ def explain(
         path = Path(path)
         check_file(path, "a video" if ckpt.kind == "video" else "an image")
         result = _video(ckpt, predictor, path, target, frame_baseline) if ckpt.kind == "video" else _image(ckpt, predictor, path, target)
+        result = {"path": result["path"], "true": path.parent.name if path.parent.name in ckpt.classes else None, **result}  # ImageFolder: the folder is the label
         if out is not None:
             result["picture"] = str(_picture(ckpt, result, pictures[path]))
         results.append(result)

@@ -47,6 +47,11 @@ def _save(fig, path: Path) -> None:
 
 def plot_curves(rows: Sequence[dict], path: Path) -> None:
     """Loss and accuracy per epoch, train and val, side by side."""
+    _save(curves_figure(rows), path)
+
+
+def curves_figure(rows: Sequence[dict]):
+    """The figure of ``plot_curves`` (returned for tests to read)."""
     fig = _figure(figsize=(10, 4))
     ax_loss, ax_acc = fig.subplots(1, 2)
     epochs = [r["epoch"] for r in rows]
@@ -61,7 +66,7 @@ def plot_curves(rows: Sequence[dict], path: Path) -> None:
     ax_loss.legend(loc="upper right")
     ax_acc.grid(alpha=0.3)
     ax_acc.legend(loc="lower right")  # accuracy climbs towards 1.0: the legend stays below the curves' end
-    _save(fig, path)
+    return fig
 
 
 def plot_confusion(matrix: Sequence[Sequence[int]], classes: Sequence[str], path: Path, what: str = "validation") -> None:
@@ -90,77 +95,139 @@ def _show(ax, image) -> None:
     ax.set_yticks([])
 
 
-def plot_image_explanation(image, result: dict, scan: str, path: Path) -> None:
-    """Three panels: the heatmap over the image, the model's own steps along their scan path shaded by
-    importance, and the anytime curve (the target's probability after k steps)."""
-    import numpy as np
+LINE_STYLES = ("-", "--", ":", "-.")
 
-    fig = _figure(figsize=(12, 4))
+
+def _class_lines(ax, xs, series: Sequence[Sequence[float]], names: Sequence[str], strong: str | None = None, marker: bool = False) -> None:
+    """One line per class, none hidden under another: each has its own colour and dash pattern, and the
+    lines drawn first are the widest, so a later line lying on top of one (two classes both at 0, say)
+    leaves its edges showing."""
+    n = len(names)
+    for k, name in enumerate(names):
+        width = 1.2 + 2.4 * (n - 1 - k) / max(1, n - 1)  # first class widest
+        ax.plot(xs, series[k], color=f"C{k % 10}", linestyle=LINE_STYLES[(k // 10 + k) % len(LINE_STYLES)], linewidth=width + (1 if name == strong else 0),
+                label=name, marker="o" if marker else None, markersize=3, alpha=0.9)
+
+
+def _heading(result: dict) -> str:
+    """File name, its true label when its folder says it, and what the model said."""
+    true = f"true {result['true']}" if result.get("true") else "true label unknown"
+    head = f"{Path(result['path']).name}: {true}, predicted {result['label']} {result['prob']:.2f}"
+    return head if result["target"] == result["label"] else f"{head}; explaining {result['target']}"
+
+
+def image_explanation_figure(image, result: dict, scan: str):
+    """The figure of ``plot_image_explanation`` (returned for tests to read)."""
+    import numpy as np
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+    from matplotlib.patches import Rectangle
+
+    fig = _figure(figsize=(14, 4.6), layout="constrained")
     ax_heat, ax_steps, ax_curve = fig.subplots(1, 3)
+    fig.suptitle(_heading(result), fontsize=11)
     _show(ax_heat, image)
-    ax_heat.imshow(np.array(result["heatmap"]), cmap="jet", alpha=0.45)
-    ax_heat.set_title(f"where: occlusion heatmap ({result['target']})")
+    heat = np.array(result["heatmap"])
+    shown = ax_heat.imshow(heat, cmap="jet", alpha=0.45, vmin=0, vmax=max(float(heat.max()), 1e-6))
+    fig.colorbar(shown, ax=ax_heat, fraction=0.046, pad=0.03, label=f"drop of p({result['target']}) when covered")
+    ax_heat.set_title(f"where: occlusion heat map ({result['target']})", fontsize=10)
     _show(ax_steps, image)
     steps = result["steps"]
     peak = max((s["importance"] for s in steps), default=0) or 1
-    from matplotlib.patches import Rectangle
-
     for s in steps:
         y0, x0, y1, x1 = s["box"]
         ax_steps.add_patch(Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0, y1 - y0, color="red", alpha=0.6 * s["importance"] / peak, linewidth=0))
+    fig.colorbar(ScalarMappable(Normalize(0, peak), "Reds"), ax=ax_steps, fraction=0.046, pad=0.03, label="step importance (drop when covered)")
     centres = [((b[1] + b[3]) / 2 - 0.5, (b[0] + b[2]) / 2 - 0.5) for b in (s["box"] for s in steps)]
-    if len(centres) > 1:
-        ax_steps.plot(*zip(*centres), color="white", linewidth=0.8, alpha=0.8)
-    ax_steps.set_title(f"its steps ({scan}), by importance")
+    if len(centres) > 1:  # the scan path, an arrow from each step to the next
+        ax_steps.plot(*zip(*centres), color="cyan", linewidth=0.8, alpha=0.8)
+        every = max(1, len(centres) // 12)
+        for (xa, ya), (xb, yb) in list(zip(centres, centres[1:]))[::every]:
+            ax_steps.annotate("", xy=(xb, yb), xytext=(xa, ya), arrowprops={"arrowstyle": "->", "color": "cyan", "lw": 0.9})
+    top = {s["step"] for s in sorted(steps, key=lambda s: -s["importance"])[:3]}
+    label_every = max(1, -(-len(steps) // 32))  # at most about 32 numbers, the three that decided most always
+    for s, (cx, cy) in zip(steps, centres):
+        if s["step"] in top or s["step"] == 1 or s["step"] == len(steps) or s["step"] % label_every == 0:
+            ax_steps.text(cx, cy, str(s["step"]), ha="center", va="center", fontsize=8 if s["step"] in top else 7,
+                          color="yellow" if s["step"] in top else "white", fontweight="bold" if s["step"] in top else "normal",
+                          bbox={"boxstyle": "round,pad=0.1", "facecolor": "black", "alpha": 0.5, "linewidth": 0})
+    ax_steps.set_title(f"its {len(steps)} steps ({scan}), numbered in reading order;\nthe 3 that decided most in yellow", fontsize=10)
     ks = [a["steps"] for a in result["anytime"]]
     ax_curve.plot(ks, [a["prob"] for a in result["anytime"]], marker="o", markersize=3)
-    ax_curve.set(title=f"anytime: p({result['target']}) after k steps", xlabel="steps read", ylim=(0, 1.02))
+    ax_curve.set(title=f"anytime: p({result['target']}) after k of {len(ks)} steps", xlabel="steps read", ylabel="probability", ylim=(0, 1.02))
+    ax_curve.title.set_fontsize(10)
     ax_curve.grid(alpha=0.3)
-    _save(fig, path)
+    return fig
 
 
-def plot_video_explanation(clip, result: dict, classes: Sequence[str], path: Path, strip: int = 12) -> None:
-    """A filmstrip of (up to ``strip``) sampled frames over the frame importance bars and each class's
-    probability as the LSTM reads the frames."""
+def plot_image_explanation(image, result: dict, scan: str, path: Path) -> None:
+    """Three panels under the file's name, true label (when its folder is a class) and prediction: the
+    heat map over the image with its colour scale, the model's own steps along their scan path (arrows,
+    step numbers) shaded by importance, and the anytime curve (the target's probability after k steps)."""
+    _save(image_explanation_figure(image, result, scan), path)
+
+
+def video_explanation_figure(clip, result: dict, classes: Sequence[str], strip: int = 12):
+    """The figure of ``plot_video_explanation`` (returned for tests to read)."""
     frames = result["frames"]
     n = len(frames)
     shown = list(range(n)) if n <= strip else sorted({round(i * (n - 1) / (strip - 1)) for i in range(strip)})
-    fig = _figure(figsize=(max(8, 1.1 * len(shown)), 6))
+    fig = _figure(figsize=(max(8, 1.1 * len(shown)), 6.8), layout="constrained")
+    fig.suptitle(_heading(result), fontsize=11)
     grid = fig.add_gridspec(3, len(shown), height_ratios=[1, 1, 1.4])
-    for n, i in enumerate(shown):
-        ax = fig.add_subplot(grid[0, n])
+    timed = n > 0 and frames[0]["time"] is not None
+    for col, i in enumerate(shown):
+        ax = fig.add_subplot(grid[0, col])
         _show(ax, clip[i])
-        ax.set_title(f"{i + 1}", fontsize=8)
-    xs = list(range(1, len(frames) + 1))
+        when = f"\n{frames[i]['time']:.2f} s" if timed else ""
+        ax.set_title(f"#{i + 1} (src {frames[i]['index']}){when}", fontsize=7)
+    stride = frames[1]["index"] - frames[0]["index"] if n > 1 else 1
+    xs = list(range(1, n + 1))
     ax_imp = fig.add_subplot(grid[1, :])
     ax_imp.bar(xs, [f["importance"] for f in frames], color="tab:red")
-    ax_imp.set(ylabel="importance", title=f"which frames decided {result['target']} (occlusion)")
-    ax_imp.set_xlim(0.5, len(frames) + 0.5)
-    ax_prob = fig.add_subplot(grid[2, :])
-    for k, name in enumerate(classes):
-        ax_prob.plot(xs, [row[k] for row in result["probs"]], label=name, linewidth=2 if name == result["target"] else 1)
-    ax_prob.set(xlabel="frames read", ylabel="probability", ylim=(0, 1.02))
-    ax_prob.set_xlim(0.5, len(frames) + 0.5)
+    ax_imp.set(ylabel="importance", title=f"which frames decided {result['target']} (occlusion); #k = k-th sampled frame, src = its frame number in the file")
+    ax_imp.title.set_fontsize(9)
+    ax_imp.title.set_y(1.25 if timed and n > 1 else 1.0)  # above the seconds axis
+    ax_prob = fig.add_subplot(grid[2, :], sharex=ax_imp)
+    _class_lines(ax_prob, xs, [[row[k] for row in result["probs"]] for k in range(len(classes))], classes, strong=result["target"])
+    every = f"every {stride} source frames" if stride > 1 else "every source frame"
+    ax_prob.set(xlabel=f"sampled frames read ({every})", ylabel="probability", ylim=(0, 1.02))
+    ax_prob.set_xlim(0.5, n + 0.5)
     ax_prob.grid(alpha=0.3)
     ax_prob.legend(fontsize=8, ncols=min(4, len(classes)))
-    _save(fig, path)
+    if timed and n > 1:  # seconds on top of the frames, from the file's frame rate
+        per = frames[1]["time"] - frames[0]["time"]
+        seconds = ax_imp.secondary_xaxis("top", functions=(lambda k: (k - 1) * per, lambda t: t / per + 1 if per else t))
+        seconds.set_xlabel("seconds into the video", fontsize=8)
+    return fig
 
 
-def plot_timeline(result: dict, classes: Sequence[str], path: Path) -> None:
-    """Each class's probability per window over a whole video, its segments shaded by label."""
-    fig = _figure(figsize=(10, 3.5))
+def plot_video_explanation(clip, result: dict, classes: Sequence[str], path: Path, strip: int = 12) -> None:
+    """A filmstrip of (up to ``strip``) sampled frames, each titled with its place among the sampled
+    frames, its source frame number and time, over the frame importance bars (a seconds axis on top)
+    and each class's probability as the LSTM reads the frames."""
+    _save(video_explanation_figure(clip, result, classes, strip), path)
+
+
+def timeline_figure(result: dict, classes: Sequence[str]):
+    """The figure of ``plot_timeline`` (returned for tests to read)."""
+    fig = _figure(figsize=(10, 3.8))
     ax = fig.subplots()
     windows = result["windows"]
-    colours = {name: f"C{i % 10}" for i, name in enumerate(classes)}
     mids = [(w["start"] + w["end"]) / 2 for w in windows]
-    for k, name in enumerate(classes):
-        ax.plot(mids, [w["probs"][k] for w in windows], color=colours[name], label=name, marker="o" if len(windows) < 40 else None, markersize=3)
+    _class_lines(ax, mids, [[w["probs"][k] for w in windows] for k in range(len(classes))], classes, marker=len(windows) < 40)
     for seg in result["segments"]:
-        ax.axvspan(seg["start"], seg["end"], color=colours[seg["label"]], alpha=0.12, linewidth=0)
+        ax.axvspan(seg["start"], seg["end"], color=f"C{classes.index(seg['label']) % 10}", alpha=0.12, linewidth=0)
     ax.set(xlabel="seconds", ylabel="probability", ylim=(0, 1.02), title=f"{Path(result['path']).name}: {result['label']} {result['prob']:.2f}")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, ncols=min(4, len(classes)))
-    _save(fig, path)
+    return fig
+
+
+def plot_timeline(result: dict, classes: Sequence[str], path: Path) -> None:
+    """Each class's probability per window over a whole video (every class its own colour and dash, so
+    no line hides another), its segments shaded by label."""
+    _save(timeline_figure(result, classes), path)
 
 
 def plot_mistakes(samples: Sequence[dict], kind: str, wrong: int, total: int, path: Path, what: str = "val") -> None:

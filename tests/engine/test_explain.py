@@ -155,6 +155,7 @@ def test_explain_command_json_pictures_and_bad_input(trained_run, tmp_path, clip
     assert result.exit_code == 0, result.output
     [r] = json.loads(result.stdout)
     assert set(r) >= {"path", "label", "prob", "target", "method", "heatmap", "steps", "anytime", "picture"}
+    assert r["true"] == "vertical"  # its folder is a class of the model
     assert Path(r["picture"]).parent == tmp_path / "pics" and Path(r["picture"]).read_bytes()[:4] == b"\x89PNG"
     assert_one_line_error(run_cli("explain", tmp_path / "missing.png", "--model", trained_run), "missing.png: no such file")
     assert_one_line_error(run_cli("explain", val, "--model", trained_run, "--target", "circle"), "--target 'circle' is not a class")
