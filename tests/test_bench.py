@@ -30,6 +30,7 @@ def test_count_flops_from_layer_shapes():
 def test_timing_median_and_spread():
     t = B.Timing.of([3.0, 1.0, 2.0, 10.0, 4.0])
     assert (t.median, t.low, t.high, t.n) == (3.0, 1.0, 10.0, 5)
+    assert t.spread == 1.5  # half the range, 4.5 s, over the median, 3 s
 
 
 def test_tiny_bench_report_has_the_documented_fields():
@@ -91,10 +92,69 @@ def test_formats_section_measures_pytorch_and_onnx_side_by_side():
     assert rows[0].latency_ratio == 1.0 and rows[1].file_mb > 0 and rows[1].images_per_s > 0
 
 
+def _report(load: float, spread: float) -> B.BenchReport:
+    """A report with every section, long names and large figures, and timings that varied by +-``spread``."""
+    from lstmimg.bench.compute import BackendBench, ModelBench, ScalingRow
+    from lstmimg.bench.features import FeatureBench
+    from lstmimg.bench.formats import FormatRow
+    from lstmimg.bench.io import StartupBench, VideoBench
+
+    t = B.Timing.of([1.0 - spread, 1.0, 1.0 + spread])
+    steady = B.Timing.of([1.0, 1.0, 1.0])
+    models = [ModelBench(name, 12_345_678, 123_456_789, 12345.0, 23456.0, 0.93, 7654.0, 98765.0, 87654.0, 1.07, 285.12, 1234.56, 1234.5, 64, t, steady, steady, steady, steady)
+              for name in ("region_lstm", "cnn_lstm", "convlstm", "lrcn")]
+    report = B.BenchReport({"device": "cpu", "processor": "x86_64", "threads": 2, "torch": "2.14.1", "python": "3.11.7", "cpus": 2, "load_before": load}, B.FLOPS_METHOD, models)
+    report.backends = [BackendBench("region_lstm", "torch.compile", "ok", 12345.0, 1.02, 4.5e-08, "2 graph breaks; first call (compiling) 4.4 s"),
+                       BackendBench("cnn_lstm", "onnxruntime", "unavailable: onnxruntime is not installed (pip install 'lstmimg[onnx]')")]
+    report.scaling = [ScalingRow("region_lstm", "steps", 112, 1234.56, 123.45)]
+    report.video = VideoBench("/a/long/folder/name/bench-1280x720-300.mp4", 300, 6141.0, 5026.0, 399.0, 15.38, steady, steady, 0.176, 0.163, 389.0, 15.77)
+    report.features = FeatureBench("mobilenet_v3_small", 112, 32, 547.0, 8.68, 25.71, 0.338, steady, steady, steady)
+    report.formats = [FormatRow("PyTorch (.pt)", "ok", 2.46, 0.9871, 6.244, 708.0, 1.0, 1.0, 0.01), FormatRow("ONNX Runtime (.onnx)", "ok", 2.54, 0.9871, 1.056, 1693.0, 0.17, 2.39, 0.03)]
+    report.startup = StartupBench(1.234, 1.456, 2.345, 1.18, 1.9)
+    report.noisy = B.noisy_figures(report)
+    return report
+
+
+def _render(report) -> str:
+    import io
+
+    from rich.console import Console
+
+    from lstmimg.cli.bench_tables import render_bench
+
+    buffer = io.StringIO()
+    render_bench(Console(file=buffer, width=80, color_system=None), report)
+    return buffer.getvalue()
+
+
+def test_bench_tables_fit_80_columns_cut_nothing_and_say_which_way_is_better():
+    text = _render(_report(load=0.1, spread=0.05))
+    tables = [line for line in text.splitlines() if not line.startswith(("lstmimg bench", "FLOPs:", "motion flow:", "lstmimg video with", "↑ higher", "plain:"))]
+    assert max(len(line) for line in tables) <= 80 and "…" not in text
+    for header in ("lstmimg", "plain", "GFLOP/s", "batch-1", "accuracy", "ms vs", "/s vs", "decode + resize", "lstmimg video", "x decode", "x import", "spread"):
+        assert header in text, header
+    assert "12345" in text and "285.12" in text and "1234.56" in text and "0.9871" in text  # every figure whole
+    assert "±5%" in text and "↑ higher is better, ↓ lower is better" in text and "p50" in text and "ms ↓" in text
+    assert "noisy" not in text and "busy" not in text
+    assert text.count("region_lstm ") == 5 and text.count("cnn_lstm ") == 4  # names whole: training, inference, latency, backends (+ scaling)
+    assert "mobilenet_v3_small 112px" in text and "lstmimg[onnx]" in text  # a note is text, not rich markup
+
+
+def test_a_busy_machine_and_noisy_figures_are_said():
+    """Two `--quick` runs minutes apart gave batch-1 latency 0.765 ms and 285 ms with nothing to say the
+    machine was busy: the load at the start and every figure whose runs varied by more than +-25% are said."""
+    report = _report(load=3.5, spread=0.6)
+    assert report.noisy == [f"{m} training ±60%" for m in ("region_lstm", "cnn_lstm", "convlstm", "lrcn")]
+    text = " ".join(_render(report).split())
+    assert "the machine was busy when the bench began (load 3.5 on 2 CPUs)" in text
+    assert "noisy: region_lstm training ±60%;" in text and "rerun when the machine is idle" in text
+    assert "load 3.5 on 2 CPUs at start" in text
+
+
 def test_bench_command_writes_json(tmp_path):
     result = CliRunner().invoke(app, ["bench", "--quick", "--model", "region_lstm", "--skip", "video", "--skip", "startup", "--skip", "backends", "--skip", "features", "--skip", "formats", "--json", str(tmp_path / "b.json")])
     assert result.exit_code == 0, result.output
-    assert "models" in result.stdout and "scaling" in result.stdout
+    assert "training" in result.stdout and "inference" in result.stdout and "scaling" in result.stdout
     data = json.loads((tmp_path / "b.json").read_text())
     assert data["models"][0]["model"] == "region_lstm" and data["backends"] == []
 

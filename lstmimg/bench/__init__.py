@@ -8,6 +8,7 @@ GPU timings synchronise before reading the clock. The CLI (``lstmimg bench``) re
 from __future__ import annotations
 
 import dataclasses
+import os
 import platform
 import time
 from collections.abc import Callable
@@ -26,7 +27,7 @@ from lstmimg.models.registry import MODELS
 __all__ = [
     "BENCH_SHAPES", "BackendBench", "BenchReport", "FeatureBench", "FormatRow", "bench_features", "bench_formats", "ModelBench", "ScalingRow", "StartupBench", "Timing", "VideoBench",
     "bench_backends", "bench_model", "bench_scaling", "bench_startup", "bench_video", "count_flops", "measure",
-    "measure_pair", "report_to_dict", "run_bench",
+    "measure_pair", "noisy_figures", "report_to_dict", "run_bench", "spreads",
 ]
 
 
@@ -42,12 +43,50 @@ class BenchReport:
     formats: list[FormatRow] = field(default_factory=list)
     startup: StartupBench | None = None
     seconds: float = 0.0
+    noisy: list[str] = field(default_factory=list)  # figures whose runs varied by more than NOISY
+
+
+NOISY = 0.25  # a figure whose timed runs spread more than ±25% around the median is not to be trusted
+
+
+def spreads(report: BenchReport) -> dict[str, float]:
+    """Every figure's spread (``Timing.spread``) by the name the tables give it."""
+    out = {}
+    for b in report.models:
+        out[f"{b.model} training"] = b.train_spread
+        out[f"{b.model} inference"] = b.infer_spread
+        out[f"{b.model} latency"] = b.latency_spread
+    if report.video:
+        out["video"] = max(report.video.decode.spread, report.video.end_to_end.spread)
+    if report.features:
+        f = report.features
+        out["frozen backbone features"] = max(f.extract.spread, f.cached.spread, f.uncached.spread)
+    for r in report.formats:
+        if r.spread is not None:
+            out[f"format {r.format}"] = r.spread
+    return out
+
+
+def noisy_figures(report: BenchReport) -> list[str]:
+    """The figures whose runs varied by more than ``NOISY``: "region_lstm inference ±180%"."""
+    return [f"{name} ±{spread:.0%}" for name, spread in spreads(report).items() if spread > NOISY]
+
+
+def load_average() -> float | None:
+    """The 1-minute load average (runnable processes), None where the OS has none (Windows)."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (AttributeError, OSError):
+        return None
 
 
 def machine_info(device: torch.device) -> dict:
+    """What the figures depend on, and ``load_before``: the machine's load when the bench began (other
+    jobs running make every figure slow and noisy)."""
     info = {
         "python": platform.python_version(), "torch": torch.__version__, "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(), "threads": torch.get_num_threads(), "device": str(device),
+        "cpus": os.cpu_count(), "load_before": load_average(),
     }
     if device.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(device)
@@ -102,6 +141,7 @@ def run_bench(
         say("startup")
         report.startup = bench_startup(1 if tiny else repeats)
     report.seconds = round(time.perf_counter() - started, 1)
+    report.noisy = noisy_figures(report)
     return report
 
 

@@ -52,6 +52,24 @@ class ModelBench:
     batch: int
     train: Timing
     plain_train: Timing
+    infer: Timing | None = None  # the large batch through Predictor
+    plain_infer: Timing | None = None
+    latency: Timing | None = None  # batch of one
+
+    @property
+    def train_spread(self) -> float:
+        """The larger spread of the two training timings (see ``Timing.spread``)."""
+        return max(self.train.spread, self.plain_train.spread)
+
+    @property
+    def infer_spread(self) -> float:
+        """The larger spread of the two large-batch inference timings."""
+        return max((t.spread for t in (self.infer, self.plain_infer) if t is not None), default=0.0)
+
+    @property
+    def latency_spread(self) -> float:
+        """The spread of the batch-of-one timings."""
+        return self.latency.spread if self.latency is not None else 0.0
 
 
 def bench_model(name: str, device: torch.device, batch: int = 64, steps: int = 10, repeats: int = 5, latency_runs: int = 50, cfg: ModelConfig | None = None) -> ModelBench:
@@ -118,6 +136,9 @@ def bench_model(name: str, device: torch.device, batch: int = 64, steps: int = 1
         batch=batch,
         train=train_t,
         plain_train=plain_t,
+        infer=infer_t,
+        plain_infer=plain_infer_t,
+        latency=lat,
     )
 
 

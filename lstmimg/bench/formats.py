@@ -23,6 +23,7 @@ class FormatRow:
     images_per_s: float | None = None
     latency_ratio: float | None = None  # this format's batch-1 time / PyTorch's
     throughput_ratio: float | None = None  # this format's images/s / PyTorch's
+    spread: float | None = None  # the larger ``Timing.spread`` of its two timings
 
 
 def bench_formats(repeats: int = 7, batch: int = 256, tiny: bool = False) -> list[FormatRow]:
@@ -56,6 +57,7 @@ def bench_formats(repeats: int = 7, batch: int = 256, tiny: bool = False) -> lis
     rows = []
     for row, one, many in ((base, one_pt, many_pt), (other, one_onnx, many_onnx)):
         row.ms_batch1, row.images_per_s = round(one.median * 1000, 3), round(len(images) / many.median, 1)
+        row.spread = round(max(one.spread, many.spread), 4)
         rows.append(row)
     for row in rows:
         row.latency_ratio, row.throughput_ratio = round(row.ms_batch1 / rows[0].ms_batch1, 3), round(row.images_per_s / rows[0].images_per_s, 3)

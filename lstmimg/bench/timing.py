@@ -27,6 +27,11 @@ class Timing:
     p95: float
     n: int
 
+    @property
+    def spread(self) -> float:
+        """Half the range as a fraction of the median: 0.05 reads "±5%" (0 for one run)."""
+        return (self.high - self.low) / 2 / self.median if self.median else 0.0
+
     @classmethod
     def of(cls, values: list[float]) -> Timing:
         ordered = sorted(values)

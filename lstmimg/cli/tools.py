@@ -99,7 +99,7 @@ def bench(
 
             check_output_file(json_file, "--json")
         from lstmimg.bench import report_to_dict, run_bench
-        from lstmimg.cli.render import render_bench
+        from lstmimg.cli.bench_tables import render_bench
         from lstmimg.models.registry import get_model_spec
 
         for name in models_ or []:
