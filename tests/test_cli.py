@@ -331,3 +331,26 @@ def test_a_signal_wrapped_by_the_import_machinery_still_exits_as_a_signal():
     with pytest.raises(typer.Exit) as stopped:
         run_guarded(work)
     assert stopped.value.exit_code == 143
+
+
+def test_train_lines_break_between_phrases_at_80_columns():
+    """Issue 31: at 80 columns train's first line broke inside "1000 val / images"."""
+    import io
+
+    from rich.console import Console
+
+    from lstmimg.cli.render import TrainDisplay, phrases
+
+    assert phrases(["aa", "bbb", "cc"], 7) == "aa  bbb\n  cc"
+    assert phrases(["[bold]aaaa[/]", "bb"], 8) == "[bold]aaaa[/]  bb"  # markup takes no room
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=80, color_system=None)
+    display = TrainDisplay(console, console)
+    display.callback("start", {"epochs": 30, "kind": "image", "img_size": (28, 28), "run_dir": "runs/train/[exp] 3", "device": "cpu",
+             "params": 613354, "train_size": 4000, "loading": "in memory", "val_size": 1000, "classes": [str(i) for i in range(10)], "channels": 1, "skipped": []})
+    display.callback("epoch", {"epoch": 12, "train_loss": 0.1234, "train_acc": 0.9876, "val_loss": 0.2345, "val_acc": 0.9765, "samples_per_s": 1086, "seconds": 4.0, "best": True})
+    lines = buffer.getvalue().splitlines()
+    assert max(len(line) for line in lines) <= 80, lines
+    assert any("4000 train (in memory) / 1000 val images" in line for line in lines)
+    assert lines[0].startswith("run runs/train/[exp] 3  device cpu")  # brackets in the name are text
+    assert any("val loss 0.2345 acc 0.9765" in line for line in lines) and any("1086 img/s  4.0s  best" in line for line in lines)

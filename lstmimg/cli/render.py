@@ -10,6 +10,22 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 
+def phrases(parts: list[str], width: int) -> str:
+    """``parts`` (rich markup) joined by two spaces into lines of at most ``width`` cells, broken only
+    between parts, never inside one ("4000 train / 1000 val images" stays whole); later lines indented."""
+    from rich.text import Text
+
+    lines, line, used = [], "", 0
+    for part in parts:
+        cells = Text.from_markup(part).cell_len
+        if line and used + 2 + cells > width:
+            lines.append(line)
+            line, used = "  " + part, 2 + cells
+        else:
+            line, used = (f"{line}  {part}", used + 2 + cells) if line else (part, cells)
+    return "\n".join([*lines, line])
+
+
 class TrainDisplay:
     """Turns ``fit`` callback events into a progress bar per epoch and one line per finished epoch."""
 
@@ -52,12 +68,9 @@ class TrainDisplay:
             self.epochs = info["epochs"]
             self.unit = "clips/s" if info["kind"] == "video" else "img/s"
             h, w = info["img_size"]
-            self.err.print(
-                f"run [bold]{info['run_dir']}[/]  device {info['device']}  {info['params']:,} parameters  "
-                f"{info['train_size']} train ({info['loading']}) / {info['val_size']} val {info['kind']}s  {len(info['classes'])} classes  "
-                f"{info['channels']}x{h}x{w}",
-                highlight=False,
-            )
+            self.err.print(phrases([f"run [bold]{escape(str(info['run_dir']))}[/]", f"device {info['device']}", f"{info['params']:,} parameters",
+                                    f"{info['train_size']} train ({info['loading']}) / {info['val_size']} val {info['kind']}s", f"{len(info['classes'])} classes",
+                                    f"{info['channels']}x{h}x{w}"], self.err.width), highlight=False, soft_wrap=True)
             for note in info.get("notes", []):
                 self.err.print(note, highlight=False, soft_wrap=True)
             for warning in info.get("warnings", []):
@@ -76,12 +89,9 @@ class TrainDisplay:
             self.bar.update(self.task, completed=info["step"], stats=stats)
         elif event == "epoch":
             mark = "  [green]best[/]" if info["best"] else ""
-            self.bar.console.print(
-                f"epoch {info['epoch']:>3}/{self.epochs}  train loss {info['train_loss']:.4f} acc {info['train_acc']:.4f}  "
-                f"val loss {info['val_loss']:.4f} acc {info['val_acc']:.4f}  {info['samples_per_s']:.0f} {self.unit}  {info['seconds']:.1f}s{mark}",
-                highlight=False,
-                soft_wrap=True,
-            )
+            self.bar.console.print(phrases([f"epoch {info['epoch']:>3}/{self.epochs}", f"train loss {info['train_loss']:.4f} acc {info['train_acc']:.4f}",
+                                            f"val loss {info['val_loss']:.4f} acc {info['val_acc']:.4f}", f"{info['samples_per_s']:.0f} {self.unit}",
+                                            f"{info['seconds']:.1f}s{mark}"], self.bar.console.width), highlight=False, soft_wrap=True)
             if info.get("stop", "").startswith("plateau"):
                 self.bar.console.print(f"[yellow]stopping[/]: {info['stop']} (--patience 0 trains them all)", highlight=False, soft_wrap=True)
 
