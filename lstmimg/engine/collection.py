@@ -32,6 +32,7 @@ class Batch:
     skipped: list[tuple[str, str]] = field(default_factory=list)
     probs: torch.Tensor | None = None  # (B, K): every class's probability, a row per result
     pixels: torch.Tensor | list[torch.Tensor] | None = None  # with pictures=True: what the model read: images (B, C, H, W), or each video's middle clip (T, C, H, W)
+    clips: list[tuple[torch.Tensor, torch.Tensor]] | None = None  # videos, with pictures=True: each one's clip probabilities (n, K) and clips' first frames (n, C, H, W)
 
 
 def split_kinds(paths: Sequence[Path], kind: str) -> tuple[list[Path], list[tuple[str, str]]]:
@@ -93,6 +94,8 @@ def classify_files(paths: Sequence[Path], ckpt: Checkpoint, topk: int = 5, batch
         batch = Batch(skipped=list(skipped))
         per_video = torch.stack([p.mean(0) for p in probs.split([len(d.x) for d in pending])])  # softmax averaged over each video's clips
         batch.probs, batch.pixels = per_video, [d.x[len(d.x) // 2] for d in pending] if pictures else None
+        if pictures:
+            batch.clips = [(p, d.x[:, 0]) for p, d in zip(probs.split([len(d.x) for d in pending]), pending)]
         batch.results = [{**r, "frames": d.frames, "seconds": d.seconds} for r, d in zip(results([d.path for d in pending], per_video), pending)]
         pending.clear()
         skipped.clear()
@@ -203,8 +206,14 @@ def classify_to_files(files: Sequence[Path], ckpt: Checkpoint, targets: Sequence
             if report is not None and ckpt.kind == "image" and batch.results:
                 report.add_batch([r["path"] for r in batch.results], batch.probs, batch.pixels)
             elif report is not None:
+                from lstmimg.config import clip_settings
+                from lstmimg.engine.report import clip_timeline
+
+                clip_len, stride, _ = clip_settings(ckpt.meta)
                 for i, result in enumerate(batch.results):
-                    report.add(result["path"], batch.probs[i], pixels=batch.pixels[i])
+                    n = report.add(result["path"], batch.probs[i], pixels=batch.pixels[i])
+                    fps = result["frames"] / result["seconds"] if result.get("seconds") else None
+                    clip_timeline(report, n, *batch.clips[i][:1], result["frames"], fps, clip_len, stride, batch.clips[i][1])
             if report is not None:
                 for path, why in batch.skipped:
                     report.skip(path, why)

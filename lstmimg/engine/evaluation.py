@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -44,25 +45,27 @@ def evaluate(data: str | Path, model: str | Path | None = None, split: str | Non
         trained = {os.path.realpath(p) for p in run["train"].paths}
         overlap = sum(os.path.realpath(p) in trained for p in files.paths)
     folder = files.paths[0].parent.parent if files.paths else Path(data)
-    labelled, probs, extra = score_files(ckpt, files, folder, device)
+    clip_probs: list = []
+    labelled, probs, extra = score_files(ckpt, files, folder, device, clip_probs if out is not None else None)
     report = classification_report(labelled.sets["eval"].labels, probs.argmax(1), ckpt.classes)
     result = {"data": str(folder), "model": str(ckpt.path), "kind": kind, "split": scored, "split_name": name, "overlap_with_training": overlap, **report, **extra,
               "skipped": labelled.skipped, "errors": labelled.errors}
     if out is not None:
-        result["mistakes"] = write_report(result, labelled, probs, Path(out), ckpt, device)
+        result["mistakes"] = write_report(result, labelled, probs, Path(out), ckpt, device, clip_probs)
     return result
 
 
-def score_files(ckpt, files, folder: Path, device: str = "auto") -> tuple[TrainingData, torch.Tensor, dict]:
+def score_files(ckpt, files, folder: Path, device: str = "auto", clips_out: list | None = None) -> tuple[TrainingData, torch.Tensor, dict]:
     """Decode labelled ``files`` (a ``Split``) as the model's training read them and score them:
-    the data (its ``eval`` set), probabilities ``(N, K)`` and extra figures (videos: clips per video)."""
+    the data (its ``eval`` set), probabilities ``(N, K)`` and extra figures (videos: clips per video;
+    ``clips_out`` as ``score_split``)."""
     clip_len, stride, clips = clip_settings(ckpt.meta)
     cfg = TrainConfig(clip_len=clip_len, frame_stride=stride, val_clips=clips)
     c = ckpt.config
     labelled = TrainingData(folder, ckpt.kind, ckpt.classes, {"eval": files}, c.in_channels, c.img_size, c.img_size, c.motion, c.fit, "memory")  # the model's input, as in training
     labelled.load(cfg)
     labelled.mean, labelled.std = ckpt.mean, ckpt.std
-    probs, extra = score_split(ckpt.model, labelled, "eval", cfg, resolve_device(device))
+    probs, extra = score_split(ckpt.model, labelled, "eval", cfg, resolve_device(device), clips_out)
     if ckpt.kind == "video":
         extra["clips_per_video"] = cfg.val_clips
     return labelled, probs, extra
@@ -107,7 +110,7 @@ def check_report_folder(out: Path) -> None:
             raise LstmimgError(f"{out / name}: exists; choose another --out (nothing was replaced)")
 
 
-def write_report(report: dict, labelled: TrainingData, probs: torch.Tensor, out: Path, ckpt=None, device: str = "cpu") -> int:
+def write_report(report: dict, labelled: TrainingData, probs: torch.Tensor, out: Path, ckpt=None, device: str = "cpu", clip_probs: Sequence[torch.Tensor] = ()) -> int:
     """``report.json``, ``confusion_matrix.png``, ``mistakes.png`` and the report page (``index.html``,
     engine/report.py) of an evaluation in folder ``out`` (made if needed); returns how many samples were
     wrong. A folder that holds one of them already is refused: nothing there is replaced."""
@@ -128,21 +131,23 @@ def write_report(report: dict, labelled: TrainingData, probs: torch.Tensor, out:
 
     page = labelled_report(out, labelled.kind, report["classes"], held.paths, held.labels, probs, held_pictures(held, labelled.kind),
                            f"lstmimg eval: {Path(report['model']).parent.name}/{Path(report['model']).name} on {report['data']}", f"Scored: {report['split']}",
-                           list(zip(map(str, labelled.skipped), labelled.errors)), ckpt, device=device)
+                           list(zip(map(str, labelled.skipped), labelled.errors)), ckpt, device=device, clip_probs=clip_probs)
     write_json(out / "report.json", {**report, "mistakes": wrong, "page": {k: page[k] for k in ("index", "bytes")}})
     return wrong
 
 
-def score_split(net: torch.nn.Module, data: TrainingData, split: str, cfg: TrainConfig, device: torch.device) -> tuple[torch.Tensor, dict]:
+def score_split(net: torch.nn.Module, data: TrainingData, split: str, cfg: TrainConfig, device: torch.device, clips_out: list | None = None) -> tuple[torch.Tensor, dict]:
     """Class probabilities ``(N, K)`` of ``net`` for every sample of ``data``'s ``split``, through the one
     inference path, and extra metrics. Videos: probabilities from ``val_clips`` evenly spaced clips per
-    video, and the clip accuracy."""
+    video, and the clip accuracy; ``clips_out`` (a list) receives each video's clip probabilities ``(n, K)``."""
     predictor = Predictor(net, data.mean, data.std, device, data.features)
     held = data.sets[split]
     if data.kind == "image":
         return image_probs(predictor, held.images, 256), {}
     shuffler = torch.Generator().manual_seed(cfg.seed) if cfg.shuffle_frames else None
     probs, per_video = video_probs(predictor, held.videos, cfg.clip_len, cfg.frame_stride, cfg.val_clips, 64, shuffler)
+    if clips_out is not None:
+        clips_out[:] = per_video
     hits = sum(int((p.argmax(1) == label).sum()) for p, label in zip(per_video, held.labels.tolist()))
     return probs, {"clip_accuracy": hits / max(1, sum(len(p) for p in per_video))}
 
@@ -156,8 +161,10 @@ def run_report(run: str | Path, overwrite: bool = False, device: str = "auto") -
     if splits is None:
         raise LstmimgError(f"{run}: not a run folder whose data is still there (its config.json names the data folder)")
     val = splits["val"]
-    labelled, probs, _ = score_files(ckpt, val, Path(splits["root"]), device)
+    clip_probs: list = []
+    labelled, probs, _ = score_files(ckpt, val, Path(splits["root"]), device, clip_probs)
     held = labelled.sets["eval"]
     scored = f"Scored: the val split of {splits['root']} ({len(held.paths)} files), by {ckpt.path.name}"
     return labelled_report(ckpt.path.parent / "report", ckpt.kind, ckpt.classes, held.paths, held.labels, probs, held_pictures(held, ckpt.kind),
-                           f"lstmimg run {ckpt.path.parent.name}", scored, list(zip(map(str, labelled.skipped), labelled.errors)), ckpt, overwrite=overwrite, device=device)
+                           f"lstmimg run {ckpt.path.parent.name}", scored, list(zip(map(str, labelled.skipped), labelled.errors)), ckpt, overwrite=overwrite, device=device,
+                           clip_probs=clip_probs)

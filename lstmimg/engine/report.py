@@ -233,10 +233,12 @@ def held_pictures(held, kind: str):
 
 
 def labelled_report(out: str | Path, kind: str, classes: Sequence[str], paths: Sequence[str | Path], labels: torch.Tensor, probs: torch.Tensor, pictures,
-                    title: str, scored: str, skipped: Sequence[tuple[str, str]] = (), ckpt=None, explained: int = EXPLAINED, overwrite: bool = False, device: str = "cpu") -> dict:
+                    title: str, scored: str, skipped: Sequence[tuple[str, str]] = (), ckpt=None, explained: int = EXPLAINED, overwrite: bool = False, device: str = "cpu",
+                    clip_probs: Sequence[torch.Tensor] = ()) -> dict:
     """The report of labelled predictions ``probs`` ``(N, K)`` of ``paths`` (true ``labels`` ``(N,)``);
     ``pictures``: see ``held_pictures`` (images: thumbnails a sheet a batch); with ``ckpt`` (an image model), the ``explained`` most confident
-    mistakes get the occlusion heat map of ``lstmimg explain``. Returns ``ReportWriter.close``'s figures."""
+    mistakes get the occlusion heat map of ``lstmimg explain``; ``clip_probs``: each video's clip
+    probabilities ``(n, K)``, its timeline in the detail (with ``ckpt``, whose clip settings place them). Returns ``ReportWriter.close``'s figures."""
     writer = ReportWriter(out, kind, classes, title, labelled=True, overwrite=overwrite, scored=scored)
     if isinstance(pictures, torch.Tensor):
         for start in range(0, len(paths), 64):
@@ -246,6 +248,8 @@ def labelled_report(out: str | Path, kind: str, classes: Sequence[str], paths: S
             writer.add(path, probs[i], int(labels[i]), *(pictures(i) or (None,)))
     for path, reason in skipped:
         writer.skip(path, reason)
+    if ckpt is not None and kind == "video" and clip_probs:
+        held_timelines(writer, paths, pictures, clip_probs, ckpt.meta)
     if ckpt is not None and kind == "image" and explained and hasattr(ckpt.model, "prefix_logits"):
         from lstmimg.engine.mistakes import mistakes
 
@@ -253,6 +257,30 @@ def labelled_report(out: str | Path, kind: str, classes: Sequence[str], paths: S
         if picked:
             explain_into(writer, ckpt, picked, [Path(paths[i]) for i in picked], device)
     return writer.close()
+
+
+def held_timelines(writer: ReportWriter, paths: Sequence[str | Path], pictures, clip_probs: Sequence[torch.Tensor], meta: dict) -> None:
+    """Each held video's timeline from its clips (``clip_timeline``): ``pictures(i)`` gives its decoded
+    frames ``(T, C, H, W)``, the thumbnails of the clips' first frames; the file's header its frame rate."""
+    from lstmimg.config import clip_settings
+    from lstmimg.data.clips import uniform_starts
+    from lstmimg.data.video_io import open_video
+
+    clip_len, stride, _ = clip_settings(meta)
+    for i, (path, probs) in enumerate(zip(paths, clip_probs)):
+        got = pictures(i) if callable(pictures) else None
+        video = got[0] if got is not None and not got[1] else None
+        fps, count = None, 0
+        try:
+            cap, info = open_video(path)
+            cap.release()
+            fps, count = info.fps or None, info.frame_count or 0
+        except LstmimgError:  # gone since it was scored: its clips are still placed, in frames
+            pass
+        frames = len(video) if video is not None else count
+        if frames:
+            first = video[uniform_starts(frames, clip_len, stride, len(probs))] if video is not None else None
+            clip_timeline(writer, i, probs, frames, fps, clip_len, stride, first)
 
 
 def explain_into(writer: ReportWriter, ckpt, indices: Sequence[int], paths: Sequence[Path], device: str = "cpu") -> None:
@@ -374,3 +402,35 @@ def add_timeline(writer: ReportWriter, result: dict, size: tuple[int, int] = (TH
         "segments": [[round(s["start"], 3), round(s["end"], 3), index[s["label"]], s["prob"]] for s in segments],
         "frames": {str(j): name for j, name in frames.items()}, "keyframes": [j for j in changes if j in frames],
     })
+
+
+def clip_timeline(writer: ReportWriter, i: int, clip_probs: torch.Tensor, frames: int, fps: float | None, clip_len: int, stride: int, first_frames=None) -> None:
+    """Sample ``i``'s timeline from the clips it was scored by (``predict``, ``eval``, a run's report):
+    ``clip_probs`` ``(n, K)`` of its ``n`` evenly spaced clips (``uniform_starts`` over ``frames``), each a
+    window of the band, in seconds where ``fps`` is known (else in frames); ``first_frames``: each clip's
+    first frame ``(C, H, W)`` uint8, the window's thumbnail. Costs no model call: the clips were read anyway."""
+    from lstmimg.data.clips import uniform_starts
+
+    starts = uniform_starts(frames, clip_len, stride, len(clip_probs))
+    span = min((clip_len - 1) * stride + 1, frames)
+    per = 1 / fps if fps else 1.0
+    windows, segments = [], []
+    for s0, probs in zip(starts, clip_probs.tolist()):
+        k = max(range(len(probs)), key=probs.__getitem__)
+        windows.append([round(s0 * per, 3), round((s0 + span) * per, 3), k, round(probs[k], 5), [round(p, 5) for p in probs]])
+    for j, w in enumerate(windows):  # runs of clips with the same label, their mean probability
+        if segments and segments[-1][2] == w[2]:
+            seg = segments[-1]
+            seg[1], seg[4] = w[1], seg[4] + [w[3]]
+        else:
+            segments.append([w[0], w[1], w[2], None, [w[3]], j])
+    names = {}
+    if first_frames is not None:
+        for j, pixels in enumerate(first_frames):
+            names[str(j)] = f"thumbs/c{i:06d}_{j:03d}.jpg"
+            (writer.out / names[str(j)]).write_bytes(thumbnail_jpeg(pixels[:3]))
+    keyframes = [seg[5] for seg in segments] if names else []
+    writer.detail(i, timeline={"unit": "s" if fps else "frames", "fps": fps or 0,
+                               "windows": windows, "segments": [[a, b, k, round(sum(ps) / len(ps), 5)] for a, b, k, _, ps, _ in segments],
+                               "frames": names, "keyframes": keyframes})
+

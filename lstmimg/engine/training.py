@@ -383,7 +383,8 @@ class Training:
         best_ckpt = load_checkpoint(self.dir / "best.pt")
         best = best_ckpt.model.to(self.device)
         val_labels = data.sets["val"].labels
-        val_probs = score_split(best, data, "val", self.cfg, self.device)[0]
+        clip_probs: list = []  # videos: each one's clip probabilities, the report's timelines
+        val_probs = score_split(best, data, "val", self.cfg, self.device, clip_probs)[0]
         val_report = classification_report(val_labels, val_probs.argmax(1), data.classes)
         use_amp = self.recipe.amp_dtype is not None
         summary = {
@@ -408,13 +409,13 @@ class Training:
         if getattr(data.sets["val"], "paths", None):  # the files behind the val samples (cached features keep them too)
             write_mistakes(data.kind, data.sets["val"].paths, val_labels, val_probs, data.classes, self.dir / "mistakes.png")
             if self.cfg.report:
-                self._write_report(best_ckpt, val_labels, val_probs)
+                self._write_report(best_ckpt, val_labels, val_probs, clip_probs)
         write_json(self.dir / "summary.json", summary)
         summary["run_dir"] = str(self.dir)
         self.emit("end", summary)
         return summary
 
-    def _write_report(self, ckpt, labels: torch.Tensor, probs: torch.Tensor) -> None:
+    def _write_report(self, ckpt, labels: torch.Tensor, probs: torch.Tensor, clip_probs: list) -> None:
         """The review page of the best checkpoint on the val split, in ``report/`` (replaced on a resumed run)."""
         from lstmimg.engine.report import held_pictures, labelled_report
 
@@ -422,7 +423,8 @@ class Training:
         scored = f"Scored: the val split of {self.data.root} ({len(labels)} files), by the best checkpoint (epoch {self.state.best_epoch})"
         skipped = list(zip(self.data.skipped, self.data.errors))
         labelled_report(self.dir / "report", self.data.kind, self.data.classes, held.paths, labels, probs, held_pictures(held, self.data.kind),
-                        f"lstmimg run {self.dir.name}", scored, skipped, ckpt, overwrite=True, device=str(self.device))
+                        f"lstmimg run {self.dir.name}", scored, skipped, ckpt, overwrite=True, device=str(self.device),
+                        clip_probs=clip_probs)
 
     def close(self) -> None:
         """Stop DataLoader workers; leave the process group (an error on one process must not leave

@@ -216,6 +216,52 @@ def test_video_timeline_page(tmp_path, open_page):
     assert page.page.evaluate("document.querySelector('#detail img.big').naturalWidth") > 0  # the frame's file is there
 
 
+def test_video_samples_of_predict_and_eval_have_their_timeline_in_the_detail(tmp_path, open_page):
+    """Issue 31: video samples in eval/predict reports had no timeline. Each one's clips (read anyway) are
+    the windows of its band; a clip whose label differs starts a segment with its keyframe."""
+    from conftest import VIDEO_MODEL, run_cli
+
+    from lstmimg.engine.report import clip_timeline
+    from lstmimg.sample import sample_data_dir
+
+    clips = sorted((sample_data_dir() / "clips" / "val" / "up").iterdir())[:4]
+    result = run_cli("predict", *clips, "--model", VIDEO_MODEL, "--report", tmp_path / "p")
+    assert result.exit_code == 0, result.output
+    details = data_of(tmp_path / "p")["details"]
+    assert sorted(map(int, details)) == [0, 1, 2, 3]
+    for d in details.values():
+        tl = d["timeline"]
+        assert tl["unit"] == "s" and tl["fps"] > 0 and len(tl["windows"]) >= 1 and (tmp_path / "p" / tl["frames"]["0"]).is_file()
+    labelled = tmp_path / "clips"
+    for folder in sorted((sample_data_dir() / "clips" / "val").iterdir()):
+        (labelled / folder.name).mkdir(parents=True)
+        for clip in sorted(folder.iterdir())[:2]:
+            shutil.copy(clip, labelled / folder.name / clip.name)
+    result = run_cli("eval", labelled, "--model", VIDEO_MODEL, "--out", tmp_path / "e")
+    assert result.exit_code == 0, result.output
+    details = data_of(tmp_path / "e")["details"]
+    assert len(details) == 8 and all(d["timeline"]["fps"] > 0 and (tmp_path / "e" / d["timeline"]["frames"]["0"]).is_file() for d in details.values())
+    # three clips of one video, the last one said otherwise: two segments, two keyframes
+    writer = ReportWriter(tmp_path / "v", "video", ["down", "up"], "predict", labelled=False)
+    rng = np.random.default_rng(0)
+    i = writer.add("/videos/long.mp4", torch.tensor([0.3, 0.7]), pixels=rng.integers(0, 255, (8, 3, 16, 16)).astype(np.uint8))
+    clip_timeline(writer, i, torch.tensor([[0.1, 0.9], [0.2, 0.8], [0.7, 0.3]]), 300, 30.0, 8, 2, torch.from_numpy(rng.integers(0, 255, (3, 3, 16, 16)).astype(np.uint8)))
+    writer.close()
+    tl = data_of(tmp_path / "v")["details"]["0"]["timeline"]
+    assert [w[:3] for w in tl["windows"]] == [[0.0, 0.5, 1], [4.733, 5.233, 1], [9.5, 10.0, 0]]  # starts 0, 142, 285 of 300 frames at 30 fps
+    assert tl["segments"] == [[0.0, 5.233, 1, 0.85], [9.5, 10.0, 0, 0.7]] and tl["keyframes"] == [0, 2]
+    page = open_page(tmp_path / "v" / "index.html")
+    page.page.click("#gallery .card >> nth=0")
+    detail = page.page.locator("#detail")
+    assert detail.locator(".timeline rect.window").count() == 3 and detail.locator(".timeline table.segments tr").count() == 3
+    assert detail.locator(".keyframes figure").count() == 2
+    box = detail.locator(".timeline svg").bounding_box()
+    page.page.mouse.click(box["x"] + box["width"] * 0.97, box["y"] + 10)  # the last clip
+    assert "00:09.5-00:10.0" in page.text("#detail-body h3")
+    assert page.page.evaluate("document.querySelector('#detail img.big').naturalWidth") > 0
+    assert page.console == [] and all(url.startswith("file://") for url in page.requests)
+
+
 def test_the_docs_screenshots_script_runs(tmp_path, browser):
     """docs/report.md's pictures come from scripts/report_screenshots.py: it must keep working."""
     import importlib.util

@@ -291,6 +291,11 @@
     });
     body.appendChild(el("h4", {}, Array.isArray(s.probs[0]) ? "Top classes" : "Every class"));
     body.appendChild(list);
+    if (extra.timeline) {
+      const tl = Object.assign({ source: s.path }, extra.timeline);
+      body.appendChild(el("h4", {}, "Along the video: each window is a clip the model read on its own (" + tl.windows.length + (tl.windows.length === 1 ? " clip" : " clips") + ")"));
+      body.appendChild(drawTimeline(tl, baseName(s.path)));
+    }
     if (extra.picture) {
       body.appendChild(el("h4", {}, "Where the model looked (occlusion: how much the predicted class's probability drops when each patch is hidden)"));
       body.appendChild(el("img", { class: "explain", src: extra.picture, alt: "explanation of " + baseName(s.path) }));
@@ -305,12 +310,21 @@
   // ---- video timelines --------------------------------------------------------------------------------
   const PALETTE = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac"];
   const colour = (k) => (k < PALETTE.length ? PALETTE[k] : "hsl(" + ((k * 137) % 360) + ",55%,50%)");
-  const clock = (t) => { const m = Math.floor(t / 60), s = t - 60 * m; return String(m).padStart(2, "0") + ":" + s.toFixed(1).padStart(4, "0"); };
+  const clockOf = (t) => { const m = Math.floor(t / 60), s = t - 60 * m; return String(m).padStart(2, "0") + ":" + s.toFixed(1).padStart(4, "0"); };
   function timelines() {
     if (!R.timelines || !R.timelines.length) return;
     R.timelines.forEach((tl, n) => {
-      const box = el("div", { class: "timeline", data: { source: n } });
-      box.appendChild(el("h3", {}, tl.source + ": " + classes[R.samples[tl.sample][C.pred]] + " " + fmt(tl.prob, 2)));
+      const box = drawTimeline(tl, tl.source + ": " + classes[R.samples[tl.sample][C.pred]] + " " + fmt(tl.prob, 2));
+      box.dataset.source = n;
+      $("timelines").appendChild(box);
+    });
+    $("timelines-section").hidden = false;
+  }
+  // one source's band, class curves, keyframes and segments table; a click on the band shows that window
+  function drawTimeline(tl, title) {
+      const clock = tl.unit === "frames" ? (t) => "frame " + Math.round(t) : clockOf;
+      const box = el("div", { class: "timeline" });
+      box.appendChild(el("h3", {}, title));
       const end = tl.windows.length ? tl.windows[tl.windows.length - 1][1] : 1;
       const W = 1000, BAND = 28, PLOT = 140, H = BAND + PLOT + 30, L = 36;
       const x = (t) => L + ((W - L - 10) * t) / (end || 1), y = (p) => BAND + 8 + (1 - p) * PLOT;
@@ -330,7 +344,7 @@
         const t = ((e.clientX - r.left) * (W / r.width) - L) / (W - L - 10) * end;
         let j = tl.windows.findIndex((w) => t < w[1]);
         if (j < 0) j = tl.windows.length - 1;
-        windowDetail(tl, j);
+        windowDetail(tl, j, clock);
       });
       box.appendChild(svg);
       const legend = el("div", { class: "legend" });
@@ -343,7 +357,7 @@
           const fig = el("figure", { data: { j: j } });
           fig.appendChild(el("img", { src: tl.frames[String(j)], alt: "frame at " + clock(w[0]), loading: "lazy" }));
           fig.appendChild(el("figcaption", {}, clock(w[0]) + " " + classes[w[2]]));
-          fig.addEventListener("click", () => windowDetail(tl, j));
+          fig.addEventListener("click", () => windowDetail(tl, j, clock));
           strip.appendChild(fig);
         });
         box.appendChild(strip);
@@ -358,12 +372,10 @@
         table.appendChild(tr);
       });
       box.appendChild(table);
-      $("timelines").appendChild(box);
-    });
-    $("timelines-section").hidden = false;
+      return box;
   }
   // a window's detail: the nearest frame shown, its time and every class's probability
-  function windowDetail(tl, j) {
+  function windowDetail(tl, j, clock) {
     const w = tl.windows[j];
     const shown = Object.keys(tl.frames).map(Number);
     const near = shown.length ? shown.reduce((a, b) => (Math.abs(b - j) < Math.abs(a - j) ? b : a)) : null;
