@@ -85,13 +85,20 @@ def latest_run(kind: str, base: Path = RUNS_DIR) -> Path | None:
     return None
 
 
+def run_named(path: Path, base: Path = RUNS_DIR) -> Path:
+    """``path``, or the run of that name under ``base`` (the names ``lstmimg runs`` prints) when ``path``
+    itself is not there."""
+    return base / path if not path.exists() and len(path.parts) == 1 and (base / path).is_dir() else path
+
+
 def resolve_model(source: str | Path | None, kind: str = "image") -> tuple[Path, str]:
-    """Which checkpoint to use, and why: ``source`` when given, else the newest run of this kind under
+    """Which checkpoint to use, and why: ``source`` when given (a checkpoint, a run folder, or the name of
+    a run under ./runs/train as ``lstmimg runs`` prints it), else the newest run of this kind under
     ./runs/train, else the model that ships with the package."""
     from lstmimg.checkpoint import checkpoint_path  # torch: only once a model is wanted (`lstmimg runs` lists runs without it)
 
     if source is not None:
-        return checkpoint_path(Path(source)), "given"
+        return checkpoint_path(run_named(Path(source))), "given"
     run = latest_run(kind)
     if run is not None:
         return checkpoint_path(run), "newest run"

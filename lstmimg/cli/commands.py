@@ -258,11 +258,7 @@ def predict(
         if json_out:
             sys.stdout.write(json_text(held))
         elif show_table:
-            table = Table(ckpt.kind, "label", "prob", "top", *(("frames", "seconds") if ckpt.kind == "video" else ()), box=None, header_style="bold")
-            for r in held:
-                top = "  ".join(f"{t['label']} {t['prob']:.3f}" for t in r["top"][1:3])  # two runners-up fit a row at 80 columns; --json / --csv keep them all
-                table.add_row(r["path"], r["label"], f"{r['prob']:.3f}", top, *((str(r["frames"]), f"{r['seconds']}") if ckpt.kind == "video" else ()))
-            out.print(table)
+            out.print(results_table(held, ckpt.kind, out.width))
         display.summary(summary, other, [t for t in targets if t[0] is not None], hidden=not targets and not json_out and not fits)  # every process names its unreadable files
         if "report" in summary:
             err.print(f"report: {summary['report']['index']} ({summary['report']['samples']} samples, {summary['report']['bytes'] / 1e6:.1f} MB)", markup=False, highlight=False)
@@ -270,6 +266,22 @@ def predict(
             raise typer.Exit(1)  # under torchrun, process 0 gives the exit code for all
 
     run_guarded(work)
+
+
+def results_table(rows: list[dict], kind: str, width: int) -> Table:
+    """predict's table: a row a file, the label, its probability and two runners-up (--json / --csv keep
+    them all). A path too long for ``width`` keeps its end, where the file name is: "…/vertical/003.png"."""
+    from rich.markup import escape
+
+    video = kind == "video"
+    tops = ["  ".join(f"{t['label']} {t['prob']:.3f}" for t in r["top"][1:3]) for r in rows]
+    others = max(map(len, [r["label"] for r in rows] + ["label"])) + 5 + max(map(len, tops + ["top"])) + (7 + 7 if video else 0)
+    room = max(16, width - others - 2 * (4 + 2 * video) - 2)  # padding around every column
+    shown = lambda path: path if len(path) <= room else "…" + path[len(path) - room + 1 :]  # noqa: E731
+    table = Table(kind, "label", "prob", "top", *(("frames", "seconds") if video else ()), box=None, header_style="bold")
+    for r, top in zip(rows, tops):
+        table.add_row(escape(shown(r["path"])), escape(r["label"]), f"{r['prob']:.3f}", escape(top), *((str(r["frames"]), f"{r['seconds']}") if video else ()))
+    return table
 
 
 def inputs_and_model(paths: list[str], model, backend: str, device: str, say: bool):

@@ -165,7 +165,7 @@ def runs(
         import json
 
         from lstmimg.history import compare_runs, list_runs
-        from lstmimg.runs import RUNS_DIR
+        from lstmimg.runs import RUNS_DIR, run_named
 
         given = [run_named(f, RUNS_DIR) for f in folders or []]
         if len(given) > 2:
@@ -228,7 +228,7 @@ def report(
     def work():
         from lstmimg.engine.evaluation import run_report
         from lstmimg.engine.report import results_report
-        from lstmimg.runs import RUNS_DIR
+        from lstmimg.runs import RUNS_DIR, run_named
 
         path = run_named(source, RUNS_DIR)
         if path.is_dir():
@@ -242,12 +242,6 @@ def report(
         err.print(f"report: {written['index']} ({written['samples']} samples, {written['bytes'] / 1e6:.1f} MB)", markup=False, highlight=False)
 
     run_guarded(work)
-
-
-def run_named(path: Path, base: Path) -> Path:
-    """``path``, or the run of that name under ``base`` (the names ``lstmimg runs`` prints) when ``path``
-    itself is no folder."""
-    return base / path if not path.exists() and len(path.parts) == 1 and (base / path).is_dir() else path
 
 
 def _shown(value) -> str:

@@ -5,6 +5,7 @@ disagree, the names `lstmimg runs` prints."""
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -79,6 +80,14 @@ def test_runs_accepts_the_names_it_prints(tmp_path, monkeypatch):
     result = run_cli("runs", *names, "--json")
     assert result.exit_code == 0, result.output
     assert [r.split("/")[-1] for r in json.loads(result.stdout)["runs"]] == names
+    monkeypatch.setenv("COLUMNS", "80")  # issue 31: at 80 columns the table cut model names and start times (cnn_ls…, 2026-12-03 0)
+    table = run_cli("runs").stdout.splitlines()
+    assert max(map(len, table)) <= 80 and "…" not in "".join(table[:3])
+    assert all(" cnn_lstm " in line and re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d", line) for line in table if line.startswith("exp"))
+    predicted = run_cli("predict", *sorted((data / "vertical").iterdir())[:3], "--model", "exp")
+    top = predicted.stdout.splitlines()
+    assert predicted.exit_code == 0, predicted.output
+    assert len(top) == 4 and max(map(len, top)) <= 80  # a header and a line a file: the runners-up fit beside the label
 
 
 @pytest.fixture
