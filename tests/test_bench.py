@@ -164,6 +164,7 @@ def test_bench_refuses_unknown_section():
     assert result.exit_code == 1 and "--skip 'gpu' is not one of" in result.stderr
 
 
+@pytest.mark.slow
 def test_bench_quick_starts_with_no_torch_warning_line(tmp_path):
     """Issue 30, item 11: `bench --quick` began with torch's "No CUDA runtime is found, using CUDA_HOME=..."
     (torch.compile's probe in the backends section, logged on a machine without CUDA)."""

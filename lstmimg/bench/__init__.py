@@ -139,7 +139,7 @@ def run_bench(
         report.formats = bench_formats(repeats, tiny=tiny)
     if "startup" in sections:
         say("startup")
-        report.startup = bench_startup(1 if tiny else repeats)
+        report.startup = bench_startup(1 if tiny else repeats, warm=not tiny)
     report.seconds = round(time.perf_counter() - started, 1)
     report.noisy = noisy_figures(report)
     return report

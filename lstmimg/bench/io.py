@@ -154,19 +154,20 @@ class StartupBench:
     predict_ratio: float  # lstmimg predict one.png / python -c "import torch"
 
 
-def bench_startup(repeats: int = 5) -> StartupBench:
-    """`lstmimg --help` and a one-image `predict` (bundled model) in fresh processes, against importing torch."""
+def bench_startup(repeats: int = 5, warm: bool = True) -> StartupBench:
+    """`lstmimg --help` and a one-image `predict` (bundled model) in fresh processes, against importing torch;
+    ``warm``: a first round, dropped, fills the file cache (``--quick`` goes without: it checks, not measures)."""
     from lstmimg.sample import sample_data_dir
 
     image = sorted((sample_data_dir() / "digits" / "val" / "7").iterdir())[0]
     cli = [sys.executable, "-m", "lstmimg"]
     commands = {"torch": [sys.executable, "-c", "import torch"], "help": cli + ["--help"], "predict": cli + ["predict", str(image), "--json"]}
     times: dict[str, list[float]] = {k: [] for k in commands}
-    for round_ in range(repeats + 1):  # round 0 warms the file cache and is dropped; rounds interleave
+    for round_ in range(repeats + warm):  # with warm, round 0 warms the file cache and is dropped; rounds interleave
         for key, cmd in commands.items():
             t0 = time.perf_counter()
             subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
-            if round_:
+            if round_ or not warm:
                 times[key].append(time.perf_counter() - t0)
     med = {k: statistics.median(v) for k, v in times.items()}
     return StartupBench(med["torch"], med["help"], med["predict"], round(med["help"] / med["torch"], 3), round(med["predict"] / med["torch"], 3))

@@ -75,6 +75,7 @@ def test_empty_video_class_folder(clips):
         fit(clips, None, TrainConfig(epochs=1))
 
 
+@pytest.mark.slow
 def test_train_video_model_and_frame_order_matters(clips, tmp_path):
     """The LSTM uses frame order: the same model with its frames shuffled in time scores far lower.
     (RGB frames only: with flow input each frame carries its own motion, and shuffling keeps it.)"""

@@ -63,6 +63,7 @@ assert not loaded, loaded
 """
 
 
+@pytest.mark.slow
 def test_without_tensorboard_nothing_is_imported_and_the_run_folder_is_as_before(bars, tmp_path):
     done = subprocess.run([sys.executable, "-c", BLOCK, str(bars), str(tmp_path / "r")], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr

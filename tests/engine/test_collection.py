@@ -96,6 +96,7 @@ def test_parts_are_fixed_shares_and_merge_into_one_file_each_input_once(tmp_path
     assert [r["path"] for r in lines(out)] == ["p0", "p1", "p2", "p4", "p5"] and parts_of(out) == []
 
 
+@pytest.mark.slow
 def test_two_processes_give_the_results_of_one(trained_run, bars, tmp_path):
     args = ("predict", bars / "train", "--model", trained_run, "--batch-size", "8")
     assert run_cli(*args, "--jsonl", tmp_path / "one.jsonl").exit_code == 0

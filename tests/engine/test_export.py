@@ -28,9 +28,12 @@ def random_checkpoint(path, data, kind, **config):
     return path
 
 
+LONG = pytest.mark.long  # CI keeps one case of each model and scan family (rows, snake patches, plain and bidirectional GRU cnn_lstm)
+
+
 @pytest.mark.parametrize("config", [
-    {"name": "region_lstm", "scan": "rows"}, {"name": "region_lstm", "scan": "cols"}, {"name": "region_lstm", "scan": "patches", "patch": 4},
-    {"name": "region_lstm", "scan": "snake", "patch": 4}, {"name": "cnn_lstm"}, {"name": "cnn_lstm", "bidirectional": True},
+    {"name": "region_lstm", "scan": "rows"}, pytest.param({"name": "region_lstm", "scan": "cols"}, marks=LONG), pytest.param({"name": "region_lstm", "scan": "patches", "patch": 4}, marks=LONG),
+    {"name": "region_lstm", "scan": "snake", "patch": 4}, {"name": "cnn_lstm"}, pytest.param({"name": "cnn_lstm", "bidirectional": True}, marks=LONG),
     {"name": "cnn_lstm", "scan": "patches", "bidirectional": True, "rnn": "gru"},
 ], ids=lambda c: "-".join(str(v) for v in c.values()))
 def test_image_models_export_and_match_pytorch(bars, tmp_path, config):

@@ -106,7 +106,7 @@ def test_backbones_lists_figures_and_what_is_cached(torch_home):
     assert next(line for line in after.stdout.splitlines() if line.split()[:1] == [BACKBONE]).split()[-1] == "yes"
 
 
-@pytest.mark.parametrize("kind", ["image", "video"])
+@pytest.mark.parametrize("kind", ["image", pytest.param("video", marks=pytest.mark.long)])  # videos share the code: their case, 9 s, in the long set
 def test_frozen_features_are_computed_once_and_train_as_the_images_would(bars, clips, tmp_path, torch_home, kind):
     """With the backbone frozen and augmentation off, training on the cached features is training on
     the images (up to float16 rounding of the features); the features are made once, up front."""
@@ -135,7 +135,7 @@ def test_frozen_features_are_computed_once_and_train_as_the_images_would(bars, c
         assert loss_c == pytest.approx(loss_i, abs=0.02) and acc_c == pytest.approx(acc_i, abs=0.1)
 
 
-@pytest.mark.parametrize("kind", ["image", "video"])
+@pytest.mark.parametrize("kind", ["image", pytest.param("video", marks=pytest.mark.long)])  # 12.6 s; the video feature path runs in CI through the flow case below
 def test_disk_feature_cache_is_reused_by_a_later_run_and_keyed_by_settings(bars, clips, tmp_path, torch_home, kind, monkeypatch):
     """With --cache, a second run with the same settings computes no features (it reads one entry per
     file) and trains the same; another input size or other weights make new entries."""
@@ -170,6 +170,7 @@ def test_disk_feature_cache_is_reused_by_a_later_run_and_keyed_by_settings(bars,
     assert computed and len(list((tmp_path / "cache" / "features").glob("*.npy"))) == 2 * n_files
 
 
+@pytest.mark.slow
 def test_unfreeze_after_fine_tunes_the_backbone_at_its_own_rate_and_resumes(bars, tmp_path, torch_home):
     """--unfreeze-after 1: epoch 1 trains on cached features with the backbone as loaded; from epoch
     2 the backbone trains at lr x --backbone-lr-scale, on images. A run stopped after epoch 2 and
