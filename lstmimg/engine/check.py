@@ -2,11 +2,12 @@
 samples most likely mislabelled.
 
 Without a model, every file of every split (as ``train`` would split it) is read once: its bytes hashed
-(exact duplicates), decoded small (a JPEG at a reduced scale while it is read) into a perceptual hash
-(the DCT of a 32x32 grey picture, 64 bits: resized and re-encoded copies keep it) and that 32x32 grey
-picture, which confirms a near pair (a mean difference of at most ``SAME_PICTURE`` grey levels and a
-correlation of at least ``SAME_SHAPE``), so two merely similar samples (two handwritten 1s) are not
-called copies. Pairs across splits are leaks. Class counts, sizes, channels, and for
+(exact duplicates), decoded small (a JPEG at a reduced scale while it is read; many small files in
+forked processes) into a 32x32 grey picture and its perceptual hash (the DCT of the picture, 64 bits:
+resized and re-encoded copies keep it; all hashed at once), and the pictures confirm a near pair (a mean
+difference of at most ``SAME_PICTURE`` grey levels and a correlation of at least ``SAME_SHAPE``, or a
+little more difference at nearly the same shape), so two merely similar samples (two handwritten 1s)
+are not called copies. Flat pictures, whose hashes are noise, are paired by their means instead. Pairs across splits are leaks. Class counts, sizes, channels, and for
 videos length, rate and resolution, are summarised with the files that differ from the rest.
 
 With ``labels``, out-of-sample probabilities come from K-fold cross-fitting: each fold is held out in
@@ -23,13 +24,16 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import itertools
+import multiprocessing
 import os
 import time
 import warnings
 from collections import Counter
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import nullcontext
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +45,9 @@ from lstmimg.files import atomic_write_text, check_output_folder, content_hash
 NEAR_BITS = 8  # perceptual hashes at most this many bits apart are a candidate pair
 SAME_PICTURE = 2.0  # ... confirmed when their 32x32 grey pictures differ by at most this much on average (of 255)
 SAME_SHAPE = 0.99  # ... and correlate at least this much (two handwritten 1s on black differ by little on average, but not in shape)
+CLOSE_PICTURE, CLOSE_SHAPE = 3.0, 0.993  # ... or differ a little more with nearly the same shape (a small image resized: 48 px against 96 px
+# differed by 2.2-2.7 at a correlation of 0.994-0.997; among the bundled digits' 44,657 candidate pairs the highest correlation is 0.989)
+FLAT = 8.0  # a 32x32 picture whose grey levels spread (standard deviation) less than this is flat: its hash says little
 MAYBE_PICTURE, MAYBE_SHAPE = 8.0, 0.9  # a pair short of that but within these is compared again at the smaller file's own size
 VERIFY_SIDE = 128  # ... at most this many pixels a side
 VIDEO_FRAMES = 3  # frames hashed per video, spread over it
@@ -49,52 +56,50 @@ TOO_FEW_VAL = 5  # ... or to validate
 _DCT = np.cos(np.pi / 64 * np.outer(np.arange(32), 2 * np.arange(32) + 1)).astype(np.float32)  # (32, 32) DCT-II basis
 
 
-def perceptual(grey32: np.ndarray) -> np.uint64:
-    """64-bit perceptual hash of a 32x32 grey picture: the signs of its lowest 8x8 DCT frequencies
-    against their median (the DC term left out of the median)."""
-    low = (_DCT @ grey32 @ _DCT.T)[:8, :8].ravel()
-    rest = low[1:]
-    bits = low > np.partition(rest, 31)[31:33].mean()  # the median of the 63 (np.median costs more than the transform)
-    return np.packbits(bits).view(">u8")[0].astype(np.uint64)
+def perceptual(grey32: np.ndarray) -> np.ndarray:
+    """64-bit perceptual hashes of 32x32 grey pictures ``(N, 1024)`` (or one ``(32, 32)``), all at once:
+    the signs of each one's lowest 8x8 DCT frequencies against their median (the DC term left out of the
+    median). Returns ``(N,)`` uint64."""
+    pictures = np.asarray(grey32, dtype=np.float32).reshape(-1, 32, 32)
+    low = (_DCT[:8] @ pictures @ _DCT[:8].T).reshape(len(pictures), 64)  # (N, 64): only the 8x8 block is computed
+    median = np.partition(low[:, 1:], 31, axis=1)[:, 31:32]  # the median of the 63 (the 32nd smallest)
+    return np.packbits(low > median, axis=1).view(">u8")[:, 0].astype(np.uint64)
 
 
-def _pictures(grey: np.ndarray) -> tuple[np.uint64, np.ndarray]:
-    """(perceptual hash, 32x32 grey picture as uint8) of a grey uint8 picture of any size."""
+def _small(img) -> np.ndarray:
+    """The 32x32 grey picture of a Pillow image, uint8 ``(1024,)``."""
     from PIL import Image
 
-    small = np.asarray(Image.fromarray(grey).resize((32, 32), Image.Resampling.BILINEAR))
-    return perceptual(small.astype(np.float32)), small.ravel()
+    return np.asarray(img.convert("L").resize((32, 32), Image.Resampling.BILINEAR)).ravel()
 
 
 def _image_facts(path: Path) -> dict:
     """An image's facts from one read of its bytes: their hash, its size as shown and mode from the
-    header, and its pictures from a decode at a reduced scale where the format allows (JPEG)."""
-    from PIL import Image, UnidentifiedImageError
-
-    from lstmimg.data.images import EXIF_ORIENTATION
+    header, and its 32x32 grey picture from a decode at a reduced scale where the format allows (JPEG:
+    the grey channel only, at the smallest scale that still holds 32x32)."""
+    from PIL import ExifTags, Image, UnidentifiedImageError  # not lstmimg.data.images: a forked worker would import torch for a constant
 
     data = path.read_bytes()
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            img = Image.open(io.BytesIO(data))
-            has_exif = img.format != "JPEG" or "exif" in img.info
-            turned = has_exif and img.getexif().get(EXIF_ORIENTATION, 1) in (5, 6, 7, 8)
-            size, mode = ((img.width, img.height) if turned else (img.height, img.width)), img.mode
-            if img.format == "JPEG":
-                img.draft("L", (32, 32))
-            grey = np.asarray(img.convert("L"))  # the full decode: a truncated file fails here
+        img = Image.open(io.BytesIO(data))
+        turned = (img.format != "JPEG" or "exif" in img.info) and img.getexif().get(ExifTags.Base.Orientation, 1) in (5, 6, 7, 8)
+        size, mode = ((img.width, img.height) if turned else (img.height, img.width)), img.mode
+        if img.format == "JPEG":
+            img.draft("L", (64, 64) if min(img.size) >= 128 else (32, 32))  # twice the picture where the file has it: a coarser draft aliases textures (a resized copy then differs)
+        img.load()  # the full decode: a truncated file fails here
+        small = _small(img)
     except Image.DecompressionBombError:
         raise LstmimgError(f"{path}: refused: too many pixels (decompression-bomb guard)") from None
     except UnidentifiedImageError:
         raise LstmimgError(f"{path}: not an image Pillow can read") from None
     except Exception as err:
         raise LstmimgError(f"{path}: cannot decode image ({type(err).__name__}: {str(err)[:120]})") from None
-    h, small = _pictures(grey)
-    return {"size": size, "mode": mode, "hash": [h], "small": small, "sha": hashlib.sha256(data).hexdigest()[:32]}
+    return {"size": size, "mode": mode, "small": small, "sha": hashlib.sha256(data).hexdigest()[:32]}
 
 
 def _video_facts(path: Path) -> dict:
+    from PIL import Image
+
     from lstmimg.data.video_io import probe_info, read_frames
 
     info = probe_info(path)
@@ -103,68 +108,133 @@ def _video_facts(path: Path) -> dict:
         raise LstmimgError(f"{path}: no frames")
     picked = np.linspace(0, info.frame_count - 1, VIDEO_FRAMES + 2)[1:-1].round().astype(int).tolist()  # inside the clip, not its first and last frames
     frames = read_frames(path, lambda count: picked, (64, 64))
-    pictures = [_pictures(np.asarray(f.mean(axis=2), dtype=np.uint8)) for f in frames]
-    facts["hash"] = [p[0] for p in pictures]
-    facts["small"] = np.concatenate([p[1] for p in pictures])
+    facts["small"] = np.concatenate([_small(Image.fromarray(np.ascontiguousarray(f[..., :3]))) for f in frames])
     return facts
 
 
-def scan(paths: Sequence[Path], kind: str, workers: int | None = None, progress: Callable[[int, int], None] | None = None) -> list[dict | str]:
-    """Each file's facts (``sha``, ``size``, ``hash``, ``small``, ...) or why it cannot be read."""
-    facts_of = _video_facts if kind == "video" else _image_facts
+FORK_FROM = 2000  # files: from this many small ones, scan forks worker processes (starting them costs less than it saves)
 
-    def one(path: Path) -> dict | str:
-        try:
-            facts = facts_of(path)
-            facts.setdefault("sha", content_hash(path) if kind == "video" else None)
+
+def _facts_or_why(kind: str, path: Path) -> dict | str:
+    """One file's facts, or the line that says why it cannot be read."""
+    try:
+        if kind == "video":
+            facts = _video_facts(path)
+            facts["sha"] = content_hash(path)
             return facts
-        except LstmimgError as err:
-            return str(err)
-        except OSError as err:
-            return f"{path}: cannot read ({err.strerror or err})"
+        with warnings.catch_warnings():  # in a worker process too
+            warnings.simplefilter("ignore")
+            return _image_facts(path)
+    except LstmimgError as err:
+        return str(err)
+    except OSError as err:
+        return f"{path}: cannot read ({err.strerror or err})"
 
+
+def scan(paths: Sequence[Path], kind: str, workers: int | None = None, progress: Callable[[int, int], None] | None = None) -> list[dict | str]:
+    """Each file's facts (``sha``, ``size``, ``small``: its 32x32 grey pictures, ``hash``: their
+    perceptual hashes, ...) or why it cannot be read."""
     out: list[dict | str] = []
-    if workers is None:  # Pillow holds the GIL for small images: threads pay off only for larger files (as in decode_split)
-        sample = [p.stat().st_size for p in paths[:: max(1, len(paths) // 50)] if p.is_file()]
-        workers = min(4, os.cpu_count() or 1) if sample and np.median(sample) > 64 * 1024 else 1
-    with ThreadPoolExecutor(workers) if workers > 1 else nullcontext() as pool:
-        for done, facts in enumerate(pool.map(one, paths) if pool else map(one, paths), 1):
+    auto = workers is None
+    workers = min(4, os.cpu_count() or 1) if auto else max(1, workers)
+    # Pillow holds the GIL for small images, so threads pay off only for larger files (as in decode_split); many
+    # small files go to forked processes instead (a chunk at a time, so handing results back costs little)
+    sample = [p.stat().st_size for p in paths[:: max(1, len(paths) // 50)] if p.is_file()]
+    small_files = not sample or np.median(sample) <= 64 * 1024
+    forked = workers > 1 and small_files and len(paths) >= FORK_FROM and "fork" in multiprocessing.get_all_start_methods()
+    if auto and small_files and not forked:
+        workers = 1
+    if forked:
+        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
+    else:
+        pool = ThreadPoolExecutor(workers) if workers > 1 else nullcontext()
+    with warnings.catch_warnings(), pool:
+        warnings.simplefilter("ignore")  # Pillow's warnings on odd files: the file's line says what matters
+        results = pool.map(partial(_facts_or_why, kind), paths, chunksize=64 if forked else 1) if workers > 1 else map(partial(_facts_or_why, kind), paths)
+        for done, facts in enumerate(results, 1):
             out.append(facts)
             if progress and (done % 256 == 0 or done == len(paths)):
                 progress(done, len(paths))
+    good = [f for f in out if isinstance(f, dict)]
+    if good:
+        hashes = perceptual(np.stack([f["small"] for f in good]).reshape(-1, 1024)).reshape(len(good), -1)  # (N, frames hashed)
+        for f, h in zip(good, hashes):
+            f["hash"] = list(h)
     return out
 
 
-def near_pairs(hashes: np.ndarray, smalls: np.ndarray, chunk: int = 2048, verify: Callable[[int, int], bool] | None = None) -> list[tuple[int, int, float]]:
+def _hash_candidates(hashes: np.ndarray, chunk: int):
+    """(i, j) arrays, i < j, of the samples whose perceptual hashes are each at most ``NEAR_BITS`` apart, a
+    block of rows at a time."""
+    n = len(hashes)
+    for start in range(0, n, chunk):
+        block = hashes[start : start + chunk]  # (b, F): compared with the samples after it only
+        distance = np.bitwise_count(block[:, :1] ^ hashes[None, start:, 0])  # (b, n - start) uint8
+        for f in range(1, hashes.shape[1]):
+            np.maximum(distance, np.bitwise_count(block[:, f : f + 1] ^ hashes[None, start:, f]), out=distance)
+        near = distance <= NEAR_BITS
+        near[np.arange(len(block)), np.arange(len(block))] = False  # a sample and itself
+        rows = np.flatnonzero(near.any(1))  # most rows have no candidate: np.nonzero over the whole block is the dearest step
+        ii, jj = np.nonzero(near[rows])
+        yield rows[ii] + start, jj + start
+
+
+def _flat_candidates(pictures: np.ndarray, means: np.ndarray, within: float):
+    """(i, j) arrays, i < j, of flat pictures (grey levels spread less than ``FLAT``) whose means are
+    ``within`` of each other: a flat picture's hash is noise (its frequencies are all near their median:
+    two copies 0.14 grey levels apart had hashes 14 bits apart), so flat samples are compared by their means."""
+    flat = np.flatnonzero(pictures.std(1) < FLAT)
+    order = flat[np.argsort(means[flat], kind="stable")]
+    m = means[order]
+    ends = np.searchsorted(m, m + within, side="right")  # each one against those after it in mean order, up to ``within``
+    counts = ends - np.arange(1, len(order) + 1)
+    a = np.repeat(np.arange(len(order)), np.maximum(counts, 0))
+    b = a + 1 + (np.arange(len(a)) - np.repeat(np.cumsum(np.maximum(counts, 0)) - np.maximum(counts, 0), np.maximum(counts, 0)))
+    i, j = order[a], order[b]
+    yield np.minimum(i, j), np.maximum(i, j)
+
+
+def near_pairs(hashes: np.ndarray, smalls: np.ndarray, chunk: int = 256, verify: Callable[[int, int], bool] | None = None,
+               verifiable: np.ndarray | None = None) -> list[tuple[int, int, float]]:
     """Pairs (i < j) whose perceptual hashes (``(N, F)`` uint64, F per sample) are each at most
-    ``NEAR_BITS`` apart and whose pictures (``(N, P)`` uint8) differ by at most ``SAME_PICTURE`` on
-    average and correlate at least ``SAME_SHAPE``; a pair short of that but within ``MAYBE_PICTURE``
-    and ``MAYBE_SHAPE`` is a pair when ``verify(i, j)`` says so (a resized copy of a texture loses
-    detail at 32x32 that it keeps at its own size). Returns (i, j, mean difference)."""
-    pairs = []
+    ``NEAR_BITS`` apart (flat pictures: whose means are close) and whose pictures (``(N, P)`` uint8)
+    differ by at most ``SAME_PICTURE`` on average and correlate at least ``SAME_SHAPE`` (or ``CLOSE_*``);
+    a pair short of that but within ``MAYBE_PICTURE`` and ``MAYBE_SHAPE`` is a pair when ``verify(i, j)``
+    says so (a resized copy of a texture loses detail at 32x32 that it keeps at its own size), for samples
+    ``verifiable`` marks (bool ``(N,)``; default: all). Returns (i, j, mean difference)."""
+    pairs: dict[tuple[int, int], float] = {}
     n = len(hashes)
     pictures = smalls.astype(np.float32)
-    centred = pictures - pictures.mean(1, keepdims=True)
+    # coarse pictures (4x4 blocks averaged; one per 32x32 picture): their mean difference is at most the full
+    # pictures' (the mean of a difference never exceeds the mean of its size), so a pair too far apart in them is
+    # too far apart in full, and most candidates of alike samples (digits, say) are settled at 1/16 of the cost
+    coarse = pictures.reshape(n, -1, 8, 4, 8, 4).mean((3, 5)).reshape(n, -1)
+    means = pictures.mean(1)  # the coarsest: the same bound, one number a sample
+    if verify is None:
+        verifiable = np.zeros(n, dtype=bool)
+    elif verifiable is None:
+        verifiable = np.ones(n, dtype=bool)
+    centred = pictures - means[:, None]
     norms = np.linalg.norm(centred, axis=1)
-    for start in range(0, n, chunk):
-        block = hashes[start : start + chunk]  # (b, F)
-        distance = np.zeros((len(block), n), dtype=np.uint8)
-        for f in range(hashes.shape[1]):
-            np.maximum(distance, np.bitwise_count(block[:, f : f + 1] ^ hashes[None, :, f]), out=distance)
-        ii, jj = np.nonzero(distance <= NEAR_BITS)
-        ii += start
+    candidates = itertools.chain(_hash_candidates(hashes, chunk), _flat_candidates(pictures, means, SAME_PICTURE / 2))
+    for ii, jj in candidates:
         keep = ii < jj
         ii, jj = ii[keep], jj[keep]
+        limit = np.where(verifiable[ii] & verifiable[jj], MAYBE_PICTURE, CLOSE_PICTURE)
+        close = np.abs(means[ii] - means[jj]) <= limit
+        ii, jj, limit = ii[close], jj[close], limit[close]
+        close = np.concatenate([np.abs(coarse[ii[s : s + 8192]] - coarse[jj[s : s + 8192]]).mean(1) <= limit[s : s + 8192] for s in range(0, len(ii), 8192)]) if len(ii) else ii > 0
+        ii, jj = ii[close], jj[close]
         for s in range(0, len(ii), 8192):  # candidates checked together, a few MB at a time
             i, j = ii[s : s + 8192], jj[s : s + 8192]
             diff = np.abs(pictures[i] - pictures[j]).mean(1)
             corr = (centred[i] * centred[j]).sum(1) / np.maximum(norms[i] * norms[j], 1e-6)
-            ok = (diff <= SAME_PICTURE) & (corr >= SAME_SHAPE) | (diff <= SAME_PICTURE / 2)  # nearly no difference: the same even where shape says little (a flat, dim photo)
+            ok = (diff <= SAME_PICTURE) & (corr >= SAME_SHAPE) | (diff <= CLOSE_PICTURE) & (corr >= CLOSE_SHAPE) | (diff <= SAME_PICTURE / 2)  # nearly no difference: the same even where shape says little (a flat, dim photo)
             if verify is not None:
-                maybe = np.nonzero(~ok & (diff <= MAYBE_PICTURE) & (corr >= MAYBE_SHAPE))[0]
+                maybe = np.nonzero(~ok & verifiable[i] & verifiable[j] & (diff <= MAYBE_PICTURE) & (corr >= MAYBE_SHAPE))[0]
                 ok[maybe] = [verify(int(i[m]), int(j[m])) for m in maybe]
-            pairs += [(int(a), int(b), round(float(d), 2)) for a, b, d in zip(i[ok], j[ok], diff[ok])]
-    return pairs
+            pairs.update(((int(a), int(b)), round(float(d), 2)) for a, b, d in zip(i[ok], j[ok], diff[ok]))  # a flat pair may come twice
+    return [(a, b, d) for (a, b), d in pairs.items()]
 
 
 def same_at_own_size(a: Path, b: Path, cache: dict) -> bool:
@@ -225,9 +295,10 @@ def check(data: str | Path, val_split: float = 0.1, seed: int = 0, workers: int 
     kind = detect_kind(data)
     splits = split_folder(data, val_split, seed, VIDEO_EXTENSIONS if kind == "video" else IMAGE_EXTENSIONS)
     classes = splits["train"].classes
+    paths = [p for split in splits.values() for p in split.paths]
     files = [(str(p), name, classes[label]) for name, split in splits.items() for p, label in zip(split.paths, split.labels)]
     started = time.perf_counter()
-    facts = scan([Path(f[0]) for f in files], kind, workers, (lambda done, total: progress("scan", done, total)) if progress else None)
+    facts = scan(paths, kind, workers, (lambda done, total: progress("scan", done, total)) if progress else None)
     seconds = time.perf_counter() - started
     good = [i for i, f in enumerate(facts) if isinstance(f, dict)]
     unreadable = [{"path": files[i][0], "split": files[i][1], "error": facts[i]} for i, f in enumerate(facts) if isinstance(f, str)]
@@ -240,8 +311,10 @@ def check(data: str | Path, val_split: float = 0.1, seed: int = 0, workers: int 
         hashes = np.array([facts[i]["hash"] for i in good], dtype=np.uint64)
         smalls = np.stack([facts[i]["small"] for i in good])
         cache: dict = {}
-        verify = (lambda i, j: same_at_own_size(Path(files[good[i]][0]), Path(files[good[j]][0]), cache)) if kind == "image" else None
-        near = [(good[i], good[j]) for i, j, _ in near_pairs(hashes, smalls, verify=verify)]
+        # compared again at their own size only where both files have more to show than their 32x32 pictures (twice the side)
+        verifiable = np.array([kind == "image" and min(facts[i]["size"]) > 64 for i in good])
+        verify = (lambda i, j: same_at_own_size(paths[good[i]], paths[good[j]], cache)) if kind == "image" else None
+        near = [(good[i], good[j]) for i, j, _ in near_pairs(hashes, smalls, verify=verify, verifiable=verifiable)]
     exact_set = {frozenset(p) for p in exact}
     groups = groups_of(exact + near, len(files))
     duplicates, leaks = [], []
