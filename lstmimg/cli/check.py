@@ -12,7 +12,7 @@ import typer
 from lstmimg.cli.base import app, check_min, err, out, run_guarded
 from lstmimg.errors import LstmimgError
 
-CHECK_FILES = ("duplicates.csv", "leaks.csv", "unreadable.csv", "outliers.csv", "label_issues.csv")
+CHECK_FILES = ("duplicates.csv", "leaks.csv", "unreadable.csv", "outliers.csv", "label_issues.csv", "index.html")
 
 
 @app.command()
@@ -57,6 +57,10 @@ def check(
 
             findings["label_issues"] = label_issues(data, folds, time, val_split, seed, device, on_event)
         write_findings(findings, folder)
+        from lstmimg.engine.check_page import check_page
+
+        page = check_page(findings, folder, overwrite=True)  # the lists beside it were checked above
+        findings["page"] = page["index"]
         if json_out:
             sys.stdout.write(json.dumps(findings, indent=2, ensure_ascii=False, default=str) + "\n")
         else:
@@ -100,6 +104,7 @@ def say(f: dict, folder: Path, data: Path) -> None:
             exclude.append(folder / "label_issues.csv")
     if f["duplicates"]:
         exclude.append(folder / "duplicates.csv")
+    p(f"  page: {f['page']} (each group of copies side by side" + (", the likely label errors with their given and suggested labels)" if "label_issues" in f else ")"))
     if exclude:
         p(f"next: look at the lists, then train without those files: lstmimg train {data} " + " ".join(f"--exclude {e}" for e in exclude))
     elif "label_issues" not in f:

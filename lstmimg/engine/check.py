@@ -444,7 +444,7 @@ def label_issues(data: str | Path, folds: int = DEFAULT_FOLDS, time_budget: floa
     default the defaults), then ``confident_learning``. ``time_budget`` (seconds, for all
     of it) is shared out over the folds still to train; a fold that cannot be trained in what is left is
     not trained, and its files are not judged. Returns ``{"issues": [{"path", "given", "suggested",
-    "score"}], "noise_rate": {class: rate}, "folds", "folds_done", "judged", "seconds", "budget"}``."""
+    "score", "probs" (out-of-sample, per class)}], "noise_rate": {class: rate}, "folds", "folds_done", "judged", "seconds", "budget"}``."""
     import tempfile
 
     from lstmimg.config import DEFAULT_MODELS, ModelConfig, TrainConfig
@@ -491,6 +491,7 @@ def label_issues(data: str | Path, folds: int = DEFAULT_FOLDS, time_budget: floa
     judged = ~np.isnan(probs).any(1)
     found, noise = confident_learning(labels[judged], probs[judged]) if judged.any() else ([], [0.0] * len(train.classes))
     index = np.nonzero(judged)[0]
-    issues = [{"path": str(train.paths[index[f["index"]]]), "given": train.classes[f["given"]], "suggested": train.classes[f["suggested"]], "score": f["score"]} for f in found]
+    issues = [{"path": str(train.paths[index[f["index"]]]), "given": train.classes[f["given"]], "suggested": train.classes[f["suggested"]], "score": f["score"],
+               "probs": [round(float(p), 4) for p in probs[index[f["index"]]]]} for f in found]
     return {"issues": issues, "noise_rate": dict(zip(train.classes, noise)), "folds": folds, "folds_done": done, "judged": int(judged.sum()),
             "train_files": len(labels), "seconds": round(time.perf_counter() - started, 1), "budget": time_budget}

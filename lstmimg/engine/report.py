@@ -87,6 +87,7 @@ class ReportWriter:
         self.probs: list[torch.Tensor] = []
         self.details: dict[int, dict] = {}  # sample index -> extra detail (an explanation picture)
         self.timelines: list[dict] = []  # video sources followed window by window (add_timeline)
+        self.predictions_csv = True  # predictions.csv beside the page (a check page has its own lists)
         self.sheets = 0  # thumbnail sheets written (add_batch)
         self.thumbs = self.out / "thumbs"
         try:
@@ -195,7 +196,8 @@ class ReportWriter:
         env = Environment(loader=FileSystemLoader(ASSETS), autoescape=select_autoescape(["html", "j2"]))
         html = env.get_template("index.html.j2").render(title=self.title, scored=self.scored, samples=len(self.rows), kind=self.kind)
         atomic_write_text(self.out / "index.html", html)
-        self._write_csv()
+        if self.predictions_csv:
+            self._write_csv()
         size = sum(p.stat().st_size for p in self.out.rglob("*") if p.is_file())
         return {"index": str(self.out / "index.html"), "samples": len(self.rows), "bytes": size, **{k: summary[k] for k in ("accuracy", "macro_f1", "ece") if k in summary}}
 

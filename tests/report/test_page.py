@@ -274,3 +274,42 @@ def test_the_docs_screenshots_script_runs(tmp_path, browser):
     made = shots.main(tmp_path / "images", browser)
     assert [p.name for p in made] == ["report-top.png", "report-cell.png", "report-detail.png"]
     assert all(Image.open(p).size[0] > 300 for p in made)
+
+
+def test_the_check_page_shows_each_group_of_copies_and_the_likely_label_errors(tmp_path, open_page):
+    """Issue 32: pictures of each group (copies side by side, leaks marked) and of the suspected label
+    errors with their given and suggested labels, names as text."""
+    from conftest import run_cli, write_class_folders
+
+    from lstmimg.engine.check_page import check_page
+
+    data = tmp_path / "data"
+    write_class_folders(data / "train", 8, seed=4)
+    write_class_folders(data / "val", 2, seed=5)
+    train = sorted((data / "train" / "vertical").iterdir())
+    shutil.copy(train[0], data / "train" / "vertical" / "zz_copy.png")  # a copy within train
+    shutil.copy(sorted((data / "train" / "horizontal").iterdir())[0], data / "val" / "horizontal" / HOSTILE_FILE)  # a leak
+    result = run_cli("check", data, "--out", tmp_path / "c", "--json")
+    assert result.exit_code == 0, result.output
+    findings = json.loads(result.stdout)
+    assert findings["page"] == str(tmp_path / "c" / "index.html") and not (tmp_path / "c" / "predictions.csv").exists()
+    page = open_page(tmp_path / "c" / "index.html")
+    assert page.console == [] and page.dialogs == [] and all(url.startswith("file://") for url in page.requests)
+    assert page.page.locator("#groups .group").count() == len(findings["duplicates"]) >= 2
+    assert page.page.locator("#groups .group.leak").count() == len(findings["leaks"]) == 1
+    assert HOSTILE_FILE in page.text("#groups .group.leak") and page.page.locator("#groups img").count() == sum(len(d["members"]) for d in findings["duplicates"])
+    assert page.page.evaluate("[...document.querySelectorAll('#groups img')].every(i => i.complete && i.naturalWidth > 0)")
+    # likely label errors: a gallery whose true label is the folder's and predicted the suggestion
+    classes = [row["class"] for row in findings["classes"]["per_class"]]  # diagonal, horizontal, vertical
+    issues = []
+    for k, name in enumerate(classes):
+        for i, path in enumerate(sorted((data / "train" / name).iterdir())[: k + 1]):  # 1, 2 and 3 suspects a class
+            suggested = (k + 1) % 3
+            probs = [0.05] * 3
+            probs[suggested], probs[k] = 0.8, 0.15
+            issues.append({"path": str(path), "given": name, "suggested": classes[suggested], "score": 0.85 - i / 10, "probs": probs})
+    check_page({**findings, "label_issues": {"issues": issues}}, tmp_path / "l")
+    page = open_page(tmp_path / "l" / "index.html")
+    assert page.console == [] and page.count()[0] == 6 and page.page.locator("#accuracy").count() == 0  # no accuracy among suspects
+    page.page.click("#confusion td[data-true='1'][data-pred='2']")  # given horizontal, suggested vertical
+    assert page.count()[0] == 2 and {(c["true"], c["pred"]) for c in page.cards()} == {("1", 2)}

@@ -42,8 +42,8 @@
     box.appendChild(el("span", {}, label));
     $("summary").appendChild(box);
   }
-  figure("samples", R.kind + "s classified", S.samples);
-  if (R.labelled && S.samples) {
+  figure("samples", R.samples_label || R.kind + "s classified", S.samples);
+  if (R.labelled && S.samples && !R.check) {  // a check page's samples are its likely label errors: no accuracy to show
     figure("accuracy", "accuracy", fmt(S.accuracy));
     figure("macro-f1", "macro-F1", fmt(S.macro_f1));
     figure("balanced-accuracy", "balanced accuracy", fmt(S.balanced_accuracy));
@@ -171,6 +171,28 @@
   }
 
   // ---- skipped inputs ----------------------------------------------------------------------------
+  // ---- duplicates and leaks (lstmimg check) ---------------------------------------------------------
+  function groups() {
+    if (!R.groups) return;
+    const leaks = R.groups.filter((g) => g.leak).length;
+    $("groups-count").textContent = R.groups_total + (R.groups_total === 1 ? " group" : " groups") + (R.groups.length < R.groups_total ? ", the first " + R.groups.length + " shown" : "") + "; " + leaks + (leaks === 1 ? " leak" : " leaks") + " among those shown";
+    R.groups.forEach((g) => {
+      const row = el("div", { class: "group" + (g.leak ? " leak" : ""), data: { group: g.group } });
+      row.appendChild(el("h3", {}, "group " + g.group + ": " + g.members.length + " files" + (g.leak ? ", a leak between " + [...new Set(g.members.map((m) => m.split))].join(" and ") : "")));
+      const strip = el("div", { class: "members" });
+      g.members.forEach((m) => {
+        const fig = el("figure", { title: m.path });
+        if (m.thumb) fig.appendChild(el("img", { src: m.thumb, alt: baseName(m.path), loading: "lazy" }));
+        else fig.appendChild(el("div", { class: "missing" }, "not readable now"));
+        fig.appendChild(el("figcaption", {}, m.split + " / " + m.label + " / " + baseName(m.path) + " (" + m.copy + (m.keep ? ", keep" : "") + ")"));
+        strip.appendChild(fig);
+      });
+      row.appendChild(strip);
+      $("groups").appendChild(row);
+    });
+    $("groups-section").hidden = false;
+  }
+
   function skipped() {
     if (!R.skipped.length) return;
     R.skipped.forEach(([path, reason]) => $("skipped").appendChild(el("li", {}, reason.indexOf(path) >= 0 ? reason : path + ": " + reason)));
@@ -409,6 +431,7 @@
     confusion();
     calibration();
   }
+  groups();
   skipped();
   apply();
   $("loading").hidden = true;
