@@ -11,7 +11,7 @@ decoding alone, and likely label errors on the bundled digits with 10% of train 
   other tints, so there are many alike pairs to confirm), and 20,000 distinct smooth pictures of 64x64;
   `lstmimg.check` against a plain decode of every file (Pillow, full decode) on 2 threads and on 2 forked
   processes, side by side, median of 3; the ratio is against the faster plain decode.
-- ``labels``: the bundled digits copied with 10% of each train class moved to another class (seeded);
+- ``labels``: the bundled digits (and clips) copied with 10% of each train class moved to another class (seeded);
   `label_issues` (the default folds, a time budget); precision and recall of the first N issues (N = files
   flipped); then `fit` on the noisy set and with the issues excluded, each scored on the clean val/, over
   ``--seeds``.
@@ -123,18 +123,19 @@ def decode(path):
         img.load()
 
 
-def labels(work: Path, seeds: list[int], budget: float) -> dict:
+def labels(work: Path, seeds: list[int], budget: float, name: str = "digits") -> dict:
     from lstmimg import ModelConfig, TrainConfig, fit
     from lstmimg.engine.check import label_issues
     from lstmimg.sample import sample_data_dir
 
-    root = work / "digits"
-    shutil.copytree(sample_data_dir() / "digits", root)
+    root = work / name
+    shutil.copytree(sample_data_dir() / name, root)
+    ext = "*.mp4" if name == "clips" else "*.png"
     rng = np.random.default_rng(0)
     classes = sorted(p.name for p in (root / "train").iterdir())
     flipped = set()
     for c in classes:
-        files = sorted((root / "train" / c).glob("*.png"))
+        files = sorted((root / "train" / c).glob(ext))
         for f in rng.choice(files, len(files) // 10, replace=False):
             other = rng.choice([k for k in classes if k != c])
             dst = root / "train" / other / f"flip_{c}_{f.name}"
@@ -153,7 +154,7 @@ def labels(work: Path, seeds: list[int], budget: float) -> dict:
         cfg = dict(seed=seed, report=False, tensorboard=False)
         noisy.append(fit(root, ModelConfig(), TrainConfig(**cfg), out=work / f"noisy{seed}")["val_accuracy"])
         clean.append(fit(root, ModelConfig(), TrainConfig(exclude=excluded, **cfg), out=work / f"excl{seed}")["val_accuracy"])
-    result.update({"seeds": seeds, "val_accuracy_noisy": noisy, "val_accuracy_excluding_top_n": clean})
+    result.update({"set": name, "seeds": seeds, "val_accuracy_noisy": noisy, "val_accuracy_excluding_top_n": clean})
     return result
 
 
@@ -164,6 +165,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--budget", type=float, default=600.0)
     parser.add_argument("--dup-seeds", type=int, nargs="+", default=[5], help="copies drawn with each seed (5: the set the thresholds were set on; others: not tuned on)")
+    parser.add_argument("--label-sets", nargs="+", default=["digits", "clips"], choices=["digits", "clips"], help="bundled sets whose train labels are flipped")
     parser.add_argument("--json")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="lstmimg-check-bench-"))
@@ -178,7 +180,8 @@ def main() -> None:
         results["speed_distinct"] = speed(work, args.images, "distinct")
         print(json.dumps(results), flush=True)
     if args.only in (None, "labels"):
-        results["labels"] = labels(work, args.seeds, args.budget)
+        for name in args.label_sets:
+            results["labels" if name == "digits" else f"labels_{name}"] = labels(work, args.seeds, args.budget, name)
     print(json.dumps(results, indent=2))
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
