@@ -1,11 +1,12 @@
-"""Imbalanced classes (issue 32): plain cross-entropy against a class-weighted loss, macro-F1 on a
-balanced val split of real photos.
+"""Imbalanced classes (issue 32): plain cross-entropy against a class-weighted loss and a balanced
+sampler, macro-F1 on a balanced val split of real photos.
 
     pip install '.[benchmarks]' && python benchmarks/imbalance.py [--seeds 0 1 2] [--json FILE]
 
 Crops (40x40) of 6 of scikit-image's photographs, one class each (user_sets.photo_crops), train counts
 from 200 down to 10 (1:20), val 20 a class from parts of the photos never trained on. `fit` with the
-defaults (plain cross-entropy) and with ``class_weights="auto"`` (inverse frequency), over ``--seeds``:
+defaults (plain cross-entropy), with ``class_weights="auto"`` (inverse frequency) and with
+``sampler="balanced"`` (every class drawn equally often), over ``--seeds``:
 val accuracy, balanced accuracy and macro-F1 of each run's best checkpoint.
 """
 
@@ -39,10 +40,11 @@ def main() -> None:
         for split in ("train", "val"):
             (work / "data" / split).mkdir(parents=True, exist_ok=True)
             shutil.move(work / "tmp" / name / split / name, work / "data" / split / name)
-    runs: dict = {"cross_entropy": [], "class_weighted": []}
+    variants = {"cross_entropy": {}, "class_weighted": {"class_weights": "auto"}, "balanced_sampler": {"sampler": "balanced"}}
+    runs: dict = {name: [] for name in variants}
     for seed in args.seeds:
-        for name, weights in (("cross_entropy", None), ("class_weighted", "auto")):
-            s = fit(work / "data", ModelConfig(), TrainConfig(seed=seed, class_weights=weights, report=False, tensorboard=False), out=work / f"{name}{seed}")
+        for name, options in variants.items():
+            s = fit(work / "data", ModelConfig(), TrainConfig(seed=seed, report=False, tensorboard=False, **options), out=work / f"{name}{seed}")
             runs[name].append({"val_accuracy": s["val_accuracy"], "val_balanced_accuracy": s["val_balanced_accuracy"], "val_macro_f1": s["val_macro_f1"]})
             print(name, seed, runs[name][-1], flush=True)
     results = {"counts": dict(zip(PHOTOS, COUNTS)), "runs": runs,

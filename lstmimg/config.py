@@ -146,6 +146,7 @@ class TrainConfig(_Config):
     min_epochs: int | None = None  # never stop before this epoch; None: a third of the planned epochs under the default rule, else 0
     cooldown: int | None = None  # after a plateau below 100%, epochs the learning rate anneals to 0 over before stopping; None: a tenth of the planned epochs under the default rule, else 0
     class_weights: str | None = None  # "auto": weight classes by inverse frequency
+    sampler: str | None = None  # "balanced": draw each epoch's samples with replacement, every class equally often
     val_split: float = 0.1  # used only when the data has no val/ folder
     seed: int = 0
     device: str = "auto"
@@ -182,6 +183,8 @@ class TrainConfig(_Config):
         check_device(self.device)
         if self.class_weights not in (None, "auto"):
             raise LstmimgError(f"--class-weights {self.class_weights!r} is not one of: auto")
+        if self.sampler not in (None, "balanced"):
+            raise LstmimgError(f"--sampler {self.sampler!r} is not one of: balanced")
         for name in ("epochs", "batch_size", "clips_per_video"):
             if getattr(self, name) is not None:
                 _check_min(name, getattr(self, name), 1)

@@ -92,6 +92,7 @@ def train(
     min_epochs: Annotated[int | None, typer.Option(help="Never stop before this epoch. Default: a third of the planned epochs under the default rule, else 0.", rich_help_panel=TRAIN_PANEL)] = T.min_epochs,
     cooldown: Annotated[int | None, typer.Option(help="After a plateau below 100% val accuracy, anneal the learning rate to 0 over N epochs, then stop. Default: a tenth of the planned epochs (at least 1) under the default rule, else 0.", rich_help_panel=TRAIN_PANEL)] = T.cooldown,
     class_weights: Annotated[str | None, typer.Option(help="'auto': weight the loss by inverse class frequency.", rich_help_panel=TRAIN_PANEL)] = None,
+    sampler: Annotated[str | None, typer.Option(help="'balanced': draw every class equally often each epoch (with replacement). Default: each sample once (measured best on imbalanced sets: docs/check.md).", rich_help_panel=TRAIN_PANEL)] = None,
     val_split: Annotated[float, typer.Option(help="Fraction held out for val when DATA has no val/.", rich_help_panel=TRAIN_PANEL)] = T.val_split,
     seed: Annotated[int, typer.Option(help="Random seed (data split, init, shuffling, augmentation).", rich_help_panel=TRAIN_PANEL)] = T.seed,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, mps.", rich_help_panel=TRAIN_PANEL)] = T.device,
@@ -126,7 +127,7 @@ def train(
             train_cfg = TrainConfig(
                 epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, weight_decay=weight_decay,
                 schedule=schedule, warmup=warmup, label_smoothing=label_smoothing, augment=augment, clip_grad=clip_grad,
-                patience=patience, min_epochs=min_epochs, cooldown=cooldown, class_weights=class_weights, val_split=val_split, seed=seed, device=device,
+                patience=patience, min_epochs=min_epochs, cooldown=cooldown, class_weights=class_weights, sampler=sampler, val_split=val_split, seed=seed, device=device,
                 workers=workers, load=load, img_size=parse_size(img_size), clip_len=clip_len, clips_per_video=clips_per_video, frame_stride=frame_stride, val_clips=val_clips,
                 cache=str(cache) if cache else None, amp=amp, compile=compile_cnn, tensorboard=tensorboard, report=report, exclude=excluded(exclude), feature_cache=feature_cache,
                 unfreeze_after=unfreeze_after, backbone_lr_scale=backbone_lr_scale,

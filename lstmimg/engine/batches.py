@@ -25,11 +25,13 @@ def process_batch(batch_size: int, d: Dist) -> int:
     return max(MIN_BATCH, -(-batch_size // d.world))
 
 
-def epoch_order(n: int, batch_size: int, generator: torch.Generator, d: Dist) -> list[torch.Tensor]:
+def epoch_order(n: int, batch_size: int, generator: torch.Generator, d: Dist, weights: torch.Tensor | None = None) -> list[torch.Tensor]:
     """This process's index batches for one epoch: one shuffled order for all processes, this
     process's share of it, in batches of its part of the global ``batch_size``; a last batch of fewer
-    than ``MIN_BATCH`` samples is dropped."""
-    order = shard(torch.randperm(n, generator=generator), d).split(process_batch(batch_size, d))
+    than ``MIN_BATCH`` samples is dropped. ``weights`` ``(n,)``: ``n`` draws with replacement in
+    proportion to them instead (the balanced sampler)."""
+    drawn = torch.multinomial(weights, n, replacement=True, generator=generator) if weights is not None else torch.randperm(n, generator=generator)
+    order = shard(drawn, d).split(process_batch(batch_size, d))
     return [idx for idx in order if len(idx) >= MIN_BATCH]
 
 
@@ -56,9 +58,18 @@ def train_batches(data: TrainingData, cfg: TrainConfig, generator: torch.Generat
         yield (x.pin_memory() if pin else x), y
 
 
+def balanced_weights(labels: torch.Tensor, cfg: TrainConfig) -> torch.Tensor | None:
+    """With ``cfg.sampler == "balanced"``, each sample's weight: one over its class's count, so every class
+    is drawn equally often; else None (each sample once an epoch)."""
+    if cfg.sampler != "balanced":
+        return None
+    counts = torch.bincount(labels).double()
+    return 1.0 / counts[labels]
+
+
 def _image_batches(data: TrainingData, cfg: TrainConfig, generator: torch.Generator, d: Dist) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     train = data.sets["train"]
-    index_batches = epoch_order(len(train.labels), cfg.batch_size, generator, d)
+    index_batches = epoch_order(len(train.labels), cfg.batch_size, generator, d, balanced_weights(train.labels, cfg))
     if isinstance(train, DiskSet):
         yield from train.batches([idx.tolist() for idx in index_batches])
         return
@@ -69,7 +80,8 @@ def _image_batches(data: TrainingData, cfg: TrainConfig, generator: torch.Genera
 def _clip_batches(data: TrainingData, cfg: TrainConfig, generator: torch.Generator, d: Dist) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     train = data.sets["train"]
     n, items = len(train.labels), samples_per_epoch(data, cfg)  # item i: a clip of video i % n
-    index_batches = epoch_order(items, cfg.batch_size, generator, d)
+    weights = balanced_weights(train.labels, cfg)
+    index_batches = epoch_order(items, cfg.batch_size, generator, d, None if weights is None else weights.repeat(items // n + 1)[:items])
     draws = torch.rand(items, generator=generator)  # where each clip starts (clips.clip_start)
     if isinstance(train, DiskSet):
         clip_batches = train.batches([[(i % n, float(draws[i])) for i in idx.tolist()] for idx in index_batches])

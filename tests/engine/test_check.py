@@ -107,3 +107,18 @@ def test_label_issues_cross_fit_within_the_budget(tmp_path):
 def test_time_limit_stops_training_between_epochs(bars, tmp_path):
     summary = fit(bars, ModelConfig(**TINY_MODEL), TrainConfig(epochs=50, batch_size=16, time_limit=0.01, report=False), out=tmp_path / "r")
     assert summary["epochs"] == 1 and summary["stop_reason"].startswith("time budget")
+
+
+def test_the_balanced_sampler_draws_every_class_equally_often():
+    import torch
+
+    from lstmimg.engine.batches import balanced_weights, epoch_order
+    from lstmimg.engine.distributed import Dist
+
+    labels = torch.tensor([0] * 200 + [1] * 20 + [2] * 10)  # 1:20
+    plain = torch.cat(epoch_order(len(labels), 10, torch.Generator().manual_seed(0), Dist(), balanced_weights(labels, TrainConfig())))
+    assert sorted(plain.tolist()) == list(range(230))  # the default: each sample once
+    drawn = torch.cat([torch.cat(epoch_order(len(labels), 10, torch.Generator().manual_seed(s), Dist(), balanced_weights(labels, TrainConfig(sampler="balanced")))) for s in range(20)])
+    share = torch.bincount(labels[drawn], minlength=3).double() / len(drawn)
+    assert torch.allclose(share, torch.full((3,), 1 / 3, dtype=torch.double), atol=0.02)
+    assert_one_line_error(run_cli("train", "x", "--sampler", "uniform"), "--sampler 'uniform' is not one of: balanced")
