@@ -101,6 +101,12 @@ def cooldown_of(rows: list[dict], rule: StopRule | None) -> tuple[int, int] | No
     return k, rule.cooldown
 
 
+def best_epoch(rows: list[dict]) -> int:
+    """The best epoch of ``rows`` (1-based), as ``TrainState`` keeps it: the highest val accuracy, a tie
+    going to the lower val loss, then to the earlier epoch."""
+    return max(range(len(rows)), key=lambda i: (float(rows[i]["val_acc"]), -float(rows[i].get("val_loss", 0.0)), -i)) + 1
+
+
 def stop_reason(rows: list[dict], rule: StopRule | None, planned_epochs: int) -> str | None:
     """Why the run stops after the last of ``rows`` ("plateau: ..."), or None to go on."""
     if rule is None or len(rows) >= planned_epochs:
@@ -108,7 +114,7 @@ def stop_reason(rows: list[dict], rule: StopRule | None, planned_epochs: int) ->
     k = plateau_epoch(rows, rule)
     if k is None:
         return None
-    best = max(range(len(rows)), key=lambda i: (float(rows[i]["val_acc"]), -i)) + 1
+    best = best_epoch(rows)
     cool = cooldown_of(rows, rule)
     if cool is None:
         stale = stale_epochs(rows, rule)

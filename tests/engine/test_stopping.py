@@ -8,7 +8,7 @@ from conftest import run_cli as run
 
 from lstmimg import ModelConfig, TrainConfig, fit
 from lstmimg.engine.plan import plan_training
-from lstmimg.engine.stopping import StopRule, auto_rule, cooldown_of, resolve, rule_of, stop_reason
+from lstmimg.engine.stopping import StopRule, auto_rule, best_epoch, cooldown_of, resolve, rule_of, stop_reason
 
 
 def rows(*accs, losses=None):
@@ -116,11 +116,12 @@ def test_the_run_says_why_it_stopped_on_screen_in_the_summary_and_the_metrics(ba
     out = tmp_path / "r"
     result = run("train", bars, "--model", "cnn_lstm", "--hidden", "8", "--epochs", "10", "--patience", "2", "--lr", "1e-12", "--no-augment", "--out", out)
     assert result.exit_code == 0, result.output
-    assert "stopping: plateau: no better val accuracy for 2 epochs (best at epoch 1); stopped at epoch 3 of 10 planned" in result.output
+    metrics = list(csv.DictReader((out / "metrics.csv").open()))
+    best = best_epoch(metrics)  # nothing is learnt at this rate: epochs tie on val accuracy, the lowest val loss wins
+    assert f"stopping: plateau: no better val accuracy for 2 epochs (best at epoch {best}); stopped at epoch 3 of 10 planned" in result.output
     assert "3 of 10 planned" in result.output
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["stop_reason"].startswith("plateau") and summary["planned_epochs"] == 10 and summary["epochs"] == 3
-    metrics = list(csv.DictReader((out / "metrics.csv").open()))
+    assert summary["stop_reason"].startswith("plateau") and summary["planned_epochs"] == 10 and summary["epochs"] == 3 and summary["best_epoch"] == best
     assert [m["stop"] for m in metrics[:2]] == ["", ""] and metrics[2]["stop"] == summary["stop_reason"]
     resumed = run("train", "--resume", out)
     assert resumed.exit_code == 0 and "already finished (plateau" in resumed.output
@@ -148,3 +149,23 @@ def test_plateau_schedule_in_a_run(bars, tmp_path):
     summary = fit(bars, ModelConfig(**TINY_MODEL), TrainConfig(epochs=8, patience=4, lr=1e-12, warmup=0, schedule="plateau", augment=False), out=tmp_path / "r")
     lrs = [float(r["lr"]) for r in csv.DictReader((tmp_path / "r" / "metrics.csv").open())]
     assert lrs[0] == 1e-12 and min(lrs) < 1e-12 and summary["epochs"] <= 8
+
+
+def test_a_tie_in_val_accuracy_goes_to_the_lower_val_loss():
+    """Issue 33: the first epoch reaching the best val accuracy won with no tie-break (a 6-video val set
+    kept epoch 1 at train accuracy 0.70 over epoch 2 with the same val accuracy and a lower val loss)."""
+    import torch
+
+    from lstmimg.engine.trainstate import TrainState
+
+    rows = [{"val_acc": 0.5, "val_loss": 0.9}, {"val_acc": 0.5, "val_loss": 0.7}, {"val_acc": 0.5, "val_loss": 0.8}, {"val_acc": 0.4, "val_loss": 0.1}]
+    assert best_epoch(rows) == 2
+    net = torch.nn.Linear(2, 2)
+    opt = torch.optim.SGD(net.parameters(), lr=0.1)
+    state = TrainState(net, opt, torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0), torch.Generator())
+    assert [state.end_epoch(row, row["val_acc"], {}) for row in rows] == [True, True, False, False] and state.best_epoch == 2
+    saved = state.state_dict()
+    assert saved["best"]["loss"] == 0.7
+    del saved["best"]["loss"]  # a checkpoint from before the tie-break resumes: the next tie wins
+    state.load_state_dict({**saved, "state_dict": net.state_dict()})
+    assert state.best_loss == float("inf") and state.end_epoch({"val_acc": 0.5, "val_loss": 0.75}, 0.5, {})
