@@ -125,6 +125,7 @@ def decode(path):
 
 def labels(work: Path, seeds: list[int], budget: float, name: str = "digits") -> dict:
     from lstmimg import ModelConfig, TrainConfig, fit
+    from lstmimg.config import DEFAULT_MODELS
     from lstmimg.engine.check import label_issues
     from lstmimg.sample import sample_data_dir
 
@@ -148,12 +149,14 @@ def labels(work: Path, seeds: list[int], budget: float, name: str = "digits") ->
     result = {"flipped": len(flipped), "issues": len(found["issues"]), "precision_top_n": round(hits / max(1, len(top)), 4), "recall_top_n": round(hits / len(flipped), 4),
               "recall_all_issues": round(sum(i["path"] in flipped for i in found["issues"]) / len(flipped), 4), "seconds": round(time.perf_counter() - t0, 1),
               "budget_s": budget, "folds_done": found["folds_done"], "folds": found["folds"]}
+    print(json.dumps({f"labels_{name}": result}), flush=True)  # kept in the log should the retraining fail
     excluded = tuple(top)
     noisy, clean = [], []
+    model = ModelConfig(name=DEFAULT_MODELS["video" if name == "clips" else "image"])
     for seed in seeds:
         cfg = dict(seed=seed, report=False, tensorboard=False)
-        noisy.append(fit(root, ModelConfig(), TrainConfig(**cfg), out=work / f"noisy{seed}")["val_accuracy"])
-        clean.append(fit(root, ModelConfig(), TrainConfig(exclude=excluded, **cfg), out=work / f"excl{seed}")["val_accuracy"])
+        noisy.append(fit(root, model, TrainConfig(**cfg), out=work / f"noisy{name}{seed}")["val_accuracy"])
+        clean.append(fit(root, model, TrainConfig(exclude=excluded, **cfg), out=work / f"excl{name}{seed}")["val_accuracy"])
     result.update({"set": name, "seeds": seeds, "val_accuracy_noisy": noisy, "val_accuracy_excluding_top_n": clean})
     return result
 
