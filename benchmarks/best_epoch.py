@@ -61,7 +61,10 @@ def one_run(data: Path, out: Path, seed: int) -> dict:
         if event == "epoch":  # last.pt is this epoch's model by now
             tests.append(evaluate(data, out / "last.pt", "test", "cpu")["accuracy"])
 
-    summary = fit(data, ModelConfig(), TrainConfig(seed=seed, report=False, tensorboard=False), out=out, callback=on_event)
+    from lstmimg.config import DEFAULT_MODELS
+    from lstmimg.data.folders import detect_kind
+
+    summary = fit(data, ModelConfig(name=DEFAULT_MODELS[detect_kind(data)]), TrainConfig(seed=seed, report=False, tensorboard=False), out=out, callback=on_event)
     import csv
 
     rows = list(csv.DictReader((out / "metrics.csv").open()))
@@ -75,11 +78,14 @@ def one_run(data: Path, out: Path, seed: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--sets", nargs="+", choices=["photo_crops", "order_videos", "digits_small_val"], help="only these sets")
     parser.add_argument("--json")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="lstmimg-best-epoch-"))
     results: dict = {}
     for name, data in make_sets(work).items():
+        if args.sets and name not in args.sets:
+            continue
         runs = [one_run(data, work / f"{name}{seed}", seed) for seed in args.seeds]
         results[name] = {"runs": runs, "differ": sum(r["old_epoch"] != r["new_epoch"] for r in runs),
                          "mean_test_old": round(statistics.mean(r["test_old"] for r in runs), 4), "mean_test_new": round(statistics.mean(r["test_new"] for r in runs), 4)}
