@@ -34,3 +34,15 @@ class TrainingInterrupted(Interrupted):
 def article(word: object) -> str:
     """'an' before a vowel, else 'a': for messages such as "an image model"."""
     return "an" if str(word)[:1] in "aeiou" else "a"
+
+
+def die_with_parent(sig: int) -> None:
+    """In a child process: have Linux send it ``sig`` when its parent dies (even by ``kill -9``), so no
+    worker outlives the command; elsewhere nothing (the parent's own handlers stop its children)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, sig)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+

@@ -15,6 +15,8 @@ import signal
 import subprocess
 import sys
 
+from lstmimg.errors import die_with_parent
+
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
@@ -36,13 +38,8 @@ def without_devices(argv: list[str]) -> list[str]:
     return args
 
 
-def _die_with_parent() -> None:  # runs in the child before it starts: SIGTERM when the launcher dies
-    try:
-        import ctypes
-
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass  # not Linux: the launcher's own handlers still forward SIGINT and SIGTERM
+def _die_with_parent() -> None:  # runs in the child before it starts: SIGTERM when the launcher dies (not Linux: the launcher's own handlers forward signals)
+    die_with_parent(signal.SIGTERM)
 
 
 def launch(devices: int, command: str, args: list[str]) -> tuple[int, bool]:

@@ -32,14 +32,13 @@ import warnings
 from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
-from contextlib import nullcontext
 from functools import partial
 from pathlib import Path
 
 import numpy as np
 
 from lstmimg.data.folders import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, detect_kind, split_folder
-from lstmimg.errors import LstmimgError
+from lstmimg.errors import LstmimgError, die_with_parent
 from lstmimg.files import atomic_write_text, check_output_folder, content_hash
 
 NEAR_BITS = 8  # perceptual hashes at most this many bits apart are a candidate pair
@@ -115,6 +114,13 @@ def _video_facts(path: Path) -> dict:
 FORK_FROM = 2000  # files: from this many small ones, scan forks worker processes (starting them costs less than it saves)
 
 
+def _quiet_worker() -> None:
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    die_with_parent(signal.SIGKILL)
+
+
 def _facts_or_why(kind: str, path: Path) -> dict | str:
     """One file's facts, or the line that says why it cannot be read."""
     try:
@@ -144,17 +150,21 @@ def scan(paths: Sequence[Path], kind: str, workers: int | None = None, progress:
     forked = workers > 1 and small_files and len(paths) >= FORK_FROM and "fork" in multiprocessing.get_all_start_methods()
     if auto and small_files and not forked:
         workers = 1
-    if forked:
-        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
+    if forked:  # a worker ignores Ctrl-C (this process stops the scan) and dies with this process, even by kill -9
+        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"), initializer=_quiet_worker)
     else:
-        pool = ThreadPoolExecutor(workers) if workers > 1 else nullcontext()
-    with warnings.catch_warnings(), pool:
-        warnings.simplefilter("ignore")  # Pillow's warnings on odd files: the file's line says what matters
-        results = pool.map(partial(_facts_or_why, kind), paths, chunksize=64 if forked else 1) if workers > 1 else map(partial(_facts_or_why, kind), paths)
-        for done, facts in enumerate(results, 1):
-            out.append(facts)
-            if progress and (done % 256 == 0 or done == len(paths)):
-                progress(done, len(paths))
+        pool = ThreadPoolExecutor(workers) if workers > 1 else None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Pillow's warnings on odd files: the file's line says what matters
+            results = pool.map(partial(_facts_or_why, kind), paths, chunksize=64 if forked else 1) if pool else map(partial(_facts_or_why, kind), paths)
+            for done, facts in enumerate(results, 1):
+                out.append(facts)
+                if progress and (done % 256 == 0 or done == len(paths)):
+                    progress(done, len(paths))
+    finally:
+        if pool:
+            pool.shutdown(wait=True, cancel_futures=True)  # after Ctrl-C: the chunks not started are dropped, not read
     good = [f for f in out if isinstance(f, dict)]
     if good:
         hashes = perceptual(np.stack([f["small"] for f in good]).reshape(-1, 1024)).reshape(len(good), -1)  # (N, frames hashed)

@@ -171,3 +171,30 @@ def test_commands_that_write_a_folder_or_file_leave_nothing_half_written_when_ki
             from lstmimg.engine.onnx import load_onnx
 
             load_onnx(tmp_path / "m.onnx")  # whole, or not there
+
+
+@pytest.mark.parametrize("how", ["ctrl-c", "kill -9"])
+def test_check_stopped_while_its_workers_read_leaves_no_process_and_no_traceback(tmp_path, how):
+    """check reads many small files in forked worker processes: Ctrl-C stops it with one line (exit 130)
+    and kill -9 of the command leaves no worker behind (they die with it)."""
+    from conftest import marked
+    from PIL import Image
+
+    from lstmimg.engine.check import FORK_FROM
+
+    rng = np.random.default_rng(0)
+    for name in ("a", "b"):
+        (tmp_path / "data" / name).mkdir(parents=True)
+        for i in range(FORK_FROM // 2 + 100):  # just enough files to fork
+            Image.fromarray(rng.integers(0, 255, (8, 8), dtype=np.uint8)).save(tmp_path / "data" / name / f"{i:04d}.png")
+    cmd = Command("check", tmp_path / "data", "--out", "c", cwd=tmp_path)
+    deadline = time.monotonic() + 60
+    while len(marked(cmd.marker)) < 3 and cmd.proc.poll() is None and time.monotonic() < deadline:  # the command and its two workers
+        time.sleep(0.01)
+    assert cmd.proc.poll() is None, f"check ended before its workers were seen:\n{cmd.stderr[-2000:]}"
+    cmd.signal(signal.SIGINT if how == "ctrl-c" else signal.SIGKILL)
+    code = cmd.wait(60)
+    assert cmd.survivors() == []
+    if how == "ctrl-c":
+        assert code == 130 and "Traceback" not in cmd.stderr and len(cmd.stderr.strip().splitlines()) == 1, cmd.stderr
+    assert not (tmp_path / "c" / "index.html").exists() and not (tmp_path / "c" / "duplicates.csv").exists()  # nothing half written
