@@ -101,7 +101,7 @@ def test_label_issues_cross_fit_within_the_budget(tmp_path):
     found = label_issues(data, folds=2, time_budget=60, model_config=ModelConfig(**TINY_MODEL), train_config=TrainConfig(epochs=3, batch_size=16))
     assert found["folds_done"] == 2 and found["judged"] == found["train_files"] and found["seconds"] <= 66
     assert set(found["noise_rate"]) == {"diagonal", "horizontal", "vertical"}
-    assert all(set(i) == {"path", "given", "suggested", "score"} for i in found["issues"])
+    assert all(set(i) == {"path", "given", "suggested", "score", "probs"} and abs(sum(i["probs"]) - 1) < 1e-3 for i in found["issues"])
 
 
 def test_time_limit_stops_training_between_epochs(bars, tmp_path):
