@@ -48,4 +48,5 @@ def check_page(findings: dict, out: str | Path, overwrite: bool = False) -> dict
             members.append({"path": member["path"], "split": member["split"], "label": member["label"], "copy": "exact" if member["same_bytes"] else "near",
                             "keep": member is keep, "thumb": name})
         groups.append({"group": d["group"], "leak": len({m["split"] for m in members}) > 1, "members": members})
-    return writer.close({"check": True, "samples_label": "likely label errors shown", "groups": groups, "groups_total": len(findings["duplicates"])})
+    label = "likely label errors shown" if "label_issues" in findings else "label errors not looked for (--labels)"
+    return writer.close({"check": True, "samples_label": label, "groups": groups, "groups_total": len(findings["duplicates"])})

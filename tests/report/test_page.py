@@ -299,6 +299,7 @@ def test_the_check_page_shows_each_group_of_copies_and_the_likely_label_errors(t
     assert page.page.locator("#groups .group.leak").count() == len(findings["leaks"]) == 1
     assert HOSTILE_FILE in page.text("#groups .group.leak") and page.page.locator("#groups img").count() == sum(len(d["members"]) for d in findings["duplicates"])
     assert page.page.evaluate("[...document.querySelectorAll('#groups img')].every(i => i.complete && i.naturalWidth > 0)")
+    assert page.page.is_hidden("#gallery-section") and page.page.is_hidden("#classes-section")  # without --labels the groups are the page
     # likely label errors: a gallery whose true label is the folder's and predicted the suggestion
     classes = [row["class"] for row in findings["classes"]["per_class"]]  # diagonal, horizontal, vertical
     issues = []

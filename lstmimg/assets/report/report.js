@@ -425,7 +425,12 @@
     $("detail").hidden = false;
   }
 
-  classTable();
+  if (R.check && !S.samples) {  // a check page without --labels: its groups are the page
+    $("classes-section").hidden = true;
+    $("gallery-section").hidden = true;
+  } else {
+    classTable();
+  }
   timelines();
   if (R.labelled && S.samples) {
     confusion();
