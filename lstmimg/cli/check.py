@@ -77,9 +77,10 @@ def say(f: dict, folder: Path, data: Path) -> None:
     p(f"  unreadable: {len(f['unreadable'])}" + (f" (listed in {folder / 'unreadable.csv'})" if f["unreadable"] else ""))
     for u in f["unreadable"][:5]:
         p(f"    {u['error']}")
-    p(f"  duplicates: {f['duplicate_files']} extra copies in {len(f['duplicates'])} groups" + (f" ({folder / 'duplicates.csv'})" if f["duplicates"] else ""))
+    groups = lambda n: f"{n} group{'s' if n != 1 else ''}"  # noqa: E731
+    p(f"  duplicates: {f['duplicate_files']} extra cop{'ies' if f['duplicate_files'] != 1 else 'y'} in {groups(len(f['duplicates']))}" + (f" ({folder / 'duplicates.csv'})" if f["duplicates"] else ""))
     leaks = f["leaks"]
-    p(f"  leaks between splits: {len(leaks)} groups" + (f": the same {kind} in " + ", ".join(sorted({'/'.join(sorted({m['split'] for m in g['members']})) for g in leaks})) + f" ({folder / 'leaks.csv'})" if leaks else ""))
+    p(f"  leaks between splits: {groups(len(leaks))}" + (f": the same {kind} in " + ", ".join(sorted({'/'.join(sorted({m['split'] for m in g['members']})) for g in leaks})) + f" ({folder / 'leaks.csv'})" if leaks else ""))
     c = f["classes"]
     counts = [row["train"] for row in c["per_class"]]
     p(f"  classes: {len(counts)}, train counts {min(counts)}..{max(counts)} (imbalance {c['imbalance']}x)")

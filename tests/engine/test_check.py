@@ -57,7 +57,7 @@ def test_copies_and_leaks_are_found_and_nothing_else(photos):
 def test_cli_writes_the_lists_and_says_what_to_run_next(photos, tmp_path):
     result = run_cli("check", photos, "--out", tmp_path / "lists")
     assert result.exit_code == 0, result.output
-    assert "duplicates: 4 extra copies in 4 groups" in result.stdout and "leaks between splits: 1 groups" in result.stdout
+    assert "duplicates: 4 extra copies in 4 groups" in result.stdout and "leaks between splits: 1 group:" in result.stdout
     assert "--exclude" in result.stdout and "unreadable: 1" in result.stdout
     rows = list(csv.DictReader((tmp_path / "lists" / "duplicates.csv").open()))
     assert len(rows) == 8 and sum(r["keep"] == "1" for r in rows) == 4
