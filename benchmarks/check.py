@@ -126,7 +126,7 @@ def decode(path):
 def labels(work: Path, seeds: list[int], budget: float, name: str = "digits") -> dict:
     from lstmimg import ModelConfig, TrainConfig, fit
     from lstmimg.config import DEFAULT_MODELS
-    from lstmimg.engine.check import label_issues
+    from lstmimg.engine.labels import label_issues
     from lstmimg.sample import sample_data_dir
 
     root = work / name

@@ -27,7 +27,7 @@ _LAZY = {
     "load_checkpoint": "lstmimg.engine.loading",
     "slice_regions": "lstmimg.models.regions",
     "check": "lstmimg.engine.check",
-    "label_issues": "lstmimg.engine.check",
+    "label_issues": "lstmimg.engine.labels",
     "ReportWriter": "lstmimg.engine.report",
 }
 

@@ -35,7 +35,8 @@ def check(
 
         from lstmimg.config import check_device
         from lstmimg.engine.check import check as find
-        from lstmimg.engine.check import label_issues, write_findings
+        from lstmimg.engine.check import write_findings
+        from lstmimg.engine.labels import label_issues
         from lstmimg.files import check_output_folder
 
         check_min("--folds", folds, 2)

@@ -12,7 +12,8 @@ from conftest import TINY_MODEL, assert_one_line_error, run_cli, write_class_fol
 from PIL import Image
 
 from lstmimg import ModelConfig, TrainConfig, fit
-from lstmimg.engine.check import check, confident_learning, label_issues
+from lstmimg.engine.check import check
+from lstmimg.engine.labels import confident_learning, label_issues
 
 pytestmark = pytest.mark.timeout(300)
 
