@@ -180,10 +180,12 @@ def channel_stats(images: torch.Tensor, chunk_values: int = 1 << 22) -> tuple[li
     step = max(1, chunk_values // max(1, c * flat.shape[2]))
     total = torch.zeros(c, dtype=torch.float64)
     squares = torch.zeros(c, dtype=torch.float64)
+    buffer = torch.empty(min(step, len(flat)), c, flat.shape[2], dtype=torch.float64)  # one float64 chunk, reused: a new one per chunk let the allocator's peak grow to the set's size
     for i in range(0, len(flat), step):
-        x = flat[i : i + step].double()
-        total += x.sum(dim=(0, 2))
-        squares += x.square_().sum(dim=(0, 2))  # in place: one chunk-sized float64 buffer at a time
+        x = buffer[: len(flat[i : i + step])]
+        x.copy_(flat[i : i + step])
+        total += x.sum(2).sum(0)  # (n, C) then (C,): no temporary the size of the chunk
+        squares += x.square_().sum(2).sum(0)  # in place
     n = flat.shape[0] * flat.shape[2]
     mean = total / n
     var = (squares - n * mean.square()) / max(1, n - 1)
