@@ -28,8 +28,8 @@ def check_page(findings: dict, out: str | Path, overwrite: bool = False) -> dict
     scored = (f"Samples: the {len(issues)} likely label errors, most likely first; 'true' is the label the folder gives, 'predicted' the one "
               "models trained without the file suggest (their out-of-sample probabilities)" if "label_issues" in findings else
               "Without --labels: duplicates and leaks only (lstmimg check DATA --labels finds likely label errors)")
-    writer = ReportWriter(out, kind, classes, title, labelled=bool(issues), overwrite=overwrite, scored=scored)
-    writer.predictions_csv = False  # label_issues.csv and duplicates.csv beside it say it all
+    writer = ReportWriter(out, kind, classes, title, labelled=bool(issues), overwrite=overwrite, scored=scored,
+                          predictions_csv=False)  # label_issues.csv and duplicates.csv beside it say it all
     index = {c: k for k, c in enumerate(classes)}
     for issue in issues:
         pixels = thumbnail(kind, Path(issue["path"]), THUMB_SIDE)

@@ -79,7 +79,8 @@ class ReportWriter:
     ``close`` writes the page and returns what was written.
     """
 
-    def __init__(self, out: str | Path, kind: str, classes: Sequence[str], title: str, labelled: bool, overwrite: bool = False, scored: str = ""):
+    def __init__(self, out: str | Path, kind: str, classes: Sequence[str], title: str, labelled: bool, overwrite: bool = False, scored: str = "",
+                 predictions_csv: bool = True):
         self.out = check_report_folder(out, overwrite)
         self.kind, self.classes, self.title, self.labelled, self.scored = kind, list(classes), title, labelled, scored
         self.rows: list[list] = []  # [path, true, pred, prob, probs]
@@ -87,7 +88,7 @@ class ReportWriter:
         self.probs: list[torch.Tensor] = []
         self.details: dict[int, dict] = {}  # sample index -> extra detail (an explanation picture)
         self.timelines: list[dict] = []  # video sources followed window by window (add_timeline)
-        self.predictions_csv = True  # predictions.csv beside the page (a check page has its own lists)
+        self.predictions_csv = predictions_csv  # predictions.csv beside the page (a check page has its own lists)
         self.sheets = 0  # thumbnail sheets written (add_batch)
         self.thumbs = self.out / "thumbs"
         try:
