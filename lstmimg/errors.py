@@ -36,13 +36,19 @@ def article(word: object) -> str:
     return "an" if str(word)[:1] in "aeiou" else "a"
 
 
-def die_with_parent(sig: int) -> None:
-    """In a child process: have Linux send it ``sig`` when its parent dies (even by ``kill -9``), so no
-    worker outlives the command; elsewhere nothing (the parent's own handlers stop its children)."""
+def die_with_parent(sig: int, parent: int) -> None:
+    """In a child process of ``parent`` (its pid, taken before the fork): have Linux send it ``sig``
+    when its parent dies (even by ``kill -9``), so no worker outlives the command; elsewhere nothing
+    (the parent's own handlers stop its children). A parent that died before this ran (the child is
+    someone else's now) is the same: ``sig`` at once."""
+    import os
+
     try:
         import ctypes
 
         ctypes.CDLL(None, use_errno=True).prctl(1, sig)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
-        pass
+        return
+    if os.getppid() != parent:
+        os.kill(os.getpid(), sig)
 

@@ -14,6 +14,7 @@ import os
 import signal
 import subprocess
 import sys
+from functools import partial
 
 from lstmimg.errors import die_with_parent
 
@@ -38,8 +39,8 @@ def without_devices(argv: list[str]) -> list[str]:
     return args
 
 
-def _die_with_parent() -> None:  # runs in the child before it starts: SIGTERM when the launcher dies (not Linux: the launcher's own handlers forward signals)
-    die_with_parent(signal.SIGTERM)
+def _die_with_parent(launcher: int) -> None:  # runs in the child before it starts: SIGTERM when the launcher dies (not Linux: the launcher's own handlers forward signals)
+    die_with_parent(signal.SIGTERM, launcher)
 
 
 def launch(devices: int, command: str, args: list[str]) -> tuple[int, bool]:
@@ -48,7 +49,7 @@ def launch(devices: int, command: str, args: list[str]) -> tuple[int, bool]:
     own session, so a Ctrl-C reaches the workers once, through this process and torchrun, not three
     times at once."""
     child = subprocess.Popen(torchrun_command(devices, command, args), start_new_session=True,
-                             preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
+                             preexec_fn=partial(_die_with_parent, os.getpid()) if sys.platform.startswith("linux") else None)
     got: list[int] = []
 
     def forward(signum, frame):

@@ -20,11 +20,14 @@ import io
 import itertools
 import multiprocessing
 import os
+import signal
+import threading
 import time
 import warnings
 from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 
@@ -107,11 +110,35 @@ def _video_facts(path: Path) -> dict:
 FORK_FROM = 2000  # files: from this many small ones, scan forks worker processes (starting them costs less than it saves)
 
 
-def _quiet_worker() -> None:
-    import signal
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    die_with_parent(signal.SIGKILL)
+
+def _quiet_worker(parent: int) -> None:
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, signal.SIG_IGN)
+    die_with_parent(signal.SIGKILL, parent)
+
+
+@contextmanager
+def signals_deferred(when: bool = True):
+    """Ctrl-C and SIGTERM are handled when the block ends, not inside it: an exception raised while
+    ``fork`` runs its handlers is swallowed there ("Exception ignored in _releaseLock") and the command
+    would go on; a worker forked in the block is only told, and ignores both from its first line on."""
+    if not when or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    came: list[int] = []
+    previous = {sig: signal.signal(sig, lambda signum, frame: came.append(signum)) for sig in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    for sig in dict.fromkeys(came):
+        if callable(previous[sig]):
+            previous[sig](sig, None)  # KeyboardInterrupt, or the CLI's Terminated
+        else:
+            signal.raise_signal(sig)
 
 
 def _facts_or_why(kind: str, path: Path) -> dict | str:
@@ -143,14 +170,15 @@ def scan(paths: Sequence[Path], kind: str, workers: int | None = None, progress:
     forked = workers > 1 and small_files and len(paths) >= FORK_FROM and "fork" in multiprocessing.get_all_start_methods()
     if auto and small_files and not forked:
         workers = 1
-    if forked:  # a worker ignores Ctrl-C (this process stops the scan) and dies with this process, even by kill -9
-        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"), initializer=_quiet_worker)
+    if forked:  # a worker ignores Ctrl-C and SIGTERM (this process stops the scan) and dies with this process, even by kill -9
+        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"), initializer=_quiet_worker, initargs=(os.getpid(),))
     else:
         pool = ThreadPoolExecutor(workers) if workers > 1 else None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # Pillow's warnings on odd files: the file's line says what matters
-            results = pool.map(partial(_facts_or_why, kind), paths, chunksize=64 if forked else 1) if pool else map(partial(_facts_or_why, kind), paths)
+            with signals_deferred(forked):  # the first submit forks the workers
+                results = pool.map(partial(_facts_or_why, kind), paths, chunksize=64 if forked else 1) if pool else map(partial(_facts_or_why, kind), paths)
             for done, facts in enumerate(results, 1):
                 out.append(facts)
                 if progress and (done % 256 == 0 or done == len(paths)):
