@@ -1,7 +1,7 @@
 """How long a run should last: the stopping rule, measured against the 15-epoch defaults and a plain loop.
 
     pip install '.[benchmarks]' && python benchmarks/stopping.py --old-tree DIR [--sets a,b] [--seeds 0 1 2]
-        [--runs old,new,plain] [--work DIR] [--json FILE]
+        [--runs old,new,full,plain] [--work DIR] [--json FILE] [--replay-default]
 
 On nine sets (the bundled digits and clips, and seven made here from scikit-image's real photographs or
 drawn: images of 100 to 4,900 samples, videos of 160 to 320), for each seed, one after another and
@@ -10,6 +10,8 @@ each in a fresh process timed from outside:
 - ``old``: ``lstmimg train DATA --seed S`` run from ``--old-tree`` (a checkout of the code before the
   stopping rule: ``git worktree add DIR COMMIT``), today's defaults as a user gets them;
 - ``new``: the same command on this checkout (or ``--new-tree``);
+- ``full``: this checkout with ``--patience 0`` (every planned epoch), on which ``--replay-default``
+  replays today's default rule exactly (the rule changes where a run ends, not its epochs);
 - ``plain``: a plain PyTorch loop of a few dozen lines, as people write one: fixed epochs (20 for
   images, 25 for videos), Adam at 1e-3, a small CNN+BiLSTM over rows for images, a CNN+LSTM over 16
   frames spread over each video; its accuracy is its last epoch's (its best epoch is kept too).
@@ -38,7 +40,7 @@ from image_defaults import OTHER_PHOTOS, faces
 from motion import TRAIN_PHOTOS, VAL_PHOTOS, camera_videos
 from user_sets import order_videos, photo_crops, photo_folder
 
-from lstmimg.engine.stopping import StopRule, stop_reason
+from lstmimg.engine.stopping import StopRule, auto_rule, stop_reason
 
 PLAIN_IMAGE = r'''
 import sys, time, numpy as np, torch
@@ -130,6 +132,8 @@ print(f"PLAIN {acc:.4f} {best:.4f} {time.time() - t0:.1f}")
 
 IMAGE_SETS = ("digits", "faces", "crops", "photos", "textures")
 VIDEO_SETS = ("clips", "order", "variable", "camera")
+HELD_OUT_SETS = ("tiles", "pans", "longorder")  # made after the rule that waits for the anneal was chosen, to check it on
+HELD_OUT_VIDEO = ("pans", "longorder")
 
 
 def make_set(name: str, work: Path) -> Path:
@@ -159,6 +163,14 @@ def make_set(name: str, work: Path) -> Path:
     elif name == "camera":  # 192 / 96 videos of 12 frames of a camera panning or zooming over photographs
         camera_videos(root / "train", TRAIN_PHOTOS, 48, seed=21)
         camera_videos(root / "val", VAL_PHOTOS, 24, seed=22)
+    elif name == "tiles":  # 2,400 / 480 crops of 32x32 of 8 photographs
+        photo_crops(root, 300, 60, seed=31, side=32, photos=TRAIN_PHOTOS[:8])
+    elif name == "pans":  # 128 / 64 videos of 16 frames panning or zooming, the photographs of camera swapped round
+        camera_videos(root / "train", VAL_PHOTOS + TRAIN_PHOTOS[8:], 32, seed=41, frames=16)
+        camera_videos(root / "val", TRAIN_PHOTOS[:4], 16, seed=42, frames=16)
+    elif name == "longorder":  # the order-only motion over 20 to 40 frames
+        order_videos(root / "train", 40, seed=51, frames=(20, 40), size=(48, 64))
+        order_videos(root / "val", 10, seed=52, frames=(20, 40), size=(48, 64))
     else:
         raise SystemExit(f"unknown set {name!r}")
     return root
@@ -225,6 +237,25 @@ def replay(results: dict, grid: list[tuple[float, float, float]] | None = None) 
     return out
 
 
+def replay_default(results: dict) -> list[dict]:
+    """Today's default rule (``auto_rule``) replayed on every run that trained all its planned epochs
+    (``old``, and ``full``: ``--patience 0``): the rule does not change training, only where it ends,
+    so the epoch it would stop at, the accuracy kept (the best epoch up to there) less the full run's,
+    and the wall time as a fraction of the full run's are exact."""
+    out = []
+    for r in results["runs"]:
+        if r["run"] not in ("old", "full"):
+            continue
+        n = len(r["rows"])
+        stop = next((k for k in range(1, n + 1) if stop_reason(r["rows"][:k], auto_rule(n), n)), n)
+        full = max(float(row["val_acc"]) for row in r["rows"])
+        kept = max(float(row["val_acc"]) for row in r["rows"][:stop])
+        saved = sum(float(row["seconds"]) for row in r["rows"][stop:])
+        out.append({"set": r["set"], "seed": r["seed"], "run": r["run"], "stopped_at": f"{stop}/{n}", "full_acc": round(100 * full, 2), "kept_acc": round(100 * kept, 2),
+                    "change_pts": round(100 * (kept - full), 2), "wall_fraction": round((r["wall_s"] - saved) / r["wall_s"], 3)})
+    return out
+
+
 def report(results: dict) -> str:
     """A markdown table: per set, each run's accuracy per seed and mean, its mean wall time, and the new
     defaults against the old (wall ratio) and against the plain loop."""
@@ -264,9 +295,19 @@ def main() -> None:
     parser.add_argument("--label", default="new", help="the new runs' name in the results (for a variant)")
     parser.add_argument("--replay", action="store_true", help="replay stopping rules on the old runs in --json instead of training")
     parser.add_argument("--report", action="store_true", help="print the results in --json as a markdown table")
+    parser.add_argument("--replay-default", action="store_true", help="replay today's default rule on the runs in --json that trained every planned epoch")
     args = parser.parse_args()
     if args.report:
         print(report(json.loads(args.json.read_text())))
+        return
+    if args.replay_default:
+        table = replay_default(json.loads(args.json.read_text()))
+        for row in table:
+            print(f"{row['set']:<10} {row['run']:<4} seed {row['seed']}  stop {row['stopped_at']:>5}  full {row['full_acc']:6.2f}  kept {row['kept_acc']:6.2f}  "
+                  f"{row['change_pts']:+.2f} pts  wall {row['wall_fraction']:.3f}")
+        print(f"worst {min(r['change_pts'] for r in table):+.2f} pts; held-out sets' worst "
+              f"{min((r['change_pts'] for r in table if r['set'] in HELD_OUT_SETS), default=float('nan')):+.2f} pts")
+        args.json.with_name(args.json.stem + "_default_replay.json").write_text(json.dumps(table, indent=1) + "\n")
         return
     if args.replay:
         table = replay(json.loads(args.json.read_text()))
@@ -283,7 +324,7 @@ def main() -> None:
     for seed in args.seeds:
         for name in args.sets.split(","):
             data = make_set(name, args.work)
-            kind = "video" if name in VIDEO_SETS else "image"
+            kind = "video" if name in VIDEO_SETS + HELD_OUT_VIDEO else "image"
             for run in runs:
                 label = args.label if run == "new" else run
                 out = args.work / "runs" / f"{name}-{label}-{seed}"
@@ -292,7 +333,8 @@ def main() -> None:
                 else:
                     if out.exists():
                         subprocess.run(["rm", "-rf", str(out)], check=True)
-                    record = train_run(data, out, seed, args.old_tree.resolve() if run == "old" else here, args.new_args.split() if run == "new" else [])
+                    extra = args.new_args.split() if run == "new" else ["--patience", "0"] if run == "full" else []
+                    record = train_run(data, out, seed, args.old_tree.resolve() if run == "old" else here, extra)
                 results["runs"].append({"set": name, "kind": kind, "run": label, "seed": seed, **record})
                 print(f"{name:<9} {label:<8} seed {seed}  acc {record['val_accuracy']:.4f}  wall {record['wall_s']:7.2f} s"
                       + (f"  epochs {record['epochs']} best {record['best_epoch']}" if run != "plain" else ""), flush=True)

@@ -144,7 +144,8 @@ class TrainConfig(_Config):
     clip_grad: float = 1.0  # max gradient norm; 0 turns clipping off
     patience: int | None = None  # stop after this many epochs without a better val accuracy; 0 never stops early; None: the default rule (engine/stopping.py), off when --epochs is given
     min_epochs: int | None = None  # never stop before this epoch; None: a third of the planned epochs under the default rule, else 0
-    cooldown: int | None = None  # after a plateau below 100%, epochs the learning rate anneals to 0 over before stopping; None: a tenth of the planned epochs under the default rule, else 0
+    cooldown: int | None = None  # after a plateau below 100%, epochs the learning rate anneals to 0 over before stopping; None: 0
+    stop_annealed: float | None = None  # below 100%, a plateau stops a run only once the rate is under this fraction of its peak; None: 0.05 under the default rule (without --cooldown), else 0 (at once)
     class_weights: str | None = None  # "auto": weight classes by inverse frequency
     sampler: str | None = None  # "balanced": draw each epoch's samples with replacement, every class equally often
     val_split: float = 0.1  # used only when the data has no val/ folder
@@ -197,6 +198,8 @@ class TrainConfig(_Config):
         for name in ("patience", "min_epochs", "cooldown"):
             if getattr(self, name) is not None:
                 _check_min(name, getattr(self, name), 0)
+        if self.stop_annealed is not None and not 0 <= self.stop_annealed < 1:
+            raise LstmimgError(f"stop_annealed must be in [0, 1), got {self.stop_annealed}")
         _check_choice("load", self.load, LOADS)
         if self.workers is not None:
             _check_min("workers", self.workers, 0)

@@ -45,11 +45,12 @@ class Plan:
     patience: int = 0  # the stopping rule (engine/stopping.py), resolved
     min_epochs: int = 0
     cooldown: int = 0
+    annealed: float = 0.0
     reasons: list[str] = field(default_factory=list)
 
     def apply(self, cfg: TrainConfig) -> TrainConfig:
         """``cfg`` with the planned values filled in (what ``config.json`` records, and ``--resume`` uses)."""
-        return cfg.replace(batch_size=self.batch_size, epochs=self.epochs, clips_per_video=self.clips_per_video, patience=self.patience, min_epochs=self.min_epochs, cooldown=self.cooldown)
+        return cfg.replace(batch_size=self.batch_size, epochs=self.epochs, clips_per_video=self.clips_per_video, patience=self.patience, min_epochs=self.min_epochs, cooldown=self.cooldown, stop_annealed=self.annealed)
 
 
 def batches_in(samples: int, batch: int) -> int:
@@ -81,15 +82,15 @@ def plan_training(cfg: TrainConfig, kind: str, samples: int, world: int = 1) -> 
         reasons.append(f"{epochs} epochs")
     if world > 1:
         reasons.append(f"the batch shared by {world} processes")
-    patience, min_epochs, cooldown = resolve(cfg.patience, cfg.min_epochs, cfg.cooldown, cfg.epochs is not None, epochs)
+    patience, min_epochs, cooldown, annealed = resolve(cfg.patience, cfg.min_epochs, cfg.cooldown, cfg.epochs is not None, epochs, cfg.stop_annealed)
     noun = "videos" if kind == "video" else "images"
     head = f"{samples} {noun}: " if reasons else ""
     why = f" (at least {MIN_STEPS} steps; options given win)" if reasons else ""
     lines = [f"{head}{', '.join(reasons + [f'{steps} steps/epoch'])}{why}"] if reasons else []
-    rule = rule_of(patience, min_epochs, cooldown)
+    rule = rule_of(patience, min_epochs, cooldown, annealed)
     if rule is not None and cfg.patience is None:
         lines.append(f"up to {epochs} epochs: {rule.describe()} (--patience 0 for all of them)")
-    return Plan(batch, epochs, clips, patience, min_epochs, cooldown, lines)
+    return Plan(batch, epochs, clips, patience, min_epochs, cooldown, annealed, lines)
 
 
 def plan_input(data: TrainingData, model_cfg: ModelConfig, cfg: TrainConfig) -> tuple[ModelConfig, list[str]]:

@@ -129,7 +129,7 @@ class Training:
         given = cfg
         plan = plan_training(cfg, data.kind, len(data.splits["train"].paths), self.d.world)
         self.cfg = cfg = plan.apply(cfg)  # resolved: config.json records it, --resume reuses it
-        self.rule = rule_of(cfg.patience, cfg.min_epochs, cfg.cooldown)
+        self.rule = rule_of(cfg.patience, cfg.min_epochs, cfg.cooldown, cfg.stop_annealed or 0.0)
         self.emit = (callback or (lambda event, info: None)) if self.d.main else (lambda event, info: None)
         self.board = None
         if self.d.main and cfg.tensorboard and board.available():  # event files beside the run's other files
@@ -147,7 +147,7 @@ class Training:
         if saved is None and readable != len(data.splits["train"].paths):  # unreadable files: planned again on what decoded, so the counts agree
             plan = plan_training(given, data.kind, readable, self.d.world)
             self.cfg = cfg = plan.apply(given)
-            self.rule = rule_of(cfg.patience, cfg.min_epochs, cfg.cooldown)
+            self.rule = rule_of(cfg.patience, cfg.min_epochs, cfg.cooldown, cfg.stop_annealed or 0.0)
         if self.model_cfg.pretrained:  # normalised as the weights expect, not with the data's statistics
             from lstmimg.models.backbones import normalization
 

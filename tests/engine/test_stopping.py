@@ -75,29 +75,47 @@ def test_the_cooldown_schedule_falls_to_zero_from_where_it_was():
 
 
 def test_the_default_rule_scales_with_the_planned_run_and_options_turn_it_off():
-    assert auto_rule(15) == StopRule(patience=3, min_epochs=5, cooldown=2)
-    assert (auto_rule(60).patience, auto_rule(60).min_epochs, auto_rule(60).cooldown) == (12, 20, 6)
-    assert auto_rule(4).patience == 2 and auto_rule(4).cooldown == 1  # never fewer than 2, 1
-    assert resolve(None, None, None, False, 15) == (3, 5, 2)  # nothing given: the default rule
-    assert resolve(None, None, None, True, 15) == (0, 0, 0)  # --epochs given, no --patience: all of them
-    assert resolve(4, None, None, True, 15) == (4, 0, 0)  # --patience N: as before, no minimum, no cool-down
-    assert resolve(0, None, None, False, 15) == (0, 0, 0) and rule_of(0, 0) is None
-    assert resolve(None, 7, 0, False, 15) == (3, 7, 0)
+    assert auto_rule(15) == StopRule(patience=3, min_epochs=5, annealed=0.05)
+    assert (auto_rule(60).patience, auto_rule(60).min_epochs) == (12, 20)
+    assert auto_rule(4).patience == 2  # never fewer than 2
+    assert resolve(None, None, None, False, 15) == (3, 5, 0, 0.05)  # nothing given: the default rule
+    assert resolve(None, None, None, True, 15) == (0, 0, 0, 0.0)  # --epochs given, no --patience: all of them
+    assert resolve(4, None, None, True, 15) == (4, 0, 0, 0.0)  # --patience N: as before, no minimum, no wait
+    assert resolve(0, None, None, False, 15) == (0, 0, 0, 0.0) and rule_of(0, 0) is None
+    assert resolve(None, 7, 0, False, 15) == (3, 7, 0, 0.05)
+    assert resolve(None, None, 2, False, 15) == (3, 5, 2, 0.0)  # --cooldown given: the anneal instead of the wait
+    assert resolve(3, 5, 2, False, 15) == (3, 5, 2, 0.0)  # a run recorded before the wait existed resumes with its own rule
+
+
+def test_below_100_the_default_rule_waits_for_the_rate_to_come_down():
+    rule = auto_rule(15)  # patience 3, not before epoch 5, below 100% only under 5% of the peak rate
+    accs = (0.5, 0.7, 0.71, 0.7, 0.7, 0.7)  # a plateau at epoch 6, while the rate is high
+    high = [{**r, "lr": lr} for r, lr in zip(rows(*accs), (0.3, 1.0, 0.9, 0.8, 0.7, 0.6))]
+    assert stop_reason(high, rule, 15) is None  # goes on: the stall often ends as the rate falls
+    rising = high + [{**r, "lr": lr} for r, lr in zip(rows(0.8, 0.8, 0.8), (0.3, 0.04, 0.03))]  # a gain at epoch 7, then a stall as it anneals
+    assert stop_reason(rising[:8], rule, 15) is None  # annealed, but only 1 epoch without a better one
+    assert stop_reason(rising[:9], rule, 15) is None  # 2 epochs
+    annealed = rising + [{**rows(0.8)[0], "lr": 0.02}]
+    reason = stop_reason(annealed, rule, 15)
+    assert reason.startswith("plateau: no better val accuracy for 3 epochs, the learning rate annealed (best at epoch 7)") and "epoch 10 of 15" in reason
+    perfect = [{**r, "lr": 1.0} for r in rows(0.9, 1.0, 1.0, 1.0, 1.0, 1.0)]  # nothing left to gain: stop at the plateau, whatever the rate
+    assert stop_reason(perfect, rule, 15).startswith("plateau: no better val accuracy for 4 epochs")
+    assert "under 5% of its peak" in rule.describe()
 
 
 def test_the_plan_records_the_rule_so_resume_decides_the_same():
     plan = plan_training(TrainConfig(), "image", 4000)
     cfg = plan.apply(TrainConfig())
-    assert (cfg.epochs, cfg.patience, cfg.min_epochs, cfg.cooldown) == (15, 3, 5, 2)
+    assert (cfg.epochs, cfg.patience, cfg.min_epochs, cfg.cooldown, cfg.stop_annealed) == (15, 3, 5, 0, 0.05)
     assert any("stop after 3 epochs without a better val accuracy" in line for line in plan.reasons)
     again = plan_training(cfg, "image", 4000)  # --resume plans from the recorded config
-    assert (again.epochs, again.patience, again.min_epochs, again.cooldown) == (15, 3, 5, 2)
+    assert (again.epochs, again.patience, again.min_epochs, again.cooldown, again.annealed) == (15, 3, 5, 0, 0.05)
     assert plan_training(TrainConfig(epochs=15), "image", 4000).patience == 0
 
 
 def test_the_default_rule_ends_a_run_that_stopped_learning(bars, tmp_path):
     # lr 1e-12: the weights stay put (only batch norm's statistics move); 72 images at batch 16 plan 60 epochs, patience 12
-    summary = fit(bars, ModelConfig(**TINY_MODEL), TrainConfig(lr=1e-12, batch_size=16, min_epochs=2, cooldown=0, augment=False), out=tmp_path / "r")
+    summary = fit(bars, ModelConfig(**TINY_MODEL), TrainConfig(lr=1e-12, batch_size=16, min_epochs=2, stop_annealed=0, augment=False), out=tmp_path / "r")
     assert summary["planned_epochs"] == 60 and summary["stopped_early"] and summary["epochs"] == summary["best_epoch"] + 12 < 60
     assert summary["stop_reason"].startswith(f"plateau: no better val accuracy for 12 epochs (best at epoch {summary['best_epoch']})")
 
