@@ -28,6 +28,7 @@ _LAZY = {
     "slice_regions": "lstmimg.models.regions",
     "check": "lstmimg.engine.check",
     "label_issues": "lstmimg.engine.labels",
+    "tune": "lstmimg.engine.tune",
     "ReportWriter": "lstmimg.engine.report",
 }
 

@@ -2,7 +2,7 @@
 
 The cli package is the only place that imports typer or rich: the app and what every command shares in
 ``base``, the training and inference commands in ``commands``, `lstmimg video` in ``video``, the ones that explain, export and
-measure models in ``tools``, `lstmimg check` in ``check``, the rendering in ``render``. torch, torchvision and cv2 are imported inside
+measure models in ``tools``, `lstmimg check` in ``check``, `lstmimg tune` in ``tune``, the rendering in ``render``. torch, torchvision and cv2 are imported inside
 the commands, so `lstmimg --help` starts at once.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 
-from lstmimg.cli import check, commands, tools, video  # noqa: F401  (their commands join the app)
+from lstmimg.cli import check, commands, tools, tune, video  # noqa: F401  (their commands join the app)
 from lstmimg.cli.base import app
 
 

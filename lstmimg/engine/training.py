@@ -324,6 +324,7 @@ class Training:
             labels = self.data.sets["val"].labels
             loss = nn.functional.nll_loss(probs.clamp_min(1e-12).log(), labels).item()
             acc = (probs.argmax(1) == labels).float().mean().item()
+            extra = {**extra, "macro_f1": classification_report(labels.long().cpu(), probs.argmax(1).cpu(), self.data.classes)["macro_f1"]}  # what `tune --metric macro_f1` ranks by
         return dist.broadcast_float(acc, self.d, self.device), dist.broadcast_float(loss, self.d, self.device), extra  # both decide the best epoch
 
     def _lr_drops(self) -> int:
