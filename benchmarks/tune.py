@@ -1,7 +1,7 @@
 """`lstmimg tune` against its budget, and against random search and full-training search.
 
     pip install '.[benchmarks,tune]' && python benchmarks/tune.py --sets digits,clips --time 10m [--search tpe,random,full]
-        [--work DIR] [--json FILE]
+        [--workers N] [--work DIR] [--json FILE]
 
 Each run is `lstmimg tune DATA --time T --search S` in a fresh process, timed from outside (the bar: the
 wall time within 10% of T). Per run: trials finished and pruned, the defaults' and the best's test score
@@ -25,9 +25,10 @@ from stopping import make_set
 from lstmimg.engine.tune import seconds
 
 
-def run(data: Path, budget: str, search: str, out: Path, seed: int) -> dict:
+def run(data: Path, budget: str, search: str, out: Path, seed: int, workers: int = 1) -> dict:
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "lstmimg", "tune", str(data), "--time", budget, "--search", search, "--out", str(out), "--seed", str(seed), "--json"],
+    proc = subprocess.run([sys.executable, "-m", "lstmimg", "tune", str(data), "--time", budget, "--search", search, "--out", str(out), "--seed", str(seed), "--json",
+                           "--workers", str(workers)],
                           capture_output=True, text=True, cwd=out.parent)
     wall = time.perf_counter() - t0
     if proc.returncode:
@@ -45,6 +46,7 @@ def main() -> None:
     parser.add_argument("--time", default="10m")
     parser.add_argument("--search", default="tpe")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--work", type=Path, default=Path("/tmp/lstmimg-tune-bench"))
     parser.add_argument("--json", type=Path, default=Path("benchmarks/results/tune.json"))
     args = parser.parse_args()
@@ -52,11 +54,11 @@ def main() -> None:
     for name in args.sets.split(","):
         data = make_set(name, args.work)
         for search in args.search.split(","):
-            out = args.work / "tunes" / f"{name}-{search}-{args.time}-{args.seed}"
+            out = args.work / "tunes" / f"{name}-{search}-{args.time}-{args.seed}-w{args.workers}"
             if out.exists():
                 subprocess.run(["rm", "-rf", str(out)], check=True)
             out.parent.mkdir(parents=True, exist_ok=True)
-            record = {"set": name, "search": search, "seed": args.seed, **run(data, args.time, search, out, args.seed)}
+            record = {"set": name, "search": search, "seed": args.seed, "workers": args.workers, **run(data, args.time, search, out, args.seed, args.workers)}
             results["runs"].append(record)
             print(f"{name:<9} {search:<6} wall {record['wall_s']:.0f} s / {record['budget_s']:.0f} s ({record['wall_over_budget']:.3f})  trials {record['trials']} "
                   f"(pruned {record['pruned']})  test " + "  ".join(f"{k} {v:.2f} ± {record['test_spread'][k]:.2f}" for k, v in record["test_mean"].items())

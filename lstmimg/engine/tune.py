@@ -307,8 +307,10 @@ def score_on_test(run_summary: dict, test_files: list[str], data: Path, metric: 
     classes = list(ckpt.classes)
     labels = [classes.index(Path(f).parent.name) for f in test_files]
     labelled, probs, _ = score_files(ckpt, Split([Path(f) for f in test_files], labels, classes), data, device)
-    report = classification_report(labelled.sets["eval"].labels.long().cpu(), probs.argmax(1).cpu(), classes)
-    return float(report[metric])
+    truth, pred = labelled.sets["eval"].labels.long().cpu(), probs.argmax(1).cpu()
+    if metric == "accuracy":
+        return float((pred == truth).float().mean())  # not rounded: differences of one file are compared with spreads
+    return float(classification_report(truth, pred, classes)[metric])
 
 
 def spread(values: list[float]) -> float:
@@ -433,18 +435,14 @@ def tune(data: str | Path | None = None, time_budget: float | None = None, trial
     study = open_study(out, settings, storage)
     redone = _recover(study, settings) if resume is not None and storage is None else 0
     search_end = None if time_budget is None else t0 + SEARCH_SHARE * time_budget
-    helpers = [_helper(out, search_end, trials, storage, device, workers) for _ in range(workers - 1)]
     try:
-        if workers > 1:
-            import torch
-
-            torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
-        search(out, search_end, trials, storage, device, progress)
+        _search_phase(out, search_end, trials, storage, device, workers, progress)
+        if time_budget is not None and (trials is None or len(_finished(study)) < trials):
+            need = _final_need(study, time_budget)  # the final runs take less than the budget's rest: search on until they must start
+            more = t0 + time_budget - need - time.time()
+            if more > max(30.0, 0.05 * time_budget):
+                _search_phase(out, time.time() + more, trials, storage, device, workers, progress)
     except (KeyboardInterrupt, Interrupted) as err:
-        for h in helpers:
-            h.terminate()
-        for h in helpers:
-            h.wait()
         settings["spent"] = settings["spent"] + time.time() - t0
         _save_settings(out, settings)
         best = best_trial(study)
@@ -453,8 +451,6 @@ def tune(data: str | Path | None = None, time_budget: float | None = None, trial
         e = TuneInterrupted(f"tune stopped after {len(_finished(study))} trials; {so_far}; the study is kept: lstmimg tune --resume {out}")
         e.exit_code = 128 + signum
         raise e from None
-    for h in helpers:
-        h.wait()
     if progress:
         done = _finished(study)
         progress({"done": len(done), "pruned": sum(t.state.name == "PRUNED" for t in done), "best": best_trial(study).value if best_trial(study) else None, "left": 0.0 if time_budget else None})
@@ -479,7 +475,7 @@ def tune(data: str | Path | None = None, time_budget: float | None = None, trial
     overhead = 2 * float(np.median(loads)) if loads else 0.0  # loading the data, and about as long to score the test split
     results = final_runs(out, settings, candidates, seeds, final_limit, device, progress, overhead)
     d, b = results["defaults"], results.get("best")
-    keep_best = b is not None and b["mean"] - d["mean"] > max(d["spread"], b["spread"])
+    keep_best = b is not None and b["mean"] - d["mean"] > max(d["spread"], b["spread"]) + 1e-9  # as large as the spread is not beyond it
     if b is None:
         verdict = "the best settings found are the defaults"
     elif keep_best:
@@ -499,6 +495,34 @@ def tune(data: str | Path | None = None, time_budget: float | None = None, trial
     picture(out, summary["metric"])
     atomic_write_text(out / "best.json", json.dumps(summary, indent=1) + "\n")
     return summary
+
+
+def _search_phase(out: Path, end: float | None, trials: int | None, storage: str | None, device: str, workers: int, progress) -> None:
+    """``search`` here and in ``workers - 1`` helper processes until ``end``; a stop signal here stops them too."""
+    helpers = [_helper(out, end, trials, storage, device, workers) for _ in range(workers - 1)]
+    try:
+        if workers > 1:
+            import torch
+
+            torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
+        search(out, end, trials, storage, device, progress)
+    except BaseException:
+        for h in helpers:
+            h.terminate()
+        raise
+    finally:
+        for h in helpers:
+            h.wait()
+
+
+def _final_need(study, budget: float) -> float:
+    """Seconds the final runs would take at ``MAX_SEEDS`` seeds, the defaults and the best each (from
+    their trials' times), or the budget's share after the search when no trial has completed."""
+    best, first = best_trial(study), next((t for t in study.trials if t.number == 0 and t.user_attrs.get("seconds")), None)
+    if best is None or first is None:
+        return (1 - SEARCH_SHARE) * budget
+    costs = [first.user_attrs["seconds"]] + ([best.user_attrs.get("seconds", first.user_attrs["seconds"])] if best.number != 0 else [])
+    return MAX_SEEDS * sum(costs) / MARGIN + 10.0
 
 
 def _settings_of(trial) -> dict:
