@@ -214,7 +214,7 @@ def search(out: Path, deadline: float | None, max_trials: int | None, storage: s
         left = None if deadline is None else deadline - time.time()
         if left is not None and left < (float(np.median(first_epochs)) if first_epochs else 0.0):  # not even one epoch would end in time
             study.stop()
-            raise optuna.TrialPruned("no time left for a trial")
+            raise TrialFailed("no time left for a trial")  # not a trial: failed ones are not counted
         model_cfg, train_cfg = configs(p, kind)
         train_cfg = train_cfg.replace(exclude=tuple(settings["test_files"]), time_limit=left, seed=settings["seed"], device=device, report=False, tensorboard=False)
         if settings["search"] == "full":
