@@ -319,30 +319,36 @@ def spread(values: list[float]) -> float:
 
 
 def final_runs(out: Path, settings: dict, candidates: dict[str, dict], seeds: int, limit: float | None, device: str,
-               progress: Callable[[dict], None] | None = None, overhead: float = 0.0) -> dict:
+               progress: Callable[[dict], None] | None = None, overhead: float = 0.0, more: int = 0) -> dict:
     """Each candidate's settings trained again ``seeds`` times (the first as a run folder under
     runs/train, listed by `lstmimg runs`; the others under ``out/final``) and scored on the test split;
     ``limit``: the seconds all of them share; ``overhead``: a run's seconds outside its epochs (loading
-    the data, then scoring the test split)."""
+    the data, then scoring the test split); ``more``: rounds of seeds added when the planned ones leave
+    time for another (runs that stop early leave time the estimate could not know of)."""
     from lstmimg.engine.training import fit
     from lstmimg.runs import RUNS_DIR, new_run_dir
 
     kind, data = settings["kind"], Path(settings["data"])
     results: dict[str, dict] = {name: {"settings": p, "test": [], "runs": []} for name, p in candidates.items()}
-    started, total = time.time(), seeds * len(candidates)
-    count = 0
-    for s in range(seeds):
-        for name, p in candidates.items():
-            share = None if limit is None else max(1.0, (limit - (time.time() - started)) / (total - count) * MARGIN - overhead)
+    started, rounds = time.time(), []
+    for s in range(seeds + more):
+        left = None if limit is None else limit - (time.time() - started)
+        if s >= seeds and (left is None or left < 1.05 * max(rounds)):
+            break
+        planned = max(seeds, s + 1)
+        t_round = time.time()
+        for k, (name, p) in enumerate(candidates.items()):
+            runs_left = (planned - s) * len(candidates) - k
+            share = None if limit is None else max(1.0, (limit - (time.time() - started)) / runs_left * MARGIN - overhead)
             model_cfg, train_cfg = configs(p, kind)
             train_cfg = train_cfg.replace(exclude=tuple(settings["test_files"]), time_limit=share, seed=settings["seed"] + s, device=device, tensorboard=False, report=False)
             where = new_run_dir(None, base=RUNS_DIR, name=f"tune-{out.name}-{name}") if s == 0 else out / "final" / f"{name}-seed{settings['seed'] + s}"
             if progress:
-                progress({"final": name, "seed": settings["seed"] + s, "count": count, "total": total})
+                progress({"final": name, "seed": settings["seed"] + s, "count": s * len(candidates) + k, "total": planned * len(candidates)})
             summary = fit(data, model_cfg, train_cfg, out=where, exist_ok=s > 0)
             results[name]["test"].append(score_on_test(summary, settings["test_files"], data, settings["metric"], device))
             results[name]["runs"].append(summary["run_dir"])
-            count += 1
+        rounds.append(time.time() - t_round)
     for r in results.values():
         r["mean"], r["spread"] = float(np.mean(r["test"])), spread(r["test"])
     return results
@@ -463,6 +469,7 @@ def tune(data: str | Path | None = None, time_budget: float | None = None, trial
     if best is not None and _settings_of(best) != base:
         candidates["best"] = _settings_of(best)
     final_limit = None if time_budget is None else max(1.0, time_budget - (searched - t0))
+    fixed_seeds = seeds is not None
     if seeds is None and final_limit is None:
         seeds = MAX_SEEDS
     elif seeds is None:
@@ -473,7 +480,9 @@ def tune(data: str | Path | None = None, time_budget: float | None = None, trial
         raise LstmimgError(f"--seeds must be >= 1, got {seeds}")
     loads = [t.user_attrs["load_s"] for t in study.trials if t.user_attrs.get("load_s")]
     overhead = 2 * float(np.median(loads)) if loads else 0.0  # loading the data, and about as long to score the test split
-    results = final_runs(out, settings, candidates, seeds, final_limit, device, progress, overhead)
+    more = 0 if fixed_seeds else MAX_SEEDS - seeds
+    results = final_runs(out, settings, candidates, seeds, final_limit, device, progress, overhead, more)
+    seeds = len(results["defaults"]["test"])
     d, b = results["defaults"], results.get("best")
     keep_best = b is not None and b["mean"] - d["mean"] > max(d["spread"], b["spread"]) + 1e-9  # as large as the spread is not beyond it
     if b is None:

@@ -91,3 +91,17 @@ def test_bad_tune_options_say_one_line(bars, tmp_path):
         assert result.exit_code == 1 and words in result.output and "Traceback" not in result.output, result.output
         assert len(result.output.strip().splitlines()) == 1
     assert not (tmp_path / "never").exists()
+
+
+@pytest.mark.slow
+def test_final_runs_add_a_seed_when_the_planned_ones_leave_time_for_it(bars, tmp_path, monkeypatch):
+    from lstmimg.engine.tune import _test_split, final_runs
+
+    monkeypatch.chdir(tmp_path)
+    files, why = _test_split(bars, "image", 0)
+    settings = {"kind": "image", "data": str(bars), "test_files": files, "seed": 0, "metric": "accuracy"}
+    (tmp_path / "t").mkdir()
+    roomy = final_runs(tmp_path / "t", settings, {"defaults": defaults("image")}, 1, 3600.0, "cpu", more=1)
+    assert len(roomy["defaults"]["test"]) == 2 and (tmp_path / "t" / "final" / "defaults-seed1" / "best.pt").is_file()
+    unbounded = final_runs(tmp_path / "t", settings, {"defaults": defaults("image")}, 1, None, "cpu", more=1)  # no budget: the planned seeds only
+    assert len(unbounded["defaults"]["test"]) == 1 and 0 <= unbounded["defaults"]["mean"] <= 1 and unbounded["defaults"]["spread"] == 0
