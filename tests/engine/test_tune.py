@@ -93,7 +93,7 @@ def test_bad_tune_options_say_one_line(bars, tmp_path):
     assert not (tmp_path / "never").exists()
 
 
-@pytest.mark.slow
+@pytest.mark.long  # 45 s of training: beyond CI's budget (the small study above runs the final phase in CI)
 def test_final_runs_add_a_seed_when_the_planned_ones_leave_time_for_it(bars, tmp_path, monkeypatch):
     from lstmimg.engine.tune import _test_split, final_runs
 
