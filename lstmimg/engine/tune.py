@@ -160,7 +160,7 @@ def open_study(out: Path, settings: dict, storage: str | None = None):
         from optuna.storages import JournalStorage
         from optuna.storages.journal import JournalFileBackend
 
-        storage = JournalStorage(JournalFileBackend(str(out / "study.journal")))
+        storage = JournalStorage(JournalFileBackend(str((out / "study.journal").resolve())))  # absolute: the lock is a symlink to it, read from its own folder
     sampler = optuna.samplers.RandomSampler(seed=settings["seed"]) if settings["search"] == "random" else optuna.samplers.TPESampler(seed=settings["seed"])
     pruner = optuna.pruners.NopPruner() if settings["search"] in ("random", "full") else optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3)
     return optuna.create_study(study_name="lstmimg", storage=storage, sampler=sampler, pruner=pruner, direction="maximize", load_if_exists=True)
@@ -411,6 +411,7 @@ def tune(data: str | Path | None = None, time_budget: float | None = None, trial
         if time_budget is None and settings["time_budget"] is not None:
             time_budget = max(0.0, settings["time_budget"] - settings["spent"])
         trials = trials if trials is not None else settings["trials"]
+        seeds = seeds if seeds is not None else settings.get("seeds")
         metric = settings["metric"]
     else:
         if data is None:
@@ -433,9 +434,11 @@ def tune(data: str | Path | None = None, time_budget: float | None = None, trial
         backbones = [b.name for b in list_backbones() if b.cached and b.params <= 12_000_000] if kind == "video" else []
         out = new_run_dir(out, base=TUNE_DIR)
         settings = {"data": str(data.resolve()), "kind": kind, "metric": metric, "seed": seed, "search": search_kind, "time_budget": time_budget, "trials": trials,
-                    "test_from": test_from, "test_files": test_files, "backbones": backbones, "spent": 0.0, "started": t0}
+                    "test_from": test_from, "test_files": test_files, "backbones": backbones, "seeds": seeds, "spent": 0.0, "started": t0}
         _save_settings(out, settings)
         open_study(out, settings, storage).enqueue_trial(defaults(kind))
+    if resume is not None and storage is None:  # a process killed while writing the journal left its lock: nothing else uses this study now
+        (out / "study.journal.lock").unlink(missing_ok=True)
     settings["started"] = t0 - settings["spent"]  # trials.jsonl's times run on from the first process
     _save_settings(out, settings)
     study = open_study(out, settings, storage)
