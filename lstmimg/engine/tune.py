@@ -15,6 +15,9 @@ A tune folder (``runs/tune/expN``): ``tune.json`` (data, kind, metric, budget, s
 spent), ``study.journal`` (Optuna's journal: ``--resume`` goes on from it, ``--workers`` processes share
 it), ``trials.jsonl`` (one row per trial and epoch, and one when the trial ends), ``trials/NNNN`` (each
 trial's run), ``search.png``, ``final/`` (the side-by-side runs) and ``best.json``.
+
+What is searched lives in ``tune_space``, the final runs and the picture in ``tune_final``; this module
+holds the study: the test split, the trials, the budget, resuming and the helper processes.
 """
 
 from __future__ import annotations
@@ -22,7 +25,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import shlex
 import subprocess
 import sys
 import time
@@ -31,8 +33,9 @@ from pathlib import Path
 
 import numpy as np
 
-from lstmimg.config import DEFAULT_MODELS, ModelConfig, TrainConfig
 from lstmimg.data.folders import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, detect_kind, split_folder, stratified_split
+from lstmimg.engine.tune_final import MARGIN, final_runs, picture
+from lstmimg.engine.tune_space import configs, defaults, suggest, train_command
 from lstmimg.errors import Interrupted, LstmimgError
 from lstmimg.files import atomic_write_text
 
@@ -41,7 +44,6 @@ SEARCH_SHARE = 0.6  # of --time: the search; the rest trains the defaults and th
 TEST_SHARE = 0.2  # of the training files, set aside as the test split when the data has no test/ folder
 MAX_SEEDS = 3  # final runs per setting, where the budget allows
 METRICS = ("accuracy", "macro_f1")
-MARGIN = 0.97  # of a final run's share of time: what its time limit is (loading and scoring take the rest)
 
 
 class TuneInterrupted(Interrupted):
@@ -59,74 +61,6 @@ def _optuna():
         raise LstmimgError("lstmimg tune needs Optuna: pip install 'lstmimg[tune]'") from None
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # a failed trial is a line in trials.jsonl, not a traceback on screen
     return optuna
-
-
-# --- the search space -------------------------------------------------------------------------------
-
-def defaults(kind: str) -> dict:
-    """The defaults as settings of the search space (the first trial)."""
-    if kind == "video":
-        return {"clip_len": 8, "frame_stride": 2, "motion": "flow", "backbone": "built-in", "hidden": 128, "lr": 3e-3}
-    return {"model": "cnn_lstm", "side": "auto", "hidden": 128, "lr": 3e-3, "weight_decay": 1e-4, "augment": True}
-
-
-def suggest(trial, kind: str, backbones: list[str]) -> dict:
-    """One trial's settings: for images the model and its scan, the input side, hidden size, learning
-    rate, weight decay and augmentation; for videos the clip length, frame stride, motion input, backbone
-    (the built-in CNN, or a torchvision one whose weights are on disk), hidden size and learning rate."""
-    if kind == "video":
-        p = {"clip_len": trial.suggest_categorical("clip_len", [4, 8, 16]), "frame_stride": trial.suggest_categorical("frame_stride", [1, 2, 4]),
-             "motion": trial.suggest_categorical("motion", ["flow", "diff", "none"]), "backbone": trial.suggest_categorical("backbone", ["built-in", *backbones])}
-    else:
-        p = {"model": trial.suggest_categorical("model", ["cnn_lstm", "region_lstm"])}
-        if p["model"] == "region_lstm":
-            p["scan"] = trial.suggest_categorical("scan", ["rows", "patches", "snake"])
-        p["side"] = trial.suggest_categorical("side", ["auto", "16", "24", "32", "48"])
-        p["weight_decay"] = trial.suggest_float("weight_decay", 1e-6, 1e-2, log=True)
-        p["augment"] = trial.suggest_categorical("augment", [True, False])
-    p["hidden"] = trial.suggest_categorical("hidden", [64, 128, 256])
-    p["lr"] = trial.suggest_float("lr", 3e-4, 1e-2, log=True)
-    return p
-
-
-def configs(p: dict, kind: str) -> tuple[ModelConfig, TrainConfig]:
-    """The model and training configs of settings ``p`` (anything not in ``p`` stays the default)."""
-    model = ModelConfig(name=DEFAULT_MODELS[kind], hidden=p["hidden"])
-    train = TrainConfig(lr=p["lr"])
-    if kind == "video":
-        model = model.replace(motion=p["motion"])
-        if p["backbone"] != "built-in":
-            model = model.replace(backbone=p["backbone"], pretrained=True, freeze_backbone=True)
-        train = train.replace(clip_len=p["clip_len"], frame_stride=p["frame_stride"])
-    else:
-        model = model.replace(name=p["model"], scan=p.get("scan", "rows"))
-        train = train.replace(weight_decay=p["weight_decay"], augment=p["augment"])
-        if p["side"] != "auto":
-            train = train.replace(img_size=(int(p["side"]), int(p["side"])))
-    return model, train
-
-
-def train_command(data: str, p: dict, kind: str) -> str:
-    """The `lstmimg train` command line of settings ``p`` (only what differs from the defaults)."""
-    base, args = defaults(kind), ["lstmimg", "train", str(data)]
-    names = {"clip_len": "--clip-len", "frame_stride": "--frame-stride", "motion": "--motion", "hidden": "--hidden", "lr": "--lr", "weight_decay": "--weight-decay", "scan": "--scan"}
-    order = ["model", "scan", "side", "backbone", "clip_len", "frame_stride", "motion", "hidden", "lr", "weight_decay", "augment"]
-    for key, value in sorted(p.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order)):
-        if key in base and value == base[key]:
-            continue
-        if key == "model":
-            args += ["--model", value]
-        elif key == "side":
-            args += ["--img-size", f"{value}x{value}"]
-        elif key == "augment":
-            args.append("--augment" if value else "--no-augment")
-        elif key == "backbone":
-            args += ["--backbone", value, "--pretrained", "--freeze-backbone"]
-        elif key in ("lr", "weight_decay"):
-            args += [names[key], f"{value:.3g}"]
-        else:
-            args += [names[key], str(value)]
-    return shlex.join(args)
 
 
 # --- the study ---------------------------------------------------------------------------------------
@@ -292,101 +226,6 @@ def _recover(study, settings: dict) -> int:
         study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
         study.enqueue_trial(t.params, skip_if_exists=False)
     return len(stale)
-
-
-# --- the final runs and the report -------------------------------------------------------------------
-
-def score_on_test(run_summary: dict, test_files: list[str], data: Path, metric: str, device: str) -> float:
-    """The metric of a run's best checkpoint on the test files."""
-    from lstmimg.data.folders import Split
-    from lstmimg.engine.evaluation import score_files
-    from lstmimg.engine.loading import load_checkpoint
-    from lstmimg.engine.metrics import classification_report
-
-    ckpt = load_checkpoint(run_summary["best_checkpoint"])
-    classes = list(ckpt.classes)
-    labels = [classes.index(Path(f).parent.name) for f in test_files]
-    labelled, probs, _ = score_files(ckpt, Split([Path(f) for f in test_files], labels, classes), data, device)
-    truth, pred = labelled.sets["eval"].labels.long().cpu(), probs.argmax(1).cpu()
-    if metric == "accuracy":
-        return float((pred == truth).float().mean())  # not rounded: differences of one file are compared with spreads
-    return float(classification_report(truth, pred, classes)[metric])
-
-
-def spread(values: list[float]) -> float:
-    """Half the range of ``values`` (0 for one)."""
-    return (max(values) - min(values)) / 2 if values else 0.0
-
-
-def final_runs(out: Path, settings: dict, candidates: dict[str, dict], seeds: int, limit: float | None, device: str,
-               progress: Callable[[dict], None] | None = None, overhead: float = 0.0, more: int = 0) -> dict:
-    """Each candidate's settings trained again ``seeds`` times (the first as a run folder under
-    runs/train, listed by `lstmimg runs`; the others under ``out/final``) and scored on the test split;
-    ``limit``: the seconds all of them share; ``overhead``: a run's seconds outside its epochs (loading
-    the data, then scoring the test split); ``more``: rounds of seeds added when the planned ones leave
-    time for another (runs that stop early leave time the estimate could not know of)."""
-    from lstmimg.engine.training import fit
-    from lstmimg.runs import RUNS_DIR, new_run_dir
-
-    kind, data = settings["kind"], Path(settings["data"])
-    results: dict[str, dict] = {name: {"settings": p, "test": [], "runs": []} for name, p in candidates.items()}
-    started, rounds = time.time(), []
-    for s in range(seeds + more):
-        left = None if limit is None else limit - (time.time() - started)
-        if s >= seeds and (left is None or left < 1.05 * max(rounds)):
-            break
-        planned = max(seeds, s + 1)
-        t_round = time.time()
-        for k, (name, p) in enumerate(candidates.items()):
-            runs_left = (planned - s) * len(candidates) - k
-            share = None if limit is None else max(1.0, (limit - (time.time() - started)) / runs_left * MARGIN - overhead)
-            model_cfg, train_cfg = configs(p, kind)
-            train_cfg = train_cfg.replace(exclude=tuple(settings["test_files"]), time_limit=share, seed=settings["seed"] + s, device=device, tensorboard=False, report=False)
-            where = new_run_dir(None, base=RUNS_DIR, name=f"tune-{out.name}-{name}") if s == 0 else out / "final" / f"{name}-seed{settings['seed'] + s}"
-            if progress:
-                progress({"final": name, "seed": settings["seed"] + s, "count": s * len(candidates) + k, "total": planned * len(candidates)})
-            summary = fit(data, model_cfg, train_cfg, out=where, exist_ok=s > 0)
-            results[name]["test"].append(score_on_test(summary, settings["test_files"], data, settings["metric"], device))
-            results[name]["runs"].append(summary["run_dir"])
-        rounds.append(time.time() - t_round)
-    for r in results.values():
-        r["mean"], r["spread"] = float(np.mean(r["test"])), spread(r["test"])
-    return results
-
-
-def picture(out: Path, metric: str) -> Path:
-    """``search.png``: each trial's score against the time it ended, pruned trials as grey crosses at
-    the score they were stopped at, and the best so far as a line."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    ends = [json.loads(line) for line in (out / "trials.jsonl").read_text().splitlines() if line.strip()]
-    last_value: dict[int, float] = {}
-    for r in ends:
-        if r["state"] == "running":
-            last_value[r["trial"]] = r["value"]
-    done = [r for r in ends if r["state"] == "complete"]
-    pruned = [r for r in ends if r["state"] == "pruned" and r["trial"] in last_value]
-    fig, ax = plt.subplots(figsize=(7, 4))
-    ax.scatter([r["at"] / 60 for r in pruned], [last_value[r["trial"]] for r in pruned], marker="x", color="0.6", label=f"pruned ({len(pruned)})")
-    ax.scatter([r["at"] / 60 for r in done], [r["value"] for r in done], color="tab:blue", label=f"complete ({len(done)})")
-    if done:
-        order = sorted(done, key=lambda r: r["at"])
-        ax.step([r["at"] / 60 for r in order], np.maximum.accumulate([r["value"] for r in order]), where="post", color="tab:orange", label="best so far")
-    defaults = next((r for r in done if r["trial"] == 0), None)
-    if defaults:
-        ax.axhline(defaults["value"], color="tab:green", ls="--", lw=1, label="defaults (trial 0)")
-    ax.set_xlabel("minutes into the search")
-    ax.set_ylabel(f"val {metric.replace('_', '-')}")
-    ax.set_title("lstmimg tune: each trial's val score (pruned: where it was stopped)")
-    ax.legend(loc="lower right", fontsize=8)
-    fig.tight_layout()
-    path = out / "search.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
 
 
 # --- the command ----------------------------------------------------------------------------------------
