@@ -36,7 +36,7 @@ import numpy as np
 from lstmimg.data.folders import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, detect_kind, split_folder, stratified_split
 from lstmimg.engine.tune_final import MARGIN, final_runs, picture
 from lstmimg.engine.tune_space import configs, defaults, suggest, train_command
-from lstmimg.errors import Interrupted, LstmimgError
+from lstmimg.errors import Interrupted, LstmimgError, Terminated
 from lstmimg.files import atomic_write_text
 
 TUNE_DIR = Path("runs") / "tune"
@@ -295,13 +295,13 @@ def tune(data: str | Path | None = None, time_budget: float | None = None, trial
         _save_settings(out, settings)
         best = best_trial(study)
         so_far = f"best so far: val {metric} {best.value:.4f} (trial {best.number})" if best else "no trial finished"
-        signum = 15 if type(err).__name__ == "Terminated" or getattr(err, "exit_code", 130) == 143 else 2
         e = TuneInterrupted(f"tune stopped after {len(_finished(study))} trials; {so_far}; the study is kept: lstmimg tune --resume {out}")
-        e.exit_code = 128 + signum
+        e.exit_code = 143 if isinstance(err, Terminated) or getattr(err, "exit_code", 130) == 143 else 130
         raise e from None
     if progress:
         done = _finished(study)
-        progress({"done": len(done), "pruned": sum(t.state.name == "PRUNED" for t in done), "best": best_trial(study).value if best_trial(study) else None, "left": 0.0 if time_budget else None})
+        best = best_trial(study)
+        progress({"done": len(done), "pruned": sum(t.state.name == "PRUNED" for t in done), "best": best.value if best else None, "left": 0.0 if time_budget else None})
     settings["spent"] = settings["spent"] + time.time() - t0
     _save_settings(out, settings)
     searched = time.time()
