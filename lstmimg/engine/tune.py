@@ -384,7 +384,7 @@ def _settings_of(trial) -> dict:
 def _helper(out: Path, deadline: float | None, trials: int | None, storage: str | None, device: str, workers: int) -> subprocess.Popen:
     """Another process running trials of the same study, with its share of the cores."""
     env = {**os.environ, "OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // workers))}
-    args = [sys.executable, "-c", "import sys; from lstmimg.engine.tune import helper_main; helper_main(sys.argv[1:])", str(out),
+    args = [sys.executable, "-c", "import sys; from lstmimg.engine.tune import helper_main; helper_main(sys.argv[1:])", str(os.getpid()), str(out),
             "none" if deadline is None else repr(deadline), "none" if trials is None else str(trials), storage or "", device]
     return subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=False)
 
@@ -395,8 +395,8 @@ def helper_main(argv: list[str]) -> None:
 
     from lstmimg.errors import die_with_parent
 
-    die_with_parent(signal.SIGTERM, os.getppid())
-    out, deadline, trials, storage, device = argv
+    parent, out, deadline, trials, storage, device = argv
+    die_with_parent(signal.SIGTERM, int(parent))  # the pid the parent gave: one that died before this line is caught too
     import torch
 
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
