@@ -32,7 +32,7 @@ from lstmimg.data import clips as V
 from lstmimg.data import loaders as L
 from lstmimg.data.folders import VIDEO_EXTENSIONS, split_folder
 from lstmimg.data.images import decode_split
-from lstmimg.engine.plan import MAX_VIDEO_SIDE, capped_size
+from lstmimg.engine.plan import CLIP_STRIDE, MAX_VIDEO_SIDE, capped_size
 from lstmimg.engine.training import fit
 from lstmimg.sample import sample_data_dir
 
@@ -100,7 +100,7 @@ def video_epochs(work: Path) -> dict:
     V.decode_videos(train, size, cache=work / "cache_clips")  # a warm cache for the runs that use one
     for workers in (0, 2):  # the data pipeline alone: one pass cuts one clip per training video
         for name, cache in (("no_cache", None), ("warm_cache", work / "cache_clips")):
-            stream = L.disk_clips(train, size, TrainConfig.clip_len, TrainConfig.frame_stride, cache, workers)
+            stream = L.disk_clips(train, size, TrainConfig.clip_len, CLIP_STRIDE, cache, workers)
             out[f"clips_{workers}_workers_{name}_per_s"] = rates(lambda stream=stream: sum(len(y) for _, y in stream.batches(batches)))
             stream.close()
         plain, cached = (statistics.median(out[f"clips_{workers}_workers_{n}_per_s"]) for n in ("no_cache", "warm_cache"))
@@ -145,7 +145,7 @@ def long_videos(work: Path, per_class: int = 12, frames: int = 300) -> dict:
                 writer.release()
     split = split_folder(root, extensions=VIDEO_EXTENSIONS)["train"]
     count, size = len(split.paths), capped_size(V.infer_video_size(split.paths), MAX_VIDEO_SIDE)
-    clip_len, stride = TrainConfig.clip_len, TrainConfig.frame_stride
+    clip_len, stride = TrainConfig.clip_len, CLIP_STRIDE
     draws = torch.rand(count, generator=torch.Generator().manual_seed(1)).tolist()
     cache = work / "long_cache"
     V.decode_videos(split, size, cache=cache)

@@ -55,12 +55,17 @@ def _render(photo: np.ndarray, cx: float, cy: float, half: float, side: int) -> 
     return cv2.warpAffine(photo, m, (side, side), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REFLECT)
 
 
-def camera_videos(root: Path, photos: tuple[str, ...], per_class: int, seed: int, frames: int = 12, side: int = 64,
+def camera_videos(root: Path, photos: tuple[str, ...], per_class: int, seed: int, frames: int | tuple[int, int] = 12, side: int = 64,
                   classes: tuple[str, ...] = CAMERA, region: tuple[float, float] = (0.0, 1.0)) -> None:
     """Clips of a camera panning or zooming over ``photos``; with ``classes`` = the photo names, the
     class is the photo and the motion is random (the appearance-only set). ``region``: the part of
-    each photo's width the camera's start may lie in."""
+    each photo's width the camera's start may lie in. ``frames``: a count, or a (low, high) range
+    each video's count is drawn from (the camera then moves at a third of the speed, so a long video
+    stays on its photograph; the motion is in any few frames, not only in the whole video's course)."""
     import cv2
+
+    lengths = (frames, frames) if isinstance(frames, int) else frames
+    pace = 1.0 if isinstance(frames, int) else 1 / 3
 
     rng = np.random.default_rng(seed)
     images = {name: _photo(name) for name in photos}
@@ -68,13 +73,14 @@ def camera_videos(root: Path, photos: tuple[str, ...], per_class: int, seed: int
         folder = root / name
         folder.mkdir(parents=True, exist_ok=True)
         for i in range(per_class):
+            frames = lengths[0] if lengths[0] == lengths[1] else int(rng.integers(lengths[0], lengths[1] + 1))
             photo_name = name if name in images else photos[(i + c) % len(photos)]
             photo = images[photo_name]
             h, w = photo.shape[:2]
             motion = name if name in CAMERA else CAMERA[int(rng.integers(4))]
             half = rng.uniform(0.18, 0.3) * min(h, w)
-            speed = rng.uniform(1.5, 3.0) * 2 * half / side  # 1.5 to 3 output pixels a frame
-            zoom = rng.uniform(0.025, 0.045)  # window size change a frame
+            speed = pace * rng.uniform(1.5, 3.0) * 2 * half / side  # 1.5 to 3 output pixels a frame
+            zoom = pace * rng.uniform(0.025, 0.045)  # window size change a frame
             lo, hi = region
             low = max(half + frames * speed, lo * w + half)
             cx = rng.uniform(low, max(low + 1, hi * w - half - frames * speed))

@@ -171,6 +171,12 @@ def make_set(name: str, work: Path) -> Path:
     elif name == "longorder":  # the order-only motion over 20 to 40 frames
         order_videos(root / "train", 40, seed=51, frames=(20, 40), size=(48, 64))
         order_videos(root / "val", 10, seed=52, frames=(20, 40), size=(48, 64))
+    elif name == "longvar":  # the order-only motion over 30 to 90 frames, 60 val videos
+        order_videos(root / "train", 40, seed=61, frames=(30, 90), size=(48, 64))
+        order_videos(root / "val", 15, seed=62, frames=(30, 90), size=(48, 64))
+    elif name == "slowpans":  # a camera panning or zooming slowly over photographs, 24 to 72 frames
+        camera_videos(root / "train", TRAIN_PHOTOS, 40, seed=71, frames=(24, 72))
+        camera_videos(root / "val", VAL_PHOTOS, 15, seed=72, frames=(24, 72))
     else:
         raise SystemExit(f"unknown set {name!r}")
     return root

@@ -157,7 +157,7 @@ class TrainConfig(_Config):
     # video data
     clip_len: int = 8  # frames per training clip
     clips_per_video: int | None = None  # random clips drawn per video per epoch; None: 1, more for small sets (plan.py)
-    frame_stride: int = 2  # take every n-th frame when cutting clips
+    frame_stride: int | None = None  # take every n-th frame when cutting clips; 0: a clip's frames spread over the whole video (segment sampling); None: chosen by the videos' lengths (plan.py)
     val_clips: int = 3  # uniformly spaced clips per val video, their softmax averaged
     shuffle_frames: bool = False  # ablation: shuffle each clip's frames in time (a model blind to order)
     cache: str | None = None  # folder for decoded video frames and a frozen backbone's features, reused across runs
@@ -206,7 +206,8 @@ class TrainConfig(_Config):
         if self.time_limit is not None:
             _check_min("time_limit", self.time_limit, 0, strict=True)
         _check_min("clip_len", self.clip_len, 1)
-        _check_min("frame_stride", self.frame_stride, 1)
+        if self.frame_stride is not None:
+            _check_min("frame_stride", self.frame_stride, 0)
         _check_min("val_clips", self.val_clips, 1)
         if not 0 <= self.warmup < 1:
             raise LstmimgError(f"--warmup must be in [0, 1), got {self.warmup}")
@@ -218,7 +219,19 @@ class TrainConfig(_Config):
             raise LstmimgError(f"--img-size must be a positive size, got {self.img_size}")
 
 
+OLD_FRAME_STRIDE = 2  # what checkpoints saved before the stride was chosen by the data were trained with
+
+
 def clip_settings(meta: dict) -> tuple[int, int, int]:
-    """The clip length, frame stride and clips per video a video model is scored with, from its
-    checkpoint's ``meta`` (the training defaults where an older checkpoint does not say)."""
-    return meta.get("clip_len", TrainConfig.clip_len), meta.get("frame_stride", TrainConfig.frame_stride), meta.get("val_clips", TrainConfig.val_clips)
+    """The clip length, frame stride (0: segment sampling, ``data.clips.SEGMENTS``) and clips per
+    video a video model is scored with, from its checkpoint's ``meta`` (the training defaults of the
+    time where an older checkpoint does not say)."""
+    return meta.get("clip_len", TrainConfig.clip_len), meta.get("frame_stride", OLD_FRAME_STRIDE), meta.get("val_clips", TrainConfig.val_clips)
+
+
+def window_stride(meta: dict) -> int:
+    """The frame stride a video model reads a stream or a long video's windows at: its clips' stride,
+    or, for a model trained on segments (stride 0), the typical distance between the frames it was
+    trained on (``segment_gap``: the median training video's length over the clip length)."""
+    stride = meta.get("frame_stride", OLD_FRAME_STRIDE)
+    return stride if stride else max(1, int(meta.get("segment_gap", 1)))

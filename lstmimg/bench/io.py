@@ -117,12 +117,13 @@ def flow_twin(ckpt):
     depend on the weights)."""
     import dataclasses
 
+    from lstmimg.data.clips import motion_stride
     from lstmimg.data.motion import normalization, settings
     from lstmimg.models.registry import build_model
 
     config = ckpt.config.replace(motion="flow", in_channels=5)
     mean, std = normalization("flow")
-    meta = {**ckpt.meta, "motion": settings("flow", ckpt.meta.get("frame_stride", 1))}
+    meta = {**ckpt.meta, "motion": settings("flow", motion_stride(ckpt.meta.get("frame_stride", 1)))}
     return dataclasses.replace(ckpt, model=build_model(config).eval(), config=config, mean=ckpt.mean[:3] + mean, std=ckpt.std[:3] + std, meta=meta)
 
 

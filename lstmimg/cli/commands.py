@@ -70,7 +70,7 @@ def train(
     fit_mode: Annotated[str, typer.Option("--fit", help="Images of another aspect than --img-size: squash (stretched) or letterbox (aspect kept, grey bars).", rich_help_panel=MODEL_PANEL)] = M.fit,
     clip_len: Annotated[int, typer.Option(help="Videos: frames per training clip.", rich_help_panel=VIDEO_PANEL)] = T.clip_len,
     clips_per_video: Annotated[int | None, typer.Option(help="Videos: random clips drawn per video per epoch. Default: 1, more for small sets (at least 300 steps).", rich_help_panel=VIDEO_PANEL)] = T.clips_per_video,
-    frame_stride: Annotated[int, typer.Option(help="Videos: take every n-th frame when cutting clips.", rich_help_panel=VIDEO_PANEL)] = T.frame_stride,
+    frame_stride: Annotated[int | None, typer.Option(help="Videos: take every n-th frame when cutting clips; 0: spread each clip's frames over the whole video (segment sampling). Default: 2, or 0 for videos well past a clip's span.", rich_help_panel=VIDEO_PANEL)] = T.frame_stride,
     val_clips: Annotated[int, typer.Option(help="Videos: uniformly spaced clips per val video (softmax averaged).", rich_help_panel=VIDEO_PANEL)] = T.val_clips,
     cache: Annotated[Path | None, typer.Option(help="Keep decoded video frames, and a frozen backbone's features, in this folder (keyed by file content and settings) for later epochs and runs.", rich_help_panel=VIDEO_PANEL)] = None,
     amp: Annotated[bool, typer.Option(help="Mixed precision on CUDA (bf16 where supported, else fp16 with a gradient scaler); no effect on CPU. Off by default: the models here train slower with it on an H200 (docs/performance.md).", rich_help_panel=TRAIN_PANEL)] = T.amp,

@@ -4,6 +4,11 @@ Every video is decoded once (``lstmimg.data.video_io``) to uint8 frames ``(T, C,
 Training draws one random clip of ``clip_len`` frames at ``frame_stride`` per video per epoch;
 validation takes ``val_clips`` uniformly spaced clips per video and averages their softmax. A video
 shorter than a clip repeats its last frame.
+
+With ``frame_stride`` 0 (``SEGMENTS``) a clip covers the whole video instead (segment sampling, as in
+TSN, Wang et al. 2016): the video is cut into ``clip_len`` equal segments and the clip takes one frame
+from each, at the same place in every segment (the draw in training; the middle of its share for each
+scored clip). Motion input is then computed between neighbouring frames (``motion_stride``).
 """
 
 from __future__ import annotations
@@ -18,6 +23,14 @@ import torch
 
 from lstmimg.data.folders import Split
 from lstmimg.errors import LstmimgError
+
+SEGMENTS = 0  # the frame stride that means segment sampling: a clip's frames spread over the whole video
+
+
+def motion_stride(stride: int) -> int:
+    """The frame distance motion input is computed over for clips cut at ``stride``: the stride itself,
+    or 1 (neighbouring frames) under segment sampling."""
+    return max(1, stride)
 
 
 @dataclass
@@ -57,13 +70,13 @@ def cache_key(path: Path, size: tuple[int, int], motion: str = "none", stride: i
     from lstmimg.data.motion import FLOW_SCALE, PRESET
     from lstmimg.files import content_hash
 
-    extra = "" if motion == "none" else f"-{motion}{stride}" + (f"-{PRESET}-{FLOW_SCALE:g}" if motion == "flow" else "")
+    extra = "" if motion == "none" else f"-{motion}{motion_stride(stride)}" + (f"-{PRESET}-{FLOW_SCALE:g}" if motion == "flow" else "")
     return f"{content_hash(path)}-{size[0]}x{size[1]}-rgb{extra}-v2"
 
 
 def decode_cached(path: Path, size: tuple[int, int], cache: str | Path | None, mmap: bool = False, key: str | None = None,
                   motion: str = "none", stride: int = 1) -> tuple[np.ndarray, bool]:
-    """Frames ``(T, H, W, 3 + k)`` of ``path`` (RGB, then ``motion``'s channels from frame ``t - stride``)
+    """Frames ``(T, H, W, 3 + k)`` of ``path`` (RGB, then ``motion``'s channels from frame ``t - motion_stride(stride)``)
     and whether it was truncated, from the frame cache when it holds them; else decoded, and stored there. An entry is one ``.npy`` file (``KEY.npy``, or
     ``KEY.truncated.npy``), so ``mmap`` can map it and read only the frames a clip needs. Entries are
     written atomically (``files.atomic_write``), so two processes filling the cache at once never leave
@@ -82,7 +95,7 @@ def decode_cached(path: Path, size: tuple[int, int], cache: str | Path | None, m
                 except (OSError, ValueError):
                     pass  # a damaged entry is decoded again and replaced
     frames, reader = read_video(path, size)
-    frames = with_motion(frames, motion, stride)
+    frames = with_motion(frames, motion, motion_stride(stride))
     if key is not None:
         from lstmimg.files import atomic_write
 
@@ -93,15 +106,16 @@ def decode_cached(path: Path, size: tuple[int, int], cache: str | Path | None, m
     return frames, reader.truncated
 
 
-def first_frames(path: Path, size: tuple[int, int], count: int, motion: str = "none", stride: int = 1) -> np.ndarray:
+def first_frames(path: Path, size: tuple[int, int], count: int, motion: str = "none", stride: int = 1, motion_before: bool = False) -> np.ndarray:
     """The first ``count`` frames of ``path`` sampled every ``stride`` frames, ``(T, H, W, 3 + k)``, with
-    ``motion``'s channels between consecutive sampled frames (what ``decode_cached`` gives for them).
+    ``motion``'s channels between consecutive sampled frames (what ``decode_cached`` gives for them), or
+    with ``motion_before`` from the frame before each (a model trained on segments).
     Decoding stops there: memory and time are those of ``count`` frames, however long the video."""
     from lstmimg.data.motion import MotionStream
     from lstmimg.data.video_io import FrameReader
 
     frames = []
-    with FrameReader(path, size=size, stride=stride, transform=MotionStream(motion).add, queue_size=4) as reader:
+    with FrameReader(path, size=size, stride=stride, transform=MotionStream(motion).add, queue_size=4, motion_before=motion_before) as reader:
         for frame in reader:
             if frame.sampled:
                 frames.append(frame.rgb)
@@ -110,9 +124,9 @@ def first_frames(path: Path, size: tuple[int, int], count: int, motion: str = "n
     return np.stack(frames)
 
 
-def decoded_bytes(paths: Sequence[Path], size: tuple[int, int], samples: int = 20) -> int:
-    """About how many bytes ``paths`` take decoded at ``size``: the mean frame count of a spread of
-    them (from their headers) times their number."""
+def frame_counts(paths: Sequence[Path], samples: int = 20) -> list[int]:
+    """The frame counts of a spread of ``samples`` of ``paths``, from their headers (those that
+    cannot be opened, or do not say, left out)."""
     from lstmimg.data.video_io import open_video
 
     counts = []
@@ -120,9 +134,17 @@ def decoded_bytes(paths: Sequence[Path], size: tuple[int, int], samples: int = 2
         try:
             cap, info = open_video(path)
             cap.release()
-            counts.append(info.frame_count)
         except LstmimgError:
             continue
+        if info.frame_count > 0:
+            counts.append(info.frame_count)
+    return counts
+
+
+def decoded_bytes(paths: Sequence[Path], size: tuple[int, int], samples: int = 20) -> int:
+    """About how many bytes ``paths`` take decoded at ``size``: the mean frame count of a spread of
+    them (from their headers) times their number."""
+    counts = frame_counts(paths, samples)
     mean = sum(counts) / len(counts) if counts else 0
     return int(mean * len(paths) * 3 * size[0] * size[1])
 
@@ -183,6 +205,12 @@ def clip_indices(start: int, clip_len: int, stride: int, length: int) -> torch.T
     return (start + torch.arange(clip_len) * stride).clamp(max=length - 1)
 
 
+def segment_indices(place: float, clip_len: int, length: int) -> torch.Tensor:
+    """Frame numbers of a clip spread over a whole video of ``length`` frames: the frame at ``place``
+    (0 to 1) of each of ``clip_len`` equal segments. A video shorter than the clip repeats frames."""
+    return ((torch.arange(clip_len) + place) * (length / clip_len)).long().clamp(0, length - 1)
+
+
 def clip_at(video: torch.Tensor, start: int, clip_len: int, stride: int) -> torch.Tensor:
     """The clip of ``video`` ``(T, C, H, W)`` at ``start``: ``(clip_len, C, H, W)``."""
     return video[clip_indices(start, clip_len, stride, len(video))]
@@ -194,21 +222,42 @@ def clip_start(draw: float, length: int, clip_len: int, stride: int) -> int:
     return int(draw * max(1, length - span + 1))
 
 
+def drawn_frames(draw: float, length: int, clip_len: int, stride: int) -> torch.Tensor:
+    """Frame numbers of the training clip a uniform ``draw`` in [0, 1) picks in a video of ``length``
+    frames: the clip starting where the draw puts it, or with ``stride`` ``SEGMENTS`` the frame at that
+    place of every segment."""
+    if stride == SEGMENTS:
+        return segment_indices(draw, clip_len, length)
+    return clip_indices(clip_start(draw, length, clip_len, stride), clip_len, stride, length)
+
+
 def random_clips(data: VideoSet, videos: torch.Tensor, draws: torch.Tensor, clip_len: int, stride: int) -> torch.Tensor:
-    """One clip from each of ``videos`` (indices into ``data``, repeats allowed), each starting where
-    its uniform draw in ``draws`` (one per clip) puts it: uint8 ``(B, clip_len, C, H, W)``."""
+    """One clip from each of ``videos`` (indices into ``data``, repeats allowed), each where its uniform
+    draw in ``draws`` (one per clip) puts it (``drawn_frames``): uint8 ``(B, clip_len, C, H, W)``."""
     clips = []
     for i, draw in zip(videos.tolist(), draws.tolist()):
         video = data.videos[i]
-        clips.append(clip_at(video, clip_start(draw, len(video), clip_len, stride), clip_len, stride))
+        clips.append(video[drawn_frames(draw, len(video), clip_len, stride)])
     return torch.stack(clips)
 
 
+def scored_frames(length: int, clip_len: int, stride: int, count: int) -> list[list[int]]:
+    """Frame numbers of the up to ``count`` clips a video of ``length`` frames is scored by, clip by
+    clip: evenly spaced starts covering the video, or with ``SEGMENTS`` the middle of each of ``count``
+    equal shares of every segment. A video too short for ``count`` different clips gives fewer: the same
+    clip twice would cost a model call and count twice in the average."""
+    if stride == SEGMENTS:
+        clips = [segment_indices((j + 0.5) / count, clip_len, length).tolist() for j in range(count)]
+    else:
+        span = (clip_len - 1) * stride + 1
+        starts = np.linspace(0, max(0, length - span), num=count).round().astype(int).tolist()
+        clips = [clip_indices(s, clip_len, stride, length).tolist() for s in starts]
+    return [c for j, c in enumerate(clips) if c not in clips[:j]]
+
+
 def uniform_clips(video: torch.Tensor, clip_len: int, stride: int, count: int) -> torch.Tensor:
-    """Up to ``count`` clips with evenly spaced starts covering the video: ``(n, clip_len, C, H, W)``.
-    A video too short for ``count`` different starts gives fewer: the same clip twice would cost a
-    model call and count twice in the average."""
-    return torch.stack([clip_at(video, s, clip_len, stride) for s in uniform_starts(len(video), clip_len, stride, count)])
+    """The clips ``scored_frames`` names, cut from ``video`` ``(T, C, H, W)``: ``(n, clip_len, C, H, W)``."""
+    return torch.stack([video[f] for f in scored_frames(len(video), clip_len, stride, count)])
 
 
 def read_picked(path: Path, picked: Callable[[int], Sequence[int]], size: tuple[int, int], motion: str = "none", stride: int = 1, info_out: list | None = None) -> np.ndarray:
@@ -222,6 +271,7 @@ def read_picked(path: Path, picked: Callable[[int], Sequence[int]], size: tuple[
 
     if motion == "none":
         return read_frames(path, picked, size, info_out)
+    stride = motion_stride(stride)
     clip: list[int] = []
     needed: list[int] = []
 
@@ -238,13 +288,6 @@ def read_picked(path: Path, picked: Callable[[int], Sequence[int]], size: tuple[
         stream.add(read[at[f - stride] if f >= stride else at[f]])
         out[f] = stream.add(read[at[f]])
     return np.stack([out[f] for f in clip])
-
-
-def uniform_starts(length: int, clip_len: int, stride: int, count: int) -> list[int]:
-    """Where ``uniform_clips`` starts its clips in a video of ``length`` frames."""
-    span = (clip_len - 1) * stride + 1
-    last = max(0, length - span)
-    return np.unique(np.linspace(0, last, num=count).round().astype(int)).tolist()
 
 
 def shuffle_time(clips: torch.Tensor, generator: torch.Generator) -> torch.Tensor:

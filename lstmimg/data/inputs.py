@@ -89,15 +89,15 @@ class VideoInputs(torch.utils.data.Dataset):
         """Only the frames the clips use are converted and kept (placed by the header's frame count), so
         a long video costs no more memory than a short one; a file whose header has no count, or that
         ends early, is decoded whole, which tells the two apart."""
-        from lstmimg.data.clips import clip_indices, read_picked, uniform_starts
+        from lstmimg.data.clips import read_picked, scored_frames
         from lstmimg.data.video_io import read_video
 
         path = self.paths[i]
-        starts: list[int] = []
+        starts: list[list[int]] = []
 
         def picked(length: int) -> list[int]:  # every clip's frame numbers, clip after clip
-            starts[:] = uniform_starts(length, self.clip_len, self.stride, self.clips)
-            return [f for s in starts for f in clip_indices(s, self.clip_len, self.stride, length).tolist()]
+            starts[:] = scored_frames(length, self.clip_len, self.stride, self.clips)
+            return [f for clip in starts for f in clip]
 
         try:
             try:
@@ -117,8 +117,8 @@ class VideoInputs(torch.utils.data.Dataset):
 def scored_clips(frames, clip_len: int, stride: int, clips: int, motion: str = "none") -> torch.Tensor:
     """The clips a video is scored by: RGB frames ``(T, H, W, 3)`` at the model's size, with ``motion``'s
     channels at ``stride``, cut into ``clips`` evenly spaced clips, uint8 ``(clips, clip_len, 3 + k, H, W)``."""
-    from lstmimg.data.clips import uniform_clips
+    from lstmimg.data.clips import motion_stride, uniform_clips
     from lstmimg.data.motion import with_motion
 
-    video = torch.from_numpy(with_motion(frames, motion, stride)).permute(0, 3, 1, 2).contiguous()  # (T, 3 + k, H, W)
+    video = torch.from_numpy(with_motion(frames, motion, motion_stride(stride))).permute(0, 3, 1, 2).contiguous()  # (T, 3 + k, H, W)
     return uniform_clips(video, clip_len, stride, clips)

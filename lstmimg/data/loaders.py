@@ -123,7 +123,7 @@ class ImageFiles(torch.utils.data.Dataset):
 
 class VideoClips(torch.utils.data.Dataset):
     """Clips cut from videos one by one. Item ``(i, draw)`` is the clip of ``clip_len`` frames every
-    ``stride`` of video ``i`` that starts where the draw puts it (``clips.clip_start``), uint8
+    ``stride`` of video ``i`` (or its segments') that the draw picks (``clips.drawn_frames``), uint8
     ``(T, 3, H, W)``: the clip ``clips.random_clips`` cuts from the same video held in memory.
 
     With a frame cache, the first epoch decodes each video whole into it, and later ones read only the
@@ -144,7 +144,7 @@ class VideoClips(torch.utils.data.Dataset):
         path, label = self.split.paths[i], self.split.labels[i]
 
         def picked(length: int) -> list[int]:  # the clip's frame numbers in a video of that length
-            return V.clip_indices(V.clip_start(draw, length, self.clip_len, self.stride), self.clip_len, self.stride, length).tolist()
+            return V.drawn_frames(draw, length, self.clip_len, self.stride).tolist()
 
         if self.cache is None:
             try:

@@ -47,7 +47,7 @@ class Source:
 
     ``drop`` (default: for live sources) drops the oldest queued frame when the queue is full, counted in
     ``dropped``; without it decoding waits for the consumer. ``reconnect`` reopens a live source that
-    drops. ``size``, ``fps``, ``stride``, ``keep_original``, ``max_seconds`` and ``motion`` are
+    drops. ``size``, ``fps``, ``stride``, ``keep_original``, ``max_seconds``, ``motion_before`` and ``motion`` are
     ``FrameReader``'s (``motion``: a ``data.motion`` method, its stream begun anew on every opening).
     ``poll`` hands out what is queued, frames (each with ``read_at``, the monotonic time it was read)
     and ``SourceEvent``s, without waiting; ``done`` is true once the last item has been handed out.
@@ -55,13 +55,13 @@ class Source:
 
     def __init__(self, source: str | Path, size: tuple[int, int] | None = None, fps: float | None = None, stride: int = 1,
                  motion: str = "none", drop: bool | None = None, queue_frames: int = 64, reconnect: bool = True,
-                 keep_original: bool = False, max_seconds: float | None = None, wakeup: threading.Event | None = None):
+                 keep_original: bool = False, max_seconds: float | None = None, wakeup: threading.Event | None = None, motion_before: bool = False):
         self.name = str(source)
         self.live = is_live(self.name)  # until it opens: then a URL to a video file turns out finite
         self.drop_given, self.reconnect_given = drop, reconnect
         self.drop = self.live if drop is None else drop
         self.reconnect = reconnect and self.live
-        self.options = dict(size=size, fps=fps, stride=stride, keep_original=keep_original, max_seconds=max_seconds)
+        self.options = dict(size=size, fps=fps, stride=stride, keep_original=keep_original, max_seconds=max_seconds, motion_before=motion_before)
         self.motion = motion
         self.queue: deque = deque()
         self.capacity = max(1, queue_frames)

@@ -119,7 +119,9 @@ class FrameReader:
     source. ``keep_original`` yields every decoded frame with its ``original`` pixels (to write a
     labelled copy of the video); frames between the sampled ones then come with ``rgb=None``.
     ``transform`` (e.g. ``motion.MotionStream.add``) is applied to each sampled frame's ``rgb`` on the
-    decoding thread, in order, so it runs beside the model. After iteration, ``frames_decoded`` counts
+    decoding thread, in order, so it runs beside the model; with ``motion_before`` it is fed the frame
+    just before each sampled one too (its result dropped), so a sampled frame's motion is from its
+    neighbour, as a model trained on segments (``clips.SEGMENTS``) saw it. After iteration, ``frames_decoded`` counts
     every frame FFmpeg produced and ``truncated`` says whether a file ended before the frame count its
     container claims (not one stopped by ``max_seconds``). The capture is released by the decoding
     thread when it ends, never while it is inside FFmpeg.
@@ -137,6 +139,7 @@ class FrameReader:
         max_seconds: float | None = None,
         queue_size: int = 32,
         transform: Callable[[np.ndarray], np.ndarray] | None = None,
+        motion_before: bool = False,
     ):
         if stride < 1:
             raise LstmimgError(f"--stride must be >= 1, got {stride}")
@@ -144,6 +147,7 @@ class FrameReader:
             raise LstmimgError(f"--fps must be > 0, got {fps}")
         self.cap, self.info = open_video(source)
         self.size, self.keep_original, self.max_seconds, self.transform = size, keep_original, max_seconds, transform
+        self.motion_before = motion_before and transform is not None
         self.step = stride
         if fps is not None and self.info.fps > 0:
             self.step = max(1, round(self.info.fps / fps))
@@ -189,6 +193,7 @@ class FrameReader:
             index = 0
             while not self._stop.is_set():
                 keep = index % self.step == 0
+                before = self.motion_before and self.step > 1 and (index + 1) % self.step == 0
                 if not self.cap.grab():
                     break
                 elapsed = time.monotonic() - started
@@ -196,16 +201,17 @@ class FrameReader:
                     self.stopped = True
                     break
                 self.frames_decoded += 1
-                if keep or self.keep_original:
+                if keep or before or self.keep_original:
                     ok, bgr = self.cap.retrieve()
                     if not ok or bgr is None:
                         break
                     t = elapsed if self.info.live or not self.info.fps else index / self.info.fps
-                    rgb = to_rgb(bgr, self.size) if keep else None
+                    rgb = to_rgb(bgr, self.size) if keep or before else None
                     if rgb is not None and self.transform is not None:
                         rgb = self.transform(rgb)
-                    frame = Frame(index, t, rgb, bgr if self.keep_original else None)
-                    if not self._put(frame):
+                    if before and not keep:
+                        rgb = None  # fed to the transform only
+                    if (keep or self.keep_original) and not self._put(Frame(index, t, rgb, bgr if self.keep_original else None)):
                         return
                 index += 1
         except Exception as err:  # handed to the reading thread, which raises it

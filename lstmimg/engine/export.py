@@ -118,7 +118,7 @@ def metadata(ckpt) -> dict[str, str]:
     if ckpt.kind == "image":
         meta["scan"] = c.scan
     else:
-        meta.update({k: json.dumps(ckpt.meta[k]) for k in ("clip_len", "frame_stride", "val_clips", "motion") if k in ckpt.meta})
+        meta.update({k: json.dumps(ckpt.meta[k]) for k in ("clip_len", "frame_stride", "segment_gap", "val_clips", "motion") if k in ckpt.meta})
         meta["state"] = json.dumps({"inputs": state_names(c)[0], "outputs": state_names(c)[1], "shape": ["layers", "batch", "hidden"], "layers": c.layers, "hidden": c.hidden})
     return meta
 
@@ -209,6 +209,7 @@ def verification_samples(ckpt, count: int = 32, videos: int = 6) -> tuple[torch.
     training passed over them."""
     import numpy as np
 
+    from lstmimg.config import window_stride
     from lstmimg.data.clips import first_frames
     from lstmimg.data.folders import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, files_under
     from lstmimg.data.images import load_image
@@ -221,7 +222,7 @@ def verification_samples(ckpt, count: int = 32, videos: int = 6) -> tuple[torch.
     chosen = set(spread)
     candidates = spread + [f for f in files if f not in chosen]  # evenly spread first; the rest stand in for unreadable ones
     motion = (ckpt.meta.get("motion") or {}).get("method", c.motion)
-    stride, frames = ckpt.meta.get("frame_stride", 1), 2 * ckpt.meta.get("clip_len", 8) + 1
+    stride, frames = window_stride(ckpt.meta), 2 * ckpt.meta.get("clip_len", 8) + 1
     samples, errors = [], []
     for f in candidates:
         if len(samples) == want:
@@ -230,7 +231,7 @@ def verification_samples(ckpt, count: int = 32, videos: int = 6) -> tuple[torch.
             if ckpt.kind == "image":
                 samples.append(load_image(f, c.in_channels, c.img_size, c.fit))
             else:
-                samples.append(torch.from_numpy(first_frames(f, c.img_size, frames, motion, stride)).permute(0, 3, 1, 2))
+                samples.append(torch.from_numpy(first_frames(f, c.img_size, frames, motion, stride, ckpt.meta.get("frame_stride") == 0)).permute(0, 3, 1, 2))
         except LstmimgError as err:
             errors.append(str(err))
     if not samples:

@@ -77,7 +77,7 @@ def load_onnx(path: Path, kind: str | None = None):
     if kind and have != kind:
         raise LstmimgError(f"{path}: {article(have)} {have} model, but this command needs {article(kind)} {kind} model")
     config = ModelConfig.from_dict(json.loads(meta["config"]))
-    extra = {k: json.loads(meta[k]) for k in ("clip_len", "frame_stride", "val_clips", "motion") if k in meta}
+    extra = {k: json.loads(meta[k]) for k in ("clip_len", "frame_stride", "segment_gap", "val_clips", "motion") if k in meta}
     extra.update({k: meta[k] for k in ("checkpoint_sha256", "verified_max_abs_diff") if k in meta})
     channels = config.in_channels
     return Checkpoint(path, OnnxNet(session, config, have), config, json.loads(meta["classes"]), [0.0] * channels, [1.0] * channels, have, extra)

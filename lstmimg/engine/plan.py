@@ -13,6 +13,9 @@ before the model learns. So, unless given:
   torchvision's), smaller images enlarged to it, video frames at most ``PRETRAINED_VIDEO_SIDE``
   (``input_side``).
 
+- video clips take every ``CLIP_STRIDE``-th frame, unless the videos run well past a clip's span
+  (``SEGMENT_WHEN``): then each clip spreads its frames over the whole video (segment sampling,
+  ``plan_clips``), so a clip sees all of a video whatever its length;
 - the run stops when validation stops improving (``stopping.py``), unless ``--epochs`` or
   ``--patience 0`` says otherwise.
 
@@ -25,6 +28,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from lstmimg.config import DEFAULT_MOTION, MIN_BATCH, ModelConfig, TrainConfig
 from lstmimg.data.dataset import TrainingData
 from lstmimg.engine.stopping import resolve, rule_of
@@ -35,6 +40,8 @@ MIN_STEPS = 300  # optimizer steps a run makes at least, when --epochs / --clips
 MAX_IMAGE_SIDE = 128  # default longer side of images trained from scratch
 MAX_VIDEO_SIDE = 112  # default longer side of video frames
 PRETRAINED_VIDEO_SIDE = 160  # with pretrained weights: a frozen resnet18 frame costs half what it does at 224 (benchmarks/backbone_size.py)
+CLIP_STRIDE = 2  # default frame stride of clips
+SEGMENT_WHEN = 1.5  # segment sampling when the longer training videos (90th percentile) pass this many clip spans (benchmarks/clip_plan.py)
 
 
 @dataclass
@@ -129,6 +136,33 @@ def plan_input(data: TrainingData, model_cfg: ModelConfig, cfg: TrainConfig) -> 
             raise LstmimgError(f"--motion {model_cfg.motion} is for videos; {data.root} holds images")
         data.set_motion(model_cfg.motion)
     return model_cfg, notes
+
+
+def plan_clips(cfg: TrainConfig, data: TrainingData) -> tuple[int | None, str | None]:
+    """The frame stride clips are cut at (``cfg.frame_stride`` when given): ``CLIP_STRIDE``, or
+    ``SEGMENTS`` when the longer training videos (their headers' frame counts, a spread of them) run
+    past ``SEGMENT_WHEN`` spans of such a clip. Returns it and a note for the run's first lines."""
+    from lstmimg.data import clips as V
+
+    if data.kind != "video" or cfg.frame_stride is not None:
+        return cfg.frame_stride, None
+    counts = V.frame_counts(data.splits["train"].paths, samples=64)
+    span = (cfg.clip_len - 1) * CLIP_STRIDE + 1
+    if not counts or float(np.percentile(counts, 90)) <= SEGMENT_WHEN * span:
+        return CLIP_STRIDE, None
+    lengths = f"{min(counts)}-{max(counts)}" if min(counts) != max(counts) else f"{min(counts)}"
+    return V.SEGMENTS, (f"videos of {lengths} frames, longer than the {span} a clip at stride {CLIP_STRIDE} spans: each clip's {cfg.clip_len} frames are "
+                        "spread over the whole video (--frame-stride N for clips of every N-th frame)")
+
+
+def segment_gap(data: TrainingData, clip_len: int) -> int:
+    """The typical distance between a segment-sampled clip's frames: the median training video's
+    length over ``clip_len`` (what a stream is read at by a model trained on segments)."""
+    from lstmimg.data import clips as V
+
+    train = data.sets.get("train")
+    lengths = [len(v) for v in train.videos] if isinstance(train, V.VideoSet) else V.frame_counts(data.splits["train"].paths, samples=64)
+    return max(1, round(float(np.median(lengths)) / clip_len)) if lengths else 1
 
 
 def input_side(kind: str, model_cfg: ModelConfig | None = None) -> tuple[int, str]:

@@ -266,7 +266,7 @@ def held_timelines(writer: ReportWriter, paths: Sequence[str | Path], pictures, 
     """Each held video's timeline from its clips (``clip_timeline``): ``pictures(i)`` gives its decoded
     frames ``(T, C, H, W)``, the thumbnails of the clips' first frames; the file's header its frame rate."""
     from lstmimg.config import clip_settings
-    from lstmimg.data.clips import uniform_starts
+    from lstmimg.data.clips import scored_frames
     from lstmimg.data.video_io import open_video
 
     clip_len, stride, _ = clip_settings(meta)
@@ -282,7 +282,7 @@ def held_timelines(writer: ReportWriter, paths: Sequence[str | Path], pictures, 
             pass
         frames = len(video) if video is not None else count
         if frames:
-            first = video[uniform_starts(frames, clip_len, stride, len(probs))] if video is not None else None
+            first = video[[c[0] for c in scored_frames(frames, clip_len, stride, len(probs))]] if video is not None else None
             clip_timeline(writer, i, probs, frames, fps, clip_len, stride, first)
 
 
@@ -409,18 +409,18 @@ def add_timeline(writer: ReportWriter, result: dict, size: tuple[int, int] = (TH
 
 def clip_timeline(writer: ReportWriter, i: int, clip_probs: torch.Tensor, frames: int, fps: float | None, clip_len: int, stride: int, first_frames=None) -> None:
     """Sample ``i``'s timeline from the clips it was scored by (``predict``, ``eval``, a run's report):
-    ``clip_probs`` ``(n, K)`` of its ``n`` evenly spaced clips (``uniform_starts`` over ``frames``), each a
-    window of the band, in seconds where ``fps`` is known (else in frames); ``first_frames``: each clip's
-    first frame ``(C, H, W)`` uint8, the window's thumbnail. Costs no model call: the clips were read anyway."""
-    from lstmimg.data.clips import uniform_starts
+    ``clip_probs`` ``(n, K)`` of its ``n`` evenly spaced clips (``scored_frames`` over ``frames``), each a
+    window of the band from its first frame to its last, in seconds where ``fps`` is known (else in
+    frames); ``first_frames``: each clip's first frame ``(C, H, W)`` uint8, the window's thumbnail. Costs
+    no model call: the clips were read anyway."""
+    from lstmimg.data.clips import scored_frames
 
-    starts = uniform_starts(frames, clip_len, stride, len(clip_probs))
-    span = min((clip_len - 1) * stride + 1, frames)
+    clips = scored_frames(frames, clip_len, stride, len(clip_probs))
     per = 1 / fps if fps else 1.0
     windows, segments = [], []
-    for s0, probs in zip(starts, clip_probs.tolist()):
+    for clip, probs in zip(clips, clip_probs.tolist()):
         k = max(range(len(probs)), key=probs.__getitem__)
-        windows.append([round(s0 * per, 3), round((s0 + span) * per, 3), k, round(probs[k], 5), [round(p, 5) for p in probs]])
+        windows.append([round(clip[0] * per, 3), round((clip[-1] + 1) * per, 3), k, round(probs[k], 5), [round(p, 5) for p in probs]])
     for j, w in enumerate(windows):  # runs of clips with the same label, their mean probability
         if segments and segments[-1][2] == w[2]:
             seg = segments[-1]

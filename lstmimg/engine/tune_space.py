@@ -11,16 +11,17 @@ from lstmimg.config import DEFAULT_MODELS, ModelConfig, TrainConfig
 def defaults(kind: str) -> dict:
     """The defaults as settings of the search space (the first trial)."""
     if kind == "video":
-        return {"clip_len": 8, "frame_stride": 2, "motion": "flow", "backbone": "built-in", "hidden": 128, "lr": 3e-3}
+        return {"clip_len": 8, "frame_stride": "auto", "motion": "flow", "backbone": "built-in", "hidden": 128, "lr": 3e-3}
     return {"model": "cnn_lstm", "side": "auto", "hidden": 128, "lr": 3e-3, "weight_decay": 1e-4, "augment": True}
 
 
 def suggest(trial, kind: str, backbones: list[str]) -> dict:
     """One trial's settings: for images the model and its scan, the input side, hidden size, learning
-    rate, weight decay and augmentation; for videos the clip length, frame stride, motion input, backbone
+    rate, weight decay and augmentation; for videos the clip length, frame stride (0: segments; auto: as
+    `train` chooses), motion input, backbone
     (the built-in CNN, or a torchvision one whose weights are on disk), hidden size and learning rate."""
     if kind == "video":
-        p = {"clip_len": trial.suggest_categorical("clip_len", [4, 8, 16]), "frame_stride": trial.suggest_categorical("frame_stride", [1, 2, 4]),
+        p = {"clip_len": trial.suggest_categorical("clip_len", [4, 8, 16]), "frame_stride": trial.suggest_categorical("frame_stride", ["auto", 0, 1, 2, 4]),
              "motion": trial.suggest_categorical("motion", ["flow", "diff", "none"]), "backbone": trial.suggest_categorical("backbone", ["built-in", *backbones])}
     else:
         p = {"model": trial.suggest_categorical("model", ["cnn_lstm", "region_lstm"])}
@@ -42,7 +43,7 @@ def configs(p: dict, kind: str) -> tuple[ModelConfig, TrainConfig]:
         model = model.replace(motion=p["motion"])
         if p["backbone"] != "built-in":
             model = model.replace(backbone=p["backbone"], pretrained=True, freeze_backbone=True)
-        train = train.replace(clip_len=p["clip_len"], frame_stride=p["frame_stride"])
+        train = train.replace(clip_len=p["clip_len"], frame_stride=None if p["frame_stride"] == "auto" else p["frame_stride"])
     else:
         model = model.replace(name=p["model"], scan=p.get("scan", "rows"))
         train = train.replace(weight_decay=p["weight_decay"], augment=p["augment"])

@@ -191,3 +191,45 @@ def test_video_eval_uses_the_runs_val_clips_and_lrcn_is_one_way(clips, tmp_path,
     assert counts and set(counts) == {2}
     result = run("eval", clips, "--model", tmp_path / "v")
     assert "20 videos" in result.stdout and "images" not in result.stdout
+
+
+def test_segment_clips_spread_over_the_whole_video():
+    """--frame-stride 0: a clip takes one frame of each of clip_len equal segments, at the drawn place
+    in training and at the middle of each clip's share when scored; a short video repeats frames."""
+    data = V.VideoSet([ramp(30), ramp(5)], torch.tensor([0, 1]), ["a", "b"], [])
+    first = V.random_clips(data, torch.tensor([0, 0]), torch.tensor([0.0, 0.9999]), 6, V.SEGMENTS)[:, :, 0, 0, 0]
+    assert first.tolist() == [[0, 5, 10, 15, 20, 25], [4, 9, 14, 19, 24, 29]]  # the first and the last frame of each segment
+    assert V.random_clips(data, torch.tensor([1]), torch.tensor([0.5]), 8, V.SEGMENTS)[0, :, 0, 0, 0].tolist() == [0, 0, 1, 2, 2, 3, 4, 4]
+    scored = V.scored_frames(30, 6, V.SEGMENTS, 3)
+    assert scored == [[0, 5, 10, 15, 20, 25], [2, 7, 12, 17, 22, 27], [4, 9, 14, 19, 24, 29]]
+    assert V.uniform_clips(ramp(30), 6, V.SEGMENTS, 3)[:, :, 0, 0, 0].tolist() == scored
+    assert len(V.scored_frames(3, 6, V.SEGMENTS, 3)) == 1  # every place gives the same frames: scored once
+
+
+def test_segment_draws_reach_every_frame_of_a_long_video():
+    seen = {f for u in torch.rand(400, generator=torch.Generator().manual_seed(0)).tolist() for f in V.drawn_frames(u, 40, 8, V.SEGMENTS).tolist()}
+    assert seen == set(range(40))
+
+
+def test_clip_motion_is_at_the_stride_and_segment_motion_from_the_neighbouring_frame():
+    assert [V.motion_stride(s) for s in (V.SEGMENTS, 1, 2, 4)] == [1, 1, 2, 4]
+
+
+def test_a_model_trained_on_segments_is_scored_and_streamed_as_it_was_trained(clips, tmp_path):
+    """--frame-stride 0 end to end: the checkpoint records segments and the spacing of its frames; eval
+    scores val as training did; predict reads each whole file; a stream is read at that spacing."""
+    from lstmimg import evaluate
+
+    run_dir = tmp_path / "seg"
+    summary = fit(clips, ModelConfig(name="lrcn", motion="diff", **TINY_MODEL), TrainConfig(**{**TINY_VIDEO_TRAIN, "epochs": 4, "clip_len": 3, "frame_stride": 0}), out=run_dir)
+    meta = load_checkpoint(run_dir).meta
+    assert meta["frame_stride"] == V.SEGMENTS and meta["segment_gap"] == 2  # videos of 5-6 frames over 3-frame clips
+    assert meta["motion"]["stride"] == 1  # motion from the neighbouring frame
+    assert evaluate(clips, run_dir)["accuracy"] == pytest.approx(summary["val_accuracy"])
+    result = run("predict", clips / "val" / "left" / "00.avi", "--model", run_dir, "--json")
+    assert result.exit_code == 0, result.output
+    long = write_clip(tmp_path / "long.avi", [f for d in (1, -1, 1) for f in moving_square(d, 6, np.random.default_rng(d + 2))])
+    result = run("video", long, "--model", run_dir, "--jsonl", tmp_path / "w.jsonl")
+    assert result.exit_code == 0, result.output
+    windows = [row for row in map(json.loads, (tmp_path / "w.jsonl").read_text().splitlines()) if "start" in row]
+    assert windows[0]["frames"] == 3 and windows[0]["end"] - windows[0]["start"] == pytest.approx(0.6)  # 3 frames 2 apart at 10 fps

@@ -145,3 +145,20 @@ def test_videos_default_to_flow_images_to_none_and_older_checkpoints_read_as_non
     payload["model"] = old["model"]
     torch.save(payload, tmp_path / "old.pt")
     assert load_checkpoint(tmp_path / "old.pt").config.motion == "none"
+
+
+def test_a_reader_for_a_segment_model_gives_each_sampled_frame_its_neighbours_motion(tmp_path):
+    """A model trained on segments (--frame-stride 0) saw motion from the frame just before each of its
+    frames; a stream read every 3rd frame for it (``motion_before``) gives the same, not the motion
+    over 3 frames."""
+    from lstmimg.data import clips as V
+    from lstmimg.data.video_io import FrameReader
+
+    rng = np.random.default_rng(0)
+    path = write_clip(tmp_path / "v.avi", moving_square(1, 12, rng, size=32))
+    whole, _ = V.decode_cached(path, (32, 32), None, motion="diff", stride=V.SEGMENTS)  # (12, 32, 32, 4)
+    for before, expected in ((True, whole[::3]), (False, M.with_motion(whole[:, :, :, :3], "diff", 3)[::3])):
+        with FrameReader(path, size=(32, 32), stride=3, transform=M.MotionStream("diff").add, motion_before=before) as reader:
+            got = np.stack([f.rgb for f in reader if f.sampled])
+        assert np.array_equal(got, expected)
+    assert not np.array_equal(whole[::3], M.with_motion(whole[:, :, :, :3], "diff", 3)[::3])  # the two differ on this video

@@ -139,3 +139,29 @@ def test_pretrained_weights_bring_small_images_up_to_their_size(tmp_path):
     assert notes == ["images are 8x8: trained at 224x224 (resnet18's weights were trained at 224; --img-size to change)"]
     data = describe(tmp_path / "small", cfg)
     assert plan_input(data, ModelConfig(backbone="resnet18"), cfg)[1] == [] and data.size == (8, 8)
+
+
+def test_videos_well_past_a_clip_get_segment_sampling_and_the_run_says_so(tmp_path):
+    """--frame-stride unset: clips of every 2nd frame for videos about a clip's span long, segments when
+    the longer videos run past 1.5 spans (23 frames for 8-frame clips); a stride given always wins."""
+    from conftest import moving_square, write_clip
+
+    from lstmimg.data import clips as V
+    from lstmimg.data.dataset import describe
+    from lstmimg.engine.plan import CLIP_STRIDE, plan_clips
+
+    rng = np.random.default_rng(0)
+
+    def videos(name, lengths):
+        for c, direction in (("left", -1), ("right", 1)):
+            for i, n in enumerate(lengths):
+                (tmp_path / name / "train" / c).mkdir(parents=True, exist_ok=True)
+                write_clip(tmp_path / name / "train" / c / f"{i}.avi", moving_square(direction, n, rng, size=24, speed=0))
+        return describe(tmp_path / name, TrainConfig())
+
+    short, long = videos("short", [10, 16, 20, 22]), videos("long", [12, 24, 30, 40])
+    assert plan_clips(TrainConfig(), short) == (CLIP_STRIDE, None)
+    stride, note = plan_clips(TrainConfig(), long)
+    assert stride == V.SEGMENTS and note.startswith("videos of 12-40 frames, longer than the 15 a clip at stride 2 spans")
+    assert plan_clips(TrainConfig(frame_stride=1), long) == (1, None)
+    assert plan_clips(TrainConfig(clip_len=16), long) == (CLIP_STRIDE, None)  # a 16-frame clip spans 31 frames
