@@ -38,7 +38,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 from image_defaults import OTHER_PHOTOS, faces
 from motion import TRAIN_PHOTOS, VAL_PHOTOS, camera_videos
-from user_sets import order_videos, photo_crops, photo_folder
+from user_sets import event_videos, order_videos, photo_crops, photo_folder
 
 from lstmimg.engine.stopping import StopRule, auto_rule, stop_reason
 
@@ -174,6 +174,9 @@ def make_set(name: str, work: Path) -> Path:
     elif name == "longvar":  # the order-only motion over 30 to 90 frames, 60 val videos
         order_videos(root / "train", 40, seed=61, frames=(30, 90), size=(48, 64))
         order_videos(root / "val", 15, seed=62, frames=(30, 90), size=(48, 64))
+    elif name == "events":  # a disc then a bar, or a bar then a disc, over 30 to 90 frames, 60 val videos
+        event_videos(root / "train", 80, seed=81)
+        event_videos(root / "val", 30, seed=82)
     elif name == "slowpans":  # a camera panning or zooming slowly over photographs, 24 to 72 frames
         camera_videos(root / "train", TRAIN_PHOTOS, 40, seed=71, frames=(24, 72))
         camera_videos(root / "val", VAL_PHOTOS, 15, seed=72, frames=(24, 72))

@@ -108,6 +108,33 @@ def order_videos(root: Path, per_class: int, seed: int, frames: int | tuple[int,
             writer.release()
 
 
+def event_videos(root: Path, per_class: int, seed: int, frames: tuple[int, int] = (30, 90), size: tuple[int, int] = (48, 64)) -> None:
+    """Videos of two events in turn, a disc then a bar (``disc_then_bar``) or the other way round: any
+    stretch of either event alone could be in either class, only the order of the two tells them apart.
+    The change comes between 40% and 60% of the video, whose length is drawn from ``frames``."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    h, w = size
+    yy, xx = np.mgrid[:h, :w]
+    for name in ("bar_then_disc", "disc_then_bar"):
+        folder = root / name
+        folder.mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            length = int(rng.integers(frames[0], frames[1] + 1))
+            change = int(length * rng.uniform(0.4, 0.6))
+            colour = rng.integers(120, 255, 3)
+            writer = cv2.VideoWriter(str(folder / f"{i:03d}.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 10, (w, h))
+            for t in range(length):
+                img = rng.integers(0, 50, (h, w, 3)).astype(np.uint8)
+                cy, cx = h / 2 + rng.uniform(-3, 3), w / 2 + rng.uniform(-3, 3)
+                disc = (t < change) == (name == "disc_then_bar")
+                mask = (yy - cy) ** 2 + (xx - cx) ** 2 < 12**2 if disc else (np.abs(yy - cy) < 3) & (np.abs(xx - cx) < 20)
+                img[mask] = colour
+                writer.write(img)
+            writer.release()
+
+
 def photo_folder(root: Path, per_class: int, seed: int) -> None:
     """640x480 JPEGs: crops, zooms, flips and lighting of one real photograph per class."""
     import skimage.data
