@@ -165,6 +165,18 @@ def segment_gap(data: TrainingData, clip_len: int) -> int:
     return max(1, round(float(np.median(lengths)) / clip_len)) if lengths else 1
 
 
+def clip_meta(cfg: TrainConfig, data: TrainingData) -> dict:
+    """How a video run's clips were cut and scored, for its checkpoint: inference, eval and streams do the
+    same. A model trained on segments also records ``segment_gap``, the spacing its frames had."""
+    from lstmimg.data import clips as V
+    from lstmimg.data.motion import settings
+
+    meta = {"clip_len": cfg.clip_len, "frame_stride": cfg.frame_stride, "val_clips": cfg.val_clips, "motion": settings(data.motion, V.motion_stride(cfg.frame_stride))}
+    if cfg.frame_stride == V.SEGMENTS:
+        meta["segment_gap"] = segment_gap(data, cfg.clip_len)
+    return meta
+
+
 def input_side(kind: str, model_cfg: ModelConfig | None = None) -> tuple[int, str]:
     """The longer side a run's ``kind`` of inputs ("image" or "video") is shrunk to by default, and why
     (for the run's first lines): the weights' own size with ``--pretrained``, else the measured cap."""

@@ -22,11 +22,9 @@ from torch import nn
 
 from lstmimg.checkpoint import save_checkpoint
 from lstmimg.config import DEFAULT_MODELS, ModelConfig, TrainConfig
-from lstmimg.data import clips as V
 from lstmimg.data.dataset import describe
 from lstmimg.data.folders import missing_classes
 from lstmimg.data.loaders import DiskSet
-from lstmimg.data.motion import settings as motion_settings
 from lstmimg.engine import board
 from lstmimg.engine import distributed as dist
 from lstmimg.engine.batches import epoch_steps, train_batches
@@ -35,7 +33,7 @@ from lstmimg.engine.loading import load_checkpoint, resolve_device
 from lstmimg.engine.metrics import classification_report
 from lstmimg.engine.mistakes import write_mistakes
 from lstmimg.engine.optim import amp_settings, make_optimizer, make_schedule
-from lstmimg.engine.plan import plan_clips, plan_input, plan_training, segment_gap, smallest_side
+from lstmimg.engine.plan import clip_meta, plan_clips, plan_input, plan_training, smallest_side
 from lstmimg.engine.steps import NonFiniteLoss, Recipe, train_one_epoch
 from lstmimg.engine.stopping import cooldown_of, lr_drops, out_of_time, rule_of, stop_reason
 from lstmimg.engine.trainstate import SavedRun, StopSignals, TrainState, check_same_split, read_run, split_fingerprint, versions
@@ -168,9 +166,7 @@ class Training:
                                                   "split": split_fingerprint(data), "versions": versions()})
         self.meta = {"data": str(data.root.resolve()), "seed": cfg.seed}
         if data.kind == "video":  # how clips were cut and scored: inference and eval do the same
-            self.meta.update(clip_len=cfg.clip_len, frame_stride=cfg.frame_stride, val_clips=cfg.val_clips, motion=motion_settings(data.motion, V.motion_stride(cfg.frame_stride)))
-            if cfg.frame_stride == V.SEGMENTS:  # streams and long videos are read at the spacing of the frames it trained on
-                self.meta["segment_gap"] = segment_gap(data, cfg.clip_len)
+            self.meta.update(clip_meta(cfg, data))
 
         optimizer = make_optimizer(model, cfg)
         amp_on, amp_dtype = amp_settings(cfg, self.device)
