@@ -229,9 +229,16 @@ def clip_settings(meta: dict) -> tuple[int, int, int]:
     return meta.get("clip_len", TrainConfig.clip_len), meta.get("frame_stride", OLD_FRAME_STRIDE), meta.get("val_clips", TrainConfig.val_clips)
 
 
+def trained_on_segments(meta: dict) -> bool:
+    """Whether a video model's clips were spread over whole videos (stride 0): it reads a stream every
+    ``window_stride``-th frame, each frame's motion from the frame just before it."""
+    return meta.get("frame_stride", OLD_FRAME_STRIDE) == 0
+
+
 def window_stride(meta: dict) -> int:
     """The frame stride a video model reads a stream or a long video's windows at: its clips' stride,
-    or, for a model trained on segments (stride 0), the typical distance between the frames it was
-    trained on (``segment_gap``: the median training video's length over the clip length)."""
-    stride = meta.get("frame_stride", OLD_FRAME_STRIDE)
-    return stride if stride else max(1, int(meta.get("segment_gap", 1)))
+    or, for a model trained on segments, the typical distance between the frames it was trained on
+    (``segment_gap``: the median training video's length over the clip length)."""
+    if trained_on_segments(meta):
+        return max(1, int(meta.get("segment_gap", 1)))
+    return meta.get("frame_stride", OLD_FRAME_STRIDE)

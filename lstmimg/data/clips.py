@@ -211,11 +211,6 @@ def segment_indices(place: float, clip_len: int, length: int) -> torch.Tensor:
     return ((torch.arange(clip_len) + place) * (length / clip_len)).long().clamp(0, length - 1)
 
 
-def clip_at(video: torch.Tensor, start: int, clip_len: int, stride: int) -> torch.Tensor:
-    """The clip of ``video`` ``(T, C, H, W)`` at ``start``: ``(clip_len, C, H, W)``."""
-    return video[clip_indices(start, clip_len, stride, len(video))]
-
-
 def clip_start(draw: float, length: int, clip_len: int, stride: int) -> int:
     """Where a random clip starts in a video of ``length`` frames, for a uniform ``draw`` in [0, 1)."""
     span = (clip_len - 1) * stride + 1

@@ -93,18 +93,18 @@ class VideoInputs(torch.utils.data.Dataset):
         from lstmimg.data.video_io import read_video
 
         path = self.paths[i]
-        starts: list[list[int]] = []
+        scored: list[list[int]] = []
 
         def picked(length: int) -> list[int]:  # every clip's frame numbers, clip after clip
-            starts[:] = scored_frames(length, self.clip_len, self.stride, self.clips)
-            return [f for clip in starts for f in clip]
+            scored[:] = scored_frames(length, self.clip_len, self.stride, self.clips)
+            return [f for clip in scored for f in clip]
 
         try:
             try:
                 header: list = []
                 frames = read_picked(path, picked, self.size, self.motion, self.stride, header)  # (clips * clip_len, H, W, 3 + k)
                 count, fps = header[0].frame_count, header[0].fps
-                clips = torch.from_numpy(frames).permute(0, 3, 1, 2).reshape(len(starts), self.clip_len, frames.shape[-1], *frames.shape[1:3])
+                clips = torch.from_numpy(frames).permute(0, 3, 1, 2).reshape(len(scored), self.clip_len, frames.shape[-1], *frames.shape[1:3])
             except LstmimgError:
                 whole, reader = read_video(path, self.size)
                 count, fps = len(whole), reader.info.fps

@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 
 from lstmimg.checkpoint import Checkpoint
-from lstmimg.config import window_stride
+from lstmimg.config import trained_on_segments, window_stride
 from lstmimg.data.folders import VIDEO_EXTENSIONS, check_file
 from lstmimg.data.images import load_image
 from lstmimg.engine.inference import Predictor
@@ -166,7 +166,7 @@ def _video(ckpt: Checkpoint, predictor: Predictor, path: Path, target: str | Non
 
     c = ckpt.config
     stride = window_stride(ckpt.meta)  # a model trained on segments: the spacing of its training frames
-    frames = first_frames(path, c.img_size, MAX_FRAMES, c.motion, stride, ckpt.meta.get("frame_stride") == 0)  # (T, H, W, C): only the frames explained are decoded
+    frames = first_frames(path, c.img_size, MAX_FRAMES, c.motion, stride, trained_on_segments(ckpt.meta))  # (T, H, W, C): only the frames explained are decoded
     clip = torch.from_numpy(frames).permute(0, 3, 1, 2).float().div(255)  # (T, C, H, W), 0..1
     probs = predictor.probs(clip[None])[0]
     t, head = _target(ckpt, probs, target)

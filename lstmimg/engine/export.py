@@ -209,7 +209,7 @@ def verification_samples(ckpt, count: int = 32, videos: int = 6) -> tuple[torch.
     training passed over them."""
     import numpy as np
 
-    from lstmimg.config import window_stride
+    from lstmimg.config import trained_on_segments, window_stride
     from lstmimg.data.clips import first_frames
     from lstmimg.data.folders import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, files_under
     from lstmimg.data.images import load_image
@@ -231,7 +231,7 @@ def verification_samples(ckpt, count: int = 32, videos: int = 6) -> tuple[torch.
             if ckpt.kind == "image":
                 samples.append(load_image(f, c.in_channels, c.img_size, c.fit))
             else:
-                samples.append(torch.from_numpy(first_frames(f, c.img_size, frames, motion, stride, ckpt.meta.get("frame_stride") == 0)).permute(0, 3, 1, 2))
+                samples.append(torch.from_numpy(first_frames(f, c.img_size, frames, motion, stride, trained_on_segments(ckpt.meta))).permute(0, 3, 1, 2))
         except LstmimgError as err:
             errors.append(str(err))
     if not samples:

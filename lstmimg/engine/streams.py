@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from lstmimg.checkpoint import Checkpoint
-from lstmimg.config import clip_settings, window_stride
+from lstmimg.config import clip_settings, trained_on_segments, window_stride
 from lstmimg.data.sources import Source, SourceEvent
 from lstmimg.data.video_io import FrameReader
 from lstmimg.engine.inference import Predictor
@@ -137,7 +137,7 @@ def follow(
     wakeup = threading.Event()
     parse_window(window, clip_len, 25.0)  # a malformed --window fails here, before any source opens
     follows = [_Follow(Source(s, ckpt.config.img_size, fps, stride, ckpt.config.motion, drop, queue_frames=max(16, 2 * clip_len * (stride if keep_original else 1)),
-                              reconnect=reconnect, keep_original=keep_original, max_seconds=max_seconds, wakeup=wakeup, motion_before=train_stride == 0)) for s in sources]
+                              reconnect=reconnect, keep_original=keep_original, max_seconds=max_seconds, wakeup=wakeup, motion_before=trained_on_segments(ckpt.meta))) for s in sources]
     try:
         while not (stop is not None and stop.is_set()):
             wakeup.clear()

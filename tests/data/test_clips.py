@@ -20,8 +20,8 @@ def ramp(length: int) -> torch.Tensor:
 
 
 def test_clip_at_repeats_the_last_frame_of_a_short_video():
-    assert V.clip_at(ramp(10), 2, 4, 2)[:, 0, 0, 0].tolist() == [2, 4, 6, 8]
-    assert V.clip_at(ramp(3), 0, 5, 1)[:, 0, 0, 0].tolist() == [0, 1, 2, 2, 2]
+    assert ramp(10)[V.clip_indices(2, 4, 2, 10)][:, 0, 0, 0].tolist() == [2, 4, 6, 8]
+    assert ramp(3)[V.clip_indices(0, 5, 1, 3)][:, 0, 0, 0].tolist() == [0, 1, 2, 2, 2]
 
 
 def test_uniform_clips_cover_the_video():
