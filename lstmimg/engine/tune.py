@@ -42,7 +42,8 @@ from lstmimg.files import atomic_write_text
 TUNE_DIR = Path("runs") / "tune"
 SEARCH_SHARE = 0.6  # of --time: the search; the rest trains the defaults and the best again and scores them
 TEST_SHARE = 0.2  # of the training files, set aside as the test split when the data has no test/ folder
-MAX_SEEDS = 3  # final runs per setting, where the budget allows
+MAX_SEEDS = 3  # final runs per setting planned, where the budget allows
+MAX_ROUNDS = 6  # ... and at most this many where runs end sooner than their trials said and leave time for more
 METRICS = ("accuracy", "macro_f1")
 
 
@@ -322,7 +323,7 @@ def tune(data: str | Path | None = None, time_budget: float | None = None, trial
         raise LstmimgError(f"--seeds must be >= 1, got {seeds}")
     loads = [t.user_attrs["load_s"] for t in study.trials if t.user_attrs.get("load_s")]
     overhead = 2 * float(np.median(loads)) if loads else 0.0  # loading the data, and about as long to score the test split
-    more = 0 if fixed_seeds else MAX_SEEDS - seeds
+    more = 0 if fixed_seeds else MAX_ROUNDS - seeds
     results = final_runs(out, settings, candidates, seeds, final_limit, device, progress, overhead, more)
     seeds = len(results["defaults"]["test"])
     d, b = results["defaults"], results.get("best")
