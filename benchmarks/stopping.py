@@ -38,7 +38,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 from image_defaults import OTHER_PHOTOS, faces
 from motion import TRAIN_PHOTOS, VAL_PHOTOS, camera_videos
-from user_sets import event_videos, order_videos, photo_crops, photo_folder
+from user_sets import event_videos, order_videos, photo_crops, photo_folder, tilted_crops
 
 from lstmimg.engine.stopping import StopRule, auto_rule, stop_reason
 
@@ -174,6 +174,8 @@ def make_set(name: str, work: Path) -> Path:
     elif name == "longvar":  # the order-only motion over 30 to 90 frames, 60 val videos
         order_videos(root / "train", 40, seed=61, frames=(30, 90), size=(48, 64))
         order_videos(root / "val", 15, seed=62, frames=(30, 90), size=(48, 64))
+    elif name == "tilt":  # 1,500 / 300 crops of 48x48 of 6 photographs turned -10, 0 or +10 degrees (the class)
+        tilted_crops(root, 500, 100, seed=91, angles=(-10, 0, 10), photos=("brick", "page", "text", "camera", "rocket", "coffee"))
     elif name == "events":  # a disc then a bar, or a bar then a disc, over 30 to 90 frames, 60 val videos
         event_videos(root / "train", 80, seed=81)
         event_videos(root / "val", 30, seed=82)
