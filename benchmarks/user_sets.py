@@ -181,7 +181,7 @@ def photo_crops(root: Path, per_class: int, val_per_class: int, seed: int, side:
                 photo.crop((x0, y0, x0 + size, y0 + size)).resize((side, side)).save(folder / f"{i:03d}.png")
 
 
-TILT_PHOTOS = ("brick", "page", "text", "camera", "rocket", "coffee", "astronaut", "chelsea")
+TILT_PHOTOS = ("page", "text", "brick")  # straight lines, as in a scan: tilted crops of photos without them taught little (below)
 
 
 def tilted_crops(root: Path, per_class: int, val_per_class: int, seed: int, side: int = 48, angles: tuple[int, ...] = (-10, 0, 10),
@@ -189,7 +189,9 @@ def tilted_crops(root: Path, per_class: int, val_per_class: int, seed: int, side
     """Crops of scikit-image's real photographs turned by one of ``angles`` degrees, the angle the class
     (``left``, ``level``, ``right``): how a scan or a camera is tilted. Train crops from the left 70% of each
     photo, val from the rest. A set where the defaults are not the best choice: their augmentation turns
-    images by up to 10 degrees, which moves a sample into the next class."""
+    images by up to 10 degrees, which moves a sample into the next class. Seed 0, 500 / 100 a class, val
+    accuracy of `lstmimg train` against `--no-augment`: these photos at +-10 degrees 73.33% / 79.33%; at
+    +-6 degrees 58.33% / 54.67%; six photos, half without straight lines, at +-10 degrees 60.00% / 63.67%."""
     import skimage.data
     from PIL import Image
 
