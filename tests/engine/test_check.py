@@ -123,3 +123,25 @@ def test_the_balanced_sampler_draws_every_class_equally_often():
     share = torch.bincount(labels[drawn], minlength=3).double() / len(drawn)
     assert torch.allclose(share, torch.full((3,), 1 / 3, dtype=torch.double), atol=0.02)
     assert_one_line_error(run_cli("train", "x", "--sampler", "uniform"), "--sampler 'uniform' is not one of: balanced")
+
+
+def test_forked_scan_reads_jpegs_fast_to_the_same_facts_and_prints_no_decoder_warning(tmp_path, monkeypatch, capfd):
+    from lstmimg.engine import check as check_module
+
+    rng = np.random.default_rng(3)
+    paths = []
+    for i in range(40):
+        path = tmp_path / f"{i:02d}.jpg"
+        smooth(rng, (64, 64) if i % 2 else (150, 120)).save(path, quality=85, progressive=i % 3 == 0)
+        paths.append(path)
+    data = bytearray(paths[0].read_bytes())
+    data[len(data) // 2 : len(data) // 2 + 40] = bytes(40)  # damaged inside, whole at the end: libjpeg warns and decodes
+    paths[0].write_bytes(bytes(data))
+    paths[1].write_bytes(paths[1].read_bytes()[:300])  # truncated
+    alone = check_module.scan(paths, "image", workers=1)
+    monkeypatch.setattr(check_module, "FORK_FROM", 8)
+    forked = check_module.scan(paths, "image", workers=2)
+    assert isinstance(alone[1], str) and forked[1] == alone[1] and "truncated" in forked[1].lower()
+    for a, b in zip(alone[2:], forked[2:]):
+        assert a["size"] == b["size"] and a["sha"] == b["sha"] and a["hash"] == b["hash"] and np.array_equal(a["small"], b["small"])
+    assert "Corrupt JPEG" not in capfd.readouterr().err
