@@ -19,9 +19,9 @@ from torch import nn
 from lstmimg.bench.compute import sample_input
 from lstmimg.bench.timing import measure_pair
 from lstmimg.config import ModelConfig, TrainConfig
-from lstmimg.engine.optim import make_optimizer, make_schedule
-from lstmimg.engine.steps import Recipe, train_one_epoch
-from lstmimg.engine.trainstate import TrainState
+from lstmimg.engine.train.optim import make_optimizer, make_schedule
+from lstmimg.engine.train.steps import Recipe, train_one_epoch
+from lstmimg.engine.train.trainstate import TrainState
 from lstmimg.models.registry import build_model
 
 CASES = [  # name, model config, batch

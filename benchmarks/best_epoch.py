@@ -52,8 +52,8 @@ def make_sets(work: Path) -> dict[str, Path]:
 
 def one_run(data: Path, out: Path, seed: int) -> dict:
     from lstmimg import ModelConfig, TrainConfig, fit
-    from lstmimg.engine.evaluation import evaluate
-    from lstmimg.engine.stopping import best_epoch
+    from lstmimg.engine.review.evaluation import evaluate
+    from lstmimg.engine.train.stopping import best_epoch
 
     tests = []
 

@@ -41,7 +41,7 @@ def dups(work: Path, seed: int = 5) -> dict:
     from fit import SETS, make_set
     from PIL import Image
 
-    from lstmimg.engine.check import check
+    from lstmimg.engine.health.check import check
 
     root = work / f"photos{seed}"
     make_set(root, **SETS["mixed14"])
@@ -90,7 +90,7 @@ def distinct(root: Path, n: int) -> None:
 def speed(work: Path, images: int, kind: str = "digits") -> dict:
     from report import jpegs
 
-    from lstmimg.engine.check import check
+    from lstmimg.engine.health.check import check
 
     root = work / f"jpegs-{kind}"
     make = jpegs if kind == "digits" else distinct
@@ -140,7 +140,7 @@ def decode(path):
 def labels(work: Path, seeds: list[int], budget: float, name: str = "digits") -> dict:
     from lstmimg import ModelConfig, TrainConfig, fit
     from lstmimg.config import DEFAULT_MODELS
-    from lstmimg.engine.labels import label_issues
+    from lstmimg.engine.health.labels import label_issues
     from lstmimg.sample import sample_data_dir
 
     root = work / name

@@ -4,7 +4,7 @@
         [--tree DIR] [--work DIR] [--json FILE]
 
 Per set: the frame counts of its training videos, what the plan chooses from their headers
-(``engine.plan.plan_clips``), and ``lstmimg train`` with ``--frame-stride 2`` (8-frame clips of every
+(``engine.train.plan.plan_clips``), and ``lstmimg train`` with ``--frame-stride 2`` (8-frame clips of every
 2nd frame) and ``--frame-stride 0`` (8 frames spread over each whole video), each seed a fresh process
 timed from outside (val accuracy, wall seconds, best epoch); and a plain PyTorch CNN+LSTM reading 16
 frames spread over each video (benchmarks/stopping.py's). Sets (benchmarks/stopping.py ``make_set``):
@@ -40,7 +40,7 @@ def main() -> None:
     from lstmimg.config import TrainConfig
     from lstmimg.data import clips as V
     from lstmimg.data.dataset import describe
-    from lstmimg.engine.plan import plan_clips
+    from lstmimg.engine.train.plan import plan_clips
 
     results = json.loads(args.json.read_text()) if args.json.exists() else {"machine": f"{os.cpu_count()} cores", "sets": {}}
     for name in args.sets.split(","):

@@ -40,7 +40,7 @@ PLAIN = '''
 import json, sys, torch
 from pathlib import Path
 from PIL import Image
-from lstmimg.engine.loading import load_checkpoint
+from lstmimg.engine.infer.loading import load_checkpoint
 folder, model, out, workers = Path(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4])
 ckpt = load_checkpoint(model)
 net, classes = ckpt.model.eval(), ckpt.classes
@@ -107,8 +107,8 @@ def videos_section(work: Path, rounds: int) -> dict:
     from lstmimg.config import clip_settings
     from lstmimg.data.clips import decode_videos
     from lstmimg.data.folders import labelled_folder
-    from lstmimg.engine.inference import Predictor, video_probs
-    from lstmimg.engine.loading import load_checkpoint
+    from lstmimg.engine.infer.inference import Predictor, video_probs
+    from lstmimg.engine.infer.loading import load_checkpoint
 
     if not (work / "order160").is_dir():
         order_videos(work / "order160", 40, seed=5)
@@ -211,7 +211,7 @@ def ray_section(work: Path) -> dict:
         import ray
     except ImportError:
         return {"status": "ray not installed"}
-    from lstmimg.engine.ray_data import BatchClassifier
+    from lstmimg.engine.infer.ray_data import BatchClassifier
     from lstmimg.runs import BUNDLED_MODELS
 
     expected = {str(Path(p).resolve()): r["label"] for p, r in rows(work / "sub_one.jsonl").items()}

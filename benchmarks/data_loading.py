@@ -32,8 +32,8 @@ from lstmimg.data import clips as V
 from lstmimg.data import loaders as L
 from lstmimg.data.folders import VIDEO_EXTENSIONS, split_folder
 from lstmimg.data.images import decode_split
-from lstmimg.engine.plan import CLIP_STRIDE, MAX_VIDEO_SIDE, capped_size
-from lstmimg.engine.training import fit
+from lstmimg.engine.train.plan import CLIP_STRIDE, MAX_VIDEO_SIDE, capped_size
+from lstmimg.engine.train.training import fit
 from lstmimg.sample import sample_data_dir
 
 

@@ -34,7 +34,7 @@ VERIFY = """
 import resource, sys, time
 from lstmimg import load_checkpoint
 try:
-    from lstmimg.engine.export import largest_difference
+    from lstmimg.engine.infer.export import largest_difference
 except ImportError:  # a checkout from before the package was arranged by stage
     from lstmimg.export import largest_difference
 t0 = time.perf_counter()

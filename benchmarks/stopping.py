@@ -40,7 +40,7 @@ from image_defaults import OTHER_PHOTOS, faces
 from motion import TRAIN_PHOTOS, VAL_PHOTOS, camera_videos
 from user_sets import event_videos, order_videos, photo_crops, photo_folder, tilted_crops
 
-from lstmimg.engine.stopping import StopRule, auto_rule, stop_reason
+from lstmimg.engine.train.stopping import StopRule, auto_rule, stop_reason
 
 PLAIN_IMAGE = r'''
 import sys, time, numpy as np, torch

@@ -74,8 +74,8 @@ def timed(cmd: list) -> float:
 
 
 def files_section(work: Path) -> dict:
-    from lstmimg.engine.loading import load_checkpoint
-    from lstmimg.engine.streams import WindowEvent, follow
+    from lstmimg.engine.infer.loading import load_checkpoint
+    from lstmimg.engine.infer.streams import WindowEvent, follow
     from lstmimg.runs import BUNDLED_MODELS
 
     files = [make_h264(work / f"cam{i}.mp4", 60, 640, 272, fps=25) for i in range(4)]
@@ -123,7 +123,7 @@ def slow_model():
 
 def follow_for(urls: list[str], ckpt, seconds: float, drop: bool | None, window: str | None = None) -> dict:
     from lstmimg.data.sources import SourceEvent
-    from lstmimg.engine.streams import follow
+    from lstmimg.engine.infer.streams import follow
 
     per: dict[str, dict] = {u: {"latency": [], "dropped": 0, "windows": 0, "behind": []} for u in urls}
     opened: dict[str, float] = {}
@@ -170,7 +170,7 @@ def slow_section(seconds: float) -> dict:
 def many_section(seconds: float, counts: list[int]) -> dict:
     import torch
 
-    from lstmimg.engine.loading import load_checkpoint
+    from lstmimg.engine.infer.loading import load_checkpoint
     from lstmimg.runs import BUNDLED_MODELS
 
     torch.set_num_threads(1)

@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from lstmimg.config import ModelConfig, TrainConfig
-from lstmimg.engine.training import fit
+from lstmimg.engine.train.training import fit
 from lstmimg.sample import sample_data_dir
 
 VARIANTS = {

@@ -26,7 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from stopping import make_set
 
-from lstmimg.engine.tune import seconds
+from lstmimg.engine.tune.study import seconds
 
 
 def run(data: Path, budget: str, search: str, out: Path, seed: int, workers: int = 1) -> dict:

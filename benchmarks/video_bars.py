@@ -78,7 +78,7 @@ def spread(values: list[float]) -> str:
 
 def train_bars() -> dict:
     from lstmimg.config import TrainConfig
-    from lstmimg.engine.training import fit
+    from lstmimg.engine.train.training import fit
     from lstmimg.sample import sample_data_dir
 
     data = sample_data_dir() / "clips"
@@ -93,7 +93,7 @@ def train_bars() -> dict:
 
 
 def speed_bars(work: Path, runs: int) -> dict:
-    from lstmimg.engine.timeline import classify_video
+    from lstmimg.engine.infer.timeline import classify_video
 
     clip = make_h264(work / "720p_20s.mp4", 20, 1280, 720)
     frames = plain_read(clip)

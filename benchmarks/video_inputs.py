@@ -30,9 +30,9 @@ def main() -> None:
     import torch
 
     from lstmimg.bench.io import flow_twin
-    from lstmimg.engine.export import export_model
-    from lstmimg.engine.loading import load_checkpoint
-    from lstmimg.engine.timeline import classify_video
+    from lstmimg.engine.infer.export import export_model
+    from lstmimg.engine.infer.loading import load_checkpoint
+    from lstmimg.engine.infer.timeline import classify_video
     from lstmimg.runs import BUNDLED_MODELS
 
     args.work.mkdir(parents=True, exist_ok=True)

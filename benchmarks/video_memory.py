@@ -33,7 +33,7 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, time.perf_count
 GALLERY = """
 import resource, sys, time
 from pathlib import Path
-from lstmimg.engine.mistakes import thumbnail
+from lstmimg.engine.review.mistakes import thumbnail
 t0 = time.perf_counter()
 strip = thumbnail("video", Path(sys.argv[1]))
 assert strip is not None

@@ -7,9 +7,9 @@ A checkpoint is a plain dict saved with ``torch.save`` and read back with
      "model": ModelConfig.to_dict(), "classes": [...], "normalize": {"mean": [...], "std": [...]},
      "state_dict": {...tensors...}, "meta": {...plain numbers and strings...}}
 
-``last.pt`` also holds ``train_state`` (``engine.trainstate.TrainState.state_dict``), what ``--resume``
+``last.pt`` also holds ``train_state`` (``engine.train.trainstate.TrainState.state_dict``), what ``--resume``
 needs. Files are written atomically (``files.atomic_write``). This module knows the format only: a model
-is rebuilt from a checkpoint (or an exported ``.onnx`` file) by ``engine.loading.load_checkpoint``.
+is rebuilt from a checkpoint (or an exported ``.onnx`` file) by ``engine.infer.loading.load_checkpoint``.
 """
 
 from __future__ import annotations

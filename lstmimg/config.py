@@ -30,7 +30,7 @@ DEFAULT_MODELS = {"image": "cnn_lstm", "video": "lrcn"}  # what `train` builds w
 
 def check_device(name: str) -> str:
     """``name`` if it names a kind of device: auto, cpu, mps, cuda or cuda:N (whether it exists here is
-    ``engine.loading.resolve_device``'s question)."""
+    ``engine.infer.loading.resolve_device``'s question)."""
     import re
 
     if name not in DEVICES and not re.fullmatch(r"cuda:\d+", str(name)):
@@ -142,7 +142,7 @@ class TrainConfig(_Config):
     label_smoothing: float = 0.05
     augment: bool = True  # random affine: small rotation, shift and scale (no flips: they change digits)
     clip_grad: float = 1.0  # max gradient norm; 0 turns clipping off
-    patience: int | None = None  # stop after this many epochs without a better val accuracy; 0 never stops early; None: the default rule (engine/stopping.py), off when --epochs is given
+    patience: int | None = None  # stop after this many epochs without a better val accuracy; 0 never stops early; None: the default rule (engine/train/stopping.py), off when --epochs is given
     min_epochs: int | None = None  # never stop before this epoch; None: a third of the planned epochs under the default rule, else 0
     cooldown: int | None = None  # after a plateau below 100%, epochs the learning rate anneals to 0 over before stopping; None: 0
     stop_annealed: float | None = None  # below 100%, a plateau stops a run only once the rate is under this fraction of its peak; None: 0.05 under the default rule (without --cooldown), else 0 (at once)
@@ -169,7 +169,7 @@ class TrainConfig(_Config):
     compile: bool = False  # torch.compile the CNN part (Dynamo breaks the graph at recurrent layers)
     exclude: tuple[str, ...] = ()  # files left out of every split (lstmimg check's CSVs: --exclude FILE); recorded in the run's config
     time_limit: float | None = None  # seconds: no epoch starts that would end past this (the last epoch's length as the guide)
-    report: bool = True  # the review page of the best checkpoint on val at the end (report/index.html, engine/report.py)
+    report: bool = True  # the review page of the best checkpoint on val at the end (report/index.html, engine/review/report.py)
     tensorboard: bool = True  # TensorBoard event files in the run folder, when the tensorboard package is installed
 
     def __post_init__(self):

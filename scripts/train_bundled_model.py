@@ -16,8 +16,8 @@ from pathlib import Path
 
 from lstmimg.checkpoint import save_checkpoint
 from lstmimg.config import TrainConfig
-from lstmimg.engine.loading import load_checkpoint
-from lstmimg.engine.training import fit
+from lstmimg.engine.infer.loading import load_checkpoint
+from lstmimg.engine.train.training import fit
 from lstmimg.runs import BUNDLED_MODELS
 from lstmimg.sample import sample_data_dir
 

@@ -10,7 +10,7 @@ from lstmimg import checkpoint as C
 from lstmimg import files as F
 from lstmimg import runs as R
 from lstmimg.config import ModelConfig
-from lstmimg.engine.loading import load_checkpoint
+from lstmimg.engine.infer.loading import load_checkpoint
 from lstmimg.errors import LstmimgError
 from lstmimg.models.registry import build_model
 

@@ -14,7 +14,7 @@ from PIL import Image
 from lstmimg.checkpoint import save_checkpoint
 from lstmimg.config import ModelConfig
 from lstmimg.data.images import load_image
-from lstmimg.engine.loading import load_checkpoint
+from lstmimg.engine.infer.loading import load_checkpoint
 from lstmimg.errors import LstmimgError
 from lstmimg.models.registry import build_model
 

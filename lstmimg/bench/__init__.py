@@ -105,7 +105,7 @@ def run_bench(
     tiny: bool = False,
 ) -> BenchReport:
     """Run the chosen sections and return the report. ``tiny`` shrinks every size (for tests)."""
-    from lstmimg.engine.loading import resolve_device
+    from lstmimg.engine.infer.loading import resolve_device
     from lstmimg.sample import sample_data_dir
 
     dev = resolve_device(device)

@@ -74,9 +74,9 @@ class ModelBench:
 
 def bench_model(name: str, device: torch.device, batch: int = 64, steps: int = 10, repeats: int = 5, latency_runs: int = 50, cfg: ModelConfig | None = None) -> ModelBench:
     """Training and inference speed of one model, lstmimg's paths against a minimal plain loop."""
-    from lstmimg.engine.inference import Predictor
-    from lstmimg.engine.training import Recipe, make_optimizer, make_schedule, train_one_epoch
-    from lstmimg.engine.trainstate import TrainState
+    from lstmimg.engine.infer.inference import Predictor
+    from lstmimg.engine.train.training import Recipe, make_optimizer, make_schedule, train_one_epoch
+    from lstmimg.engine.train.trainstate import TrainState
 
     cfg = cfg or BENCH_SHAPES[name]
     torch.manual_seed(0)

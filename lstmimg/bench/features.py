@@ -29,7 +29,7 @@ def bench_features(device: torch.device, repeats: int = 5, tiny: bool = False) -
     ``lrcn`` on clips of 4 x 8 frames: extraction, then a step with and without the cache."""
     from lstmimg.config import ModelConfig
     from lstmimg.data.images import normalize
-    from lstmimg.engine.features import cnn_features
+    from lstmimg.engine.train.features import cnn_features
     from lstmimg.models.registry import build_model
 
     backbone, size, clips, frames = ("mobilenet_v3_small", 32, 2, 4) if tiny else ("resnet18", 112, 4, 8)

@@ -29,8 +29,8 @@ class FormatRow:
 def bench_formats(repeats: int = 7, batch: int = 256, tiny: bool = False) -> list[FormatRow]:
     """The bundled digits model as ``.pt`` (eager PyTorch) and ``.onnx`` (ONNX Runtime): val accuracy
     on the bundled digits' val split, and timings of the same uint8 inputs through ``Predictor``."""
-    from lstmimg.engine.inference import Predictor
-    from lstmimg.engine.loading import load_checkpoint
+    from lstmimg.engine.infer.inference import Predictor
+    from lstmimg.engine.infer.loading import load_checkpoint
     from lstmimg.runs import BUNDLED_MODELS
     from lstmimg.sample import sample_data_dir
 
@@ -38,7 +38,7 @@ def bench_formats(repeats: int = 7, batch: int = 256, tiny: bool = False) -> lis
     digits = sample_data_dir() / "digits"
     with tempfile.TemporaryDirectory() as tmp:
         try:
-            from lstmimg.engine.export import export_model
+            from lstmimg.engine.infer.export import export_model
 
             onnx_file: Path | str = Path(export_model(source, Path(tmp) / "model.onnx", verify=False)["path"])
         except Exception as err:
@@ -66,6 +66,6 @@ def bench_formats(repeats: int = 7, batch: int = 256, tiny: bool = False) -> lis
 
 def _row(name: str, path: Path, digits: Path | None) -> FormatRow:
     """The row of the file at ``path``: its size, and its accuracy on the digits' val split (``digits``: None skips it)."""
-    from lstmimg.engine.evaluation import evaluate
+    from lstmimg.engine.review.evaluation import evaluate
 
     return FormatRow(name, "ok", round(Path(path).stat().st_size / 1e6, 2), evaluate(digits, path, "val", "cpu")["accuracy"] if digits else None)

@@ -57,8 +57,8 @@ def bench_video(path: str | Path, repeats: int = 3, model: str | Path | None = N
     """Decode-only, decode+resize and `lstmimg video` end to end on one clip."""
     import cv2
 
-    from lstmimg.engine.loading import load_checkpoint
-    from lstmimg.engine.timeline import classify_video
+    from lstmimg.engine.infer.loading import load_checkpoint
+    from lstmimg.engine.infer.timeline import classify_video
     from lstmimg.runs import resolve_model
 
     ckpt = load_checkpoint(resolve_model(model, "video")[0], kind="video")
@@ -98,13 +98,13 @@ def onnx_video_time(path, ckpt, repeats: int) -> float:
     """Median seconds of ``lstmimg video`` on ``path`` with ``ckpt`` exported to ONNX; 0 without ONNX Runtime."""
     import tempfile
 
-    from lstmimg.engine.loading import load_checkpoint
-    from lstmimg.engine.timeline import classify_video
+    from lstmimg.engine.infer.loading import load_checkpoint
+    from lstmimg.engine.infer.timeline import classify_video
     from lstmimg.errors import LstmimgError
 
     with tempfile.TemporaryDirectory() as tmp:
         try:
-            from lstmimg.engine.export import export_model
+            from lstmimg.engine.infer.export import export_model
 
             onnx_ckpt = load_checkpoint(export_model(ckpt.path, Path(tmp) / "video.onnx", verify=False)["path"], kind="video")
         except (ImportError, LstmimgError):

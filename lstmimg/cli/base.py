@@ -68,7 +68,7 @@ BACKEND_HELP = "torch, onnx (the run's verified ONNX export, on ONNX Runtime), o
 def open_model(model, default_kind: str, kind: str | None, backend: str, device: str, say: bool = True):
     """The model a classifying command runs (``model``, else the newest run or bundled model of
     ``default_kind``), on which backend, and the device type it runs on; says so in the first line."""
-    from lstmimg.engine.loading import load_model, resolve_device
+    from lstmimg.engine.infer.loading import load_model, resolve_device
     from lstmimg.runs import resolve_model
 
     path, why = resolve_model(model, default_kind)

@@ -34,9 +34,9 @@ def check(
         import json
 
         from lstmimg.config import check_device
-        from lstmimg.engine.check import check as find
-        from lstmimg.engine.check import write_findings
-        from lstmimg.engine.labels import label_issues
+        from lstmimg.engine.health.check import check as find
+        from lstmimg.engine.health.check import write_findings
+        from lstmimg.engine.health.labels import label_issues
         from lstmimg.files import check_output_folder
 
         check_min("--folds", folds, 2)
@@ -58,7 +58,7 @@ def check(
 
             findings["label_issues"] = label_issues(data, folds, time, val_split, seed, device, on_event)
         write_findings(findings, folder)
-        from lstmimg.engine.check_page import check_page
+        from lstmimg.engine.health.check_page import check_page
 
         page = check_page(findings, folder, overwrite=True)  # the lists beside it were checked above
         findings["page"] = page["index"]

@@ -140,14 +140,14 @@ def train(
             raise LstmimgError(f"{resume}/config.json: missing or unreadable; cannot resume this run")
         if launcher:
             from lstmimg.data.folders import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, split_folder
-            from lstmimg.engine.loading import resolve_device
+            from lstmimg.engine.infer.loading import resolve_device
 
             if resume is None:
                 split_folder(source, val_split, seed, VIDEO_EXTENSIONS if detect_kind(source) == "video" else IMAGE_EXTENSIONS)
             resolve_device(device)
             raise typer.Exit(launch_workers(devices, "train")[0])
 
-        from lstmimg.engine.training import fit
+        from lstmimg.engine.train.training import fit
 
         if resume is not None:  # the run's own data and settings: nothing here to build
             with TrainDisplay(out, err) as progress:
@@ -190,7 +190,7 @@ def predict(
         check_min("--devices", devices, 1)
         if workers is not None:
             check_min("--workers", workers, 0)
-        from lstmimg.engine.outputs import check_output, parts_of
+        from lstmimg.engine.infer.outputs import check_output, parts_of
 
         targets = [(None if jsonl == "-" else Path(jsonl), "jsonl")] if jsonl else []
         targets += [(csv_file, "csv")] if csv_file else []
@@ -200,7 +200,7 @@ def predict(
         if (resume or overwrite) and not any(t for t, _ in targets) and not (overwrite and report):
             raise LstmimgError(f"--{'resume' if resume else 'overwrite'} applies to a result file: give --jsonl FILE or --csv FILE")
         if report is not None:
-            from lstmimg.engine.report import check_report_folder
+            from lstmimg.engine.review.report import check_report_folder
 
             if devices > 1 or resume:
                 raise LstmimgError("--report is written by one process from the start; with --devices or --resume, build it afterwards: lstmimg report FILE.jsonl")
@@ -223,7 +223,7 @@ def predict(
             raise typer.Exit(code)  # 1: some inputs were unreadable (each named by the process that met it)
 
         from lstmimg.cli.render import CollectionDisplay
-        from lstmimg.engine.collection import classify_to_files
+        from lstmimg.engine.infer.collection import classify_to_files
         from lstmimg.files import json_text
 
         main = int(os.environ.get("RANK", "0")) == 0
@@ -240,7 +240,7 @@ def predict(
 
         page = None
         if report is not None:
-            from lstmimg.engine.report import ReportWriter
+            from lstmimg.engine.review.report import ReportWriter
 
             page = ReportWriter(report, ckpt.kind, ckpt.classes, f"lstmimg predict: {len(mine)} {ckpt.kind}s", labelled=False, overwrite=overwrite,
                                 scored=f"Model: {ckpt.path}")
@@ -289,7 +289,7 @@ def inputs_and_model(paths: list[str], model, backend: str, device: str, say: bo
     """``predict``'s model (by the kind most inputs are), the inputs of its kind and ``(path, reason)``
     for the others; none of its kind is an error. The launcher of ``--devices N`` checks this too."""
     from lstmimg.data.folders import expand_inputs
-    from lstmimg.engine.collection import likely_kind, split_kinds
+    from lstmimg.engine.infer.collection import likely_kind, split_kinds
 
     files = expand_inputs(paths)
     ckpt, _ = open_model(model, likely_kind(files), None, backend, device, say=say)
@@ -320,7 +320,7 @@ def evaluate(
     """Accuracy, per-class precision / recall / F1 and the confusion matrix on labelled images or videos."""
 
     def work():
-        from lstmimg.engine.evaluation import evaluate as evaluate_folder
+        from lstmimg.engine.review.evaluation import evaluate as evaluate_folder
         from lstmimg.files import json_text
 
         report = evaluate_folder(data, model, split, device, out_dir)

@@ -185,7 +185,7 @@ class CollectionDisplay:
         skipped += [f"{len(other_kind)} not {self.kind}s"] if other_kind else []
         p(line + (f"; skipped {', '.join(skipped)}" if skipped else ""), highlight=False, soft_wrap=True)
         if files:
-            from lstmimg.engine.outputs import label_counts
+            from lstmimg.engine.infer.outputs import label_counts
 
             path, fmt = files[0]
             whole = summary["already_done"] or summary["world"] > 1  # the file holds more than this process classified
@@ -222,7 +222,7 @@ class render_video:
 
     @staticmethod
     def summary(out: Console, result: dict) -> None:
-        from lstmimg.engine.timeline import format_time
+        from lstmimg.engine.infer.timeline import format_time
 
         out.print(f"[bold]{result['path']}[/]  {result['frames']} frames  label [bold]{result['label']}[/] {result['prob']:.2f}", highlight=False, soft_wrap=True)
         top = Table("label", "prob", box=None, header_style="bold", title="top labels")

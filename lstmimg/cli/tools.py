@@ -27,8 +27,8 @@ def explain(
     """Which regions or frames decided, and how the decision formed as the model read the sequence."""
 
     def work():
-        from lstmimg.engine.explanations import explain as explain_inputs
-        from lstmimg.engine.explanations import public
+        from lstmimg.engine.review.explanations import explain as explain_inputs
+        from lstmimg.engine.review.explanations import public
         from lstmimg.files import json_text
 
         results = explain_inputs(paths, model, target, out_dir, device, frame_baseline)
@@ -63,7 +63,7 @@ def export(
     """Export a model to ONNX, normalisation inside the graph; video models take and return the LSTM state."""
 
     def work():
-        from lstmimg.engine.export import TOLERANCE, export_model
+        from lstmimg.engine.infer.export import TOLERANCE, export_model
 
         if format_ != "onnx":
             raise LstmimgError(f"--format {format_!r} is not one of: onnx")
@@ -226,8 +226,8 @@ def report(
     """(Re)build the review page, DIR/index.html, that opens from disk: of a run (its best checkpoint on its val files) or of predict's results (no model needed)."""
 
     def work():
-        from lstmimg.engine.evaluation import run_report
-        from lstmimg.engine.report import results_report
+        from lstmimg.engine.review.evaluation import run_report
+        from lstmimg.engine.review.report import results_report
         from lstmimg.runs import RUNS_DIR, run_named
 
         path = run_named(source, RUNS_DIR)

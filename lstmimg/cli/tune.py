@@ -33,8 +33,8 @@ def tune(
         import json
 
         from lstmimg.config import check_device
-        from lstmimg.engine.tune import seconds
-        from lstmimg.engine.tune import tune as run_tune
+        from lstmimg.engine.tune.study import seconds
+        from lstmimg.engine.tune.study import tune as run_tune
         from lstmimg.errors import LstmimgError
 
         check_device(device)

@@ -98,14 +98,14 @@ def video(
         if json_out and jsonl == "-":
             raise LstmimgError("--json and --jsonl -: both write to stdout; choose one")
         if report is not None:
-            from lstmimg.engine.report import check_report_folder
+            from lstmimg.engine.review.report import check_report_folder
 
             check_report_folder(report, overwrite)
         import torch
 
         from lstmimg.cli.render import render_video
         from lstmimg.data.video_io import is_live
-        from lstmimg.engine.timeline import classify_sources
+        from lstmimg.engine.infer.timeline import classify_sources
         from lstmimg.files import json_text
 
         ckpt, where = open_model(model, "video", "video", backend, device)
@@ -135,11 +135,11 @@ def video(
             if result["truncated"]:
                 err.print(f"[yellow]warning:[/] {result['path']}: truncated: read {result['frames']} of {result['expected_frames']} frames", highlight=False, soft_wrap=True)
             if plot_path:
-                from lstmimg.engine.plots import plot_timeline
+                from lstmimg.engine.review.plots import plot_timeline
 
                 plot_timeline(result, ckpt.classes, plot_path)
         if report is not None and good:
-            from lstmimg.engine.report import ReportWriter, add_timeline
+            from lstmimg.engine.review.report import ReportWriter, add_timeline
 
             page = ReportWriter(report, "video", ckpt.classes, f"lstmimg video: {len(names)} source{'s' if len(names) > 1 else ''}", labelled=False, overwrite=overwrite,
                                 scored=f"Model: {ckpt.path}")
@@ -167,7 +167,7 @@ def check_window(window: str | None) -> None:
     """A malformed ``--window`` refused before anything is opened or written."""
     if window is None:
         return
-    from lstmimg.engine.streams import parse_window
+    from lstmimg.engine.infer.streams import parse_window
 
     try:
         parse_window(window, 1, 25.0)
@@ -210,8 +210,8 @@ class EventLog:
     def add(self, e) -> None:
         import json
 
-        from lstmimg.engine.streams import WindowEvent
-        from lstmimg.engine.timeline import format_time
+        from lstmimg.engine.infer.streams import WindowEvent
+        from lstmimg.engine.infer.timeline import format_time
 
         window = isinstance(e, WindowEvent)
         row = self._row([*([e.source] if self.several else []), round(e.start, 3), round(e.end, 3), e.frames, e.label, e.prob, *(round(p, 4) for p in e.probs)]) if window else None

@@ -1,7 +1,7 @@
 """A run's data, described once: ``TrainingData``.
 
 ``describe`` builds it from a data root: its kind (images or videos), classes, splits and file lists,
-and the input format the files have (channels, most common size). Planning (``engine.plan``) then fixes
+and the input format the files have (channels, most common size). Planning (``engine.train.plan``) then fixes
 the size the model reads, the channels and the motion input; ``load`` decodes every split into memory,
 or leaves a large training set to be read from disk per batch by DataLoader workers (``loaders``), and
 computes the channel statistics. Training, batching and scoring read this one object; nothing below it
@@ -54,7 +54,7 @@ class TrainingData:
     sets: dict = field(default_factory=dict)
     mean: list[float] = field(default_factory=list)
     std: list[float] = field(default_factory=list)
-    features: bool = False  # the sets hold a frozen backbone's features instead of images (engine.features)
+    features: bool = False  # the sets hold a frozen backbone's features instead of images (engine.train.features)
     raw: dict = field(default_factory=dict)  # the images behind cached features, kept for --unfreeze-after
     pin: bool = False  # page-locked batches, so copies to a GPU overlap compute
     size_counts: dict = field(default_factory=dict)  # images of each (H, W) among the training files read (describe)

@@ -1,7 +1,7 @@
 """Several video sources read at once: one ``Source`` per file, webcam or stream, each on its own thread.
 
 A source decodes through ``video_io.FrameReader`` (sampling, resizing, its own motion stream) into a
-bounded queue the scheduler (``engine.streams``) polls without waiting. When the model cannot keep up,
+bounded queue the scheduler (``engine.infer.streams``) polls without waiting. When the model cannot keep up,
 a live source drops its oldest frames (``drop``), so what is classified stays close to now and memory
 stays flat; a file queues instead (nothing is lost, decoding waits). Dropped frames are counted. A live
 source that stops answering is reopened with a growing pause (0.5 s to 10 s); the events

@@ -1,4 +1,3 @@
-"""Stage 3, the jobs: training (``training``, with ``plan``, ``batches``, ``optim``, ``trainstate``,
-``features`` and ``distributed``), the one inference path (``inference``), scoring and ``evaluate``
-(``evaluation``), the video timeline (``timeline``), explanations, ONNX export (``export``) and the ONNX
-model (``onnx``), loading a model to use (``loading``) and plots."""
+"""Stage 3, the jobs, grouped by family: ``train`` (the loop and what it needs), ``infer`` (loading a model,
+the one inference path, collections, streams, timelines, export), ``review`` (scoring, metrics, the report
+page, explanations, plots), ``health`` (``lstmimg check``) and ``tune`` (``lstmimg tune``). See docs/layout.md."""

@@ -179,7 +179,7 @@ def test_frame_cache_entry_permissions_and_no_leak(tmp_path, monkeypatch):
 
 def test_video_eval_uses_the_runs_val_clips_and_lrcn_is_one_way(clips, tmp_path, monkeypatch):
     from lstmimg import evaluate
-    from lstmimg.engine import inference
+    from lstmimg.engine.infer import inference
 
     fit(clips, ModelConfig(name="lrcn", **TINY_MODEL), TrainConfig(**{**TINY_VIDEO_TRAIN, "epochs": 1}, val_clips=2), out=tmp_path / "v")
     assert load_checkpoint(tmp_path / "v").config.bidirectional is False

@@ -109,7 +109,7 @@ def test_augmentation_turns_flow_with_the_frame():
 
 def test_train_with_flow_records_it_and_video_eval_compute_the_same(clips, tmp_path):
     from lstmimg import ModelConfig, TrainConfig, evaluate, fit, load_checkpoint
-    from lstmimg.engine.timeline import classify_video
+    from lstmimg.engine.infer.timeline import classify_video
 
     for fusion in ("early", "two-stream"):
         run = tmp_path / fusion

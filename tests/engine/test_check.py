@@ -12,8 +12,8 @@ from conftest import TINY_MODEL, assert_one_line_error, run_cli, write_class_fol
 from PIL import Image
 
 from lstmimg import ModelConfig, TrainConfig, fit
-from lstmimg.engine.check import check
-from lstmimg.engine.labels import confident_learning, label_issues
+from lstmimg.engine.health.check import check
+from lstmimg.engine.health.labels import confident_learning, label_issues
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -113,8 +113,8 @@ def test_time_limit_stops_training_between_epochs(bars, tmp_path):
 def test_the_balanced_sampler_draws_every_class_equally_often():
     import torch
 
-    from lstmimg.engine.batches import balanced_weights, epoch_order
-    from lstmimg.engine.distributed import Dist
+    from lstmimg.engine.train.batches import balanced_weights, epoch_order
+    from lstmimg.engine.train.distributed import Dist
 
     labels = torch.tensor([0] * 200 + [1] * 20 + [2] * 10)  # 1:20
     plain = torch.cat(epoch_order(len(labels), 10, torch.Generator().manual_seed(0), Dist(), balanced_weights(labels, TrainConfig())))
@@ -126,7 +126,7 @@ def test_the_balanced_sampler_draws_every_class_equally_often():
 
 
 def test_forked_scan_reads_jpegs_fast_to_the_same_facts_and_prints_no_decoder_warning(tmp_path, monkeypatch, capfd):
-    from lstmimg.engine import check as check_module
+    from lstmimg.engine.health import check as check_module
 
     rng = np.random.default_rng(3)
     paths = []

@@ -14,7 +14,7 @@ import pytest
 import torch
 from conftest import assert_one_line_error, run_cli
 
-from lstmimg.engine.loading import load_checkpoint
+from lstmimg.engine.infer.loading import load_checkpoint
 
 
 def bundled_clips(count: int) -> list[Path]:
@@ -28,8 +28,8 @@ def test_videos_get_the_probabilities_eval_gives_them():
     from lstmimg.config import clip_settings
     from lstmimg.data.clips import decode_videos
     from lstmimg.data.folders import Split
-    from lstmimg.engine.collection import classify_files
-    from lstmimg.engine.inference import Predictor, video_probs
+    from lstmimg.engine.infer.collection import classify_files
+    from lstmimg.engine.infer.inference import Predictor, video_probs
     from lstmimg.runs import BUNDLED_MODELS
 
     ckpt = load_checkpoint(BUNDLED_MODELS["video"])
@@ -82,7 +82,7 @@ def test_jsonl_and_csv_stream_resume_after_a_torn_line_and_never_clobber(trained
 
 
 def test_parts_are_fixed_shares_and_merge_into_one_file_each_input_once(tmp_path):
-    from lstmimg.engine.outputs import merge_parts, part_path, parts_of, share
+    from lstmimg.engine.infer.outputs import merge_parts, part_path, parts_of, share
 
     items = list(range(11))
     shares = [list(share(items, r, 3)) for r in range(3)]
@@ -110,8 +110,8 @@ def test_two_processes_give_the_results_of_one(trained_run, bars, tmp_path):
 def test_batch_classifier_labels_decoded_images_and_videos_as_predict_does(trained_run, bars):
     from PIL import Image
 
-    from lstmimg.engine.collection import predict
-    from lstmimg.engine.ray_data import BatchClassifier
+    from lstmimg.engine.infer.collection import predict
+    from lstmimg.engine.infer.ray_data import BatchClassifier
 
     images = sorted((bars / "val").rglob("*.png"))
     expected, _ = predict(images, trained_run, topk=1, workers=0)
@@ -136,8 +136,8 @@ def test_batch_classifier_labels_decoded_images_and_videos_as_predict_does(train
 
 def test_ray_data_map_batches_labels_a_folder_as_predict_does(trained_run, bars):
     ray = pytest.importorskip("ray")
-    from lstmimg.engine.collection import predict
-    from lstmimg.engine.ray_data import BatchClassifier
+    from lstmimg.engine.infer.collection import predict
+    from lstmimg.engine.infer.ray_data import BatchClassifier
 
     images = sorted((bars / "val").rglob("*.png"))
     expected = {r["path"]: r["label"] for r in predict(images, trained_run, topk=1, workers=0)[0]}
@@ -154,7 +154,7 @@ def test_ray_data_map_batches_labels_a_folder_as_predict_does(trained_run, bars)
 def test_verified_export_is_the_backend_only_for_its_own_checkpoint(trained_run, tmp_path):
     import shutil
 
-    from lstmimg.engine.loading import load_model
+    from lstmimg.engine.infer.loading import load_model
 
     pytest.importorskip("onnxruntime")
     run = tmp_path / "run"
@@ -173,7 +173,7 @@ def test_verified_export_is_the_backend_only_for_its_own_checkpoint(trained_run,
 
 
 def test_parts_a_dead_sharded_run_left_are_completed_by_resume(trained_run, bars, tmp_path):
-    from lstmimg.engine.outputs import part_path
+    from lstmimg.engine.infer.outputs import part_path
 
     args = ("predict", bars / "val", "--model", trained_run, "--workers", "0")
     assert run_cli(*args, "--jsonl", tmp_path / "whole.jsonl").exit_code == 0

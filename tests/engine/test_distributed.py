@@ -8,8 +8,8 @@ import sys
 import pytest
 import torch
 
-from lstmimg.engine import board
-from lstmimg.engine.distributed import Dist, shard
+from lstmimg.engine.train import board
+from lstmimg.engine.train.distributed import Dist, shard
 
 
 def test_shards_split_an_epoch_evenly_without_overlap():
@@ -23,7 +23,7 @@ def test_shards_split_an_epoch_evenly_without_overlap():
 @pytest.mark.slow
 @pytest.mark.long  # 62 s, beyond CI's budget: `--devices 2` training in CI is test_ranks_decide_together[patience] and the sharded-training fault cases
 def test_two_gloo_processes_train_one_run(tmp_path):
-    from lstmimg.engine.loading import load_checkpoint
+    from lstmimg.engine.infer.loading import load_checkpoint
     from lstmimg.sample import sample_data_dir
 
     data = sample_data_dir() / "digits"
@@ -99,7 +99,7 @@ def test_two_nodes_meet_through_c10d_rendezvous(bars, tmp_path):
 
 DDP_SCRIPT = """
 import os, sys, torch
-import lstmimg.engine.training as training
+import lstmimg.engine.train.training as training
 from lstmimg import ModelConfig, TrainConfig, fit
 from lstmimg.errors import LstmimgError
 case = sys.argv[2]

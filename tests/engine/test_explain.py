@@ -96,7 +96,7 @@ def test_image_heatmaps_put_their_weight_on_the_deciding_block(image_runs):
 
 def test_anytime_curve_ends_at_the_prediction_and_steps_cover_the_scan(image_runs):
     from lstmimg import explain, load_checkpoint
-    from lstmimg.engine.inference import Predictor
+    from lstmimg.engine.infer.inference import Predictor
 
     root, runs = image_runs
     image = sorted((root / "real" / "val" / "vertical").iterdir())[0]
@@ -174,7 +174,7 @@ def test_video_plot_draws_the_timeline(tmp_path):
 
 def test_an_output_path_that_is_a_file_fails_before_the_work(trained_run, tmp_path, bars, monkeypatch):
     """explain --out names a folder: an existing file there is one line, before any image is explained."""
-    import lstmimg.engine.explanations as explanations
+    import lstmimg.engine.review.explanations as explanations
 
     taken = tmp_path / "result.png"
     taken.write_bytes(b"the user's picture")
@@ -187,7 +187,7 @@ def test_an_output_path_that_is_a_file_fails_before_the_work(trained_run, tmp_pa
 def test_explaining_a_long_video_decodes_only_the_frames_it_explains(tmp_path, frame_readers):
     """explain reads the first MAX_FRAMES sampled frames of a video, not the whole file: memory and
     time do not grow with the video's length."""
-    from lstmimg.engine.explanations import MAX_FRAMES, explain
+    from lstmimg.engine.review.explanations import MAX_FRAMES, explain
     from lstmimg.runs import BUNDLED_MODELS
 
     rng = np.random.default_rng(0)

@@ -37,7 +37,7 @@ LONG = pytest.mark.long  # CI keeps one case of each model and scan family (rows
     {"name": "cnn_lstm", "scan": "patches", "bidirectional": True, "rnn": "gru"},
 ], ids=lambda c: "-".join(str(v) for v in c.values()))
 def test_image_models_export_and_match_pytorch(bars, tmp_path, config):
-    from lstmimg.engine.export import export_model
+    from lstmimg.engine.infer.export import export_model
 
     result = export_model(random_checkpoint(tmp_path / "m.pt", bars, "image", **config))
     assert result["verified"] and result["max_abs_diff"] <= 1e-4 and str(bars) == result["samples_from"]
@@ -54,7 +54,7 @@ def test_video_models_take_and_return_the_state(clips, tmp_path, config):
     state fed back gives what PyTorch gives, and ends in the state of one pass."""
     import onnxruntime as ort
 
-    from lstmimg.engine.export import export_model
+    from lstmimg.engine.infer.export import export_model
 
     result = export_model(random_checkpoint(tmp_path / "v.pt", clips, "video", **config))
     assert result["verified"] and result["max_abs_diff"] <= 1e-4
@@ -109,7 +109,7 @@ def test_video_with_the_onnx_file_matches_window_by_window_on_a_long_video(clips
 
 
 def test_a_failed_verification_leaves_nothing_and_keeps_what_was_there(trained_run, tmp_path, monkeypatch):
-    from lstmimg.engine import export
+    from lstmimg.engine.infer import export
 
     out = tmp_path / "m.onnx"
     out.write_bytes(b"the user's file")
@@ -153,7 +153,7 @@ def test_the_python_snippets_of_the_export_page_run_as_written(tmp_path, monkeyp
     import sys
     from pathlib import Path
 
-    from lstmimg.engine.export import export_model
+    from lstmimg.engine.infer.export import export_model
     from lstmimg.runs import BUNDLED_MODELS
     from lstmimg.sample import sample_data_dir
 
@@ -178,8 +178,8 @@ def test_verification_passes_over_files_training_skipped(trained_run, bars, tmp_
 
     from lstmimg.checkpoint import read_payload
     from lstmimg.data.folders import IMAGE_EXTENSIONS, files_under
-    from lstmimg.engine.export import verification_samples
-    from lstmimg.engine.loading import load_checkpoint
+    from lstmimg.engine.infer.export import verification_samples
+    from lstmimg.engine.infer.loading import load_checkpoint
 
     data = tmp_path / "data"
     shutil.copytree(bars, data)
@@ -193,8 +193,8 @@ def test_verification_passes_over_files_training_skipped(trained_run, bars, tmp_
 
 def test_verification_reads_only_the_first_frames_of_long_videos(tmp_path, frame_readers):
     """Export verification takes each sample video's first 2 * clip_len + 1 frames, not the whole file."""
-    from lstmimg.engine.export import verification_samples
-    from lstmimg.engine.loading import load_checkpoint
+    from lstmimg.engine.infer.export import verification_samples
+    from lstmimg.engine.infer.loading import load_checkpoint
 
     rng = np.random.default_rng(0)
     for name in ("a", "b"):

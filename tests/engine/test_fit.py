@@ -115,7 +115,7 @@ def test_fit_refuses_a_run_folder_in_use(trained_run, bars):
 @pytest.mark.parametrize("schedule", ["onecycle", "cosine", "none"])
 @pytest.mark.parametrize("total", [1, 3, 100])
 def test_schedules_warm_up_then_decay(schedule, total):
-    from lstmimg.engine.training import make_schedule
+    from lstmimg.engine.train.training import make_schedule
 
     opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
     sched = make_schedule(opt, TrainConfig(schedule=schedule, warmup=0.1), total)
@@ -149,7 +149,7 @@ def test_class_missing_from_val_is_a_warning(bars, tmp_path):
 
 
 def test_out_of_gpu_memory_names_the_batch_size(bars, tmp_path, monkeypatch):
-    import lstmimg.engine.training as engine
+    import lstmimg.engine.train.training as engine
 
     def oom(*args, **kwargs):
         raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
@@ -190,7 +190,7 @@ def test_large_training_sets_stream_through_dataloader_workers(bars, tmp_path, m
 
 
 def test_amp_picks_bf16_where_supported_else_fp16_and_only_on_cuda(monkeypatch):
-    from lstmimg.engine.training import amp_settings
+    from lstmimg.engine.train.training import amp_settings
 
     assert amp_settings(TrainConfig(amp=True), torch.device("cpu")) == (False, torch.float32)
     assert amp_settings(TrainConfig(), torch.device("cuda")) == (False, torch.float32)  # off by default: slower on an H200 (benchmarks/amp.py)
@@ -203,8 +203,8 @@ def test_amp_picks_bf16_where_supported_else_fp16_and_only_on_cuda(monkeypatch):
 def test_gradient_scaler_steps_match_unscaled_steps():
     """The fp16 path scales the loss, unscales before clipping, then steps: with no overflow the
     weights end where plain fp32 steps take them (the scale is a power of two, undone exactly)."""
-    from lstmimg.engine.training import Recipe, make_optimizer, make_schedule, train_one_epoch
-    from lstmimg.engine.trainstate import TrainState
+    from lstmimg.engine.train.training import Recipe, make_optimizer, make_schedule, train_one_epoch
+    from lstmimg.engine.train.trainstate import TrainState
     from lstmimg.models.registry import build_model
 
     cfg = TrainConfig(epochs=1, batch_size=8, augment=False, clip_grad=0.5)
@@ -230,7 +230,7 @@ def test_gradient_scaler_steps_match_unscaled_steps():
 
 def test_pinned_batches(bars, monkeypatch):
     from lstmimg.data.dataset import describe
-    from lstmimg.engine.batches import train_batches
+    from lstmimg.engine.train.batches import train_batches
 
     def fake_pin(self):
         out = self.clone()

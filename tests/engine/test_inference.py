@@ -10,7 +10,7 @@ from lstmimg import load_checkpoint
 def test_predict_decodes_at_most_two_batches_ahead_of_the_model(trained_run, bars, monkeypatch):
     """A slow model must not let decoding run ahead over every file (memory would grow with the list)."""
     import lstmimg.data.images as images_module
-    from lstmimg.engine.collection import predict
+    from lstmimg.engine.infer.collection import predict
 
     images = sorted((bars / "train" / "vertical").iterdir())[:20]
     decoded, ahead = [], []
@@ -34,7 +34,7 @@ def test_predict_decodes_at_most_two_batches_ahead_of_the_model(trained_run, bar
 def test_prefetch_hands_on_errors_and_stops_its_producer():
     import pytest
 
-    from lstmimg.engine.inference import prefetch
+    from lstmimg.engine.infer.inference import prefetch
 
     def failing():
         yield 1

@@ -8,7 +8,7 @@ from conftest import run_cli as run
 from PIL import Image
 
 from lstmimg import ModelConfig, TrainConfig, fit
-from lstmimg.engine.mistakes import mistakes, write_mistakes
+from lstmimg.engine.review.mistakes import mistakes, write_mistakes
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

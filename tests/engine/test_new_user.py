@@ -13,7 +13,7 @@ from conftest import TINY_MODEL, assert_one_line_error, run_cli, write_class_fol
 from PIL import Image
 
 from lstmimg import ModelConfig, TrainConfig, fit
-from lstmimg.engine.trainstate import read_run
+from lstmimg.engine.train.trainstate import read_run
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -62,7 +62,7 @@ def test_images_smaller_than_the_cnn_takes_are_grown_and_said(tmp_path):
 
 def test_the_plateau_schedule_lowers_the_rate_without_the_stopping_rule(tmp_path):
     """Item 4: `--schedule plateau --epochs 6` never lowered the learning rate."""
-    from lstmimg.engine.stopping import lr_drops
+    from lstmimg.engine.train.stopping import lr_drops
 
     rows = [{"val_acc": a} for a in (0.5, 0.6, 0.6, 0.6, 0.6, 0.6)]
     assert lr_drops(rows, None) >= 1
@@ -170,8 +170,8 @@ def test_letterbox_is_kept_by_the_checkpoint_and_used_by_predict(tmp_path):
     import torch
 
     from lstmimg.data.images import load_image
-    from lstmimg.engine.inference import Predictor
-    from lstmimg.engine.loading import load_checkpoint
+    from lstmimg.engine.infer.inference import Predictor
+    from lstmimg.engine.infer.loading import load_checkpoint
 
     rng = np.random.default_rng(2)
     for name in ("a", "b"):

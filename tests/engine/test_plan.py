@@ -8,7 +8,7 @@ from conftest import TINY_MODEL, run_cli
 from PIL import Image
 
 from lstmimg import ModelConfig, TrainConfig, fit
-from lstmimg.engine.plan import MIN_STEPS, auto_batch, capped_size, plan_training
+from lstmimg.engine.train.plan import MIN_STEPS, auto_batch, capped_size, plan_training
 
 
 @pytest.mark.parametrize("samples, batch", [(40, 16), (160, 16), (320, 32), (840, 64), (4000, 64)])
@@ -39,8 +39,8 @@ def test_options_given_win():
 
 
 def test_processes_share_the_global_batch():
-    from lstmimg.engine.batches import steps_per_epoch
-    from lstmimg.engine.distributed import Dist
+    from lstmimg.engine.train.batches import steps_per_epoch
+    from lstmimg.engine.train.distributed import Dist
 
     assert steps_per_epoch(4000, 64, Dist(0, 2, 0)) == steps_per_epoch(4000, 64, Dist()) == 63
 
@@ -52,7 +52,7 @@ def test_images_are_capped_keeping_their_aspect():
 
 
 def test_default_side_is_the_cap_from_scratch_and_the_weights_size_when_pretrained():
-    from lstmimg.engine.plan import MAX_IMAGE_SIDE, MAX_VIDEO_SIDE, PRETRAINED_VIDEO_SIDE, input_side
+    from lstmimg.engine.train.plan import MAX_IMAGE_SIDE, MAX_VIDEO_SIDE, PRETRAINED_VIDEO_SIDE, input_side
 
     assert input_side("image") == (MAX_IMAGE_SIDE, f"longer side at most {MAX_IMAGE_SIDE}")
     assert input_side("video", ModelConfig(name="lrcn")) == (MAX_VIDEO_SIDE, f"longer side at most {MAX_VIDEO_SIDE}")
@@ -67,7 +67,7 @@ def test_large_video_frames_are_shrunk_to_the_video_cap_and_the_run_says_so(tmp_
     from conftest import write_clip
 
     from lstmimg.data.dataset import describe
-    from lstmimg.engine.plan import plan_input
+    from lstmimg.engine.train.plan import plan_input
 
     def planned(cfg):
         data = describe(tmp_path / "v", cfg)
@@ -126,7 +126,7 @@ def test_pretrained_weights_bring_small_images_up_to_their_size(tmp_path):
     """--pretrained reads images at the size the weights were trained at, small ones enlarged: 8x8
     images train at 224x224 with resnet18's weights, and the run says so; from scratch they stay 8x8."""
     from lstmimg.data.dataset import describe
-    from lstmimg.engine.plan import plan_input
+    from lstmimg.engine.train.plan import plan_input
 
     for name in ("a", "b"):
         (tmp_path / "small" / name).mkdir(parents=True)
@@ -148,7 +148,7 @@ def test_videos_well_past_a_clip_get_segment_sampling_and_the_run_says_so(tmp_pa
 
     from lstmimg.data import clips as V
     from lstmimg.data.dataset import describe
-    from lstmimg.engine.plan import CLIP_STRIDE, plan_clips
+    from lstmimg.engine.train.plan import CLIP_STRIDE, plan_clips
 
     rng = np.random.default_rng(0)
 

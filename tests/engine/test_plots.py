@@ -19,7 +19,7 @@ def test_fit_leaves_the_matplotlib_backend_alone(bars, tmp_path):
 def test_cjk_labels_use_an_installed_font_that_has_them_and_never_warn(tmp_path):
     import warnings
 
-    from lstmimg.engine.plots import font_families, plot_confusion
+    from lstmimg.engine.review.plots import font_families, plot_confusion
 
     assert font_families(installed={"Noto Sans CJK JP", "Comic Neue"}) == ["DejaVu Sans", "Noto Sans CJK JP"]
     assert font_families(installed=set()) == ["DejaVu Sans"]
@@ -34,7 +34,7 @@ def _texts(ax) -> set[str]:
 
 
 def test_curves_show_every_epoch_and_keep_the_legend_off_the_curves():
-    from lstmimg.engine.plots import curves_figure
+    from lstmimg.engine.review.plots import curves_figure
 
     rows = [{"epoch": e, "train_loss": 1 / e, "val_loss": 1.2 / e, "train_acc": a, "val_acc": v}
             for e, a, v in ((1, 0.645, 0.70), (2, 0.9, 0.92), (3, 0.99, 1.0))]
@@ -46,7 +46,7 @@ def test_curves_show_every_epoch_and_keep_the_legend_off_the_curves():
 def test_the_image_explanation_names_the_file_and_labels_and_numbers_the_steps():
     import torch
 
-    from lstmimg.engine.plots import image_explanation_figure
+    from lstmimg.engine.review.plots import image_explanation_figure
 
     importance = [0.01] * 24
     importance[16], importance[17], importance[15] = 0.5, 0.4, 0.3  # steps 17, 18, 16 decided most
@@ -68,7 +68,7 @@ def test_the_image_explanation_names_the_file_and_labels_and_numbers_the_steps()
 def test_the_video_explanation_says_sampled_and_source_frames_and_seconds():
     import torch
 
-    from lstmimg.engine.plots import video_explanation_figure
+    from lstmimg.engine.review.plots import video_explanation_figure
 
     frames = [{"index": 3 * i, "time": round(3 * i / 30, 3), "importance": 0.1, "prob": 0.5} for i in range(8)]
     result = {"path": "clips/up/a.mp4", "true": "up", "label": "up", "prob": 0.9, "target": "up", "frames": frames,
@@ -84,7 +84,7 @@ def test_the_video_explanation_says_sampled_and_source_frames_and_seconds():
 
 
 def test_no_class_line_hides_another_in_the_timeline():
-    from lstmimg.engine.plots import timeline_figure
+    from lstmimg.engine.review.plots import timeline_figure
 
     windows = [{"start": i, "end": i + 1, "probs": [0.0, 0.0, 1.0]} for i in range(5)]  # two classes on the same line at 0
     result = {"path": "v.mp4", "label": "c", "prob": 1.0, "windows": windows, "segments": [{"start": 0, "end": 5, "label": "c"}]}

@@ -7,8 +7,8 @@ from conftest import TINY_MODEL
 from conftest import run_cli as run
 
 from lstmimg import ModelConfig, TrainConfig, fit
-from lstmimg.engine.plan import plan_training
-from lstmimg.engine.stopping import StopRule, auto_rule, best_epoch, cooldown_of, resolve, rule_of, stop_reason
+from lstmimg.engine.train.plan import plan_training
+from lstmimg.engine.train.stopping import StopRule, auto_rule, best_epoch, cooldown_of, resolve, rule_of, stop_reason
 
 
 def rows(*accs, losses=None):
@@ -56,7 +56,7 @@ def test_below_100_the_rate_anneals_over_the_cooldown_before_stopping():
 def test_the_cooldown_schedule_falls_to_zero_from_where_it_was():
     import torch
 
-    from lstmimg.engine.optim import make_schedule
+    from lstmimg.engine.train.optim import make_schedule
 
     opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
     cool = []
@@ -121,7 +121,7 @@ def test_the_default_rule_ends_a_run_that_stopped_learning(bars, tmp_path):
 
 
 def test_a_cooldown_in_a_run(bars, tmp_path):
-    from lstmimg.engine.stopping import StopRule, plateau_epoch
+    from lstmimg.engine.train.stopping import StopRule, plateau_epoch
 
     summary = fit(bars, ModelConfig(**TINY_MODEL), TrainConfig(epochs=30, lr=1e-12, batch_size=16, patience=2, cooldown=2, schedule="none", warmup=0, augment=False), out=tmp_path / "r")
     metrics = list(csv.DictReader((tmp_path / "r" / "metrics.csv").open()))
@@ -152,7 +152,7 @@ def test_a_run_that_lasts_its_epochs_says_so(bars, tmp_path):
 
 
 def test_plateau_schedule_drops_the_rate_when_validation_stalls_for_half_the_patience():
-    from lstmimg.engine.stopping import lr_drops
+    from lstmimg.engine.train.stopping import lr_drops
 
     rule = StopRule(patience=4)
     assert lr_drops(rows(0.5, 0.6), rule) == 0
@@ -174,7 +174,7 @@ def test_a_tie_in_val_accuracy_goes_to_the_lower_val_loss():
     kept epoch 1 at train accuracy 0.70 over epoch 2 with the same val accuracy and a lower val loss)."""
     import torch
 
-    from lstmimg.engine.trainstate import TrainState
+    from lstmimg.engine.train.trainstate import TrainState
 
     rows = [{"val_acc": 0.5, "val_loss": 0.9}, {"val_acc": 0.5, "val_loss": 0.7}, {"val_acc": 0.5, "val_loss": 0.8}, {"val_acc": 0.4, "val_loss": 0.1}]
     assert best_epoch(rows) == 2

@@ -13,9 +13,9 @@ import pytest
 from conftest import MjpegServer, moving_square, run_cli, write_clip
 
 from lstmimg.data.sources import SourceEvent
-from lstmimg.engine.loading import load_checkpoint
-from lstmimg.engine.streams import WindowEvent, follow
-from lstmimg.engine.timeline import classify_sources, classify_video
+from lstmimg.engine.infer.loading import load_checkpoint
+from lstmimg.engine.infer.streams import WindowEvent, follow
+from lstmimg.engine.infer.timeline import classify_sources, classify_video
 from lstmimg.runs import BUNDLED_MODELS
 
 

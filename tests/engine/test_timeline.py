@@ -9,8 +9,8 @@ from conftest import assert_one_line_error as one_line_error
 from conftest import run_cli as run
 
 from lstmimg import ModelConfig, TrainConfig, fit
-from lstmimg.engine.streams import parse_window
-from lstmimg.engine.timeline import Window, classify_video, format_time, merge_segments
+from lstmimg.engine.infer.streams import parse_window
+from lstmimg.engine.infer.timeline import Window, classify_video, format_time, merge_segments
 from lstmimg.errors import LstmimgError
 
 
@@ -157,7 +157,7 @@ def test_video_save_writes_every_frame_at_the_source_rate(tmp_path):
 
 
 def test_classify_video_leaves_torch_threads_alone(monkeypatch):
-    from lstmimg.engine.timeline import classify_video
+    from lstmimg.engine.infer.timeline import classify_video
     from lstmimg.sample import sample_data_dir
 
     calls = []

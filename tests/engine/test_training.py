@@ -86,7 +86,7 @@ def test_non_finite_loss_stops_with_the_last_good_checkpoint(bars, tmp_path):
                         p.fill_(float("nan"))
 
     explode = Explode()
-    import lstmimg.engine.training as engine
+    import lstmimg.engine.train.training as engine
 
     original = engine.build_model
 
@@ -198,7 +198,7 @@ def test_resume_refuses_other_options(trained_run):
 
 
 def test_nan_in_the_first_epoch_points_to_no_missing_checkpoint(bars, tmp_path, monkeypatch):
-    import lstmimg.engine.training as engine
+    import lstmimg.engine.train.training as engine
 
     original = engine.build_model
 

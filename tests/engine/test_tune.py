@@ -9,12 +9,12 @@ from conftest import run_cli as run
 from conftest import write_class_folders
 
 from lstmimg import LstmimgError, ModelConfig, TrainConfig
-from lstmimg.engine.tune import best_trial, configs, defaults, seconds, train_command
+from lstmimg.engine.tune.study import best_trial, configs, defaults, seconds, train_command
 
 
 @pytest.mark.slow
 def test_a_small_study_searches_prunes_and_scores_on_files_no_trial_saw(bars, tmp_path, monkeypatch):
-    from lstmimg.engine.tune import tune
+    from lstmimg.engine.tune.study import tune
     from lstmimg.history import list_runs
 
     monkeypatch.chdir(tmp_path)
@@ -44,7 +44,7 @@ def test_a_small_study_searches_prunes_and_scores_on_files_no_trial_saw(bars, tm
 
 
 def test_a_test_folder_is_the_test_split_and_otherwise_a_seeded_share_of_train(bars, tmp_path):
-    from lstmimg.engine.tune import _test_split
+    from lstmimg.engine.tune.study import _test_split
 
     files, why = _test_split(bars, "image", 0)
     again, _ = _test_split(bars, "image", 0)
@@ -95,7 +95,7 @@ def test_bad_tune_options_say_one_line(bars, tmp_path):
 
 @pytest.mark.long  # 45 s of training: beyond CI's budget (the small study above runs the final phase in CI)
 def test_final_runs_add_a_seed_when_the_planned_ones_leave_time_for_it(bars, tmp_path, monkeypatch):
-    from lstmimg.engine.tune import _test_split, final_runs
+    from lstmimg.engine.tune.study import _test_split, final_runs
 
     monkeypatch.chdir(tmp_path)
     files, why = _test_split(bars, "image", 0)

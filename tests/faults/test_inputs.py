@@ -183,7 +183,7 @@ def test_predict_reads_only_the_frames_its_clips_use(tmp_path, monkeypatch):
     """Item 22: predict and eval decoded each whole video into memory before taking their clips."""
     import lstmimg.data.video_io as video_io
     from lstmimg.data.inputs import VideoInputs
-    from lstmimg.engine.loading import load_checkpoint
+    from lstmimg.engine.infer.loading import load_checkpoint
 
     rng = np.random.default_rng(1)
     long = write_clip(tmp_path / "long.avi", [f for i in range(40) for f in moving_square(1 if i % 2 else -1, 8, rng, size=32)])  # 320 frames
@@ -202,7 +202,7 @@ def test_predict_reads_only_the_frames_its_clips_use(tmp_path, monkeypatch):
 def test_the_gallery_strip_of_a_video_of_unknown_length_is_small(tmp_path, monkeypatch):
     """Item 23: with no frame count, the gallery decoded the whole video at full resolution (2 GB for 16 s of 720p)."""
     import lstmimg.data.video_io as video_io
-    from lstmimg.engine.mistakes import KEPT, STRIP, thumbnail
+    from lstmimg.engine.review.mistakes import KEPT, STRIP, thumbnail
 
     big = [np.full((480, 640), i % 250, np.uint8) for i in range(3 * KEPT + 5)]
     path = write_clip(tmp_path / "big.avi", big)

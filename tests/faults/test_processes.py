@@ -168,7 +168,7 @@ def test_commands_that_write_a_folder_or_file_leave_nothing_half_written_when_ki
         assert "Traceback" not in cmd.stderr and cmd.survivors() == []
         assert not [p for p in tmp_path.rglob("*") if p.name.endswith((".tmp", ".unverified"))]  # no temporary file left
         if command == "export" and (tmp_path / "m.onnx").exists():
-            from lstmimg.engine.onnx import load_onnx
+            from lstmimg.engine.infer.onnx import load_onnx
 
             load_onnx(tmp_path / "m.onnx")  # whole, or not there
 
@@ -182,7 +182,7 @@ def test_check_stopped_while_its_workers_read_leaves_no_process_and_no_traceback
     from conftest import marked
     from PIL import Image
 
-    from lstmimg.engine.check import FORK_FROM
+    from lstmimg.engine.health.check import FORK_FROM
 
     rng = np.random.default_rng(0)
     for name in ("a", "b"):

@@ -9,9 +9,9 @@ import shutil
 import pytest
 from conftest import IMAGE_MODEL, assert_one_line_error, run_cli, write_class_folders
 
-from lstmimg.engine import outputs as O
-from lstmimg.engine.collection import classify_to_files
-from lstmimg.engine.loading import load_checkpoint
+from lstmimg.engine.infer import outputs as O
+from lstmimg.engine.infer.collection import classify_to_files
+from lstmimg.engine.infer.loading import load_checkpoint
 
 pytestmark = pytest.mark.timeout(90)  # a hang is a failure
 

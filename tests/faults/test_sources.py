@@ -15,8 +15,8 @@ import pytest
 from conftest import VIDEO_MODEL, Command, MjpegServer, assert_one_line_error, moving_square, run_cli, write_clip
 
 from lstmimg.data.sources import SourceEvent
-from lstmimg.engine.loading import load_checkpoint
-from lstmimg.engine.streams import WindowEvent, follow
+from lstmimg.engine.infer.loading import load_checkpoint
+from lstmimg.engine.infer.streams import WindowEvent, follow
 
 pytestmark = pytest.mark.timeout(90)  # a hang is a failure, found in 90 s, not in the suite's 600
 
@@ -217,7 +217,7 @@ def test_a_live_sources_timeline_stays_bounded(tmp_path):
     """Item 24: a live run kept every window (and, without a status line, every latency): 135,000 windows
     a day of one source."""
     from lstmimg.cli.video import EventLog
-    from lstmimg.engine.timeline import LIVE_KEPT, Timeline
+    from lstmimg.engine.infer.timeline import LIVE_KEPT, Timeline
 
     source = "rtsp://127.0.0.1/cam"
     timeline = Timeline(source, ["a", "b"])

@@ -142,7 +142,7 @@ def test_disk_feature_cache_is_reused_by_a_later_run_and_keyed_by_settings(bars,
     import csv
 
     from lstmimg import ModelConfig, TrainConfig, fit
-    from lstmimg.engine import features
+    from lstmimg.engine.train import features
 
     place_weights(torch_home)
     data, name = (bars, "cnn_lstm") if kind == "image" else (clips, "lrcn")

@@ -78,7 +78,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from lstmimg.engine.report import ReportWriter, labelled_report  # noqa: E402
+from lstmimg.engine.review.report import ReportWriter, labelled_report  # noqa: E402
 
 HOSTILE_FILE = "<img src=x onerror=alert(1)>.png"
 HOSTILE_CLASS = '"><script>alert(2)</script>'
@@ -196,8 +196,8 @@ def test_an_existing_report_is_refused_unless_overwrite(tmp_path):
 def test_video_timeline_page(tmp_path, open_page):
     """video --report: the band has a rect per window, the segments table a row per segment, keyframes at
     the label changes, and a click on the band shows a frame of that time."""
-    from lstmimg.engine.report import add_timeline
-    from lstmimg.engine.timeline import classify_sources
+    from lstmimg.engine.infer.timeline import classify_sources
+    from lstmimg.engine.review.report import add_timeline
     from lstmimg.sample import sample_data_dir
 
     clip = sample_data_dir() / "clips" / "val" / "up" / "000.mp4"
@@ -221,7 +221,7 @@ def test_video_samples_of_predict_and_eval_have_their_timeline_in_the_detail(tmp
     the windows of its band; a clip whose label differs starts a segment with its keyframe."""
     from conftest import VIDEO_MODEL, run_cli
 
-    from lstmimg.engine.report import clip_timeline
+    from lstmimg.engine.review.report import clip_timeline
     from lstmimg.sample import sample_data_dir
 
     clips = sorted((sample_data_dir() / "clips" / "val" / "up").iterdir())[:4]
@@ -281,7 +281,7 @@ def test_the_check_page_shows_each_group_of_copies_and_the_likely_label_errors(t
     errors with their given and suggested labels, names as text."""
     from conftest import run_cli, write_class_folders
 
-    from lstmimg.engine.check_page import check_page
+    from lstmimg.engine.health.check_page import check_page
 
     data = tmp_path / "data"
     write_class_folders(data / "train", 8, seed=4)

@@ -4,7 +4,7 @@ Files are decoded by DataLoader worker processes (``data.inputs``), ahead of the
 the model sees batches of images, or the clips of several videos at once (a video scored exactly as
 ``lstmimg eval`` scores it: its ``val_clips`` clips, softmax averaged). Nothing is held beyond the
 batches in flight, so memory does not grow with the number of files. ``predict`` (the CLI's and the
-library's) and sharded runs (``engine.outputs``) consume ``classify_files``.
+library's) and sharded runs (``engine.infer.outputs``) consume ``classify_files``.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from lstmimg.checkpoint import Checkpoint
 from lstmimg.config import clip_settings
 from lstmimg.data.inputs import Decoded, ImageInputs, VideoInputs, collate_images, kind_of
 from lstmimg.data.loaders import default_workers, start_worker
-from lstmimg.engine.inference import Predictor, prefetch
+from lstmimg.engine.infer.inference import Predictor, prefetch
 from lstmimg.errors import LstmimgError, article
 
 
@@ -142,7 +142,7 @@ def predict(
     readable file of the model's kind, ``{"path", "label", "prob", "top": [{"label", "prob"}, ...]}``
     (videos also ``"frames"`` and ``"seconds"``), and one message per file that was not classified. For
     collections too large to hold, iterate ``classify_files`` instead."""
-    from lstmimg.engine.loading import load_checkpoint
+    from lstmimg.engine.infer.loading import load_checkpoint
     from lstmimg.runs import resolve_model
 
     paths = [Path(p) for p in paths]
@@ -167,14 +167,14 @@ def classify_to_files(files: Sequence[Path], ckpt: Checkpoint, targets: Sequence
     done)``: the number of inputs this process will classify and how many it skips as done;
     ``on_batch``: each ``Batch``. ``overwrite`` writes the new results beside the old file and replaces it
     only once they are complete, so a run that fails keeps the old one. ``report``: a ``ReportWriter``
-    (engine/report.py) fed every result and unreadable input, its thumbnails made from the pixels
+    (engine/review/report.py) fed every result and unreadable input, its thumbnails made from the pixels
     decoded for the model, and closed at the end (one process, no ``resume``). Returns ``{"rank", "world",
     "classified", "already_done", "skipped", "skipped_all"}`` (``skipped_all``: over every process; with
     ``report``, also ``"report"``: what it wrote).
     """
-    from lstmimg.engine import distributed
-    from lstmimg.engine import outputs as O
-    from lstmimg.engine.loading import resolve_device
+    from lstmimg.engine.infer import outputs as O
+    from lstmimg.engine.infer.loading import resolve_device
+    from lstmimg.engine.train import distributed
 
     d, dev = distributed.setup(resolve_device(device), timeout_s=7 * 24 * 3600)  # a share may take long; the others wait at the end
     files = [Path(f) for f in files]
@@ -207,7 +207,7 @@ def classify_to_files(files: Sequence[Path], ckpt: Checkpoint, targets: Sequence
                 report.add_batch([r["path"] for r in batch.results], batch.probs, batch.pixels)
             elif report is not None:
                 from lstmimg.config import clip_settings
-                from lstmimg.engine.report import clip_timeline
+                from lstmimg.engine.review.report import clip_timeline
 
                 clip_len, stride, _ = clip_settings(ckpt.meta)
                 for i, result in enumerate(batch.results):

@@ -59,9 +59,9 @@ def label_issues(data: str | Path, folds: int = DEFAULT_FOLDS, time_budget: floa
     import tempfile
 
     from lstmimg.config import DEFAULT_MODELS, ModelConfig, TrainConfig
-    from lstmimg.engine.collection import classify_files
-    from lstmimg.engine.loading import load_checkpoint
-    from lstmimg.engine.training import fit
+    from lstmimg.engine.infer.collection import classify_files
+    from lstmimg.engine.infer.loading import load_checkpoint
+    from lstmimg.engine.train.training import fit
 
     if folds < 2:
         raise LstmimgError(f"--folds must be >= 2, got {folds}")

@@ -2,14 +2,15 @@
 
 Without a model, every file of every split (as ``train`` would split it) is read once: its bytes hashed
 (exact duplicates), decoded small (a JPEG at a reduced scale while it is read; many small files in
-forked processes, which read plain JPEGs through data/jpeg.py, not Pillow) into a 32x32 grey picture and its perceptual hash (the DCT of the picture, 64 bits:
-resized and re-encoded copies keep it; all hashed at once), and the pictures confirm a near pair (a mean
-difference of at most ``SAME_PICTURE`` grey levels and a correlation of at least ``SAME_SHAPE``, or a
-little more difference at nearly the same shape), so two merely similar samples (two handwritten 1s)
-are not called copies. Flat pictures, whose hashes are noise, are paired by their means instead.
-Pairs across splits are leaks. Class counts, sizes, channels, and for videos length, rate and
-resolution, are summarised with the files that differ from the rest. Nothing in the data folder is
-changed. The likely label errors (``check --labels``) are engine/labels.py's.
+forked processes, which read plain JPEGs through data/jpeg.py, not Pillow) into a 32x32 grey picture
+and its perceptual hash (the DCT of the picture, 64 bits: resized and re-encoded copies keep it; all
+hashed at once), and the pictures confirm a near pair (a mean difference of at most ``SAME_PICTURE``
+grey levels and a correlation of at least ``SAME_SHAPE``, or a little more difference at nearly the same
+shape), so two merely similar samples (two handwritten 1s) are not called copies. Flat pictures, whose
+hashes are noise, are paired by their means instead. Pairs across splits are leaks. Class counts, sizes,
+channels, and for videos length, rate and resolution, are summarised with the files that differ from the
+rest. Nothing in the data folder is changed. The likely label errors (``check --labels``) are
+engine/health/labels.py's.
 """
 
 from __future__ import annotations

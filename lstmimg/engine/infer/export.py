@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from lstmimg.engine.onnx import FORMAT, load_onnx, ort, state_names, zero_state
+from lstmimg.engine.infer.onnx import FORMAT, load_onnx, ort, state_names, zero_state
 from lstmimg.errors import LstmimgError
 from lstmimg.files import check_output_file, content_hash
 
@@ -244,7 +244,7 @@ def largest_difference(ckpt, exported) -> float:
     ``exported`` (ONNX Runtime) on real samples: images at batch 1 and a full batch; videos as clips
     of two lengths at two batch sizes, and a long sequence read window by window with the state carried,
     against ONNX Runtime's own single pass over it."""
-    from lstmimg.engine.inference import Predictor
+    from lstmimg.engine.infer.inference import Predictor
 
     torch_side, onnx_side = Predictor.from_checkpoint(ckpt), Predictor.from_checkpoint(exported)
     samples, _ = verification_samples(ckpt)
@@ -306,7 +306,7 @@ def export_model(model: str | Path, out: str | Path | None = None, opset: int = 
     import time
 
     from lstmimg.checkpoint import checkpoint_path
-    from lstmimg.engine.loading import load_checkpoint
+    from lstmimg.engine.infer.loading import load_checkpoint
 
     low, high = opset_range()
     if not low <= opset <= high:

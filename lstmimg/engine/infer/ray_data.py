@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lstmimg.engine.inference import Predictor
+from lstmimg.engine.infer.inference import Predictor
 
 
 class BatchClassifier:
@@ -28,7 +28,7 @@ class BatchClassifier:
     ``probs`` ``(N, classes)``."""
 
     def __init__(self, model: str | Path | None = None, kind: str = "image", device: str = "auto", backend: str = "auto"):
-        from lstmimg.engine.loading import load_model
+        from lstmimg.engine.infer.loading import load_model
         from lstmimg.runs import resolve_model
 
         self.ckpt, self.backend = load_model(resolve_model(model, kind)[0], None, backend, device)

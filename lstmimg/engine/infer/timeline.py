@@ -1,6 +1,6 @@
 """A video's windows gathered into a timeline: top labels, windows, segments, and a labelled copy.
 
-``classify_video`` follows one file or live stream through the scheduler of ``engine.streams`` (its
+``classify_video`` follows one file or live stream through the scheduler of ``engine.infer.streams`` (its
 one-source case) and ``classify_sources`` several at once; ``Timeline`` turns one source's window
 events into the result ``lstmimg video`` prints: the top labels over the whole video (each window's
 probabilities weighted by its frames), every window, and the segments where consecutive windows agree.
@@ -18,8 +18,8 @@ import torch
 
 from lstmimg.checkpoint import Checkpoint
 from lstmimg.data.sources import SourceEvent
-from lstmimg.engine.loading import load_checkpoint
-from lstmimg.engine.streams import WindowEvent, follow
+from lstmimg.engine.infer.loading import load_checkpoint
+from lstmimg.engine.infer.streams import WindowEvent, follow
 from lstmimg.errors import LstmimgError
 from lstmimg.files import check_output_file
 from lstmimg.runs import resolve_model
@@ -159,7 +159,7 @@ def classify_sources(
     reset_every: float | None = None,
     reconnect: bool = True,
 ) -> list[dict | LstmimgError]:
-    """Classify several videos or live sources at once (``engine.streams.follow``): one result per
+    """Classify several videos or live sources at once (``engine.infer.streams.follow``): one result per
     source, as ``classify_video`` returns it, or the ``LstmimgError`` that source met (the others go on).
     ``saves``: a labelled copy per source (None: none). ``on_event`` sees every window and source event
     as it happens. Ctrl-C ends live sources normally (their results are returned); a file run stopped
@@ -208,7 +208,7 @@ def file_label(path: str | Path, ckpt: Checkpoint, topk: int = 5, device: str = 
     """A whole file's label by the one rule for files: its clips scored as ``predict`` and ``eval``
     score them (``val_clips`` evenly spaced clips, their softmax averaged), ``{"label", "prob", "top",
     "label_from": "clips"}``; the windows' average stands where the file cannot be read so."""
-    from lstmimg.engine.collection import classify_files
+    from lstmimg.engine.infer.collection import classify_files
 
     for batch in classify_files([Path(path)], ckpt, topk, 64, device, workers=0):
         for r in batch.results:

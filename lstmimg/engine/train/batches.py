@@ -16,8 +16,8 @@ from lstmimg.config import MIN_BATCH, TrainConfig
 from lstmimg.data import clips as V
 from lstmimg.data.dataset import TrainingData
 from lstmimg.data.loaders import DiskSet
-from lstmimg.engine.distributed import Dist, shard
-from lstmimg.engine.plan import batches_in
+from lstmimg.engine.train.distributed import Dist, shard
+from lstmimg.engine.train.plan import batches_in
 
 
 def process_batch(batch_size: int, d: Dist) -> int:

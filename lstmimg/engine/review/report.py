@@ -25,11 +25,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lstmimg.engine.metrics import metrics
+from lstmimg.engine.review.metrics import metrics
 from lstmimg.errors import LstmimgError
 from lstmimg.files import atomic_write_text, check_output_folder
 
-ASSETS = Path(__file__).resolve().parent.parent / "assets" / "report"
+ASSETS = Path(__file__).resolve().parents[2] / "assets" / "report"
 THUMB_SIDE = 64  # longest side of a thumbnail, px (a video: each of its STRIP frames)
 STRIP = 4  # frames in a video's thumbnail strip
 SHEET_COLUMNS = 8  # thumbnails a row in a batch's sheet
@@ -221,7 +221,7 @@ def held_pictures(held, kind: str):
     """The thumbnails' pixels of the decoded split ``held``: its uint8 images ``(N, C, H, W)`` (the model's
     input) where it holds them, else a function giving sample ``i``'s ``(pixels, channels_last)``: a
     video's frames, or a picture of its file."""
-    from lstmimg.engine.mistakes import thumbnail
+    from lstmimg.engine.review.mistakes import thumbnail
 
     if getattr(held, "images", None) is not None and held.images.dtype == torch.uint8:
         return held.images  # the decoded split itself: ReportWriter.add_batch takes it 64 at a time
@@ -254,7 +254,7 @@ def labelled_report(out: str | Path, kind: str, classes: Sequence[str], paths: S
     if ckpt is not None and kind == "video" and clip_probs:
         held_timelines(writer, paths, pictures, clip_probs, ckpt.meta)
     if ckpt is not None and kind == "image" and explained and hasattr(ckpt.model, "prefix_logits"):
-        from lstmimg.engine.mistakes import mistakes
+        from lstmimg.engine.review.mistakes import mistakes
 
         picked = [i for i, _, _ in mistakes(labels, probs, explained)]
         if picked:
@@ -288,7 +288,7 @@ def held_timelines(writer: ReportWriter, paths: Sequence[str | Path], pictures, 
 
 def explain_into(writer: ReportWriter, ckpt, indices: Sequence[int], paths: Sequence[Path], device: str = "cpu") -> None:
     """The occlusion heat map of each of ``paths`` (samples ``indices``), as a picture in the report folder."""
-    from lstmimg.engine.explanations import explain
+    from lstmimg.engine.review.explanations import explain
 
     try:
         results = explain(paths, ckpt, device=device)
@@ -336,7 +336,7 @@ def results_report(results: str | Path, out: str | Path, overwrite: bool = False
     """A report from ``predict --jsonl`` results, without the model: each row's top classes, a thumbnail
     of its file, and its error row listed as not classified. The classes are those the rows name."""
     from lstmimg.data.folders import VIDEO_EXTENSIONS
-    from lstmimg.engine.mistakes import thumbnail
+    from lstmimg.engine.review.mistakes import thumbnail
 
     results = Path(results)
     rows, n = [], 0

@@ -1,6 +1,6 @@
 """The page of ``lstmimg check``: each group of duplicates side by side (leaks marked), and the likely
 label errors as a gallery with their given and suggested labels, built on the review page
-(engine/report.py) so it opens from disk the same way."""
+(engine/review/report.py) so it opens from disk the same way."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lstmimg.engine.report import THUMB_SIDE, ReportWriter, thumbnail_jpeg
+from lstmimg.engine.review.report import THUMB_SIDE, ReportWriter, thumbnail_jpeg
 
 GROUPS_SHOWN = 300  # groups of copies drawn at most (all are in duplicates.csv)
 ISSUES_SHOWN = 1000  # likely label errors drawn at most (all are in label_issues.csv)
@@ -18,8 +18,8 @@ ISSUES_SHOWN = 1000  # likely label errors drawn at most (all are in label_issue
 def check_page(findings: dict, out: str | Path, overwrite: bool = False) -> dict:
     """``out/index.html`` for the ``findings`` of ``check`` (with ``label_issues`` when it was asked):
     returns ``ReportWriter.close``'s figures."""
-    from lstmimg.engine.check import kept
-    from lstmimg.engine.mistakes import thumbnail
+    from lstmimg.engine.health.check import kept
+    from lstmimg.engine.review.mistakes import thumbnail
 
     kind = findings["kind"]
     classes = [row["class"] for row in findings["classes"]["per_class"]]

@@ -18,7 +18,7 @@ from torch import nn
 from lstmimg.checkpoint import Checkpoint
 from lstmimg.data.clips import shuffle_time, uniform_clips
 from lstmimg.data.images import normalize
-from lstmimg.engine.loading import resolve_device
+from lstmimg.engine.infer.loading import resolve_device
 
 
 class Predictor:

@@ -8,7 +8,7 @@ them keeps only its newest ready window: the older ones are dropped and counted,
 close to now. A file queues instead, and its decoding waits, so memory stays flat either way.
 
 ``follow`` yields ``WindowEvent``s and ``SourceEvent``s as they happen; ``lstmimg video`` with one source
-is its one-source case (``engine.timeline``).
+is its one-source case (``engine.infer.timeline``).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from lstmimg.checkpoint import Checkpoint
 from lstmimg.config import clip_settings, trained_on_segments, window_stride
 from lstmimg.data.sources import Source, SourceEvent
 from lstmimg.data.video_io import FrameReader
-from lstmimg.engine.inference import Predictor
+from lstmimg.engine.infer.inference import Predictor
 from lstmimg.errors import LstmimgError
 
 

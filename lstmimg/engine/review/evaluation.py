@@ -13,9 +13,9 @@ import torch
 from lstmimg.config import TrainConfig, clip_settings
 from lstmimg.data.dataset import TrainingData
 from lstmimg.data.folders import detect_kind, labelled_folder
-from lstmimg.engine.inference import Predictor, image_probs, video_probs
-from lstmimg.engine.loading import load_checkpoint, resolve_device
-from lstmimg.engine.metrics import classification_report
+from lstmimg.engine.infer.inference import Predictor, image_probs, video_probs
+from lstmimg.engine.infer.loading import load_checkpoint, resolve_device
+from lstmimg.engine.review.metrics import classification_report
 from lstmimg.errors import LstmimgError
 from lstmimg.runs import resolve_model
 
@@ -112,10 +112,10 @@ def check_report_folder(out: Path) -> None:
 
 def write_report(report: dict, labelled: TrainingData, probs: torch.Tensor, out: Path, ckpt=None, device: str = "cpu", clip_probs: Sequence[torch.Tensor] = ()) -> int:
     """``report.json``, ``confusion_matrix.png``, ``mistakes.png`` and the report page (``index.html``,
-    engine/report.py) of an evaluation in folder ``out`` (made if needed); returns how many samples were
+    engine/review/report.py) of an evaluation in folder ``out`` (made if needed); returns how many samples were
     wrong. A folder that holds one of them already is refused: nothing there is replaced."""
-    from lstmimg.engine.mistakes import write_mistakes
-    from lstmimg.engine.plots import plot_confusion
+    from lstmimg.engine.review.mistakes import write_mistakes
+    from lstmimg.engine.review.plots import plot_confusion
     from lstmimg.files import write_json
 
     check_report_folder(out)
@@ -127,7 +127,7 @@ def write_report(report: dict, labelled: TrainingData, probs: torch.Tensor, out:
     what = report.get("split_name", "eval")  # the pictures say what was scored
     wrong = write_mistakes(labelled.kind, held.paths, held.labels, probs, report["classes"], out / "mistakes.png", what)
     plot_confusion(report["confusion_matrix"], report["classes"], out / "confusion_matrix.png", what)
-    from lstmimg.engine.report import held_pictures, labelled_report
+    from lstmimg.engine.review.report import held_pictures, labelled_report
 
     page = labelled_report(out, labelled.kind, report["classes"], held.paths, held.labels, probs, held_pictures(held, labelled.kind),
                            f"lstmimg eval: {Path(report['model']).parent.name}/{Path(report['model']).name} on {report['data']}", f"Scored: {report['split']}",
@@ -154,7 +154,7 @@ def score_split(net: torch.nn.Module, data: TrainingData, split: str, cfg: Train
 
 def run_report(run: str | Path, overwrite: bool = False, device: str = "auto") -> dict:
     """(Re)build a run folder's ``report/``: its best checkpoint on the val files the run held out."""
-    from lstmimg.engine.report import held_pictures, labelled_report
+    from lstmimg.engine.review.report import held_pictures, labelled_report
 
     ckpt = load_checkpoint(resolve_model(run, None)[0])
     splits = run_splits(ckpt.path, ckpt.kind)

@@ -1,5 +1,5 @@
 """Loading a model to use: an lstmimg checkpoint (``checkpoint``), its model rebuilt from the registry,
-or an exported ``.onnx`` file run by ONNX Runtime (``engine.onnx``), behind one function; which backend
+or an exported ``.onnx`` file run by ONNX Runtime (``engine.infer.onnx``), behind one function; which backend
 runs it (``load_model``) and on which device (``resolve_device``)."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import torch
 
 from lstmimg.checkpoint import Checkpoint, checkpoint_path, read_payload
 from lstmimg.config import ModelConfig, check_device
-from lstmimg.engine.onnx import load_onnx
+from lstmimg.engine.infer.onnx import load_onnx
 from lstmimg.errors import LstmimgError, article
 from lstmimg.models.registry import build_model, get_model_spec
 
@@ -19,7 +19,7 @@ def load_checkpoint(path: str | Path, kind: str | None = None) -> Checkpoint:
     """Load a checkpoint file (or a run folder's best checkpoint) and rebuild its model in eval mode.
 
     ``kind`` ("image" or "video"), when given, must match the checkpoint's. A ``.onnx`` file that
-    ``lstmimg export`` wrote loads as a checkpoint whose model runs on ONNX Runtime (``engine.onnx``).
+    ``lstmimg export`` wrote loads as a checkpoint whose model runs on ONNX Runtime (``engine.infer.onnx``).
     """
     path = checkpoint_path(Path(path))
     if path.suffix.lower() == ".onnx":

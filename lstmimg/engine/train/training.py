@@ -25,18 +25,18 @@ from lstmimg.config import DEFAULT_MODELS, ModelConfig, TrainConfig
 from lstmimg.data.dataset import describe
 from lstmimg.data.folders import missing_classes
 from lstmimg.data.loaders import DiskSet
-from lstmimg.engine import board
-from lstmimg.engine import distributed as dist
-from lstmimg.engine.batches import epoch_steps, train_batches
-from lstmimg.engine.evaluation import score_split
-from lstmimg.engine.loading import load_checkpoint, resolve_device
-from lstmimg.engine.metrics import classification_report
-from lstmimg.engine.mistakes import write_mistakes
-from lstmimg.engine.optim import amp_settings, make_optimizer, make_schedule
-from lstmimg.engine.plan import clip_meta, plan_clips, plan_input, plan_training, smallest_side
-from lstmimg.engine.steps import NonFiniteLoss, Recipe, train_one_epoch
-from lstmimg.engine.stopping import cooldown_of, lr_drops, out_of_time, rule_of, stop_reason
-from lstmimg.engine.trainstate import SavedRun, StopSignals, TrainState, check_same_split, read_run, split_fingerprint, versions
+from lstmimg.engine.infer.loading import load_checkpoint, resolve_device
+from lstmimg.engine.review.evaluation import score_split
+from lstmimg.engine.review.metrics import classification_report
+from lstmimg.engine.review.mistakes import write_mistakes
+from lstmimg.engine.train import board
+from lstmimg.engine.train import distributed as dist
+from lstmimg.engine.train.batches import epoch_steps, train_batches
+from lstmimg.engine.train.optim import amp_settings, make_optimizer, make_schedule
+from lstmimg.engine.train.plan import clip_meta, plan_clips, plan_input, plan_training, smallest_side
+from lstmimg.engine.train.steps import NonFiniteLoss, Recipe, train_one_epoch
+from lstmimg.engine.train.stopping import cooldown_of, lr_drops, out_of_time, rule_of, stop_reason
+from lstmimg.engine.train.trainstate import SavedRun, StopSignals, TrainState, check_same_split, read_run, split_fingerprint, versions
 from lstmimg.errors import LstmimgError, TrainingInterrupted, article
 from lstmimg.files import WriteError, atomic_write_text, write_json
 from lstmimg.models.registry import build_model, get_model_spec
@@ -245,8 +245,8 @@ class Training:
         dist.teardown(self.d)
 
     def _cache_features(self, model: nn.Module) -> None:
-        """A frozen CNN's features of every in-memory split, computed once (``engine.features``)."""
-        from lstmimg.engine.features import cache_features
+        """A frozen CNN's features of every in-memory split, computed once (``engine.train.features``)."""
+        from lstmimg.engine.train.features import cache_features
 
         if isinstance(self.data.sets["train"], DiskSet):
             self.notes.append("backbone frozen, training set read from disk: features are computed every epoch")
@@ -267,7 +267,7 @@ class Training:
         model, cfg = self.state.model, self.cfg
         if cfg.unfreeze_after is None or not model.frozen or self.state.epoch <= cfg.unfreeze_after:
             return
-        from lstmimg.engine.features import restore_images
+        from lstmimg.engine.train.features import restore_images
 
         model.frozen = False
         model.cnn.requires_grad_(True)
@@ -405,7 +405,7 @@ class Training:
             summary["truncated"] = data.truncated
         if "test" in data.sets:
             summary["test_accuracy"] = classification_report(data.sets["test"].labels, score_split(best, data, "test", self.cfg, self.device)[0].argmax(1), data.classes)["accuracy"]
-        from lstmimg.engine.plots import plot_confusion, plot_curves  # matplotlib: only once training is done
+        from lstmimg.engine.review.plots import plot_confusion, plot_curves  # matplotlib: only once training is done
 
         plot_curves(s.rows, self.dir / "curves.png")
         plot_confusion(val_report["confusion_matrix"], data.classes, self.dir / "confusion_matrix.png")
@@ -420,7 +420,7 @@ class Training:
 
     def _write_report(self, ckpt, labels: torch.Tensor, probs: torch.Tensor, clip_probs: list) -> None:
         """The review page of the best checkpoint on the val split, in ``report/`` (replaced on a resumed run)."""
-        from lstmimg.engine.report import held_pictures, labelled_report
+        from lstmimg.engine.review.report import held_pictures, labelled_report
 
         held = self.data.sets["val"]
         scored = f"Scored: the val split of {self.data.root} ({len(labels)} files), by the best checkpoint (epoch {self.state.best_epoch})"

@@ -30,8 +30,8 @@ from lstmimg.checkpoint import Checkpoint
 from lstmimg.config import trained_on_segments, window_stride
 from lstmimg.data.folders import VIDEO_EXTENSIONS, check_file
 from lstmimg.data.images import load_image
-from lstmimg.engine.inference import Predictor
-from lstmimg.engine.loading import load_checkpoint
+from lstmimg.engine.infer.inference import Predictor
+from lstmimg.engine.infer.loading import load_checkpoint
 from lstmimg.errors import LstmimgError
 from lstmimg.files import check_output_folder
 from lstmimg.runs import resolve_model
@@ -193,7 +193,7 @@ def _video(ckpt: Checkpoint, predictor: Predictor, path: Path, target: str | Non
 
 
 def _picture(ckpt: Checkpoint, result: dict, path: Path) -> Path:
-    from lstmimg.engine.plots import plot_image_explanation, plot_video_explanation
+    from lstmimg.engine.review.plots import plot_image_explanation, plot_video_explanation
 
     path.parent.mkdir(parents=True, exist_ok=True)
     if ckpt.kind == "video":

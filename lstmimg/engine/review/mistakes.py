@@ -68,7 +68,7 @@ def strip_of_any_length(path: Path, side: int) -> np.ndarray:
 def write_mistakes(kind: str, paths: Sequence[Path], labels: torch.Tensor, probs: torch.Tensor, classes: Sequence[str], path: Path, what: str = "val") -> int:
     """Draw the gallery of ``paths``' mistakes (``probs``: ``(N, K)``, ``labels``: ``(N,)``) to ``path``;
     returns how many samples were wrong."""
-    from lstmimg.engine.plots import plot_mistakes
+    from lstmimg.engine.review.plots import plot_mistakes
 
     picked = mistakes(labels, probs)
     samples = [{"pixels": thumbnail(kind, paths[i]), "name": f"{Path(paths[i]).parent.name}/{Path(paths[i]).name}", "true": classes[int(labels[i])], "pred": classes[pred], "prob": p}

@@ -32,7 +32,7 @@ import numpy as np
 
 from lstmimg.config import DEFAULT_MOTION, MIN_BATCH, ModelConfig, TrainConfig
 from lstmimg.data.dataset import TrainingData
-from lstmimg.engine.stopping import resolve, rule_of
+from lstmimg.engine.train.stopping import resolve, rule_of
 from lstmimg.errors import LstmimgError
 
 DEFAULT_EPOCHS = 15
@@ -49,7 +49,7 @@ class Plan:
     batch_size: int
     epochs: int
     clips_per_video: int = 1
-    patience: int = 0  # the stopping rule (engine/stopping.py), resolved
+    patience: int = 0  # the stopping rule (engine/train/stopping.py), resolved
     min_epochs: int = 0
     cooldown: int = 0
     annealed: float = 0.0

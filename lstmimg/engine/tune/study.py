@@ -34,8 +34,8 @@ from pathlib import Path
 import numpy as np
 
 from lstmimg.data.folders import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, detect_kind, split_folder, stratified_split
-from lstmimg.engine.tune_final import MARGIN, final_runs, picture
-from lstmimg.engine.tune_space import configs, defaults, suggest, train_command
+from lstmimg.engine.tune.final import MARGIN, final_runs, picture
+from lstmimg.engine.tune.space import configs, defaults, suggest, train_command
 from lstmimg.errors import Interrupted, LstmimgError, Terminated
 from lstmimg.files import atomic_write_text
 
@@ -133,7 +133,7 @@ def search(out: Path, deadline: float | None, max_trials: int | None, storage: s
     """Run trials of the study in ``out`` until ``deadline`` (``time.time()``) or ``max_trials`` finished
     (complete or pruned, every process counted); several processes may run this on one study."""
     optuna = _optuna()
-    from lstmimg.engine.training import fit
+    from lstmimg.engine.train.training import fit
 
     settings = _settings(out)
     kind, data, metric = settings["kind"], Path(settings["data"]), settings["metric"]
@@ -385,7 +385,7 @@ def _settings_of(trial) -> dict:
 def _helper(out: Path, deadline: float | None, trials: int | None, storage: str | None, device: str, workers: int) -> subprocess.Popen:
     """Another process running trials of the same study, with its share of the cores."""
     env = {**os.environ, "OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // workers))}
-    args = [sys.executable, "-c", "import sys; from lstmimg.engine.tune import helper_main; helper_main(sys.argv[1:])", str(os.getpid()), str(out),
+    args = [sys.executable, "-c", "import sys; from lstmimg.engine.tune.study import helper_main; helper_main(sys.argv[1:])", str(os.getpid()), str(out),
             "none" if deadline is None else repr(deadline), "none" if trials is None else str(trials), storage or "", device]
     return subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=False)
 

@@ -15,8 +15,8 @@ from torch import nn
 
 from lstmimg.data.augment import random_affine, random_affine_draws
 from lstmimg.data.images import normalize
-from lstmimg.engine import distributed as dist
-from lstmimg.engine.trainstate import TrainState
+from lstmimg.engine.train import distributed as dist
+from lstmimg.engine.train.trainstate import TrainState
 
 
 @dataclass

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lstmimg.engine.tune_space import configs
+from lstmimg.engine.tune.space import configs
 
 MARGIN = 0.97  # of a final run's share of time: what its time limit is (loading and scoring take the rest)
 
@@ -18,9 +18,9 @@ MARGIN = 0.97  # of a final run's share of time: what its time limit is (loading
 def score_on_test(run_summary: dict, test_files: list[str], data: Path, metric: str, device: str) -> float:
     """The metric of a run's best checkpoint on the test files."""
     from lstmimg.data.folders import Split
-    from lstmimg.engine.evaluation import score_files
-    from lstmimg.engine.loading import load_checkpoint
-    from lstmimg.engine.metrics import classification_report
+    from lstmimg.engine.infer.loading import load_checkpoint
+    from lstmimg.engine.review.evaluation import score_files
+    from lstmimg.engine.review.metrics import classification_report
 
     ckpt = load_checkpoint(run_summary["best_checkpoint"])
     classes = list(ckpt.classes)
@@ -44,7 +44,7 @@ def final_runs(out: Path, settings: dict, candidates: dict[str, dict], seeds: in
     ``limit``: the seconds all of them share; ``overhead``: a run's seconds outside its epochs (loading
     the data, then scoring the test split); ``more``: rounds of seeds added when the planned ones leave
     time for another (runs that stop early leave time the estimate could not know of)."""
-    from lstmimg.engine.training import fit
+    from lstmimg.engine.train.training import fit
     from lstmimg.runs import RUNS_DIR, new_run_dir
 
     kind, data = settings["kind"], Path(settings["data"])

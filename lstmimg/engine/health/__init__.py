@@ -1,0 +1,1 @@
+"""Data health (`lstmimg check`): duplicates, leaks, odd files and likely label errors, and their page."""

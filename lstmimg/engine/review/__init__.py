@@ -1,0 +1,1 @@
+"""Review: evaluation, metrics, mistakes, plots, explanations and the report page."""
