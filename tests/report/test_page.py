@@ -213,7 +213,8 @@ def test_video_timeline_page(tmp_path, open_page):
     box = page.page.locator(".timeline svg").bounding_box()
     page.page.mouse.click(box["x"] + box["width"] * 0.9, box["y"] + 10)
     assert page.page.is_visible("#detail") and page.page.locator("#detail img.big").count() == 1
-    assert page.page.evaluate("document.querySelector('#detail img.big').naturalWidth") > 0  # the frame's file is there
+    # the frame's file is there: it loads (waited for: under load the image may not have decoded when the click returns)
+    page.page.wait_for_function("() => { const img = document.querySelector('#detail img.big'); return img.complete && img.naturalWidth > 0 }", timeout=10_000)
 
 
 def test_video_samples_of_predict_and_eval_have_their_timeline_in_the_detail(tmp_path, open_page):
