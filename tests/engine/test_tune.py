@@ -77,6 +77,26 @@ def test_a_tie_goes_to_the_smaller_model():
     assert best_trial(study).number == 2  # 0.95 at 300 parameters, the earlier of two
 
 
+def test_the_search_goes_on_until_the_whole_seeds_that_fit_must_start():
+    import optuna
+    from optuna.distributions import FloatDistribution
+
+    from lstmimg.engine.tune.final import MARGIN
+    from lstmimg.engine.tune.study import _final_need
+
+    study = optuna.create_study(direction="maximize")
+    d = {"lr": FloatDistribution(1e-4, 1e-2)}
+    assert _final_need(study, 600.0, 240.0) == pytest.approx(240.0)  # no trial yet: the budget's share after the search
+    for value, took in ((0.72, 41.0), (0.80, 43.0)):
+        study.add_trial(optuna.trial.create_trial(params={"lr": 1e-3}, distributions=d, value=value, user_attrs={"seconds": took}))
+    round_s = (41.0 + 43.0) / MARGIN  # the defaults (trial 0) and the best, once each
+    # 240 s left fit two rounds, not three: the search may go on for what the third would not have used
+    # (tilt, random search: the study stopped at 60% and the final runs left 82 s of 600 unused)
+    assert _final_need(study, 600.0, 240.0) == pytest.approx(2 * round_s + 10.0)
+    assert _final_need(study, 600.0, 1000.0) == pytest.approx(3 * round_s + 10.0)  # at most three seeds planned
+    assert _final_need(study, 600.0, 50.0) == pytest.approx(round_s + 10.0)  # at least one
+
+
 def test_time_budgets_read_as_people_write_them():
     assert (seconds("90"), seconds("90s"), seconds("30m"), seconds("1.5h")) == (90, 90, 1800, 5400)
     for bad in ("abc", "0", "-5m", "m"):

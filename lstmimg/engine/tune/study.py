@@ -287,7 +287,7 @@ def tune(data: str | Path | None = None, time_budget: float | None = None, trial
     try:
         _search_phase(out, search_end, trials, storage, device, workers, progress)
         if time_budget is not None and (trials is None or len(_finished(study)) < trials):
-            need = _final_need(study, time_budget)  # the final runs take less than the budget's rest: search on until they must start
+            need = _final_need(study, time_budget, t0 + time_budget - time.time())  # the final runs take less than the budget's rest: search on until they must start
             more = t0 + time_budget - need - time.time()
             if more > max(30.0, 0.05 * time_budget):
                 _search_phase(out, time.time() + more, trials, storage, device, workers, progress)
@@ -367,14 +367,16 @@ def _search_phase(out: Path, end: float | None, trials: int | None, storage: str
             h.wait()
 
 
-def _final_need(study, budget: float) -> float:
-    """Seconds the final runs would take at ``MAX_SEEDS`` seeds, the defaults and the best each (from
-    their trials' times), or the budget's share after the search when no trial has completed."""
+def _final_need(study, budget: float, rest: float) -> float:
+    """Seconds the final runs would take, the defaults and the best each (from their trials' times), at as
+    many seeds as fit in ``rest`` seconds (1 to ``MAX_SEEDS``), or the budget's share after the search when
+    no trial has completed. Whole seeds only: a rest that fits 2.6 rounds leaves 0.6 of one to the search."""
     best, first = best_trial(study), next((t for t in study.trials if t.number == 0 and t.user_attrs.get("seconds")), None)
     if best is None or first is None:
         return (1 - SEARCH_SHARE) * budget
     costs = [first.user_attrs["seconds"]] + ([best.user_attrs.get("seconds", first.user_attrs["seconds"])] if best.number != 0 else [])
-    return MAX_SEEDS * sum(costs) / MARGIN + 10.0
+    round_s = sum(costs) / MARGIN
+    return max(1, min(MAX_SEEDS, int((rest - 10.0) // round_s))) * round_s + 10.0
 
 
 def _settings_of(trial) -> dict:
