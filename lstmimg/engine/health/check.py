@@ -32,6 +32,7 @@ from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from lstmimg.data import jpeg
@@ -79,13 +80,9 @@ def _image_facts(path: Path, fast: bool = False) -> dict:
     from PIL import ExifTags, Image, UnidentifiedImageError  # not lstmimg.data.images: a forked worker would import torch for a constant
 
     data = path.read_bytes()
-    head = jpeg.header(data) if fast else None
-    if head is not None and head[0] * head[1] <= (Image.MAX_IMAGE_PIXELS or np.inf):
-        h, w, components = head
-        grey = jpeg.grey_at_scale(data, jpeg.draft_scale(h, w, 64 if min(h, w) >= 128 else 32))
-        if grey is not None:
-            small = np.asarray(Image.fromarray(grey).resize((32, 32), Image.Resampling.BILINEAR)).ravel()
-            return {"size": (h, w), "mode": "L" if components == 1 else "RGB", "small": small, "sha": hashlib.sha256(data).hexdigest()[:32]}
+    facts = _jpeg_facts(data) if fast else None
+    if facts is not None:
+        return facts
     try:
         img = Image.open(io.BytesIO(data))
         turned = (img.format != "JPEG" or "exif" in img.info) and img.getexif().get(ExifTags.Base.Orientation, 1) in (5, 6, 7, 8)
@@ -101,6 +98,22 @@ def _image_facts(path: Path, fast: bool = False) -> dict:
     except Exception as err:
         raise LstmimgError(f"{path}: cannot decode image ({type(err).__name__}: {str(err)[:120]})") from None
     return {"size": size, "mode": mode, "small": small, "sha": hashlib.sha256(data).hexdigest()[:32]}
+
+
+def _jpeg_facts(data: bytes) -> dict | None:
+    """``_image_facts`` of a plain JPEG's bytes through data/jpeg.py, or None where Pillow must read them."""
+    from PIL import Image
+
+    head = jpeg.header(data)
+    if head is None or head[0] * head[1] > (Image.MAX_IMAGE_PIXELS or np.inf):
+        return None
+    h, w, components = head
+    grey = jpeg.grey_at_scale(data, jpeg.draft_scale(h, w, 64 if min(h, w) >= 128 else 32))
+    if grey is None:
+        return None
+    if grey.shape != (32, 32):  # Pillow's resize to the same size is a copy
+        grey = np.asarray(Image.fromarray(grey).resize((32, 32), Image.Resampling.BILINEAR))
+    return {"size": (h, w), "mode": "L" if components == 1 else "RGB", "small": grey.ravel(), "sha": hashlib.sha256(data).hexdigest()[:32]}
 
 
 def _video_facts(path: Path) -> dict:
@@ -170,6 +183,32 @@ def _facts_or_why(kind: str, path: Path, fast: bool = False) -> dict | str:
         return f"{path}: cannot read ({err.strerror or err})"
 
 
+CHUNK = 64  # files a worker reads per task
+
+
+def _chunk_facts(kind: str, paths: Sequence[Path]) -> tuple[np.ndarray | None, list[dict | str]]:
+    """A worker's task: the facts of ``paths`` (plain JPEGs read through data/jpeg.py), their pictures
+    taken out as one ``(k, P)`` array: one array to pickle instead of one a file halves what handing
+    results back costs the parent."""
+    facts = [_facts_or_why(kind, p, fast=True) for p in paths]
+    good = [f for f in facts if isinstance(f, dict)]
+    if not good or len({f["small"].shape for f in good}) > 1:
+        return None, facts
+    block = np.stack([f["small"] for f in good])
+    for f in good:
+        del f["small"]
+    return block, facts
+
+
+def _unpack(task: tuple[np.ndarray | None, list[dict | str]]) -> list[dict | str]:
+    """``_chunk_facts``' facts with each picture back in place (rows of the block)."""
+    block, facts = task
+    if block is not None:
+        for f, row in zip((f for f in facts if isinstance(f, dict)), block):
+            f["small"] = row
+    return facts
+
+
 def scan(paths: Sequence[Path], kind: str, workers: int | None = None, progress: Callable[[int, int], None] | None = None) -> list[dict | str]:
     """Each file's facts (``sha``, ``size``, ``small``: its 32x32 grey pictures, ``hash``: their
     perceptual hashes, ...) or why it cannot be read."""
@@ -191,8 +230,11 @@ def scan(paths: Sequence[Path], kind: str, workers: int | None = None, progress:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # Pillow's warnings on odd files: the file's line says what matters
             with signals_deferred(forked):  # the first submit forks the workers
-                read = partial(_facts_or_why, kind, fast=forked)
-                results = pool.map(read, paths, chunksize=64 if forked else 1) if pool else map(read, paths)
+                if forked:  # a chunk of files a task, its pictures handed back as one array
+                    chunks = [paths[i : i + CHUNK] for i in range(0, len(paths), CHUNK)]
+                    results = itertools.chain.from_iterable(map(_unpack, pool.map(partial(_chunk_facts, kind), chunks)))
+                else:
+                    results = pool.map(partial(_facts_or_why, kind), paths) if pool else map(partial(_facts_or_why, kind), paths)
             for done, facts in enumerate(results, 1):
                 out.append(facts)
                 if progress and (done % 256 == 0 or done == len(paths)):
@@ -231,11 +273,11 @@ def _hash_candidates(hashes: np.ndarray, chunk: int):
         yield from pool.map(block_pairs, starts)
 
 
-def _flat_candidates(pictures: np.ndarray, means: np.ndarray, within: float):
+def _flat_candidates(stds: np.ndarray, means: np.ndarray, within: float):
     """(i, j) arrays, i < j, of flat pictures (grey levels spread less than ``FLAT``) whose means are
     ``within`` of each other: a flat picture's hash is noise (its frequencies are all near their median:
     two copies 0.14 grey levels apart had hashes 14 bits apart), so flat samples are compared by their means."""
-    flat = np.flatnonzero(pictures.std(1) < FLAT)
+    flat = np.flatnonzero(stds < FLAT)
     order = flat[np.argsort(means[flat], kind="stable")]
     m = means[order]
     ends = np.searchsorted(m, m + within, side="right")  # each one against those after it in mean order, up to ``within``
@@ -244,6 +286,16 @@ def _flat_candidates(pictures: np.ndarray, means: np.ndarray, within: float):
     b = a + 1 + (np.arange(len(a)) - np.repeat(np.cumsum(np.maximum(counts, 0)) - np.maximum(counts, 0), np.maximum(counts, 0)))
     i, j = order[a], order[b]
     yield np.minimum(i, j), np.maximum(i, j)
+
+
+def _coarse(pictures: np.ndarray) -> np.ndarray:
+    """The means of each picture's 4x4 blocks, ``(N, P / 16)``, of float32 pictures ``(N, P)`` made of
+    32x32 ones: OpenCV's area resize of them stacked, a few thousand at a time (a third of the time of
+    NumPy's mean over a reshaped array, to the same values)."""
+    n, p = pictures.shape
+    if not n:
+        return pictures[:, : p // 16]
+    return np.concatenate([cv2.resize(b.reshape(-1, 32), (8, len(b) * p // 128), interpolation=cv2.INTER_AREA).reshape(-1, p // 16) for b in np.split(pictures, range(4096, n, 4096))])
 
 
 def near_pairs(hashes: np.ndarray, smalls: np.ndarray, chunk: int = 256, verify: Callable[[int, int], bool] | None = None,
@@ -260,15 +312,15 @@ def near_pairs(hashes: np.ndarray, smalls: np.ndarray, chunk: int = 256, verify:
     # coarse pictures (4x4 blocks averaged; one per 32x32 picture): their mean difference is at most the full
     # pictures' (the mean of a difference never exceeds the mean of its size), so a pair too far apart in them is
     # too far apart in full, and most candidates of alike samples (digits, say) are settled at 1/16 of the cost
-    coarse = pictures.reshape(n, -1, 8, 4, 8, 4).mean((3, 5)).reshape(n, -1)
+    coarse = _coarse(pictures)
     means = pictures.mean(1)  # the coarsest: the same bound, one number a sample
     if verify is None:
         verifiable = np.zeros(n, dtype=bool)
     elif verifiable is None:
         verifiable = np.ones(n, dtype=bool)
-    centred = pictures - means[:, None]
-    norms = np.linalg.norm(centred, axis=1)
-    candidates = itertools.chain(_hash_candidates(hashes, chunk), _flat_candidates(pictures, means, SAME_PICTURE / 2))
+    sums = smalls.sum(1, dtype=np.int64)  # the centred pictures' norms from exact sums, without an (N, P) centred copy
+    norms = np.sqrt(np.maximum(np.square(smalls, dtype=np.int64).sum(1) - sums.astype(np.float64) ** 2 / smalls.shape[1], 0.0)).astype(np.float32)
+    candidates = itertools.chain(_hash_candidates(hashes, chunk), _flat_candidates(norms / np.sqrt(smalls.shape[1]), means, SAME_PICTURE / 2))
     for ii, jj in candidates:
         keep = ii < jj
         ii, jj = ii[keep], jj[keep]
@@ -280,7 +332,7 @@ def near_pairs(hashes: np.ndarray, smalls: np.ndarray, chunk: int = 256, verify:
         for s in range(0, len(ii), 8192):  # candidates checked together, a few MB at a time
             i, j = ii[s : s + 8192], jj[s : s + 8192]
             diff = np.abs(pictures[i] - pictures[j]).mean(1)
-            corr = (centred[i] * centred[j]).sum(1) / np.maximum(norms[i] * norms[j], 1e-6)
+            corr = ((pictures[i] - means[i, None]) * (pictures[j] - means[j, None])).sum(1) / np.maximum(norms[i] * norms[j], 1e-6)
             ok = (diff <= SAME_PICTURE) & (corr >= SAME_SHAPE) | (diff <= CLOSE_PICTURE) & (corr >= CLOSE_SHAPE) | (diff <= SAME_PICTURE / 2)  # nearly no difference: the same even where shape says little (a flat, dim photo)
             if verify is not None:
                 maybe = np.nonzero(~ok & verifiable[i] & verifiable[j] & (diff <= MAYBE_PICTURE) & (corr >= MAYBE_SHAPE))[0]
