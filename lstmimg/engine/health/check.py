@@ -4,7 +4,7 @@ Without a model, every file of every split (as ``train`` would split it) is read
 (exact duplicates), decoded small (a JPEG at a reduced scale while it is read; many small files in
 forked processes, which read plain JPEGs through data/jpeg.py, not Pillow) into a 32x32 grey picture
 and its perceptual hash (the DCT of the picture, 64 bits: resized and re-encoded copies keep it; all
-hashed at once), and the pictures confirm a near pair (a mean difference of at most ``SAME_PICTURE``
+hashed at once), and the pictures confirm a near pair (copies.py: a mean difference of at most ``SAME_PICTURE``
 grey levels and a correlation of at least ``SAME_SHAPE``, or a little more difference at nearly the same
 shape), so two merely similar samples (two handwritten 1s) are not called copies. Flat pictures, whose
 hashes are noise, are paired by their means instead. Pairs across splits are leaks. Class counts, sizes,
@@ -32,38 +32,17 @@ from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from lstmimg.data import jpeg
 from lstmimg.data.folders import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, detect_kind, split_folder
+from lstmimg.engine.health.copies import groups_of, near_pairs, perceptual, same_at_own_size
 from lstmimg.errors import LstmimgError, die_with_parent
 from lstmimg.files import atomic_write_text, check_output_folder, content_hash
 
-NEAR_BITS = 8  # perceptual hashes at most this many bits apart are a candidate pair
-SAME_PICTURE = 2.0  # ... confirmed when their 32x32 grey pictures differ by at most this much on average (of 255)
-SAME_SHAPE = 0.99  # ... and correlate at least this much (two handwritten 1s on black differ by little on average, but not in shape)
-CLOSE_PICTURE, CLOSE_SHAPE = 3.0, 0.993  # ... or differ a little more with nearly the same shape (a small image resized: 48 px against 96 px
-# differed by 2.2-2.7 at a correlation of 0.994-0.997; among the bundled digits' 44,657 candidate pairs the highest correlation is 0.989)
-FLAT = 8.0  # a 32x32 picture whose grey levels spread (standard deviation) less than this is flat: its hash says little
-MAYBE_PICTURE, MAYBE_SHAPE = 8.0, 0.9  # a pair short of that but within these is compared again at the smaller file's own size
-VERIFY_SIDE = 128  # ... at most this many pixels a side
 VIDEO_FRAMES = 3  # frames hashed per video, spread over it
 TOO_FEW = 10  # a class with fewer training samples than this is too small to learn
 TOO_FEW_VAL = 5  # ... or to validate
-_DCT = np.cos(np.pi / 64 * np.outer(np.arange(32), 2 * np.arange(32) + 1)).astype(np.float32)  # (32, 32) DCT-II basis
-
-
-def perceptual(grey32: np.ndarray) -> np.ndarray:
-    """64-bit perceptual hashes of 32x32 grey pictures ``(N, 1024)`` (or one ``(32, 32)``), all at once:
-    the signs of each one's lowest 8x8 DCT frequencies against their median (the DC term left out of the
-    median). Returns ``(N,)`` uint64."""
-    pictures = np.asarray(grey32, dtype=np.float32).reshape(-1, 32, 32)
-    low = (_DCT[:8] @ pictures @ _DCT[:8].T).reshape(len(pictures), 64)  # (N, 64): only the 8x8 block is computed
-    median = np.partition(low[:, 1:], 31, axis=1)[:, 31:32]  # the median of the 63 (the 32nd smallest)
-    return np.packbits(low > median, axis=1).view(">u8")[:, 0].astype(np.uint64)
-
-
 def _small(img) -> np.ndarray:
     """The 32x32 grey picture of a Pillow image, uint8 ``(1024,)``."""
     from PIL import Image
@@ -248,146 +227,6 @@ def scan(paths: Sequence[Path], kind: str, workers: int | None = None, progress:
         for f, h in zip(good, hashes):
             f["hash"] = list(h)
     return out
-
-
-def _hash_candidates(hashes: np.ndarray, chunk: int):
-    """(i, j) arrays, i < j, of the samples whose perceptual hashes are each at most ``NEAR_BITS`` apart, a
-    block of rows at a time (blocks on two threads: NumPy lets go of the GIL over whole arrays)."""
-
-    def block_pairs(start: int) -> tuple[np.ndarray, np.ndarray]:
-        block = hashes[start : start + chunk]  # (b, F): compared with the samples after it only
-        distance = np.bitwise_count(block[:, :1] ^ hashes[None, start:, 0])  # (b, n - start) uint8
-        for f in range(1, hashes.shape[1]):
-            np.maximum(distance, np.bitwise_count(block[:, f : f + 1] ^ hashes[None, start:, f]), out=distance)
-        near = distance <= NEAR_BITS
-        near[np.arange(len(block)), np.arange(len(block))] = False  # a sample and itself
-        rows = np.flatnonzero(near.any(1))  # most rows have no candidate: np.nonzero over the whole block is the dearest step
-        ii, jj = np.nonzero(near[rows])
-        return rows[ii] + start, jj + start
-
-    starts = range(0, len(hashes), chunk)
-    if len(starts) < 4 or (os.cpu_count() or 1) < 2:
-        yield from map(block_pairs, starts)
-        return
-    with ThreadPoolExecutor(2) as pool:
-        yield from pool.map(block_pairs, starts)
-
-
-def _flat_candidates(stds: np.ndarray, means: np.ndarray, within: float):
-    """(i, j) arrays, i < j, of flat pictures (grey levels spread less than ``FLAT``) whose means are
-    ``within`` of each other: a flat picture's hash is noise (its frequencies are all near their median:
-    two copies 0.14 grey levels apart had hashes 14 bits apart), so flat samples are compared by their means."""
-    flat = np.flatnonzero(stds < FLAT)
-    order = flat[np.argsort(means[flat], kind="stable")]
-    m = means[order]
-    ends = np.searchsorted(m, m + within, side="right")  # each one against those after it in mean order, up to ``within``
-    counts = ends - np.arange(1, len(order) + 1)
-    a = np.repeat(np.arange(len(order)), np.maximum(counts, 0))
-    b = a + 1 + (np.arange(len(a)) - np.repeat(np.cumsum(np.maximum(counts, 0)) - np.maximum(counts, 0), np.maximum(counts, 0)))
-    i, j = order[a], order[b]
-    yield np.minimum(i, j), np.maximum(i, j)
-
-
-def _coarse(pictures: np.ndarray) -> np.ndarray:
-    """The means of each picture's 4x4 blocks, ``(N, P / 16)``, of float32 pictures ``(N, P)`` made of
-    32x32 ones: OpenCV's area resize of them stacked, a few thousand at a time (a third of the time of
-    NumPy's mean over a reshaped array, to the same values)."""
-    n, p = pictures.shape
-    if not n:
-        return pictures[:, : p // 16]
-    return np.concatenate([cv2.resize(b.reshape(-1, 32), (8, len(b) * p // 128), interpolation=cv2.INTER_AREA).reshape(-1, p // 16) for b in np.split(pictures, range(4096, n, 4096))])
-
-
-def near_pairs(hashes: np.ndarray, smalls: np.ndarray, chunk: int = 256, verify: Callable[[int, int], bool] | None = None,
-               verifiable: np.ndarray | None = None) -> list[tuple[int, int, float]]:
-    """Pairs (i < j) whose perceptual hashes (``(N, F)`` uint64, F per sample) are each at most
-    ``NEAR_BITS`` apart (flat pictures: whose means are close) and whose pictures (``(N, P)`` uint8)
-    differ by at most ``SAME_PICTURE`` on average and correlate at least ``SAME_SHAPE`` (or ``CLOSE_*``);
-    a pair short of that but within ``MAYBE_PICTURE`` and ``MAYBE_SHAPE`` is a pair when ``verify(i, j)``
-    says so (a resized copy of a texture loses detail at 32x32 that it keeps at its own size), for samples
-    ``verifiable`` marks (bool ``(N,)``; default: all). Returns (i, j, mean difference)."""
-    pairs: dict[tuple[int, int], float] = {}
-    n = len(hashes)
-    pictures = smalls.astype(np.float32)
-    # coarse pictures (4x4 blocks averaged; one per 32x32 picture): their mean difference is at most the full
-    # pictures' (the mean of a difference never exceeds the mean of its size), so a pair too far apart in them is
-    # too far apart in full, and most candidates of alike samples (digits, say) are settled at 1/16 of the cost
-    coarse = _coarse(pictures)
-    means = pictures.mean(1)  # the coarsest: the same bound, one number a sample
-    if verify is None:
-        verifiable = np.zeros(n, dtype=bool)
-    elif verifiable is None:
-        verifiable = np.ones(n, dtype=bool)
-    sums = smalls.sum(1, dtype=np.int64)  # the centred pictures' norms from exact sums, without an (N, P) centred copy
-    norms = np.sqrt(np.maximum(np.square(smalls, dtype=np.int64).sum(1) - sums.astype(np.float64) ** 2 / smalls.shape[1], 0.0)).astype(np.float32)
-    candidates = itertools.chain(_hash_candidates(hashes, chunk), _flat_candidates(norms / np.sqrt(smalls.shape[1]), means, SAME_PICTURE / 2))
-    for ii, jj in candidates:
-        keep = ii < jj
-        ii, jj = ii[keep], jj[keep]
-        limit = np.where(verifiable[ii] & verifiable[jj], MAYBE_PICTURE, CLOSE_PICTURE)
-        close = np.abs(means[ii] - means[jj]) <= limit
-        ii, jj, limit = ii[close], jj[close], limit[close]
-        close = np.concatenate([np.abs(coarse[ii[s : s + 8192]] - coarse[jj[s : s + 8192]]).mean(1) <= limit[s : s + 8192] for s in range(0, len(ii), 8192)]) if len(ii) else ii > 0
-        ii, jj = ii[close], jj[close]
-        for s in range(0, len(ii), 8192):  # candidates checked together, a few MB at a time
-            i, j = ii[s : s + 8192], jj[s : s + 8192]
-            diff = np.abs(pictures[i] - pictures[j]).mean(1)
-            corr = ((pictures[i] - means[i, None]) * (pictures[j] - means[j, None])).sum(1) / np.maximum(norms[i] * norms[j], 1e-6)
-            ok = (diff <= SAME_PICTURE) & (corr >= SAME_SHAPE) | (diff <= CLOSE_PICTURE) & (corr >= CLOSE_SHAPE) | (diff <= SAME_PICTURE / 2)  # nearly no difference: the same even where shape says little (a flat, dim photo)
-            if verify is not None:
-                maybe = np.nonzero(~ok & verifiable[i] & verifiable[j] & (diff <= MAYBE_PICTURE) & (corr >= MAYBE_SHAPE))[0]
-                ok[maybe] = [verify(int(i[m]), int(j[m])) for m in maybe]
-            pairs.update(((int(a), int(b)), round(float(d), 2)) for a, b, d in zip(i[ok], j[ok], diff[ok]))  # a flat pair may come twice
-    return [(a, b, d) for (a, b), d in pairs.items()]
-
-
-def same_at_own_size(a: Path, b: Path, cache: dict) -> bool:
-    """Whether two image files show the same picture compared at the smaller one's size (at most
-    ``VERIFY_SIDE`` a side): a mean difference of at most ``SAME_PICTURE`` and a correlation of at least
-    ``SAME_SHAPE``. ``cache`` keeps each decoded file (grey, bounded in size) for the next pair."""
-    from PIL import Image
-
-    def grey(path: Path) -> Image.Image:
-        if path not in cache:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                img = Image.open(path)
-                img.draft("L", (VERIFY_SIDE, VERIFY_SIDE))
-                img = img.convert("L")
-                img.thumbnail((2 * VERIFY_SIDE, 2 * VERIFY_SIDE))
-            cache[path] = img
-        return cache[path]
-
-    try:
-        x, y = grey(a), grey(b)
-    except Exception:  # unreadable now: not called a copy
-        return False
-    w, h = min(x.width, y.width), min(x.height, y.height)
-    scale = min(1.0, VERIFY_SIDE / max(w, h))
-    size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    p = np.asarray(x.resize(size, Image.Resampling.BILINEAR), dtype=np.float32).ravel()
-    q = np.asarray(y.resize(size, Image.Resampling.BILINEAR), dtype=np.float32).ravel()
-    pc, qc = p - p.mean(), q - q.mean()
-    corr = float(pc @ qc) / max(float(np.linalg.norm(pc) * np.linalg.norm(qc)), 1e-6)
-    return float(np.abs(p - q).mean()) <= SAME_PICTURE * 1.5 and corr >= SAME_SHAPE
-
-
-def groups_of(pairs: Sequence[tuple[int, int]], n: int) -> list[list[int]]:
-    """Connected groups of the pairs (union-find), each sorted, largest first."""
-    parent = list(range(n))
-
-    def root(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    for i, j in pairs:
-        parent[root(i)] = root(j)
-    found: dict[int, list[int]] = {}
-    for i in {k for pair in pairs for k in pair}:
-        found.setdefault(root(i), []).append(i)
-    return sorted((sorted(g) for g in found.values()), key=lambda g: (-len(g), g[0]))
 
 
 def check(data: str | Path, val_split: float = 0.1, seed: int = 0, workers: int | None = None, progress: Callable[[str, int, int], None] | None = None) -> dict:
