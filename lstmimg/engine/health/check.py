@@ -59,15 +59,17 @@ def _image_facts(path: Path, fast: bool = False) -> dict:
     from PIL import ExifTags, Image, UnidentifiedImageError  # not lstmimg.data.images: a forked worker would import torch for a constant
 
     data = path.read_bytes()
+    sha = hashlib.sha256(data).hexdigest()[:32]
     facts = _jpeg_facts(data) if fast else None
     if facts is not None:
-        return facts
+        return {**facts, "sha": sha}
     try:
         img = Image.open(io.BytesIO(data))
         turned = (img.format != "JPEG" or "exif" in img.info) and img.getexif().get(ExifTags.Base.Orientation, 1) in (5, 6, 7, 8)
         size, mode = ((img.width, img.height) if turned else (img.height, img.width)), img.mode
         if img.format == "JPEG":
-            img.draft("L", (64, 64) if min(img.size) >= 128 else (32, 32))  # twice the picture where the file has it: a coarser draft aliases textures (a resized copy then differs)
+            side = _draft_side(*img.size)
+            img.draft("L", (side, side))
         img.load()  # the full decode: a truncated file fails here
         small = _small(img)
     except Image.DecompressionBombError:
@@ -76,23 +78,29 @@ def _image_facts(path: Path, fast: bool = False) -> dict:
         raise LstmimgError(f"{path}: not an image Pillow can read") from None
     except Exception as err:
         raise LstmimgError(f"{path}: cannot decode image ({type(err).__name__}: {str(err)[:120]})") from None
-    return {"size": size, "mode": mode, "small": small, "sha": hashlib.sha256(data).hexdigest()[:32]}
+    return {"size": size, "mode": mode, "small": small, "sha": sha}
+
+
+def _draft_side(w: int, h: int) -> int:
+    """The side a JPEG is drafted to: twice the picture where the file has it (a coarser draft aliases
+    textures, so a resized copy then differs), else the picture's 32."""
+    return 64 if min(w, h) >= 128 else 32
 
 
 def _jpeg_facts(data: bytes) -> dict | None:
-    """``_image_facts`` of a plain JPEG's bytes through data/jpeg.py, or None where Pillow must read them."""
+    """``_image_facts`` of a plain JPEG's bytes through data/jpeg.py (all but ``sha``), or None where Pillow must read them."""
     from PIL import Image
 
     head = jpeg.header(data)
     if head is None or head[0] * head[1] > (Image.MAX_IMAGE_PIXELS or np.inf):
         return None
     h, w, components = head
-    grey = jpeg.grey_at_scale(data, jpeg.draft_scale(h, w, 64 if min(h, w) >= 128 else 32))
+    grey = jpeg.grey_at_scale(data, jpeg.draft_scale(h, w, _draft_side(w, h)))
     if grey is None:
         return None
     if grey.shape != (32, 32):  # Pillow's resize to the same size is a copy
         grey = np.asarray(Image.fromarray(grey).resize((32, 32), Image.Resampling.BILINEAR))
-    return {"size": (h, w), "mode": "L" if components == 1 else "RGB", "small": grey.ravel(), "sha": hashlib.sha256(data).hexdigest()[:32]}
+    return {"size": (h, w), "mode": "L" if components == 1 else "RGB", "small": grey.ravel()}
 
 
 def _video_facts(path: Path) -> dict:
