@@ -138,10 +138,12 @@ def test_forked_scan_reads_jpegs_fast_to_the_same_facts_and_prints_no_decoder_wa
     data[len(data) // 2 : len(data) // 2 + 40] = bytes(40)  # damaged inside, whole at the end: libjpeg warns and decodes
     paths[0].write_bytes(bytes(data))
     paths[1].write_bytes(paths[1].read_bytes()[:300])  # truncated
-    alone = check_module.scan(paths, "image", workers=1)
+    alone, alone_pictures, alone_hashes = check_module.scan(paths, "image", workers=1)
     monkeypatch.setattr(check_module, "FORK_FROM", 8)
-    forked = check_module.scan(paths, "image", workers=2)
+    forked, forked_pictures, forked_hashes = check_module.scan(paths, "image", workers=2)
     assert isinstance(alone[1], str) and forked[1] == alone[1] and "truncated" in forked[1].lower()
     for a, b in zip(alone[2:], forked[2:]):
-        assert a["size"] == b["size"] and a["sha"] == b["sha"] and a["hash"] == b["hash"] and np.array_equal(a["small"], b["small"])
+        assert a["size"] == b["size"] and a["sha"] == b["sha"]
+    assert alone_pictures.shape == (40, 1024) and not alone_pictures[1].any()  # the truncated file's row left empty
+    assert np.array_equal(alone_pictures, forked_pictures) and np.array_equal(alone_hashes, forked_hashes) and alone_hashes.shape == (40, 1)
     assert "Corrupt JPEG" not in capfd.readouterr().err

@@ -3,8 +3,8 @@
 Without a model, every file of every split (as ``train`` would split it) is read once: its bytes hashed
 (exact duplicates), decoded small (a JPEG at a reduced scale while it is read; many small files in
 forked processes, which read plain JPEGs through data/jpeg.py, not Pillow) into a 32x32 grey picture
-and its perceptual hash (the DCT of the picture, 64 bits: resized and re-encoded copies keep it; all
-hashed at once), and the pictures confirm a near pair (copies.py: a mean difference of at most ``SAME_PICTURE``
+and its perceptual hash (the DCT of the picture, 64 bits: resized and re-encoded copies keep it;
+hashed a chunk of files at a time by the workers), and the pictures confirm a near pair (copies.py: a mean difference of at most ``SAME_PICTURE``
 grey levels and a correlation of at least ``SAME_SHAPE``, or a little more difference at nearly the same
 shape), so two merely similar samples (two handwritten 1s) are not called copies. Flat pictures, whose
 hashes are noise, are paired by their means instead. Pairs across splits are leaks. Class counts, sizes,
@@ -18,7 +18,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import itertools
 import multiprocessing
 import os
 import signal
@@ -33,6 +32,7 @@ from functools import partial
 from pathlib import Path
 
 import numpy as np
+from PIL import ExifTags, Image, UnidentifiedImageError  # not lstmimg.data.images: a forked worker would import torch for a constant
 
 from lstmimg.data import jpeg
 from lstmimg.data.folders import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, detect_kind, split_folder
@@ -45,8 +45,6 @@ TOO_FEW = 10  # a class with fewer training samples than this is too small to le
 TOO_FEW_VAL = 5  # ... or to validate
 def _small(img) -> np.ndarray:
     """The 32x32 grey picture of a Pillow image, uint8 ``(1024,)``."""
-    from PIL import Image
-
     return np.asarray(img.convert("L").resize((32, 32), Image.Resampling.BILINEAR)).ravel()
 
 
@@ -56,13 +54,13 @@ def _image_facts(path: Path, fast: bool = False) -> dict:
     the grey channel only, at the smallest scale that still holds 32x32). ``fast``: a plain JPEG is read
     by data/jpeg.py (the same picture, a quarter of the time for small files; libjpeg then prints its
     warnings on a damaged file to stderr, so only the scan's workers, whose stderr is closed, ask for it)."""
-    from PIL import ExifTags, Image, UnidentifiedImageError  # not lstmimg.data.images: a forked worker would import torch for a constant
-
-    data = path.read_bytes()
+    with open(path, "rb") as f:
+        data = f.read()
     sha = hashlib.sha256(data).hexdigest()[:32]
     facts = _jpeg_facts(data) if fast else None
     if facts is not None:
-        return {**facts, "sha": sha}
+        facts["sha"] = sha
+        return facts
     try:
         img = Image.open(io.BytesIO(data))
         turned = (img.format != "JPEG" or "exif" in img.info) and img.getexif().get(ExifTags.Base.Orientation, 1) in (5, 6, 7, 8)
@@ -89,8 +87,6 @@ def _draft_side(w: int, h: int) -> int:
 
 def _jpeg_facts(data: bytes) -> dict | None:
     """``_image_facts`` of a plain JPEG's bytes through data/jpeg.py (all but ``sha``), or None where Pillow must read them."""
-    from PIL import Image
-
     head = jpeg.header(data)
     if head is None or head[0] * head[1] > (Image.MAX_IMAGE_PIXELS or np.inf):
         return None
@@ -104,8 +100,6 @@ def _jpeg_facts(data: bytes) -> dict | None:
 
 
 def _video_facts(path: Path) -> dict:
-    from PIL import Image
-
     from lstmimg.data.video_io import probe_info, read_frames
 
     info = probe_info(path)
@@ -155,15 +149,13 @@ def signals_deferred(when: bool = True):
 
 
 def _facts_or_why(kind: str, path: Path, fast: bool = False) -> dict | str:
-    """One file's facts, or the line that says why it cannot be read."""
+    """One file's facts, or the line that says why it cannot be read (the caller keeps Pillow's warnings quiet)."""
     try:
         if kind == "video":
             facts = _video_facts(path)
             facts["sha"] = content_hash(path)
             return facts
-        with warnings.catch_warnings():  # in a worker process too
-            warnings.simplefilter("ignore")
-            return _image_facts(path, fast)
+        return _image_facts(path, fast)
     except LstmimgError as err:
         return str(err)
     except OSError as err:
@@ -173,33 +165,32 @@ def _facts_or_why(kind: str, path: Path, fast: bool = False) -> dict | str:
 CHUNK = 64  # files a worker reads per task
 
 
-def _chunk_facts(kind: str, paths: Sequence[Path]) -> tuple[np.ndarray | None, list[dict | str]]:
-    """A worker's task: the facts of ``paths`` (plain JPEGs read through data/jpeg.py), their pictures
-    taken out as one ``(k, P)`` array: one array to pickle instead of one a file halves what handing
-    results back costs the parent."""
-    facts = [_facts_or_why(kind, p, fast=True) for p in paths]
-    good = [f for f in facts if isinstance(f, dict)]
-    if not good or len({f["small"].shape for f in good}) > 1:
-        return None, facts
-    block = np.stack([f["small"] for f in good])
-    for f in good:
-        del f["small"]
-    return block, facts
+def _pictures(kind: str) -> int:
+    """32x32 grey pictures a file has: one an image, ``VIDEO_FRAMES`` a video."""
+    return VIDEO_FRAMES if kind == "video" else 1
 
 
-def _unpack(task: tuple[np.ndarray | None, list[dict | str]]) -> list[dict | str]:
-    """``_chunk_facts``' facts with each picture back in place (rows of the block)."""
-    block, facts = task
-    if block is not None:
-        for f, row in zip((f for f in facts if isinstance(f, dict)), block):
-            f["small"] = row
-    return facts
+def _chunk_facts(kind: str, paths: Sequence[Path]) -> tuple[list[dict | str], np.ndarray, np.ndarray]:
+    """A worker's task: the facts of ``paths`` (plain JPEGs read through data/jpeg.py) without their
+    pictures, which come as one array ``(k, P)`` uint8 (zeros where a file is unreadable), and their
+    perceptual hashes ``(k, F)`` uint64: two arrays to pickle instead of one a file halves what handing
+    results back costs the parent, and the hashes are computed on the workers' cores."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        facts = [_facts_or_why(kind, p, fast=True) for p in paths]
+    pictures = np.zeros((len(paths), _pictures(kind) * 1024), np.uint8)
+    for row, f in zip(pictures, facts):
+        if isinstance(f, dict):
+            row[:] = f.pop("small")
+    return facts, pictures, perceptual(pictures.reshape(-1, 1024)).reshape(len(paths), -1)
 
 
-def scan(paths: Sequence[Path], kind: str, workers: int | None = None, progress: Callable[[int, int], None] | None = None) -> list[dict | str]:
-    """Each file's facts (``sha``, ``size``, ``small``: its 32x32 grey pictures, ``hash``: their
-    perceptual hashes, ...) or why it cannot be read."""
-    out: list[dict | str] = []
+def scan(paths: Sequence[Path], kind: str, workers: int | None = None, progress: Callable[[int, int], None] | None = None) -> tuple[list[dict | str], np.ndarray, np.ndarray]:
+    """Each file's facts (``sha``, ``size``, ``mode``; videos ``fps``, ``frames``) or why it cannot be
+    read, with its 32x32 grey pictures ``(N, P)`` uint8 (P = 1024 a picture; zeros where unreadable)
+    and their perceptual hashes ``(N, F)`` uint64."""
+    facts: list[dict | str] = []
+    pictures = np.zeros((len(paths), _pictures(kind) * 1024), np.uint8)
     auto = workers is None
     workers = min(4, os.cpu_count() or 1) if auto else max(1, workers)
     # Pillow holds the GIL for small images, so threads pay off only for larger files (as in decode_split); many
@@ -213,28 +204,31 @@ def scan(paths: Sequence[Path], kind: str, workers: int | None = None, progress:
         pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"), initializer=_quiet_worker, initargs=(os.getpid(),))
     else:
         pool = ThreadPoolExecutor(workers) if workers > 1 else None
+    hashes = []
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # Pillow's warnings on odd files: the file's line says what matters
             with signals_deferred(forked):  # the first submit forks the workers
-                if forked:  # a chunk of files a task, its pictures handed back as one array
-                    chunks = [paths[i : i + CHUNK] for i in range(0, len(paths), CHUNK)]
-                    results = itertools.chain.from_iterable(map(_unpack, pool.map(partial(_chunk_facts, kind), chunks)))
+                if forked:  # a chunk of files a task, its pictures and hashes handed back as arrays
+                    chunks = pool.map(partial(_chunk_facts, kind), [paths[i : i + CHUNK] for i in range(0, len(paths), CHUNK)])
                 else:
-                    results = pool.map(partial(_facts_or_why, kind), paths) if pool else map(partial(_facts_or_why, kind), paths)
-            for done, facts in enumerate(results, 1):
-                out.append(facts)
-                if progress and (done % 256 == 0 or done == len(paths)):
-                    progress(done, len(paths))
+                    chunks = ([f] for f in (pool.map(partial(_facts_or_why, kind), paths) if pool else map(partial(_facts_or_why, kind), paths)))
+            for chunk in chunks:
+                if forked:
+                    chunk, block, chunk_hashes = chunk
+                    pictures[len(facts) : len(facts) + len(chunk)] = block
+                    hashes.append(chunk_hashes)
+                elif isinstance(chunk[0], dict):
+                    pictures[len(facts)] = chunk[0].pop("small")
+                facts += chunk
+                if progress and (len(facts) % 256 < len(chunk) or len(facts) == len(paths)):
+                    progress(len(facts), len(paths))
     finally:
         if pool:
             pool.shutdown(wait=True, cancel_futures=True)  # after Ctrl-C: the chunks not started are dropped, not read
-    good = [f for f in out if isinstance(f, dict)]
-    if good:
-        hashes = perceptual(np.stack([f["small"] for f in good]).reshape(-1, 1024)).reshape(len(good), -1)  # (N, frames hashed)
-        for f, h in zip(good, hashes):
-            f["hash"] = list(h)
-    return out
+    if not forked:  # hashed here, a few thousand at a time
+        hashes = [perceptual(pictures[s : s + 4096].reshape(-1, 1024)).reshape(-1, _pictures(kind)) for s in range(0, len(paths), 4096)]
+    return facts, pictures, np.concatenate(hashes) if hashes else np.zeros((0, _pictures(kind)), np.uint64)
 
 
 def check(data: str | Path, val_split: float = 0.1, seed: int = 0, workers: int | None = None, progress: Callable[[str, int, int], None] | None = None) -> dict:
@@ -249,7 +243,7 @@ def check(data: str | Path, val_split: float = 0.1, seed: int = 0, workers: int 
     paths = [p for split in splits.values() for p in split.paths]
     files = [(str(p), name, classes[label]) for name, split in splits.items() for p, label in zip(split.paths, split.labels)]
     started = time.perf_counter()
-    facts = scan(paths, kind, workers, (lambda done, total: progress("scan", done, total)) if progress else None)
+    facts, pictures, hashes = scan(paths, kind, workers, (lambda done, total: progress("scan", done, total)) if progress else None)
     seconds = time.perf_counter() - started
     good = [i for i, f in enumerate(facts) if isinstance(f, dict)]
     unreadable = [{"path": files[i][0], "split": files[i][1], "error": facts[i]} for i, f in enumerate(facts) if isinstance(f, str)]
@@ -259,13 +253,13 @@ def check(data: str | Path, val_split: float = 0.1, seed: int = 0, workers: int 
     exact = [(g[0], k) for g in by_sha.values() if len(g) > 1 for k in g[1:]]
     near = []
     if good:
-        hashes = np.array([facts[i]["hash"] for i in good], dtype=np.uint64)
-        smalls = np.stack([facts[i]["small"] for i in good])
+        if len(good) < len(facts):  # the unreadable files' rows left out
+            pictures, hashes = pictures[good], hashes[good]
         cache: dict = {}
         # compared again at their own size only where both files have more to show than their 32x32 pictures (twice the side)
         verifiable = np.array([kind == "image" and min(facts[i]["size"]) > 64 for i in good])
         verify = (lambda i, j: same_at_own_size(paths[good[i]], paths[good[j]], cache)) if kind == "image" else None
-        near = [(good[i], good[j]) for i, j, _ in near_pairs(hashes, smalls, verify=verify, verifiable=verifiable)]
+        near = [(good[i], good[j]) for i, j, _ in near_pairs(hashes, pictures, verify=verify, verifiable=verifiable)]
     exact_set = {frozenset(p) for p in exact}
     groups = groups_of(exact + near, len(files))
     duplicates, leaks = [], []

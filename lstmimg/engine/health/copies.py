@@ -44,11 +44,9 @@ def _hash_candidates(hashes: np.ndarray, chunk: int):
         distance = np.bitwise_count(block[:, :1] ^ hashes[None, start:, 0])  # (b, n - start) uint8
         for f in range(1, hashes.shape[1]):
             np.maximum(distance, np.bitwise_count(block[:, f : f + 1] ^ hashes[None, start:, f]), out=distance)
-        near = distance <= NEAR_BITS
-        near[np.arange(len(block)), np.arange(len(block))] = False  # a sample and itself
-        rows = np.flatnonzero(near.any(1))  # most rows have no candidate: np.nonzero over the whole block is the dearest step
-        ii, jj = np.nonzero(near[rows])
-        return rows[ii] + start, jj + start
+        ii, jj = np.divmod(np.flatnonzero(distance <= NEAR_BITS), distance.shape[1])  # one pass over the block (a row-wise pass and then the rows' is 3x dearer)
+        later = jj > ii  # not a sample and itself, nor a pair twice within the block
+        return ii[later] + start, jj[later] + start
 
     starts = range(0, len(hashes), chunk)
     if len(starts) < 4 or (os.cpu_count() or 1) < 2:
@@ -73,17 +71,25 @@ def _flat_candidates(stds: np.ndarray, means: np.ndarray, within: float):
     yield np.minimum(i, j), np.maximum(i, j)
 
 
-def _coarse(pictures: np.ndarray) -> np.ndarray:
-    """The means of each picture's 4x4 blocks, ``(N, P / 16)``, of float32 pictures ``(N, P)`` made of
-    32x32 ones: OpenCV's area resize of them stacked, a few thousand at a time (a third of the time of
-    NumPy's mean over a reshaped array, to the same values)."""
-    n, p = pictures.shape
-    if not n:
-        return pictures[:, : p // 16]
-    return np.concatenate([cv2.resize(b.reshape(-1, 32), (8, len(b) * p // 128), interpolation=cv2.INTER_AREA).reshape(-1, p // 16) for b in np.split(pictures, range(4096, n, 4096))])
+def _stats(smalls: np.ndarray, rows: int = 2048) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each picture's mean, the norm of its centred pixels (from exact integer sums) and its coarse
+    picture (the means of its 4x4 blocks: OpenCV's area resize of a few thousand stacked, a third of the
+    time of NumPy's mean over a reshaped array, to the same values), of uint8 pictures ``(N, P)`` made of
+    32x32 ones: ``(N,)``, ``(N,)`` float32 and ``(N, P / 16)`` float32. A few thousand rows at a time: an
+    ``(N, P)`` temporary costs more in fresh memory than the arithmetic on it."""
+    n, p = smalls.shape
+    means, norms, coarse = np.empty(n, np.float32), np.empty(n, np.float32), np.empty((n, p // 16), np.float32)
+    for s in range(0, n, rows):
+        block = smalls[s : s + rows]
+        sums = block.sum(1, dtype=np.int64)
+        squares = np.square(block, dtype=np.uint32).sum(1, dtype=np.int64)
+        means[s : s + rows] = sums / p
+        norms[s : s + rows] = np.sqrt(np.maximum(squares - sums.astype(np.float64) ** 2 / p, 0.0))
+        coarse[s : s + rows] = cv2.resize(block.astype(np.float32).reshape(-1, 32), (8, len(block) * p // 128), interpolation=cv2.INTER_AREA).reshape(-1, p // 16)
+    return means, norms, coarse
 
 
-def near_pairs(hashes: np.ndarray, smalls: np.ndarray, chunk: int = 256, verify: Callable[[int, int], bool] | None = None,
+def near_pairs(hashes: np.ndarray, smalls: np.ndarray, chunk: int = 64, verify: Callable[[int, int], bool] | None = None,
                verifiable: np.ndarray | None = None) -> list[tuple[int, int, float]]:
     """Pairs (i < j) whose perceptual hashes (``(N, F)`` uint64, F per sample) are each at most
     ``NEAR_BITS`` apart (flat pictures: whose means are close) and whose pictures (``(N, P)`` uint8)
@@ -93,18 +99,15 @@ def near_pairs(hashes: np.ndarray, smalls: np.ndarray, chunk: int = 256, verify:
     ``verifiable`` marks (bool ``(N,)``; default: all). Returns (i, j, mean difference)."""
     pairs: dict[tuple[int, int], float] = {}
     n = len(hashes)
-    pictures = smalls.astype(np.float32)
     # coarse pictures (4x4 blocks averaged; one per 32x32 picture): their mean difference is at most the full
     # pictures' (the mean of a difference never exceeds the mean of its size), so a pair too far apart in them is
-    # too far apart in full, and most candidates of alike samples (digits, say) are settled at 1/16 of the cost
-    coarse = _coarse(pictures)
-    means = pictures.mean(1)  # the coarsest: the same bound, one number a sample
+    # too far apart in full, and most candidates of alike samples (digits, say) are settled at 1/16 of the cost;
+    # the means are the coarsest: the same bound, one number a sample
+    means, norms, coarse = _stats(smalls)
     if verify is None:
         verifiable = np.zeros(n, dtype=bool)
     elif verifiable is None:
         verifiable = np.ones(n, dtype=bool)
-    sums = smalls.sum(1, dtype=np.int64)  # the centred pictures' norms from exact sums, without an (N, P) centred copy
-    norms = np.sqrt(np.maximum(np.square(smalls, dtype=np.int64).sum(1) - sums.astype(np.float64) ** 2 / smalls.shape[1], 0.0)).astype(np.float32)
     candidates = itertools.chain(_hash_candidates(hashes, chunk), _flat_candidates(norms / np.sqrt(smalls.shape[1]), means, SAME_PICTURE / 2))
     for ii, jj in candidates:
         keep = ii < jj
@@ -114,10 +117,11 @@ def near_pairs(hashes: np.ndarray, smalls: np.ndarray, chunk: int = 256, verify:
         ii, jj, limit = ii[close], jj[close], limit[close]
         close = np.concatenate([np.abs(coarse[ii[s : s + 8192]] - coarse[jj[s : s + 8192]]).mean(1) <= limit[s : s + 8192] for s in range(0, len(ii), 8192)]) if len(ii) else ii > 0
         ii, jj = ii[close], jj[close]
-        for s in range(0, len(ii), 8192):  # candidates checked together, a few MB at a time
-            i, j = ii[s : s + 8192], jj[s : s + 8192]
-            diff = np.abs(pictures[i] - pictures[j]).mean(1)
-            corr = ((pictures[i] - means[i, None]) * (pictures[j] - means[j, None])).sum(1) / np.maximum(norms[i] * norms[j], 1e-6)
+        for s in range(0, len(ii), 2048):  # candidates checked together, a few MB at a time
+            i, j = ii[s : s + 2048], jj[s : s + 2048]
+            x, y = smalls[i].astype(np.float32), smalls[j].astype(np.float32)
+            diff = np.abs(x - y).mean(1)
+            corr = ((x - means[i, None]) * (y - means[j, None])).sum(1) / np.maximum(norms[i] * norms[j], 1e-6)
             ok = (diff <= SAME_PICTURE) & (corr >= SAME_SHAPE) | (diff <= CLOSE_PICTURE) & (corr >= CLOSE_SHAPE) | (diff <= SAME_PICTURE / 2)  # nearly no difference: the same even where shape says little (a flat, dim photo)
             if verify is not None:
                 maybe = np.nonzero(~ok & verifiable[i] & verifiable[j] & (diff <= MAYBE_PICTURE) & (corr >= MAYBE_SHAPE))[0]
