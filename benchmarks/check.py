@@ -8,7 +8,8 @@ decoding alone, and likely label errors on the bundled digits with 10% of train 
   copies of random originals; 20 of the 150 go to the other split (leaks). Found: each copy in one group
   with its original; leaks: the 20 reported as leaks; false pairs: groups joining two originals.
 - ``speed``: 20,000 JPEGs of 64x64 (benchmarks/report.jpegs: the 5,000 bundled digits, each 4 times in
-  other tints, so there are many alike pairs to confirm), and 20,000 distinct smooth pictures of 64x64;
+  other tints, so there are many alike pairs to confirm), 20,000 distinct smooth pictures of 64x64, and
+  20,000 crops of 14 scikit-image photos at 96-400 pixels a side (``speed_photos``);
   `lstmimg.check` against a plain decode of every file (Pillow, full decode) on 2 threads and on 2 forked
   processes, side by side, median of 3; the ratio is against the faster plain decode. Beside them, a plain
   OpenCV decode on 2 forked processes (``ratio_to_opencv_processes``): check reads plain JPEGs with OpenCV,
@@ -87,13 +88,31 @@ def distinct(root: Path, n: int) -> None:
         Image.fromarray(rng.integers(0, 255, (6, 6, 3)).astype(np.uint8)).resize((64, 64), Image.Resampling.BICUBIC).save(root / f"{i:06d}.jpg", quality=90)
 
 
+def photos(root: Path, n: int) -> None:
+    """``n`` JPEGs of real photos: crops of 14 scikit-image photos, each resized to 96-400 pixels a side
+    (quality 90), so the decode is larger and varied, unlike the 64x64 sets."""
+    import skimage.data
+    from fit import SETS
+    from PIL import Image
+
+    rng = np.random.default_rng(sum(root.name.encode()))
+    sources = [Image.fromarray(getattr(skimage.data, name)()).convert("RGB") for name in SETS["mixed14"]["photos"]]
+    root.mkdir(parents=True)
+    for i in range(n):
+        photo = sources[i % len(sources)]
+        cw, ch = (int(rng.uniform(0.3, 0.9) * side) for side in photo.size)
+        x0, y0 = int(rng.integers(0, photo.width - cw + 1)), int(rng.integers(0, photo.height - ch + 1))
+        size = (int(rng.integers(96, 401)), int(rng.integers(96, 401)))
+        photo.crop((x0, y0, x0 + cw, y0 + ch)).resize(size, Image.Resampling.BILINEAR).save(root / f"{i:06d}.jpg", quality=90)
+
+
 def speed(work: Path, images: int, kind: str = "digits") -> dict:
     from report import jpegs
 
     from lstmimg.engine.health.check import check
 
     root = work / f"jpegs-{kind}"
-    make = jpegs if kind == "digits" else distinct
+    make = {"digits": jpegs, "distinct": distinct, "photos": photos}[kind]
     make(root / "all" / "x", images // 2)  # two classes, so it is a folder `train` accepts
     make(root / "all" / "y", images - images // 2)
     paths = sorted((root / "all").rglob("*.jpg"))
@@ -195,6 +214,7 @@ def main() -> None:
     if args.only in (None, "speed"):
         results["speed"] = speed(work, args.images)  # the bundled digits, each drawn 4 times in other tints: many alike pairs to confirm
         results["speed_distinct"] = speed(work, args.images, "distinct")
+        results["speed_photos"] = speed(work, args.images, "photos")
         print(json.dumps(results), flush=True)
     if args.only in (None, "labels"):
         for name in args.label_sets:

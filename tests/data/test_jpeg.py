@@ -30,6 +30,16 @@ def test_fast_facts_equal_pillows(tmp_path, size, kind):
     assert np.array_equal(fast["small"], slow["small"])  # the same pixels: check's thresholds hold for both
 
 
+@pytest.mark.parametrize("size", [(100, 80), (200, 160), (300, 700), (1000, 700)])
+def test_fast_verify_pictures_equal_pillows(tmp_path, size):
+    from lstmimg.engine.health.copies import _grey_for_verify
+
+    path = tmp_path / "a.jpg"
+    picture(*size).save(path, quality=85)
+    fast, slow = _grey_for_verify(path, fast=True), _grey_for_verify(path, fast=False)
+    assert fast.size == slow.size and np.array_equal(np.asarray(fast), np.asarray(slow))  # the near pairs confirmed are the same either way
+
+
 def test_odd_files_are_left_to_pillow(tmp_path):
     buf = io.BytesIO()
     picture(64, 64).save(buf, "JPEG")

@@ -55,6 +55,40 @@ def test_copies_and_leaks_are_found_and_nothing_else(photos):
     assert any(o["path"].endswith("smaller.jpg") for o in found["outliers"])  # 43x57 among 72x96
 
 
+def test_near_pairs_are_confirmed_alike_by_forked_readers_and_in_this_process(tmp_path, monkeypatch):
+    from lstmimg.engine.health import check as check_module
+    from lstmimg.engine.health.check import _confirm, readers
+
+    rng = np.random.default_rng(5)
+    pairs = []
+    for i in range(12):
+        original = smooth(rng, (200, 160))  # 160x200 (W x H)
+        original.save(tmp_path / f"{i}.jpg", quality=92)
+        original.resize((104, 130), Image.Resampling.BILINEAR).save(tmp_path / f"{i}_small.jpg", quality=90)
+        pairs += [(tmp_path / f"{i}.jpg", tmp_path / f"{i}_small.jpg"), (tmp_path / f"{i}.jpg", tmp_path / f"{(i + 1) % 12}_small.jpg")]
+    here = _confirm(None, False, pairs)
+    assert here == [True, False] * 12  # each original with its resized copy, not with another's
+    files = sorted(tmp_path.glob("*.jpg"))
+    with readers(files, workers=2) as (pool, forked):
+        assert forked is False  # too few files to fork for by default
+    monkeypatch.setattr(check_module, "FORK_FROM", 8)
+    with readers(files, workers=2) as (pool, forked):
+        assert forked and _confirm(pool, forked, pairs) == here
+
+
+def test_size_outliers_where_sizes_are_shared_and_where_they_vary():
+    from lstmimg.engine.health.check import _size_problems
+
+    shared = [(72, 96)] * 30 + [(96, 72)] * 8 + [(43, 57)]
+    problems = _size_problems(shared)
+    assert problems[:38] == [None] * 38 and problems[38] == "43x57, unlike most (72x96, 96x72)"
+    rng = np.random.default_rng(0)  # photos gathered by hand: no two of a size, so a size alone says nothing
+    varied = [(int(rng.integers(200, 400)), int(rng.integers(250, 450))) for _ in range(300)] + [(100, 900), (40, 60)]
+    problems = _size_problems(varied)
+    assert problems[:300] == [None] * 300
+    assert problems[300].startswith("100x900, wider than most by over 2x") and problems[301].startswith("40x60, under a quarter of most files' side")
+
+
 def test_cli_writes_the_lists_and_says_what_to_run_next(photos, tmp_path):
     result = run_cli("check", photos, "--out", tmp_path / "lists")
     assert result.exit_code == 0, result.output

@@ -31,18 +31,22 @@ from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 
+import cv2
 import numpy as np
 from PIL import ExifTags, Image, UnidentifiedImageError  # not lstmimg.data.images: a forked worker would import torch for a constant
 
 from lstmimg.data import jpeg
 from lstmimg.data.folders import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, detect_kind, split_folder
-from lstmimg.engine.health.copies import groups_of, near_pairs, perceptual, same_at_own_size
+from lstmimg.engine.health.copies import groups_of, near_pairs, perceptual, same_pairs
 from lstmimg.errors import LstmimgError, die_with_parent
 from lstmimg.files import atomic_write_text, check_output_folder, content_hash
 
 VIDEO_FRAMES = 3  # frames hashed per video, spread over it
 TOO_FEW = 10  # a class with fewer training samples than this is too small to learn
 TOO_FEW_VAL = 5  # ... or to validate
+SHARED_SIZES = 0.8  # sizes each shared by at least 5% of the files that together cover this share: sizes are uniform, and a file of another is odd
+
+
 def _small(img) -> np.ndarray:
     """The 32x32 grey picture of a Pillow image, uint8 ``(1024,)``."""
     return np.asarray(img.convert("L").resize((32, 32), Image.Resampling.BILINEAR)).ravel()
@@ -124,6 +128,7 @@ def _quiet_worker(parent: int) -> None:
     die_with_parent(signal.SIGKILL, parent)
     with open(os.devnull, "w") as null:  # C libraries' warnings would land between the parent's lines; a file's problem comes back as its line
         os.dup2(null.fileno(), 2)
+    cv2.setNumThreads(1)  # the workers are the parallelism: OpenCV's own threads would only contend with them
 
 
 @contextmanager
@@ -185,50 +190,73 @@ def _chunk_facts(kind: str, paths: Sequence[Path]) -> tuple[list[dict | str], np
     return facts, pictures, perceptual(pictures.reshape(-1, 1024)).reshape(len(paths), -1)
 
 
-def scan(paths: Sequence[Path], kind: str, workers: int | None = None, progress: Callable[[int, int], None] | None = None) -> tuple[list[dict | str], np.ndarray, np.ndarray]:
-    """Each file's facts (``sha``, ``size``, ``mode``; videos ``fps``, ``frames``) or why it cannot be
-    read, with its 32x32 grey pictures ``(N, P)`` uint8 (P = 1024 a picture; zeros where unreadable)
-    and their perceptual hashes ``(N, F)`` uint64."""
-    facts: list[dict | str] = []
-    pictures = np.zeros((len(paths), _pictures(kind) * 1024), np.uint8)
+@contextmanager
+def readers(paths: Sequence[Path], workers: int | None = None):
+    """The pool that reads ``paths`` (and later confirms near pairs at their own size), as ``(pool, forked)``:
+    forked processes for many small files, threads for larger ones (Pillow holds the GIL for small images,
+    so threads pay off only for larger files, as in decode_split), or None (one reader). A forked worker
+    ignores Ctrl-C and SIGTERM (this process stops the work) and dies with this process, even by kill -9."""
     auto = workers is None
     workers = min(4, os.cpu_count() or 1) if auto else max(1, workers)
-    # Pillow holds the GIL for small images, so threads pay off only for larger files (as in decode_split); many
-    # small files go to forked processes instead (a chunk at a time, so handing results back costs little)
     sample = [p.stat().st_size for p in paths[:: max(1, len(paths) // 50)] if p.is_file()]
     small_files = not sample or np.median(sample) <= 64 * 1024
     forked = workers > 1 and small_files and len(paths) >= FORK_FROM and "fork" in multiprocessing.get_all_start_methods()
     if auto and small_files and not forked:
         workers = 1
-    if forked:  # a worker ignores Ctrl-C and SIGTERM (this process stops the scan) and dies with this process, even by kill -9
+    if forked:
         pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"), initializer=_quiet_worker, initargs=(os.getpid(),))
     else:
         pool = ThreadPoolExecutor(workers) if workers > 1 else None
-    hashes = []
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # Pillow's warnings on odd files: the file's line says what matters
-            with signals_deferred(forked):  # the first submit forks the workers
-                if forked:  # a chunk of files a task, its pictures and hashes handed back as arrays
-                    chunks = pool.map(partial(_chunk_facts, kind), [paths[i : i + CHUNK] for i in range(0, len(paths), CHUNK)])
-                else:
-                    chunks = ([f] for f in (pool.map(partial(_facts_or_why, kind), paths) if pool else map(partial(_facts_or_why, kind), paths)))
-            for chunk in chunks:
-                if forked:
-                    chunk, block, chunk_hashes = chunk
-                    pictures[len(facts) : len(facts) + len(chunk)] = block
-                    hashes.append(chunk_hashes)
-                elif isinstance(chunk[0], dict):
-                    pictures[len(facts)] = chunk[0].pop("small")
-                facts += chunk
-                if progress and (len(facts) % 256 < len(chunk) or len(facts) == len(paths)):
-                    progress(len(facts), len(paths))
+        yield pool, forked
     finally:
         if pool:
-            pool.shutdown(wait=True, cancel_futures=True)  # after Ctrl-C: the chunks not started are dropped, not read
+            pool.shutdown(wait=True, cancel_futures=True)  # after Ctrl-C: the tasks not started are dropped, not run
+
+
+def scan(paths: Sequence[Path], kind: str, workers: int | None = None, progress: Callable[[int, int], None] | None = None) -> tuple[list[dict | str], np.ndarray, np.ndarray]:
+    """Each file's facts (``sha``, ``size``, ``mode``; videos ``fps``, ``frames``) or why it cannot be
+    read, with its 32x32 grey pictures ``(N, P)`` uint8 (P = 1024 a picture; zeros where unreadable)
+    and their perceptual hashes ``(N, F)`` uint64."""
+    with readers(paths, workers) as (pool, forked):
+        return _scan(paths, kind, pool, forked, progress)
+
+
+def _scan(paths: Sequence[Path], kind: str, pool, forked: bool, progress: Callable[[int, int], None] | None) -> tuple[list[dict | str], np.ndarray, np.ndarray]:
+    facts: list[dict | str] = []
+    pictures = np.zeros((len(paths), _pictures(kind) * 1024), np.uint8)
+    hashes = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Pillow's warnings on odd files: the file's line says what matters
+        with signals_deferred(forked):  # the first submit forks the workers
+            if forked:  # a chunk of files a task, its pictures and hashes handed back as arrays
+                chunks = pool.map(partial(_chunk_facts, kind), [paths[i : i + CHUNK] for i in range(0, len(paths), CHUNK)])
+            else:
+                chunks = ([f] for f in (pool.map(partial(_facts_or_why, kind), paths) if pool else map(partial(_facts_or_why, kind), paths)))
+        for chunk in chunks:
+            if forked:
+                chunk, block, chunk_hashes = chunk
+                pictures[len(facts) : len(facts) + len(chunk)] = block
+                hashes.append(chunk_hashes)
+            elif isinstance(chunk[0], dict):
+                pictures[len(facts)] = chunk[0].pop("small")
+            facts += chunk
+            if progress and (len(facts) % 256 < len(chunk) or len(facts) == len(paths)):
+                progress(len(facts), len(paths))
     if not forked:  # hashed here, a few thousand at a time
         hashes = [perceptual(pictures[s : s + 4096].reshape(-1, 1024)).reshape(-1, _pictures(kind)) for s in range(0, len(paths), 4096)]
     return facts, pictures, np.concatenate(hashes) if hashes else np.zeros((0, _pictures(kind)), np.uint64)
+
+
+VERIFY_TASK = 16  # near pairs a reader confirms at their own size per task
+
+
+def _confirm(pool, forked: bool, pairs: Sequence[tuple[Path, Path]]) -> list[bool]:
+    """copies.same_pairs over the readers, a few pairs a task (forked workers decode plain JPEGs through
+    data/jpeg.py, as in the scan)."""
+    tasks = [pairs[k : k + VERIFY_TASK] for k in range(0, len(pairs), VERIFY_TASK)]
+    done = pool.map(partial(same_pairs, fast=forked), tasks) if pool and len(tasks) > 1 else map(same_pairs, tasks)
+    return [same for task in done for same in task]
 
 
 def check(data: str | Path, val_split: float = 0.1, seed: int = 0, workers: int | None = None, progress: Callable[[str, int, int], None] | None = None) -> dict:
@@ -243,23 +271,23 @@ def check(data: str | Path, val_split: float = 0.1, seed: int = 0, workers: int 
     paths = [p for split in splits.values() for p in split.paths]
     files = [(str(p), name, classes[label]) for name, split in splits.items() for p, label in zip(split.paths, split.labels)]
     started = time.perf_counter()
-    facts, pictures, hashes = scan(paths, kind, workers, (lambda done, total: progress("scan", done, total)) if progress else None)
-    seconds = time.perf_counter() - started
-    good = [i for i, f in enumerate(facts) if isinstance(f, dict)]
+    with readers(paths, workers) as (pool, forked):
+        facts, pictures, hashes = _scan(paths, kind, pool, forked, (lambda done, total: progress("scan", done, total)) if progress else None)
+        seconds = time.perf_counter() - started
+        good = [i for i, f in enumerate(facts) if isinstance(f, dict)]
+        near = []
+        if good:
+            if len(good) < len(facts):  # the unreadable files' rows left out
+                pictures, hashes = pictures[good], hashes[good]
+            # compared again at their own size only where both files have more to show than their 32x32 pictures (twice the side)
+            verifiable = np.array([kind == "image" and min(facts[i]["size"]) > 64 for i in good])
+            verify = (lambda ii, jj: _confirm(pool, forked, [(paths[good[i]], paths[good[j]]) for i, j in zip(ii, jj)])) if kind == "image" else None
+            near = [(good[i], good[j]) for i, j, _ in near_pairs(hashes, pictures, verify=verify, verifiable=verifiable)]  # the workers are forked by now
     unreadable = [{"path": files[i][0], "split": files[i][1], "error": facts[i]} for i, f in enumerate(facts) if isinstance(f, str)]
     by_sha: dict[str, list[int]] = {}
     for i in good:
         by_sha.setdefault(facts[i]["sha"], []).append(i)
     exact = [(g[0], k) for g in by_sha.values() if len(g) > 1 for k in g[1:]]
-    near = []
-    if good:
-        if len(good) < len(facts):  # the unreadable files' rows left out
-            pictures, hashes = pictures[good], hashes[good]
-        cache: dict = {}
-        # compared again at their own size only where both files have more to show than their 32x32 pictures (twice the side)
-        verifiable = np.array([kind == "image" and min(facts[i]["size"]) > 64 for i in good])
-        verify = (lambda i, j: same_at_own_size(paths[good[i]], paths[good[j]], cache)) if kind == "image" else None
-        near = [(good[i], good[j]) for i, j, _ in near_pairs(hashes, pictures, verify=verify, verifiable=verifiable)]
     exact_set = {frozenset(p) for p in exact}
     groups = groups_of(exact + near, len(files))
     duplicates, leaks = [], []
@@ -290,33 +318,54 @@ def class_counts(splits: dict) -> dict:
             "too_small_to_learn": small, "too_small_to_validate": small_val, "min_train": TOO_FEW, "min_val": TOO_FEW_VAL}
 
 
+def _size_problems(sizes: Sequence[tuple[int, int]]) -> list[str | None]:
+    """Why each (H, W) is unlike the rest, or None. Where most files share a few sizes (each of at least
+    5% of them, together ``SHARED_SIZES``): any other size. Where sizes vary (photos gathered by hand): an
+    aspect more than twice as wide or tall as the median aspect, or a side under a quarter of the median's."""
+    counts = Counter(sizes)
+    usual = {s for s, n in counts.items() if n >= 0.05 * len(sizes)}
+    if sum(counts[s] for s in usual) >= SHARED_SIZES * len(sizes):
+        common = ", ".join(f"{h}x{w}" for (h, w), _ in counts.most_common(2))
+        return [None if s in usual else f"{s[0]}x{s[1]}, unlike most ({common})" for s in sizes]
+    hw = np.array(sizes, dtype=np.float64).reshape(-1, 2)
+    aspect = np.log(hw[:, 1] / np.maximum(hw[:, 0], 1))
+    mid_aspect, mid_h, mid_w = np.median(aspect), np.median(hw[:, 0]), np.median(hw[:, 1])
+    out: list[str | None] = []
+    for (h, w), a in zip(sizes, aspect):
+        if abs(a - mid_aspect) > np.log(2):
+            out.append(f"{h}x{w}, {'wider' if a > mid_aspect else 'taller'} than most by over 2x (median {mid_h:.0f}x{mid_w:.0f})")
+        elif h < mid_h / 4 or w < mid_w / 4:
+            out.append(f"{h}x{w}, under a quarter of most files' side (median {mid_h:.0f}x{mid_w:.0f})")
+        else:
+            out.append(None)
+    return out
+
+
 def outliers(kind: str, facts: Sequence[tuple[str, dict]]) -> list[dict]:
-    """Files that differ from the rest: another size (images: not among the sizes of at least 5% of
-    them), other channels; videos: no or one frame, another rate or resolution than most."""
+    """Files that differ from the rest: another size (``_size_problems``), other channels; videos: no or
+    one frame, another rate or resolution than most."""
     if not facts:
         return []
     out = []
-    sizes = Counter(f["size"] for _, f in facts)
-    usual = {s for s, n in sizes.items() if n >= 0.05 * len(facts)}
+    by_size = _size_problems([f["size"] for _, f in facts])
     if kind == "image":
-        modes = Counter("grey" if f["mode"] in ("1", "L", "LA", "I", "I;16", "F") else "colour" for _, f in facts)
-        common = modes.most_common(1)[0][0]
-        for path, f in facts:
-            mode = "grey" if f["mode"] in ("1", "L", "LA", "I", "I;16", "F") else "colour"
+        modes = ["grey" if f["mode"] in ("1", "L", "LA", "I", "I;16", "F") else "colour" for _, f in facts]
+        common = Counter(modes).most_common(1)[0][0]
+        for (path, f), mode, size in zip(facts, modes, by_size):
             if mode != common:
                 out.append({"path": path, "problem": f"{mode} among {common} images ({f['mode']})"})
-            elif f["size"] not in usual:
-                out.append({"path": path, "problem": f"{f['size'][0]}x{f['size'][1]}, unlike most ({', '.join(f'{h}x{w}' for (h, w), _ in sizes.most_common(2))})"})
+            elif size:
+                out.append({"path": path, "problem": size})
         return out
     rates = Counter(f["fps"] for _, f in facts)
     rate = rates.most_common(1)[0][0]
-    for path, f in facts:
+    for (path, f), size in zip(facts, by_size):
         if f["frames"] <= 1:
             out.append({"path": path, "problem": f"{f['frames']} frame{'s' if f['frames'] != 1 else ''}"})
         elif f["fps"] != rate:
             out.append({"path": path, "problem": f"{f['fps']} fps, unlike most ({rate} fps)"})
-        elif f["size"] not in usual:
-            out.append({"path": path, "problem": f"{f['size'][0]}x{f['size'][1]}, unlike most"})
+        elif size:
+            out.append({"path": path, "problem": size})
     return out
 
 

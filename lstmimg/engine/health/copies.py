@@ -4,6 +4,7 @@ and the groups the pairs join. ``lstmimg check`` (check.py) reads the files; thi
 
 from __future__ import annotations
 
+import io
 import itertools
 import os
 import warnings
@@ -13,6 +14,9 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from PIL import Image
+
+from lstmimg.data import jpeg
 
 NEAR_BITS = 8  # perceptual hashes at most this many bits apart are a candidate pair
 SAME_PICTURE = 2.0  # ... confirmed when their 32x32 grey pictures differ by at most this much on average (of 255)
@@ -89,15 +93,17 @@ def _stats(smalls: np.ndarray, rows: int = 2048) -> tuple[np.ndarray, np.ndarray
     return means, norms, coarse
 
 
-def near_pairs(hashes: np.ndarray, smalls: np.ndarray, chunk: int = 64, verify: Callable[[int, int], bool] | None = None,
+def near_pairs(hashes: np.ndarray, smalls: np.ndarray, chunk: int = 64, verify: Callable[[np.ndarray, np.ndarray], Sequence[bool]] | None = None,
                verifiable: np.ndarray | None = None) -> list[tuple[int, int, float]]:
     """Pairs (i < j) whose perceptual hashes (``(N, F)`` uint64, F per sample) are each at most
     ``NEAR_BITS`` apart (flat pictures: whose means are close) and whose pictures (``(N, P)`` uint8)
     differ by at most ``SAME_PICTURE`` on average and correlate at least ``SAME_SHAPE`` (or ``CLOSE_*``);
-    a pair short of that but within ``MAYBE_PICTURE`` and ``MAYBE_SHAPE`` is a pair when ``verify(i, j)``
-    says so (a resized copy of a texture loses detail at 32x32 that it keeps at its own size), for samples
-    ``verifiable`` marks (bool ``(N,)``; default: all). Returns (i, j, mean difference)."""
+    a pair short of that but within ``MAYBE_PICTURE`` and ``MAYBE_SHAPE`` is a pair when ``verify(ii, jj)``
+    (the pairs' index arrays; one bool a pair) says so (a resized copy of a texture loses detail at 32x32
+    that it keeps at its own size), for samples ``verifiable`` marks (bool ``(N,)``; default: all).
+    Returns (i, j, mean difference)."""
     pairs: dict[tuple[int, int], float] = {}
+    unsure: list[tuple[int, int, float]] = []  # pairs for verify
     n = len(hashes)
     # coarse pictures (4x4 blocks averaged; one per 32x32 picture): their mean difference is at most the full
     # pictures' (the mean of a difference never exceeds the mean of its size), so a pair too far apart in them is
@@ -123,28 +129,46 @@ def near_pairs(hashes: np.ndarray, smalls: np.ndarray, chunk: int = 64, verify: 
             diff = np.abs(x - y).mean(1)
             corr = ((x - means[i, None]) * (y - means[j, None])).sum(1) / np.maximum(norms[i] * norms[j], 1e-6)
             ok = (diff <= SAME_PICTURE) & (corr >= SAME_SHAPE) | (diff <= CLOSE_PICTURE) & (corr >= CLOSE_SHAPE) | (diff <= SAME_PICTURE / 2)  # nearly no difference: the same even where shape says little (a flat, dim photo)
-            if verify is not None:
-                maybe = np.nonzero(~ok & verifiable[i] & verifiable[j] & (diff <= MAYBE_PICTURE) & (corr >= MAYBE_SHAPE))[0]
-                ok[maybe] = [verify(int(i[m]), int(j[m])) for m in maybe]
             pairs.update(((int(a), int(b)), round(float(d), 2)) for a, b, d in zip(i[ok], j[ok], diff[ok]))  # a flat pair may come twice
+            if verify is not None:
+                maybe = ~ok & verifiable[i] & verifiable[j] & (diff <= MAYBE_PICTURE) & (corr >= MAYBE_SHAPE)
+                unsure.extend(zip(i[maybe].tolist(), j[maybe].tolist(), diff[maybe].tolist()))
+    if unsure:  # all at once: verify may share them out
+        a, b, d = zip(*unsure)
+        pairs.update(((i, j), round(diff, 2)) for i, j, diff, same in zip(a, b, d, verify(np.array(a), np.array(b))) if same)
     return [(a, b, d) for (a, b), d in pairs.items()]
 
 
-def same_at_own_size(a: Path, b: Path, cache: dict) -> bool:
+def _grey_for_verify(path: Path, fast: bool) -> Image.Image:
+    """A file's grey picture drafted to ``VERIFY_SIDE`` and shrunk to at most twice that a side. ``fast``:
+    a plain JPEG decoded by data/jpeg.py at the scale Pillow's draft picks (the same pixels, in about
+    two-thirds of the time; libjpeg's warnings go to stderr, so only a worker whose stderr is closed asks for it)."""
+    with open(path, "rb") as f:
+        data = f.read()
+    head = jpeg.header(data) if fast else None
+    grey = jpeg.grey_at_scale(data, jpeg.draft_scale(head[0], head[1], VERIFY_SIDE)) if head else None
+    if grey is not None:
+        img = Image.fromarray(grey)
+    else:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            img = Image.open(io.BytesIO(data))
+            img.draft("L", (VERIFY_SIDE, VERIFY_SIDE))
+            img = img.convert("L")
+    img.thumbnail((2 * VERIFY_SIDE, 2 * VERIFY_SIDE))
+    return img
+
+
+def same_at_own_size(a: Path, b: Path, cache: dict, fast: bool = False) -> bool:
     """Whether two image files show the same picture compared at the smaller one's size (at most
-    ``VERIFY_SIDE`` a side): a mean difference of at most ``SAME_PICTURE`` and a correlation of at least
-    ``SAME_SHAPE``. ``cache`` keeps each decoded file (grey, bounded in size) for the next pair."""
-    from PIL import Image
+    ``VERIFY_SIDE`` a side; Pillow's bilinear resize: OpenCV's area resize, 5x faster, lost 1-6 of 50
+    resized copies in benchmarks/check.py): a mean difference of at most ``SAME_PICTURE`` and a
+    correlation of at least ``SAME_SHAPE``. ``cache`` keeps each decoded file for the next pair; ``fast``:
+    ``_grey_for_verify``'s."""
 
     def grey(path: Path) -> Image.Image:
         if path not in cache:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                img = Image.open(path)
-                img.draft("L", (VERIFY_SIDE, VERIFY_SIDE))
-                img = img.convert("L")
-                img.thumbnail((2 * VERIFY_SIDE, 2 * VERIFY_SIDE))
-            cache[path] = img
+            cache[path] = _grey_for_verify(path, fast)
         return cache[path]
 
     try:
@@ -159,6 +183,12 @@ def same_at_own_size(a: Path, b: Path, cache: dict) -> bool:
     pc, qc = p - p.mean(), q - q.mean()
     corr = float(pc @ qc) / max(float(np.linalg.norm(pc) * np.linalg.norm(qc)), 1e-6)
     return float(np.abs(p - q).mean()) <= SAME_PICTURE * 1.5 and corr >= SAME_SHAPE
+
+
+def same_pairs(pairs: Sequence[tuple[Path, Path]], fast: bool = False) -> list[bool]:
+    """``same_at_own_size`` of each pair, each file decoded once (a task of check's workers)."""
+    cache: dict = {}
+    return [same_at_own_size(a, b, cache, fast) for a, b in pairs]
 
 
 def groups_of(pairs: Sequence[tuple[int, int]], n: int) -> list[list[int]]:
