@@ -76,6 +76,19 @@ def test_near_pairs_are_confirmed_alike_by_forked_readers_and_in_this_process(tm
         assert forked and _confirm(pool, forked, pairs) == here
 
 
+@pytest.mark.timeout(120)
+def test_forked_check_runs_again_after_opencv_used_its_threads_in_this_process(photos, monkeypatch):
+    import cv2
+
+    from lstmimg.engine.health import check as check_module
+
+    monkeypatch.setattr(check_module, "FORK_FROM", 8)
+    first = check(photos, workers=2)
+    cv2.resize(cv2.GaussianBlur(np.zeros((2000, 2000), np.uint8), (9, 9), 0), (1000, 1000))  # OpenCV's thread pool running here
+    again = check(photos, workers=2)  # a forked worker must not touch that pool (cv2.setNumThreads there hung on its lock)
+    assert again["duplicates"] == first["duplicates"] and again["unreadable"] == first["unreadable"]
+
+
 def test_size_outliers_where_sizes_are_shared_and_where_they_vary():
     from lstmimg.engine.health.check import _size_problems
 

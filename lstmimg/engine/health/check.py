@@ -31,7 +31,6 @@ from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 
-import cv2
 import numpy as np
 from PIL import ExifTags, Image, UnidentifiedImageError  # not lstmimg.data.images: a forked worker would import torch for a constant
 
@@ -128,7 +127,6 @@ def _quiet_worker(parent: int) -> None:
     die_with_parent(signal.SIGKILL, parent)
     with open(os.devnull, "w") as null:  # C libraries' warnings would land between the parent's lines; a file's problem comes back as its line
         os.dup2(null.fileno(), 2)
-    cv2.setNumThreads(1)  # the workers are the parallelism: OpenCV's own threads would only contend with them
 
 
 @contextmanager
