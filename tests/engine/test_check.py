@@ -74,6 +74,14 @@ def test_near_pairs_are_confirmed_alike_by_forked_readers_and_in_this_process(tm
     monkeypatch.setattr(check_module, "FORK_FROM", 8)
     with readers(files, workers=2) as (pool, forked):
         assert forked and _confirm(pool, forked, pairs) == here
+    # pairs of other aspects are not compared at their own size: a resized copy keeps its aspect
+    smooth(rng, (200, 160)).save(tmp_path / "wide.jpg", quality=92)
+    Image.open(tmp_path / "wide.jpg").resize((160, 120)).save(tmp_path / "squeezed.jpg", quality=92)
+    Image.open(tmp_path / "wide.jpg").resize((112, 140)).save(tmp_path / "resized.jpg", quality=92)
+    paths = [tmp_path / n for n in ("wide.jpg", "squeezed.jpg", "resized.jpg")]
+    sizes = np.array([[200, 160], [120, 160], [140, 112]], dtype=np.float64)
+    assert _confirm(None, False, [(paths[0], paths[1])]) == [True]  # squeezed to each other's shape, they would pass
+    assert check_module._confirm_alike(None, False, paths, sizes, np.array([0, 0]), np.array([1, 2])).tolist() == [False, True]
 
 
 @pytest.mark.timeout(120)
