@@ -184,14 +184,25 @@ def labels(work: Path, seeds: list[int], budget: float, name: str = "digits") ->
               "budget_s": budget, "folds_done": found["folds_done"], "folds": found["folds"]}
     print(json.dumps({f"labels_{name}": result}), flush=True)  # kept in the log should the retraining fail
     excluded = tuple(top)
-    noisy, clean = [], []
+    noisy, clean, noisy_loss, clean_loss = [], [], [], []
     model = ModelConfig(name=DEFAULT_MODELS["video" if name == "clips" else "image"])
     for seed in seeds:
         cfg = dict(seed=seed, report=False, tensorboard=False)
-        noisy.append(fit(root, model, TrainConfig(**cfg), out=work / f"noisy{name}{seed}")["val_accuracy"])
-        clean.append(fit(root, model, TrainConfig(exclude=excluded, **cfg), out=work / f"excl{name}{seed}")["val_accuracy"])
-    result.update({"set": name, "seeds": seeds, "val_accuracy_noisy": noisy, "val_accuracy_excluding_top_n": clean})
+        for runs, losses, out, extra in ((noisy, noisy_loss, f"noisy{name}{seed}", {}), (clean, clean_loss, f"excl{name}{seed}", {"exclude": excluded})):
+            summary = fit(root, model, TrainConfig(**cfg, **extra), out=work / out)
+            runs.append(summary["val_accuracy"])
+            losses.append(best_val_loss(Path(summary["run_dir"]), summary["best_epoch"]))
+    result.update({"set": name, "seeds": seeds, "val_accuracy_noisy": noisy, "val_accuracy_excluding_top_n": clean,
+                   "val_loss_noisy": noisy_loss, "val_loss_excluding_top_n": clean_loss})  # the loss: finer than accuracy where both are near 100%
     return result
+
+
+def best_val_loss(run: Path, epoch: int) -> float:
+    """The clean val split's loss at the run's best epoch (its metrics.csv)."""
+    import csv
+
+    with open(run / "metrics.csv") as f:
+        return float(next(row["val_loss"] for row in csv.DictReader(f) if int(row["epoch"]) == epoch))
 
 
 def main() -> None:
