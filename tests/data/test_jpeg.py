@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from lstmimg.data import jpeg
-from lstmimg.engine.health.check import _facts_or_why, _image_facts
+from lstmimg.engine.health.scan import _facts_or_why, _image_facts
 
 
 def picture(w: int, h: int, seed: int = 0) -> Image.Image:

@@ -56,8 +56,8 @@ def test_copies_and_leaks_are_found_and_nothing_else(photos):
 
 
 def test_near_pairs_are_confirmed_alike_by_forked_readers_and_in_this_process(tmp_path, monkeypatch):
-    from lstmimg.engine.health import check as check_module
-    from lstmimg.engine.health.check import _confirm, readers
+    from lstmimg.engine.health import scan as scan_module
+    from lstmimg.engine.health.scan import _confirm, readers
 
     rng = np.random.default_rng(5)
     pairs = []
@@ -71,7 +71,7 @@ def test_near_pairs_are_confirmed_alike_by_forked_readers_and_in_this_process(tm
     files = sorted(tmp_path.glob("*.jpg"))
     with readers(files, workers=2) as (pool, forked):
         assert forked is False  # too few files to fork for by default
-    monkeypatch.setattr(check_module, "FORK_FROM", 8)
+    monkeypatch.setattr(scan_module, "FORK_FROM", 8)
     with readers(files, workers=2) as (pool, forked):
         assert forked and _confirm(pool, forked, pairs) == here
     # pairs of other aspects are not compared at their own size: a resized copy keeps its aspect
@@ -81,16 +81,16 @@ def test_near_pairs_are_confirmed_alike_by_forked_readers_and_in_this_process(tm
     paths = [tmp_path / n for n in ("wide.jpg", "squeezed.jpg", "resized.jpg")]
     sizes = np.array([[200, 160], [120, 160], [140, 112]], dtype=np.float64)
     assert _confirm(None, False, [(paths[0], paths[1])]) == [True]  # squeezed to each other's shape, they would pass
-    assert check_module._confirm_alike(None, False, paths, sizes, np.array([0, 0]), np.array([1, 2])).tolist() == [False, True]
+    assert scan_module.confirm_alike(None, False, paths, sizes, np.array([0, 0]), np.array([1, 2])).tolist() == [False, True]
 
 
 @pytest.mark.timeout(120)
 def test_forked_check_runs_again_after_opencv_used_its_threads_in_this_process(photos, monkeypatch):
     import cv2
 
-    from lstmimg.engine.health import check as check_module
+    from lstmimg.engine.health import scan as scan_module
 
-    monkeypatch.setattr(check_module, "FORK_FROM", 8)
+    monkeypatch.setattr(scan_module, "FORK_FROM", 8)
     first = check(photos, workers=2)
     cv2.resize(cv2.GaussianBlur(np.zeros((2000, 2000), np.uint8), (9, 9), 0), (1000, 1000))  # OpenCV's thread pool running here
     again = check(photos, workers=2)  # a forked worker must not touch that pool (cv2.setNumThreads there hung on its lock)
@@ -181,7 +181,7 @@ def test_the_balanced_sampler_draws_every_class_equally_often():
 
 
 def test_forked_scan_reads_jpegs_fast_to_the_same_facts_and_prints_no_decoder_warning(tmp_path, monkeypatch, capfd):
-    from lstmimg.engine.health import check as check_module
+    from lstmimg.engine.health import scan as scan_module
 
     rng = np.random.default_rng(3)
     paths = []
@@ -193,9 +193,9 @@ def test_forked_scan_reads_jpegs_fast_to_the_same_facts_and_prints_no_decoder_wa
     data[len(data) // 2 : len(data) // 2 + 40] = bytes(40)  # damaged inside, whole at the end: libjpeg warns and decodes
     paths[0].write_bytes(bytes(data))
     paths[1].write_bytes(paths[1].read_bytes()[:300])  # truncated
-    alone, alone_pictures, alone_hashes = check_module.scan(paths, "image", workers=1)
-    monkeypatch.setattr(check_module, "FORK_FROM", 8)
-    forked, forked_pictures, forked_hashes = check_module.scan(paths, "image", workers=2)
+    alone, alone_pictures, alone_hashes = scan_module.scan(paths, "image", workers=1)
+    monkeypatch.setattr(scan_module, "FORK_FROM", 8)
+    forked, forked_pictures, forked_hashes = scan_module.scan(paths, "image", workers=2)
     assert isinstance(alone[1], str) and forked[1] == alone[1] and "truncated" in forked[1].lower()
     for a, b in zip(alone[2:], forked[2:]):
         assert a["size"] == b["size"] and a["sha"] == b["sha"]

@@ -182,7 +182,7 @@ def test_check_stopped_while_its_workers_read_leaves_no_process_and_no_traceback
     from conftest import marked
     from PIL import Image
 
-    from lstmimg.engine.health.check import FORK_FROM
+    from lstmimg.engine.health.scan import FORK_FROM
 
     rng = np.random.default_rng(0)
     for name in ("a", "b"):
