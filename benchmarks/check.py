@@ -1,7 +1,7 @@
 """`lstmimg check`'s bars (issue 32): duplicates and leaks found in a real-photo set, its speed against
 decoding alone, and likely label errors on the bundled digits with 10% of train labels flipped.
 
-    pip install '.[benchmarks]' && python benchmarks/check.py [--only dups|speed|labels] [--images 20000] [--seeds 0 1 2] [--json FILE]
+    pip install '.[benchmarks]' && python benchmarks/check.py [--only dups|speed|labels] [--images 20000] [--speed-sets digits distinct photos large] [--seeds 0 1 2] [--json FILE]
 
 - ``dups``: benchmarks/fit.py's 14-class set of mixed-size crops of scikit-image photos (420 originals,
   train/ and val/), plus 50 exact copies, 50 resized (0.5x-0.8x) and 50 JPEG re-encoded (quality 60)
@@ -9,7 +9,8 @@ decoding alone, and likely label errors on the bundled digits with 10% of train 
   with its original; leaks: the 20 reported as leaks; false pairs: groups joining two originals.
 - ``speed``: 20,000 JPEGs of 64x64 (benchmarks/report.jpegs: the 5,000 bundled digits, each 4 times in
   other tints, so there are many alike pairs to confirm), 20,000 distinct smooth pictures of 64x64, and
-  20,000 crops of 14 scikit-image photos at 96-400 pixels a side (``speed_photos``);
+  20,000 crops of 14 scikit-image photos at 96-400 pixels a side (``speed_photos``), and 2,000 camera-sized
+  ones, 800-1,600 pixels wide (``speed_large``: read on threads);
   `lstmimg.check` against a plain decode of every file (Pillow, full decode) on 2 threads and on 2 forked
   processes, side by side, median of 3; the ratio is against the faster plain decode. Beside them, a plain
   OpenCV decode on 2 forked processes (``ratio_to_opencv_processes``): check reads plain JPEGs with OpenCV,
@@ -106,13 +107,31 @@ def photos(root: Path, n: int) -> None:
         photo.crop((x0, y0, x0 + cw, y0 + ch)).resize(size, Image.Resampling.BILINEAR).save(root / f"{i:06d}.jpg", quality=90)
 
 
+def large(root: Path, n: int) -> None:
+    """``n`` camera-sized JPEGs: crops of the same photos at 800-1,600 pixels wide, 4:3, 16:9 or 3:4
+    (quality 90, ~150 KB each), which check reads on threads rather than forked processes."""
+    import skimage.data
+    from fit import SETS
+    from PIL import Image
+
+    rng = np.random.default_rng(sum(root.name.encode()))
+    sources = [Image.fromarray(getattr(skimage.data, name)()).convert("RGB") for name in SETS["mixed14"]["photos"]]
+    root.mkdir(parents=True)
+    for i in range(n):
+        photo = sources[i % len(sources)]
+        cw, ch = (int(rng.uniform(0.5, 1.0) * side) for side in photo.size)
+        x0, y0 = int(rng.integers(0, photo.width - cw + 1)), int(rng.integers(0, photo.height - ch + 1))
+        w = int(rng.integers(800, 1601))
+        photo.crop((x0, y0, x0 + cw, y0 + ch)).resize((w, int(w * rng.choice([0.75, 0.5625, 1.333]))), Image.Resampling.BILINEAR).save(root / f"{i:06d}.jpg", quality=90)
+
+
 def speed(work: Path, images: int, kind: str = "digits") -> dict:
     from report import jpegs
 
     from lstmimg.engine.health.check import check
 
     root = work / f"jpegs-{kind}"
-    make = {"digits": jpegs, "distinct": distinct, "photos": photos}[kind]
+    make = {"digits": jpegs, "distinct": distinct, "photos": photos, "large": large}[kind]
     make(root / "all" / "x", images // 2)  # two classes, so it is a folder `train` accepts
     make(root / "all" / "y", images - images // 2)
     paths = sorted((root / "all").rglob("*.jpg"))
@@ -209,6 +228,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--only", choices=["dups", "speed", "labels"])
     parser.add_argument("--images", type=int, default=20_000)
+    parser.add_argument("--speed-sets", nargs="+", default=["digits", "distinct", "photos", "large"], choices=["digits", "distinct", "photos", "large"])
+    parser.add_argument("--large-images", type=int, default=2_000, help="camera-sized JPEGs (~150 KB each) for speed_large")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--budget", type=float, default=600.0)
     parser.add_argument("--dup-seeds", type=int, nargs="+", default=[5], help="copies drawn with each seed (5: the set the thresholds were set on; others: not tuned on)")
@@ -223,9 +244,8 @@ def main() -> None:
             results[f"dups_seed{seed}"] = dups(work, seed)
         print(json.dumps(results), flush=True)
     if args.only in (None, "speed"):
-        results["speed"] = speed(work, args.images)  # the bundled digits, each drawn 4 times in other tints: many alike pairs to confirm
-        results["speed_distinct"] = speed(work, args.images, "distinct")
-        results["speed_photos"] = speed(work, args.images, "photos")
+        for kind in args.speed_sets:  # digits: the bundled digits, each drawn 4 times in other tints: many alike pairs to confirm
+            results["speed" if kind == "digits" else f"speed_{kind}"] = speed(work, args.large_images if kind == "large" else args.images, kind)
         print(json.dumps(results), flush=True)
     if args.only in (None, "labels"):
         for name in args.label_sets:
