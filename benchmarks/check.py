@@ -31,6 +31,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 
@@ -89,9 +90,9 @@ def distinct(root: Path, n: int) -> None:
         Image.fromarray(rng.integers(0, 255, (6, 6, 3)).astype(np.uint8)).resize((64, 64), Image.Resampling.BICUBIC).save(root / f"{i:06d}.jpg", quality=90)
 
 
-def photos(root: Path, n: int) -> None:
-    """``n`` JPEGs of real photos: crops of 14 scikit-image photos, each resized to 96-400 pixels a side
-    (quality 90), so the decode is larger and varied, unlike the 64x64 sets."""
+def photo_crops(root: Path, n: int, share: tuple[float, float], size: Callable[[np.random.Generator], tuple[int, int]]) -> None:
+    """``n`` JPEGs (quality 90) of crops of the 14 scikit-image photos of benchmarks/fit.py's mixed14 set,
+    each crop a ``share`` of the photo's sides (drawn), resized to ``size(rng)`` (W, H)."""
     import skimage.data
     from fit import SETS
     from PIL import Image
@@ -101,28 +102,26 @@ def photos(root: Path, n: int) -> None:
     root.mkdir(parents=True)
     for i in range(n):
         photo = sources[i % len(sources)]
-        cw, ch = (int(rng.uniform(0.3, 0.9) * side) for side in photo.size)
+        cw, ch = (int(rng.uniform(*share) * side) for side in photo.size)
         x0, y0 = int(rng.integers(0, photo.width - cw + 1)), int(rng.integers(0, photo.height - ch + 1))
-        size = (int(rng.integers(96, 401)), int(rng.integers(96, 401)))
-        photo.crop((x0, y0, x0 + cw, y0 + ch)).resize(size, Image.Resampling.BILINEAR).save(root / f"{i:06d}.jpg", quality=90)
+        photo.crop((x0, y0, x0 + cw, y0 + ch)).resize(size(rng), Image.Resampling.BILINEAR).save(root / f"{i:06d}.jpg", quality=90)
+
+
+def photos(root: Path, n: int) -> None:
+    """``n`` JPEGs of real photos, each resized to 96-400 pixels a side, so the decode is larger and
+    varied, unlike the 64x64 sets."""
+    photo_crops(root, n, (0.3, 0.9), lambda rng: (int(rng.integers(96, 401)), int(rng.integers(96, 401))))
 
 
 def large(root: Path, n: int) -> None:
-    """``n`` camera-sized JPEGs: crops of the same photos at 800-1,600 pixels wide, 4:3, 16:9 or 3:4
-    (quality 90, ~150 KB each), which check reads on threads rather than forked processes."""
-    import skimage.data
-    from fit import SETS
-    from PIL import Image
+    """``n`` camera-sized JPEGs, 800-1,600 pixels wide, 4:3, 16:9 or 3:4 (~150 KB each), which check
+    reads on threads rather than forked processes."""
 
-    rng = np.random.default_rng(sum(root.name.encode()))
-    sources = [Image.fromarray(getattr(skimage.data, name)()).convert("RGB") for name in SETS["mixed14"]["photos"]]
-    root.mkdir(parents=True)
-    for i in range(n):
-        photo = sources[i % len(sources)]
-        cw, ch = (int(rng.uniform(0.5, 1.0) * side) for side in photo.size)
-        x0, y0 = int(rng.integers(0, photo.width - cw + 1)), int(rng.integers(0, photo.height - ch + 1))
+    def size(rng: np.random.Generator) -> tuple[int, int]:
         w = int(rng.integers(800, 1601))
-        photo.crop((x0, y0, x0 + cw, y0 + ch)).resize((w, int(w * rng.choice([0.75, 0.5625, 1.333]))), Image.Resampling.BILINEAR).save(root / f"{i:06d}.jpg", quality=90)
+        return w, int(w * rng.choice([0.75, 0.5625, 1.333]))
+
+    photo_crops(root, n, (0.5, 1.0), size)
 
 
 def speed(work: Path, images: int, kind: str = "digits") -> dict:
