@@ -29,10 +29,8 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from user_sets import order_videos
+from user_sets import digit_jpegs, order_videos
 
 LSTMIMG = [sys.executable, "-m", "lstmimg"]
 
@@ -87,22 +85,6 @@ def rows(path: Path) -> dict[str, dict]:
     return found
 
 
-def make_images(folder: Path, count: int) -> None:
-    from PIL import Image
-
-    from lstmimg.sample import sample_data_dir
-
-    sources = sorted((sample_data_dir() / "digits").rglob("*.png"))
-    rng = np.random.default_rng(0)
-    for i in range(count):
-        src = sources[i % len(sources)]
-        img = np.asarray(Image.open(src).convert("L"))
-        img = np.roll(img, tuple(rng.integers(-2, 3, 2)), axis=(0, 1))
-        target = folder / src.parent.name / f"{i:05d}.jpg"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(img).save(target, quality=90)
-
-
 def videos_section(work: Path, rounds: int) -> dict:
     from lstmimg.config import clip_settings
     from lstmimg.data.clips import decode_videos
@@ -142,7 +124,7 @@ def images_section(work: Path, rounds: int) -> dict:
 
     images = work / "images20k"
     if not images.is_dir():
-        make_images(images, 20000)
+        digit_jpegs(images, 20000)
     small = work / "images1k"
     if not small.is_dir():
         for path in sorted(images.rglob("*.jpg"))[:1000]:

@@ -75,6 +75,23 @@ print(f"PLAIN {acc:.4f} {time.time() - t0:.1f}")
 '''
 
 
+def digit_jpegs(folder: Path, count: int) -> None:
+    """``count`` 28x28 JPEGs in class folders: the bundled digits in turn, each shifted by up to 2 pixels."""
+    from PIL import Image
+
+    from lstmimg.sample import sample_data_dir
+
+    sources = sorted((sample_data_dir() / "digits").rglob("*.png"))
+    rng = np.random.default_rng(0)
+    for i in range(count):
+        src = sources[i % len(sources)]
+        img = np.asarray(Image.open(src).convert("L"))
+        img = np.roll(img, tuple(rng.integers(-2, 3, 2)), axis=(0, 1))
+        target = folder / src.parent.name / f"{i:05d}.jpg"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(img).save(target, quality=90)
+
+
 def order_videos(root: Path, per_class: int, seed: int, frames: int | tuple[int, int] = 16, size: int | tuple[int, int] = 64) -> None:
     """Videos whose class is only in the order of their frames (see the module docstring); ``frames``
     a count or a (low, high) range, ``size`` a side or (H, W)."""

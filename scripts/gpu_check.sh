@@ -2,7 +2,9 @@
 # GPU check: on a CUDA machine, measure the fraction of the GPU's peak the fused LSTM reaches
 # (benchmarks/lstm_peak.py), train the default image and video models with and without AMP for a few
 # hundred steps, check nccl (DDP over every GPU when there are several; else a one-process nccl group's
-# all_reduce and broadcast), run `lstmimg bench --device cuda`, and print one table. Needs the package
+# all_reduce and broadcast), run `lstmimg bench --device cuda`, time whole commands on cpu and cuda
+# side by side (benchmarks/gpu_pace.py: default train on the bundled digits and clips, predict over 20,000
+# JPEGs and video on a 720p clip, each against decode-only; PACE_ROUNDS rounds, default 1), and print one table. Needs the package
 # installed (pip install .) and a CUDA GPU; writes to ${OUT:-./gpu_check}. Each step has a time limit
 # (STEP_S, default 600 s) and a failed step does not stop the others; the exit code says whether all passed.
 #   bash scripts/gpu_check.sh
@@ -51,6 +53,7 @@ for amp in amp no-amp; do
   step "video-$amp" lstmimg train "$CLIPS" --device cuda --"$amp" --epochs 60 --batch-size 64 --clips-per-video 1 --out "$OUT/video-$amp" --exist-ok
 done
 step bench lstmimg bench --device cuda --skip startup --json "$OUT/bench_cuda.json"
+step pace python "$(dirname "$0")/../benchmarks/gpu_pace.py" --devices cpu,cuda --rounds "${PACE_ROUNDS:-1}" --work "$OUT/pace" --json "$OUT/gpu_pace.json"
 python - "$OUT" <<'PY'
 import csv, json, sys
 from pathlib import Path
