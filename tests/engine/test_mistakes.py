@@ -24,6 +24,23 @@ def test_a_run_folder_has_its_gallery(trained_run):
     assert (trained_run / "mistakes.png").read_bytes()[:8] == PNG
 
 
+def test_the_gallery_shows_each_picture_whole_enlarged_in_block_pixels_keeping_its_shape(tmp_path):
+    """Pictures are placed as pixels (not resampled by axes): a 20x10 red and a 10x10 blue picture come out as
+    solid blocks of their own colour, their longer side the gallery's box, the red one twice as wide as tall."""
+    import numpy as np
+
+    red, blue = tmp_path / "a" / "red.png", tmp_path / "b" / "blue.png"
+    for path, size, colour in ((red, (20, 10), (255, 0, 0)), (blue, (10, 10), (0, 0, 255))):
+        path.parent.mkdir()
+        Image.new("RGB", size, colour).save(path)
+    assert write_mistakes("image", [red, blue], torch.tensor([0, 1]), torch.tensor([[0.2, 0.8], [0.7, 0.3]]), ["a", "b"], tmp_path / "m.png") == 2
+    pixels = np.asarray(Image.open(tmp_path / "m.png").convert("RGB")).astype(int)
+    for colour, (height, width) in (((255, 0, 0), (88, 176)), ((0, 0, 255), (176, 176))):
+        ys, xs = np.nonzero((pixels == colour).all(-1))
+        assert (ys.max() - ys.min() + 1, xs.max() - xs.min() + 1) == (height, width)
+        assert len(ys) == height * width  # one solid block: nothing drawn over it, no blur at its edges
+
+
 def test_gallery_of_videos_and_of_files_gone_since(clips, tmp_path):
     videos = sorted(clips.glob("val/*/*"))
     labels = torch.tensor([0] * len(videos))

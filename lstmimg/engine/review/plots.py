@@ -19,6 +19,9 @@ FALLBACK_FONTS = ("Noto Sans CJK JP", "Noto Sans CJK SC", "Noto Sans CJK TC", "N
                   "WenQuanYi Micro Hei", "Droid Sans Fallback", "AR PL UMing CN", "IPAGothic", "Noto Sans", "Arial Unicode MS")
 
 
+DPI = 110  # of every saved figure
+
+
 def font_families(installed: Sequence[str] | None = None) -> list[str]:
     """DejaVu Sans, then the installed fallback fonts (matplotlib takes each glyph from the first font
     in the list that has it)."""
@@ -35,25 +38,27 @@ def _figure(**kwargs):
     return Figure(**kwargs)
 
 
-def _save(fig, path: Path) -> None:
+def _save(fig, path: Path, tight: bool = True) -> None:
+    """``fig`` as a PNG at ``path``, cropped to what is drawn (``tight``) or at its own size."""
     from matplotlib import rc_context
 
     buffer = io.BytesIO()
     with warnings.catch_warnings(), rc_context({"font.family": font_families()}):
         warnings.filterwarnings("ignore", message="Glyph .* missing from")  # drawn as a box where no font has it
-        fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+        fig.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight" if tight else None)
     atomic_write_bytes(path, buffer.getvalue())
 
 
 def plot_curves(rows: Sequence[dict], path: Path) -> None:
     """Loss and accuracy per epoch, train and val, side by side."""
-    _save(curves_figure(rows), path)
+    _save(curves_figure(rows), path, tight=False)  # its margins are set: no second drawing to find them
 
 
 def curves_figure(rows: Sequence[dict]):
     """The figure of ``plot_curves`` (returned for tests to read)."""
     fig = _figure(figsize=(10, 4))
     ax_loss, ax_acc = fig.subplots(1, 2)
+    fig.subplots_adjust(left=0.06, right=0.98, bottom=0.12, top=0.92, wspace=0.16)  # room for the tick labels, titles and axis labels
     epochs = [r["epoch"] for r in rows]
     for key, label in (("train_loss", "train"), ("val_loss", "val")):
         ax_loss.plot(epochs, [r[key] for r in rows], marker="o", label=label)
@@ -233,7 +238,10 @@ def plot_timeline(result: dict, classes: Sequence[str], path: Path) -> None:
 def plot_mistakes(samples: Sequence[dict], kind: str, wrong: int, total: int, path: Path, what: str = "val") -> None:
     """The mistakes gallery: each sample (``pixels``: an image ``(H, W, 3)`` or a video's frames ``(F, H,
     W, 3)``, or None when its file could not be read) with its file name, true and predicted class and
-    the predicted probability; images four a row, a video a row of frames."""
+    the predicted probability; images four a row, a video a row of frames.
+
+    The pictures are placed as pixels (``figimage``, scaled to a fixed box), not drawn in a set of axes
+    each: axes cost most of the drawing time, and a gallery is drawn at the end of every training run."""
     title = f"{wrong} of {total} {what} samples wrong" + (f", the {len(samples)} most confident shown" if wrong > len(samples) else "")
     if not samples:
         fig = _figure(figsize=(6, 1.5))
@@ -245,17 +253,30 @@ def plot_mistakes(samples: Sequence[dict], kind: str, wrong: int, total: int, pa
     video = kind == "video"
     cols = max((len(s["pixels"]) for s in samples if s["pixels"] is not None), default=1) if video else min(4, len(samples))
     rows = len(samples) if video else -(-len(samples) // cols)
-    fig = _figure(figsize=(2.2 * cols, 2.8 * rows if not video else 2.1 * rows + 0.4))
-    axes = fig.subplots(rows, cols, squeeze=False)
-    for ax in axes.flat:
-        ax.axis("off")
+    box, gap, head, label = (150 if video else 176), 20, 40, 56  # pixels: a picture's box, between boxes, the title, a sample's lines
+    width, height = cols * (box + gap) + gap, head + rows * (label + box + gap)
+    fig = _figure(figsize=(width / DPI, height / DPI), dpi=DPI)
     for n, s in enumerate(samples):
-        label = f"{s['name']}\ntrue {s['true']}\nsaid {s['pred']} {s['prob']:.2f}"
+        row, col = (n, 0) if video else divmod(n, cols)
         frames = ([] if s["pixels"] is None else list(s["pixels"])) if video else [s["pixels"]]
-        cells = axes[n] if video else [axes[n // cols][n % cols]]
-        for ax, pixels in zip(cells, frames):
+        x, top = gap + col * (box + gap), height - head - row * (label + box + gap)  # the cell's top left corner, from the bottom left
+        text = f"{s['name']}\ntrue {s['true']}\nsaid {s['pred']} {s['prob']:.2f}"
+        fig.text(x / width, top / height, text if frames and frames[0] is not None else f"{text}\n(file not readable now)", fontsize=7, va="top")
+        for k, pixels in enumerate(frames):
             if pixels is not None:
-                ax.imshow(pixels[..., 0] if pixels.shape[-1] == 1 else pixels, cmap="gray")
-        cells[0].set_title(label if frames and frames[0] is not None else f"{label}\n(file not readable now)", fontsize=7, loc="left")
+                picture = _fit(pixels, box)
+                h, w = picture.shape[:2]
+                fig.figimage(picture, xo=x + k * (box + gap) + (box - w) // 2, yo=top - label - box + (box - h) // 2, origin="upper")
     fig.suptitle(title, fontsize=10)
-    _save(fig, path)
+    _save(fig, path, tight=False)
+
+
+def _fit(pixels, box: int):
+    """``pixels`` ``(H, W, C)`` as RGB uint8 scaled so its longer side is ``box`` (block pixels when enlarged)."""
+    import numpy as np
+    from PIL import Image
+
+    img = Image.fromarray(np.ascontiguousarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels).astype(np.uint8)).convert("RGB")
+    scale = box / max(img.size)
+    size = (max(1, round(img.width * scale)), max(1, round(img.height * scale)))
+    return np.asarray(img.resize(size, Image.Resampling.NEAREST if scale >= 1 else Image.Resampling.BOX))
