@@ -12,6 +12,7 @@ import json
 import os
 import pickle
 import tempfile
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -169,7 +170,9 @@ def load_tensors(path: str | Path, what: str = "checkpoint"):
 
     path = Path(path)
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # a damaged file's odd "pickle protocol" is warned of on two lines before it fails
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")
+            return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
         unsafe = [line.strip() for line in str(err).splitlines() if "GLOBAL" in line]
         if unsafe:  # the file asks to import something: the way a pickle runs code

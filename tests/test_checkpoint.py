@@ -146,3 +146,17 @@ def test_resolve_model_prefers_given_then_newest_run_then_bundled(tmp_path, monk
     monkeypatch.setitem(R.BUNDLED_MODELS, "video", tmp_path / "absent.pt")
     with pytest.raises(LstmimgError, match="no video model"):
         R.resolve_model(None, "video")
+
+
+def test_a_file_claiming_an_odd_pickle_protocol_is_one_error_and_no_torch_warning(tmp_path):
+    """torch.load warns "Detected pickle protocol 75 in the checkpoint ..." (two lines on stderr, before the
+    one-line error) for a damaged file whose second byte is not 2; a user sees only the error."""
+    import warnings
+
+    path = tmp_path / "bad.pt"
+    path.write_bytes(b"\x80\x4b" + bytes(range(200)))
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        with pytest.raises(LstmimgError, match="not a readable checkpoint"):
+            C.read_payload(path)
+    assert [str(w.message) for w in seen] == []
