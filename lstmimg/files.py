@@ -82,8 +82,9 @@ def check_output_file(path: str | Path, option: str) -> Path:
     folder = path.parent
     if not folder.is_dir():
         raise LstmimgError(f"{path}: no folder {folder} to write {option} into")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise LstmimgError(f"{path}: cannot write into {folder} ({option})")
+    why = _cannot_create_in(folder)
+    if why:
+        raise LstmimgError(f"{path}: cannot write into {folder} ({option}): {why}")
     return path
 
 
@@ -128,15 +129,29 @@ def check_output_folder(path: str | Path, option: str) -> Path:
     if path.exists():
         if not path.is_dir():
             raise LstmimgError(f"{path}: is a file; {option} takes a folder")
-        if not os.access(path, os.W_OK | os.X_OK):
-            raise LstmimgError(f"{path}: cannot write into this folder ({option})")
+        why = _cannot_create_in(path)
+        if why:
+            raise LstmimgError(f"{path}: cannot write into this folder ({option}): {why}")
         return path
     parent = path.parent
     while not parent.exists():
         parent = parent.parent
-    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
-        raise LstmimgError(f"{path}: cannot create this folder ({option}): {parent} is not a folder that can be written")
+    why = _cannot_create_in(parent) if parent.is_dir() else "not a folder"
+    if why:
+        raise LstmimgError(f"{path}: cannot create this folder ({option}): {parent} is not a folder that can be written ({why})")
     return path
+
+
+def _cannot_create_in(folder: Path) -> str | None:
+    """Why nothing can be created in ``folder``, or None. Tried, not judged from the permission bits: root
+    passes every ``os.access`` check, yet cannot write into /proc, a read-only mount or a root-squashed share."""
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return "permission denied"
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".lstmimg-probe-", dir=folder))
+    except OSError as err:
+        return err.strerror or type(err).__name__
+    return None
 
 
 def _umask() -> int:

@@ -134,6 +134,11 @@ BAD_OPTIONS = [
     ("export", ("export", "IMAGE_MODEL", "--format", "tflite"), "--format 'tflite' is not one of: onnx"),
     ("train", ("train", "DATA", "--epochs", "0", "--out", "run"), "--epochs must be >= 1, got 0"),
     ("train", ("train", "nodata", "--out", "run"), "nodata: no such folder"),
+    # a folder no one can create, root included (root passes every permission check): one line, not mkdir's traceback
+    ("explain", ("explain", "IMG", "--model", "IMAGE_MODEL", "--out", "/proc/lstmimg-out"), "/proc/lstmimg-out: cannot create this folder (--out)"),
+    ("check", ("check", "DATA", "--out", "/proc/lstmimg-out"), "/proc/lstmimg-out: cannot create this folder (--out)"),
+    ("eval", ("eval", "DATA", "--model", "IMAGE_MODEL", "--out", "/proc/lstmimg-out"), "/proc/lstmimg-out: cannot create"),
+    ("predict", ("predict", "IMG", "--model", "IMAGE_MODEL", "--jsonl", "/proc/lstmimg.jsonl"), "/proc/lstmimg.jsonl: cannot write into /proc (--jsonl)"),
 ]
 
 
