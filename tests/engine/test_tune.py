@@ -125,3 +125,16 @@ def test_final_runs_add_a_seed_when_the_planned_ones_leave_time_for_it(bars, tmp
     assert len(roomy["defaults"]["test"]) == 2 and (tmp_path / "t" / "final" / "defaults-seed1" / "best.pt").is_file()
     unbounded = final_runs(tmp_path / "t", settings, {"defaults": defaults("image")}, 1, None, "cpu", more=1)  # no budget: the planned seeds only
     assert len(unbounded["defaults"]["test"]) == 1 and 0 <= unbounded["defaults"]["mean"] <= 1 and unbounded["defaults"]["spread"] == 0
+
+
+def test_the_search_picture_of_a_budget_no_trial_started_in_is_drawn_and_says_so(tmp_path):
+    """`tune --time 1s`: the final runs train the defaults, then drawing search.png read trials.jsonl, which no
+    trial had written: a FileNotFoundError traceback after the work was done."""
+    import matplotlib.pyplot as plt
+
+    from lstmimg.engine.tune.final import picture
+
+    before = plt.get_backend()
+    path = picture(tmp_path, "accuracy")
+    assert path == tmp_path / "search.png" and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert plt.get_backend() == before  # drawn without pyplot: a notebook's backend is left alone
