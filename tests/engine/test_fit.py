@@ -159,6 +159,33 @@ def test_out_of_gpu_memory_names_the_batch_size(bars, tmp_path, monkeypatch):
         fit(bars, ModelConfig(**TINY_MODEL), TrainConfig(epochs=1, batch_size=32), out=tmp_path / "r")
 
 
+def test_out_of_cpu_memory_is_one_line_naming_the_batch_size_and_input_size(bars, tmp_path, monkeypatch):
+    """`train photos --img-size 4096` on 24 GiB: the first conv of a batch of 16 asked for 32 GiB and the
+    CPU allocator's RuntimeError came out as a traceback (the GPU's was already one line)."""
+    import lstmimg.engine.train.training as engine
+
+    def oom(*args, **kwargs):
+        raise RuntimeError("[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't allocate memory: "
+                           "you tried to allocate 34359738368 bytes. Error code 12 (Cannot allocate memory)")
+
+    monkeypatch.setattr(engine, "train_one_epoch", oom)
+    with pytest.raises(LstmimgError, match="out of memory at --batch-size 32 of 12x12 inputs: try --batch-size 16 or a smaller --img-size"):
+        fit(bars, ModelConfig(**TINY_MODEL), TrainConfig(epochs=1, batch_size=32), out=tmp_path / "r")
+
+
+def test_an_input_size_whose_first_layer_alone_would_not_fit_is_refused_before_anything_is_allocated(bars, tmp_path):
+    """`--img-size 10000` (one image's first CNN layer: 11.9 GiB) was granted by the overcommitting kernel and
+    the process killed by the OOM killer, without a word; 100000 stopped with the allocator's traceback."""
+    from lstmimg.engine.train.plan import check_fits
+
+    check_fits(ModelConfig(img_size=(512, 512)), "image")  # an ordinary large size passes
+    with pytest.raises(LstmimgError, match=r"--img-size 100000x100000: too large: one image at that size takes 1192.1 GiB"):
+        check_fits(ModelConfig(img_size=(100000, 100000)), "image")
+    with pytest.raises(LstmimgError, match="--img-size 100000x100000: too large"):
+        fit(bars, ModelConfig(**TINY_MODEL), TrainConfig(epochs=1, img_size=(100000, 100000)), out=tmp_path / "r")
+    assert not (tmp_path / "r").exists()
+
+
 @pytest.mark.slow
 def test_compiled_cnn_trains_and_saves_plain_weights(bars, tmp_path):
     summary = fit(bars, ModelConfig(**TINY_MODEL), TrainConfig(epochs=1, batch_size=24, compile=True), out=tmp_path / "r")

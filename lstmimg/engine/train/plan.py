@@ -26,6 +26,7 @@ Explicit options always win. ``Plan.reasons`` says what was chosen and why, for 
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -198,13 +199,36 @@ def _takes(model_cfg: ModelConfig, kind: str, size: tuple[int, int]) -> bool:
     from lstmimg.models.registry import build_model
 
     h, w = size
-    x = torch.zeros(1, 2, model_cfg.in_channels, h, w) if kind == "video" else torch.zeros(1, model_cfg.in_channels, h, w)
+    check_fits(model_cfg.replace(img_size=size), kind)
     try:
+        x = torch.zeros(1, 2, model_cfg.in_channels, h, w) if kind == "video" else torch.zeros(1, model_cfg.in_channels, h, w)
         with torch.no_grad():
             build_model(model_cfg.replace(img_size=size)).eval()(x)  # building probes the CNN too
-    except RuntimeError:  # "Output size is too small", "Kernel size can't be greater than actual input size"
+    except RuntimeError as err:  # "Output size is too small", "Kernel size can't be greater than actual input size"
+        if "allocate" in str(err):  # not too small: too large for this machine's memory
+            raise LstmimgError(f"--img-size {h}x{w}: too large: one {kind} at that size does not fit in this machine's memory") from None
         return False
     return True
+
+
+def check_fits(model_cfg: ModelConfig, kind: str) -> None:
+    """Refuse an input size at which one sample's first layer alone (float32; a backbone's first layer, at half
+    size, is about 16 planes) would take a quarter of this machine's memory: before anything is allocated,
+    since where memory is overcommitted such a tensor is granted and the process then killed without a word."""
+    h, w = model_cfg.img_size
+    planes = max(model_cfg.in_channels, 16 if model_cfg.backbone else model_cfg.cnn_channels[0])
+    need = 4 * planes * h * w * (2 if kind == "video" else 1)
+    if need > _memory() / 4:
+        raise LstmimgError(f"--img-size {h}x{w}: too large: one {kind} at that size takes {need / 2**30:.1f} GiB in the model's first layer "
+                           f"({_memory() / 2**30:.0f} GiB of memory here)")
+
+
+def _memory() -> float:
+    """Bytes of physical memory (infinite where the OS does not say)."""
+    try:
+        return float(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (AttributeError, ValueError, OSError):
+        return float("inf")
 
 
 def smallest_side(model_cfg: ModelConfig, kind: str) -> int | None:

@@ -33,7 +33,7 @@ from lstmimg.engine.train import board
 from lstmimg.engine.train import distributed as dist
 from lstmimg.engine.train.batches import epoch_steps, train_batches
 from lstmimg.engine.train.optim import amp_settings, make_optimizer, make_schedule
-from lstmimg.engine.train.plan import clip_meta, plan_clips, plan_input, plan_training, smallest_side
+from lstmimg.engine.train.plan import check_fits, clip_meta, plan_clips, plan_input, plan_training, smallest_side
 from lstmimg.engine.train.steps import NonFiniteLoss, Recipe, train_one_epoch
 from lstmimg.engine.train.stopping import cooldown_of, lr_drops, out_of_time, rule_of, stop_reason
 from lstmimg.engine.train.trainstate import SavedRun, StopSignals, TrainState, check_same_split, read_run, split_fingerprint, versions
@@ -138,6 +138,7 @@ class Training:
             self.board, shown = board.BoardLog(), self.emit
             self.emit = lambda event, info: (shown(event, info), self.board(event, info) if event != "epoch" else None)  # epochs: log_epoch
         self.model_cfg = spec.complete(model_cfg.replace(in_channels=data.channels, img_size=data.size, num_classes=len(data.classes)))
+        check_fits(self.model_cfg, data.kind)
         try:
             model = build_model(self.model_cfg)  # before decoding: a model that cannot be built fails at once (building probes the CNN)
         except RuntimeError:
@@ -306,6 +307,12 @@ class Training:
             return train_one_epoch(state, train_batches(self.data, self.cfg, state.generator, self.d), self.recipe, on_step, stop)
         except torch.cuda.OutOfMemoryError:
             raise LstmimgError(f"out of GPU memory at --batch-size {self.cfg.batch_size}: try --batch-size {max(1, self.cfg.batch_size // 2)}") from None
+        except RuntimeError as err:
+            if "can't allocate memory" not in str(err):  # the CPU allocator's words when a tensor does not fit
+                raise
+            h, w = self.data.size
+            raise LstmimgError(f"out of memory at --batch-size {self.cfg.batch_size} of {h}x{w} inputs: try --batch-size "
+                               f"{max(1, self.cfg.batch_size // 2)} or a smaller --img-size") from None
         except NonFiniteLoss as err:
             last = self.dir / "last.pt"
             where = f"{last} holds the last good epoch" if last.is_file() else "no checkpoint was saved (no epoch had finished)"
