@@ -203,8 +203,10 @@ def expand_paths(sources: Iterable[str], extensions: Sequence[str], what: str) -
             if not found:
                 raise LstmimgError(f"{source}: pattern matches no files")
             out += found
+        elif "://" in source:  # Path() would fold its "//" and call it a missing file
+            raise LstmimgError(f"{source}: a URL, not a file or folder (`lstmimg video` reads streams and URLs)")
         else:
-            raise LstmimgError(f"{path}: no such file or folder")
+            raise LstmimgError(f"{source}: no such file or folder")
     seen: set[str] = set()
     unique = []
     for path in out:

@@ -123,6 +123,7 @@ BAD_OPTIONS = [
     ("predict", ("predict", "IMG", "--topk", "0"), "--topk must be >= 1, got 0"),
     ("predict", ("predict", "IMG", "--jsonl", "nofolder/r.jsonl"), "no folder nofolder to write --jsonl into"),
     ("predict", ("predict", "missing.png"), "missing.png: no such file or folder"),
+    ("predict", ("predict", "http://127.0.0.1:9/x.mp4"), "http://127.0.0.1:9/x.mp4: a URL, not a file or folder (`lstmimg video` reads streams and URLs)"),
     ("video", ("video", "CLIP", "--stride", "0"), "--stride must be >= 1, got 0"),
     ("video", ("video", "CLIP", "--csv", "nofolder/w.csv"), "no folder nofolder to write --csv into"),
     ("video", ("video", "missing.avi"), "missing.avi: no such file"),
