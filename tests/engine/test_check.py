@@ -11,7 +11,7 @@ import pytest
 from conftest import TINY_MODEL, assert_one_line_error, run_cli, write_class_folders
 from PIL import Image
 
-from lstmimg import ModelConfig, TrainConfig, fit
+from lstmimg import LstmimgError, ModelConfig, TrainConfig, fit
 from lstmimg.engine.health.check import check
 from lstmimg.engine.health.labels import confident_learning, label_issues
 
@@ -158,6 +158,22 @@ def test_label_issues_cross_fit_within_the_budget(tmp_path):
     assert found["folds_done"] == 2 and found["judged"] == found["train_files"] and found["seconds"] <= 66
     assert set(found["noise_rate"]) == {"diagonal", "horizontal", "vertical"}
     assert all(set(i) == {"path", "given", "suggested", "score", "probs"} and abs(sum(i["probs"]) - 1) < 1e-3 for i in found["issues"])
+
+
+def test_more_folds_than_files_is_refused_and_folds_with_nothing_to_hold_out_train_no_model(tmp_path, monkeypatch):
+    """`check photos --labels --folds 100` on 88 files trained 100 models for 319.5 s, most of them holding
+    out nothing and so judging nothing."""
+    import lstmimg.engine.train.training as training
+
+    data = write_class_folders(tmp_path / "data", 4, seed=1)  # 3 classes x 4 files; 10% val leaves 3 a class to fold
+    with pytest.raises(LstmimgError, match=r"--folds 100: more than the 9 training files of .*data; each fold holds at least one out"):
+        label_issues(data, folds=100)
+    trained = []
+    real_fit = training.fit
+    monkeypatch.setattr(training, "fit", lambda *a, **k: (trained.append(k["out"].name), real_fit(*a, **k))[1])
+    found = label_issues(data, folds=5, model_config=ModelConfig(**TINY_MODEL), train_config=TrainConfig(epochs=1, batch_size=16))
+    assert trained == ["fold0", "fold1", "fold2"]  # folds 3 and 4 hold nothing out: no model trained for them
+    assert found["folds_done"] == 5 and found["judged"] == 9
 
 
 def test_time_limit_stops_training_between_epochs(bars, tmp_path):

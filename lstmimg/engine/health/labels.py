@@ -70,6 +70,8 @@ def label_issues(data: str | Path, folds: int = DEFAULT_FOLDS, time_budget: floa
     splits = split_folder(data, val_split, seed, VIDEO_EXTENSIONS if kind == "video" else IMAGE_EXTENSIONS)
     train = splits["train"]
     labels = np.array(train.labels)
+    if folds > len(labels):
+        raise LstmimgError(f"--folds {folds}: more than the {len(labels)} training files of {data}; each fold holds at least one out")
     rng = np.random.default_rng(seed)
     fold_of = np.empty(len(labels), dtype=int)
     for c in np.unique(labels):  # stratified: each class spread evenly over the folds
@@ -80,6 +82,9 @@ def label_issues(data: str | Path, folds: int = DEFAULT_FOLDS, time_budget: floa
     with tempfile.TemporaryDirectory(prefix="lstmimg-check-") as work:
         for k in range(folds):
             held = np.nonzero(fold_of == k)[0]
+            if len(held) == 0:  # more folds than the largest class has files: nothing to hold out, no model to train
+                done += 1
+                continue
             limit = None
             if time_budget is not None:
                 left = time_budget - (time.perf_counter() - started)
