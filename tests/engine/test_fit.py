@@ -155,7 +155,7 @@ def test_out_of_gpu_memory_names_the_batch_size(bars, tmp_path, monkeypatch):
         raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
 
     monkeypatch.setattr(engine, "train_one_epoch", oom)
-    with pytest.raises(LstmimgError, match="out of GPU memory at --batch-size 32: try --batch-size 16"):
+    with pytest.raises(LstmimgError, match="out of GPU memory at --batch-size 32 of 12x12 inputs: try --batch-size 16 or a smaller --img-size"):
         fit(bars, ModelConfig(**TINY_MODEL), TrainConfig(epochs=1, batch_size=32), out=tmp_path / "r")
 
 

@@ -1,4 +1,5 @@
-"""Pictures: training curves, the confusion matrix, explanations and video timelines (matplotlib, imported only here).
+"""Pictures: training curves, the confusion matrix, the mistakes gallery, explanations, video timelines and a
+tuning search (matplotlib, imported only here).
 
 Figures are made with ``matplotlib.figure.Figure`` and drawn by the Agg canvas directly, so plotting
 never touches pyplot's global backend (a notebook keeps its own). Class names in any script are drawn
@@ -280,3 +281,28 @@ def _fit(pixels, box: int):
     scale = box / max(img.size)
     size = (max(1, round(img.width * scale)), max(1, round(img.height * scale)))
     return np.asarray(img.resize(size, Image.Resampling.NEAREST if scale >= 1 else Image.Resampling.BOX))
+
+
+def plot_search(rows: Sequence[dict], metric: str, path: Path) -> None:
+    """A tuning search (``rows``: ``trials.jsonl``'s): each trial's score against the time it ended, pruned
+    trials as grey crosses at the score they were stopped at, the best so far as a line."""
+    import numpy as np
+
+    last_value = {r["trial"]: r["value"] for r in rows if r["state"] == "running"}  # each trial's last epoch
+    done = [r for r in rows if r["state"] == "complete"]
+    pruned = [r for r in rows if r["state"] == "pruned" and r["trial"] in last_value]
+    fig = _figure(figsize=(7, 4))
+    ax = fig.subplots()
+    ax.scatter([r["at"] / 60 for r in pruned], [last_value[r["trial"]] for r in pruned], marker="x", color="0.6", label=f"pruned ({len(pruned)})")
+    ax.scatter([r["at"] / 60 for r in done], [r["value"] for r in done], color="tab:blue", label=f"complete ({len(done)})")
+    if done:
+        order = sorted(done, key=lambda r: r["at"])
+        ax.step([r["at"] / 60 for r in order], np.maximum.accumulate([r["value"] for r in order]), where="post", color="tab:orange", label="best so far")
+    defaults = next((r for r in done if r["trial"] == 0), None)
+    if defaults:
+        ax.axhline(defaults["value"], color="tab:green", ls="--", lw=1, label="defaults (trial 0)")
+    ax.set_xlabel("minutes into the search")
+    ax.set_ylabel(f"val {metric.replace('_', '-')}")
+    ax.set_title("lstmimg tune: each trial's val score (pruned: where it was stopped)" if rows else "lstmimg tune: no trial started within the budget")
+    ax.legend(loc="lower right", fontsize=8)
+    _save(fig, path)

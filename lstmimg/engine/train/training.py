@@ -305,14 +305,12 @@ class Training:
         on_step = lambda info: self.emit("step", {"epoch": state.epoch, "steps": steps, **info})  # noqa: E731
         try:
             return train_one_epoch(state, train_batches(self.data, self.cfg, state.generator, self.d), self.recipe, on_step, stop)
-        except torch.cuda.OutOfMemoryError:
-            raise LstmimgError(f"out of GPU memory at --batch-size {self.cfg.batch_size}: try --batch-size {max(1, self.cfg.batch_size // 2)}") from None
-        except RuntimeError as err:
-            if "can't allocate memory" not in str(err):  # the CPU allocator's words when a tensor does not fit
+        except RuntimeError as err:  # a tensor that does not fit: torch.cuda.OutOfMemoryError, or the CPU allocator's "can't allocate memory"
+            gpu = isinstance(err, torch.cuda.OutOfMemoryError)
+            if not gpu and "can't allocate memory" not in str(err):
                 raise
-            h, w = self.data.size
-            raise LstmimgError(f"out of memory at --batch-size {self.cfg.batch_size} of {h}x{w} inputs: try --batch-size "
-                               f"{max(1, self.cfg.batch_size // 2)} or a smaller --img-size") from None
+            (h, w), batch = self.data.size, self.cfg.batch_size
+            raise LstmimgError(f"out of {'GPU ' if gpu else ''}memory at --batch-size {batch} of {h}x{w} inputs: try --batch-size {max(1, batch // 2)} or a smaller --img-size") from None
         except NonFiniteLoss as err:
             last = self.dir / "last.pt"
             where = f"{last} holds the last good epoch" if last.is_file() else "no checkpoint was saved (no epoch had finished)"

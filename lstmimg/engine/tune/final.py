@@ -74,33 +74,11 @@ def final_runs(out: Path, settings: dict, candidates: dict[str, dict], seeds: in
 
 
 def picture(out: Path, metric: str) -> Path:
-    """``search.png``: each trial's score against the time it ended, pruned trials as grey crosses at
-    the score they were stopped at, and the best so far as a line. A budget too short for any trial to
+    """``search.png`` from ``trials.jsonl`` (``plots.plot_search``). A budget too short for any trial to
     start leaves no ``trials.jsonl``: the chart is then empty, and says so."""
-    from lstmimg.engine.review.plots import _figure, _save
+    from lstmimg.engine.review.plots import plot_search
 
     rows = out / "trials.jsonl"
     ends = [json.loads(line) for line in rows.read_text().splitlines() if line.strip()] if rows.exists() else []
-    last_value: dict[int, float] = {}
-    for r in ends:
-        if r["state"] == "running":
-            last_value[r["trial"]] = r["value"]
-    done = [r for r in ends if r["state"] == "complete"]
-    pruned = [r for r in ends if r["state"] == "pruned" and r["trial"] in last_value]
-    fig = _figure(figsize=(7, 4))
-    ax = fig.subplots()
-    ax.scatter([r["at"] / 60 for r in pruned], [last_value[r["trial"]] for r in pruned], marker="x", color="0.6", label=f"pruned ({len(pruned)})")
-    ax.scatter([r["at"] / 60 for r in done], [r["value"] for r in done], color="tab:blue", label=f"complete ({len(done)})")
-    if done:
-        order = sorted(done, key=lambda r: r["at"])
-        ax.step([r["at"] / 60 for r in order], np.maximum.accumulate([r["value"] for r in order]), where="post", color="tab:orange", label="best so far")
-    defaults = next((r for r in done if r["trial"] == 0), None)
-    if defaults:
-        ax.axhline(defaults["value"], color="tab:green", ls="--", lw=1, label="defaults (trial 0)")
-    ax.set_xlabel("minutes into the search")
-    ax.set_ylabel(f"val {metric.replace('_', '-')}")
-    ax.set_title("lstmimg tune: each trial's val score (pruned: where it was stopped)" if ends else "lstmimg tune: no trial started within the budget")
-    ax.legend(loc="lower right", fontsize=8)
-    path = out / "search.png"
-    _save(fig, path)
-    return path
+    plot_search(ends, metric, out / "search.png")
+    return out / "search.png"
