@@ -90,3 +90,22 @@ def test_an_input_named_twice_gets_one_result_in_one_process_and_after_a_merge(t
     copy = tmp_path / "sharded.jsonl"
     shutil.copy(one, copy)
     assert O.merge_parts(copy, "jsonl", "image", paths) == len(paths)  # the merge's rule: each input once
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+def test_resuming_into_a_file_that_is_not_results_is_refused_and_leaves_it_whole(tmp_path, images, fmt):
+    """`predict DIR --jsonl ok.png --resume` (a picture named by mistake) cut the picture after its last
+    newline and appended JSON lines to it, exit 0. A file whose first line is not ours is refused, in one
+    process and before a sharded run starts; a first line a kill cut short still resumes."""
+    picture = images[0].read_bytes()
+    target = tmp_path / "photo.png"
+    target.write_bytes(picture)
+    for extra in ([], ["--devices", "2"]):
+        result = run_cli("predict", images[0].parent, f"--{fmt}", target, "--resume", "--model", IMAGE_MODEL, "--workers", "0", *extra)
+        assert_one_line_error(result, f"photo.png: not a {fmt.upper()} file of results lstmimg wrote")
+        assert target.read_bytes() == picture
+    torn = tmp_path / f"torn.{fmt}"
+    torn.write_bytes(b'{"path": "imgs/a/0' if fmt == "jsonl" else b"path,label,pr")
+    result = run_cli("predict", images[0].parent, f"--{fmt}", torn, "--resume", "--model", IMAGE_MODEL, "--workers", "0")
+    assert result.exit_code == 0, result.output
+    assert len(torn.read_text().splitlines()) == len(list(images[0].parent.iterdir())) + (fmt == "csv")

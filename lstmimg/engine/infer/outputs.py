@@ -51,7 +51,23 @@ def check_output(path: Path, option: str, resume: bool, overwrite: bool) -> Path
     if (path.exists() or parts_of(path)) and not (resume or overwrite):
         what = "already exists" if path.exists() else f"has parts of an unfinished sharded run beside it ({parts_of(path)[0].name})"
         raise LstmimgError(f"{path}: {what} (--resume skips the inputs it holds, --overwrite replaces it)")
+    if resume and path.is_file():
+        check_resumable(path, option.lstrip("-"))
     return path
+
+
+def check_resumable(path: Path, fmt: str) -> None:
+    """Refuse to resume into a file that is not ``fmt`` results as lstmimg writes them (a picture given
+    as ``--jsonl`` by mistake): resuming cuts what follows its last newline and appends to it. Its first
+    line must begin as ours do (``{"path": `` or the CSV header), or be a first line a kill cut short."""
+    start = ('{"path": ' if fmt == "jsonl" else ",".join(CSV_COLUMNS)).encode()
+    try:
+        with open(path, "rb") as f:
+            first = f.read(4096).split(b"\n", 1)[0]
+    except OSError as err:
+        raise LstmimgError(f"{path}: cannot read it to resume ({err.strerror})") from None
+    if not (first.startswith(start) or start.startswith(first)):
+        raise LstmimgError(f"{path}: not a {fmt.upper()} file of results lstmimg wrote; --resume only adds to one (--overwrite replaces it)")
 
 
 def remove_parts(path: Path) -> None:
@@ -131,6 +147,7 @@ class ResultFile:
         header = ",".join(csv_columns(kind)) + "\n" if fmt == "csv" else ""
         try:
             if resume and path.exists():
+                check_resumable(path, fmt)
                 self._cut_torn_tail(header)
                 self.file = open(path, "a", encoding="utf-8", errors="surrogateescape", newline="")
             else:
