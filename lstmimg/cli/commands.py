@@ -136,6 +136,10 @@ def train(
                 raise LstmimgError("--unfreeze-after needs --freeze-backbone (the backbone is trained from the start otherwise)")
             if launcher and out_dir is not None and out_dir.exists() and not exist_ok and (not out_dir.is_dir() or any(out_dir.iterdir())):
                 raise LstmimgError(f"{out_dir}: folder exists and is not empty; choose another --out, or --exist-ok to write into it")
+            if launcher and out_dir is not None:  # a folder no process can make: one line here, not an error and a traceback per process
+                from lstmimg.files import check_output_folder
+
+                check_output_folder(out_dir, "--out")
         elif launcher and not (resume / "config.json").is_file():
             raise LstmimgError(f"{resume}/config.json: missing or unreadable; cannot resume this run")
         if launcher:
