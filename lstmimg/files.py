@@ -88,6 +88,22 @@ def check_output_file(path: str | Path, option: str) -> Path:
     return path
 
 
+def check_distinct_outputs(outputs: list[tuple[str, Path | None]], inputs: list[str | Path] = ()) -> None:
+    """Refuse two outputs that name one file (``(option, path)`` pairs; None: none or stdout), and an output
+    that is one of the input files: it would be written over, ``--overwrite`` or not."""
+    seen: dict[str, str] = {}
+    given = {os.path.realpath(p) for p in inputs if "://" not in str(p) and os.path.isfile(p)}
+    for option, path in outputs:
+        if path is None:
+            continue
+        key = os.path.realpath(path)
+        if key in seen:
+            raise LstmimgError(f"{path}: named by both {seen[key]} and {option}; give each its own file")
+        if key in given:
+            raise LstmimgError(f"{path}: is also an input; {option} would write over it: give another file")
+        seen[key] = option
+
+
 class StreamedFile:
     """A text file written as results come, each ``write`` handed to the OS at once (so a full disk is
     met at the line that does not fit), through a temporary name beside ``path`` that

@@ -195,9 +195,11 @@ def predict(
         if workers is not None:
             check_min("--workers", workers, 0)
         from lstmimg.engine.infer.outputs import check_output, parts_of
+        from lstmimg.files import check_distinct_outputs
 
         targets = [(None if jsonl == "-" else Path(jsonl), "jsonl")] if jsonl else []
         targets += [(csv_file, "csv")] if csv_file else []
+        check_distinct_outputs([(f"--{fmt}", target) for target, fmt in targets] + [("--report", report / "index.html" if report else None)], paths)
         for target, fmt in targets:
             if target is not None:
                 check_output(target, f"--{fmt}", resume, overwrite)

@@ -16,7 +16,7 @@ import typer
 
 from lstmimg.cli.base import BACKEND_HELP, app, check_min, err, open_model, out, run_guarded
 from lstmimg.errors import LstmimgError
-from lstmimg.files import check_output_file
+from lstmimg.files import check_distinct_outputs, check_output_file
 
 STATUS_EVERY = 5.0  # seconds between status lines
 
@@ -89,7 +89,9 @@ def video(
         check_window(window)
         names = read_sources(sources, sources_file)
         saves, plots = per_source(save, names), per_source(plot, names)
-        for option, paths in (("--save", saves), ("--plot", plots), ("--csv", [csv_file]), ("--jsonl", [None if jsonl in (None, "-") else Path(jsonl)])):
+        outputs = (("--save", saves), ("--plot", plots), ("--csv", [csv_file]), ("--jsonl", [None if jsonl in (None, "-") else Path(jsonl)]))
+        check_distinct_outputs([(option, path) for option, paths in outputs for path in paths], names)
+        for option, paths in outputs:
             for path in paths:
                 if path is not None:
                     check_output_file(path, option)

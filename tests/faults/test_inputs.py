@@ -127,6 +127,11 @@ BAD_OPTIONS = [
     ("video", ("video", "CLIP", "--stride", "0"), "--stride must be >= 1, got 0"),
     ("video", ("video", "CLIP", "--csv", "nofolder/w.csv"), "no folder nofolder to write --csv into"),
     ("video", ("video", "missing.avi"), "missing.avi: no such file"),
+    # an output that is another output, or an input (written over, --overwrite or not: the clip was replaced by a CSV)
+    ("video", ("video", "CLIP", "--csv", "CLIP", "--overwrite"), "is also an input; --csv would write over it: give another file"),
+    ("video", ("video", "CLIP", "--csv", "w.csv", "--jsonl", "w.csv"), "w.csv: named by both --csv and --jsonl; give each its own file"),
+    ("predict", ("predict", "IMG", "--jsonl", "IMG", "--overwrite", "--model", "IMAGE_MODEL"), "is also an input; --jsonl would write over it"),
+    ("predict", ("predict", "IMG", "--jsonl", "r.jsonl", "--csv", "r.jsonl", "--model", "IMAGE_MODEL"), "r.jsonl: named by both --jsonl and --csv"),
     ("eval", ("eval", "nodata"), "nodata"),
     ("eval", ("eval", "DATA", "--out", "IMG"), "exists and is not a folder"),
     ("explain", ("explain", "missing.png"), "missing.png"),
