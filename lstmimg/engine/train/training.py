@@ -9,8 +9,6 @@ signals, a non-finite loss, early stopping), and only rank 0 reports and writes.
 
 from __future__ import annotations
 
-import csv
-import io
 import signal
 import time
 from collections.abc import Callable
@@ -28,17 +26,17 @@ from lstmimg.data.loaders import DiskSet
 from lstmimg.engine.infer.loading import load_checkpoint, resolve_device
 from lstmimg.engine.review.evaluation import score_split
 from lstmimg.engine.review.metrics import classification_report
-from lstmimg.engine.review.mistakes import write_mistakes
 from lstmimg.engine.train import board
 from lstmimg.engine.train import distributed as dist
 from lstmimg.engine.train.batches import epoch_steps, train_batches
 from lstmimg.engine.train.optim import amp_settings, make_optimizer, make_schedule
 from lstmimg.engine.train.plan import check_fits, clip_meta, plan_clips, plan_input, plan_training, smallest_side
+from lstmimg.engine.train.run_files import write_metrics, write_pictures, write_review
 from lstmimg.engine.train.steps import NonFiniteLoss, Recipe, train_one_epoch
 from lstmimg.engine.train.stopping import cooldown_of, lr_drops, out_of_time, rule_of, stop_reason
 from lstmimg.engine.train.trainstate import SavedRun, StopSignals, TrainState, check_same_split, read_run, split_fingerprint, versions
 from lstmimg.errors import LstmimgError, TrainingInterrupted, article
-from lstmimg.files import WriteError, atomic_write_text, write_json
+from lstmimg.files import WriteError, write_json
 from lstmimg.models.registry import build_model, get_model_spec
 from lstmimg.runs import new_run_dir, set_aside_earlier_run
 
@@ -375,7 +373,7 @@ class Training:
         """metrics.csv, then best.pt when this epoch is the best, then last.pt (the state to resume)."""
         meta = {"epoch": row["epoch"], "val_accuracy": row["val_acc"]}
         if self.d.main:
-            _write_metrics(self.dir / "metrics.csv", self.state.rows)
+            write_metrics(self.dir / "metrics.csv", self.state.rows)
         if improved:
             self._save("best.pt", meta)
         self.save_last(row["epoch"], meta)
@@ -410,29 +408,13 @@ class Training:
             summary["truncated"] = data.truncated
         if "test" in data.sets:
             summary["test_accuracy"] = classification_report(data.sets["test"].labels, score_split(best, data, "test", self.cfg, self.device)[0].argmax(1), data.classes)["accuracy"]
-        from lstmimg.engine.review.plots import plot_confusion, plot_curves  # matplotlib: only once training is done
-
-        plot_curves(s.rows, self.dir / "curves.png")
-        plot_confusion(val_report["confusion_matrix"], data.classes, self.dir / "confusion_matrix.png")
-        if getattr(data.sets["val"], "paths", None):  # the files behind the val samples (cached features keep them too)
-            write_mistakes(data.kind, data.sets["val"].paths, val_labels, val_probs, data.classes, self.dir / "mistakes.png")
-            if self.cfg.report:
-                self._write_report(best_ckpt, val_labels, val_probs, clip_probs)
+        write_pictures(self.dir, data, s.rows, val_report["confusion_matrix"], val_labels, val_probs)
+        if self.cfg.report and getattr(data.sets["val"], "paths", None):
+            write_review(self.dir, data, best_ckpt, s.best_epoch, val_labels, val_probs, clip_probs, self.device)
         write_json(self.dir / "summary.json", summary)
         summary["run_dir"] = str(self.dir)
         self.emit("end", summary)
         return summary
-
-    def _write_report(self, ckpt, labels: torch.Tensor, probs: torch.Tensor, clip_probs: list) -> None:
-        """The review page of the best checkpoint on the val split, in ``report/`` (replaced on a resumed run)."""
-        from lstmimg.engine.review.report import held_pictures, labelled_report
-
-        held = self.data.sets["val"]
-        scored = f"Scored: the val split of {self.data.root} ({len(labels)} files), by the best checkpoint (epoch {self.state.best_epoch})"
-        skipped = list(zip(self.data.skipped, self.data.errors))
-        labelled_report(self.dir / "report", self.data.kind, self.data.classes, held.paths, labels, probs, held_pictures(held, self.data.kind),
-                        f"lstmimg run {self.dir.name}", scored, skipped, ckpt, overwrite=True, device=str(self.device),
-                        clip_probs=clip_probs)
 
     def close(self) -> None:
         """Stop DataLoader workers; leave the process group (an error on one process must not leave
@@ -441,13 +423,4 @@ class Training:
         if self.board is not None:
             self.board.close()
         dist.teardown(self.d)
-
-
-def _write_metrics(path: Path, rows: list[dict]) -> None:
-    buffer = io.StringIO()
-    fields = list(dict.fromkeys(k for row in rows for k in row))  # a run resumed from an older version: columns it lacked stay empty
-    writer = csv.DictWriter(buffer, fieldnames=fields, restval="")
-    writer.writeheader()
-    writer.writerows(rows)
-    atomic_write_text(path, buffer.getvalue())
 
